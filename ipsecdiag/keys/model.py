@@ -1,0 +1,195 @@
+"""Key material as data: a redacted secret type, per-SA key records and a store keyed by SPIs.
+
+Every key parser (Wireshark tables, ``ip xfrm state``, charon logs, our TOML key file)
+produces these records; crypto and analysis only consume them.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+
+class SecretBytes:
+    """Bytes that never show up in a repr, a log line or a report by accident.
+
+    Use :meth:`reveal` where the raw key is really needed (crypto) and :meth:`hex`
+    only behind an explicit ``--show-keys``.
+    """
+
+    __slots__ = ("_b",)
+
+    def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
+        self._b = bytes(data)
+
+    @classmethod
+    def fromhex(cls, text: str) -> SecretBytes:
+        t = text.strip().lower()
+        if t.startswith("0x"):
+            t = t[2:]
+        return cls(bytes.fromhex(t.replace(":", "").replace(" ", "")))
+
+    def reveal(self) -> bytes:
+        return self._b
+
+    def hex(self) -> str:
+        return self._b.hex()
+
+    def __len__(self) -> int:
+        return len(self._b)
+
+    def __bool__(self) -> bool:
+        return bool(self._b)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SecretBytes):
+            return hmac.compare_digest(self._b, other._b)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._b)
+
+    def __repr__(self) -> str:
+        return f"SecretBytes(<redacted {len(self._b)} bytes>)"
+
+    __str__ = __repr__
+
+
+def _empty() -> SecretBytes:
+    return SecretBytes()
+
+
+@dataclass(frozen=True)
+class IkeSaKeys:
+    """Keys protecting one IKEv2 SA's SK payloads (RFC 7296 §2.14).
+
+    For AEAD and counter-mode ciphers ``sk_ei``/``sk_er`` include the salt (as Wireshark and
+    charon print them). ``encr``/``integ``/``prf`` are IANA transform ids
+    (:class:`~ipsecdiag.wire.registry.EncrId` etc.); ``encr_key_bits`` is the cipher key
+    length without salt, or None when implied by the key length.
+    """
+
+    spi_i: bytes
+    spi_r: bytes
+    encr: int
+    sk_ei: SecretBytes
+    sk_er: SecretBytes
+    integ: int = 0
+    sk_ai: SecretBytes = field(default_factory=_empty)
+    sk_ar: SecretBytes = field(default_factory=_empty)
+    encr_key_bits: int | None = None
+    prf: int | None = None
+    sk_d: SecretBytes = field(default_factory=_empty)
+    sk_pi: SecretBytes = field(default_factory=_empty)
+    sk_pr: SecretBytes = field(default_factory=_empty)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class IkeV1Keys:
+    """Keys for an IKEv1 (ISAKMP) SA, as Wireshark's ``ikev1_decryption_table``: the initiator
+    cookie and the encryption key (RFC 2409 Appendix B ``Ka``). The cipher is taken from the
+    negotiated SA when the capture holds it; ``encr``/``hash_alg`` (V1EncrAlg/V1HashAlg) may
+    pin it when known from the key source.
+    """
+
+    cookie_i: bytes
+    encr_key: SecretBytes
+    cookie_r: bytes | None = None
+    encr: int | None = None
+    encr_key_bits: int | None = None
+    hash_alg: int | None = None
+    skeyid_a: SecretBytes = field(default_factory=_empty)
+    skeyid_d: SecretBytes = field(default_factory=_empty)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ChildSaKeys:
+    """Keys for one direction of an ESP or AH SA.
+
+    ``src``/``dst`` are the outer addresses as text, or None for a wildcard (``*`` in Wireshark's
+    esp_sa). ``encr_key`` includes the salt for AEAD/CTR ciphers. ``esn`` is None when the source
+    does not say (then the decryptor tries both and infers).
+    """
+
+    spi: int
+    encr: int
+    encr_key: SecretBytes
+    integ: int = 0
+    integ_key: SecretBytes = field(default_factory=_empty)
+    protocol: str = "esp"  # "esp" | "ah"
+    src: str | None = None
+    dst: str | None = None
+    encr_key_bits: int | None = None
+    esn: bool | None = None
+    esn_high: int | None = None
+    mode: str | None = None  # "tunnel" | "transport" | "beet"
+    source: str = ""
+
+
+AnyKeys = IkeSaKeys | IkeV1Keys | ChildSaKeys
+
+
+class KeyStore:
+    """All key material for one run, looked up by SPIs (and addresses for child SAs)."""
+
+    def __init__(self, items: Iterable[AnyKeys] = ()) -> None:
+        self._ike: dict[tuple[bytes, bytes], IkeSaKeys] = {}
+        self._v1: dict[bytes, IkeV1Keys] = {}
+        self._child: dict[int, list[ChildSaKeys]] = {}
+        for k in items:
+            self.add(k)
+
+    def add(self, k: AnyKeys) -> None:
+        if isinstance(k, IkeSaKeys):
+            self._ike[(k.spi_i, k.spi_r)] = k
+        elif isinstance(k, IkeV1Keys):
+            self._v1[k.cookie_i] = k
+        else:
+            lst = self._child.setdefault(k.spi, [])
+            if k not in lst:
+                lst.append(k)
+
+    def extend(self, items: Iterable[AnyKeys]) -> None:
+        for k in items:
+            self.add(k)
+
+    def ike(self, spi_i: bytes, spi_r: bytes) -> IkeSaKeys | None:
+        return self._ike.get((spi_i, spi_r))
+
+    def ikev1(self, cookie_i: bytes) -> IkeV1Keys | None:
+        return self._v1.get(cookie_i)
+
+    def child(self, spi: int, src: str | None = None, dst: str | None = None) -> ChildSaKeys | None:
+        """Best match for an SPI: exact addresses first, then wildcards."""
+        cands = self._child.get(spi)
+        if not cands:
+            return None
+        best: ChildSaKeys | None = None
+        best_score = -1
+        for c in cands:
+            if (c.src is not None and src is not None and c.src != src) or (
+                c.dst is not None and dst is not None and c.dst != dst
+            ):
+                continue
+            score = (c.src is not None) + (c.dst is not None)
+            if score > best_score:
+                best, best_score = c, score
+        return best
+
+    def has_child_spi(self, spi: int) -> bool:
+        return spi in self._child
+
+    def __iter__(self) -> Iterator[AnyKeys]:
+        yield from self._ike.values()
+        yield from self._v1.values()
+        for lst in self._child.values():
+            yield from lst
+
+    def __len__(self) -> int:
+        return len(self._ike) + len(self._v1) + sum(len(v) for v in self._child.values())
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
