@@ -600,6 +600,39 @@ class V1LifeType(IntEnum):
     KILOBYTES = 2
 
 
+class V1GroupType(IntEnum):
+    """IKE phase 1 Group Type (attribute class 5, RFC 2409 Appendix A)."""
+
+    MODP = 1
+    ECP = 2
+    EC2N = 3
+
+
+class V1Doi(IntEnum):
+    """ISAKMP Domain of Interpretation (RFC 2408 §3.4, RFC 2407, RFC 6407)."""
+
+    ISAKMP = 0
+    IPSEC = 1
+    GDOI = 2
+
+
+class V1Situation(IntEnum):
+    """IPsec DOI Situation bits (RFC 2407 §4.2): a bitmap, these are the single bits."""
+
+    SIT_IDENTITY_ONLY = 0x01
+    SIT_SECRECY = 0x02
+    SIT_INTEGRITY = 0x04
+
+
+class V1IpcompTransformId(IntEnum):
+    """IPsec DOI IPCOMP Transform Identifiers (RFC 2407 §4.4.5)."""
+
+    IPCOMP_OUI = 1
+    IPCOMP_DEFLATE = 2
+    IPCOMP_LZS = 3
+    IPCOMP_LZJH = 4
+
+
 class V1IpsecAttr(IntEnum):
     """IPsec DOI SA attributes (RFC 2407 §4.5), used in Quick Mode transforms."""
 
@@ -839,6 +872,10 @@ _PLACEHOLDERS: dict[str, str] = {
     "V1HashAlg": "V1_HASH",
     "V1AuthMethod": "V1_AUTH",
     "V1LifeType": "V1_LIFE",
+    "V1GroupType": "V1_GROUP_TYPE",
+    "V1Doi": "DOI",
+    "V1Situation": "SIT",
+    "V1IpcompTransformId": "IPCOMP",
     "V1IpsecAttr": "V1_IPSEC_ATTR",
     "V1EncapMode": "V1_ENCAP",
     "V1IpsecAuthAlg": "V1_IPSEC_AUTH",
