@@ -414,6 +414,26 @@ def notify_is_error(notify_type: int) -> bool:
     return 0 < notify_type < 16384
 
 
+class HashAlgorithm(IntEnum):
+    """IKEv2 Hash Algorithms (RFC 7427 §7), carried in N(SIGNATURE_HASH_ALGORITHMS)."""
+
+    SHA1 = 1
+    SHA2_256 = 2
+    SHA2_384 = 3
+    SHA2_512 = 4
+    IDENTITY = 5  # RFC 8420 (EdDSA)
+    STREEBOG_256 = 6
+    STREEBOG_512 = 7
+
+
+class GatewayIdType(IntEnum):
+    """IKEv2 Gateway Identity Types (RFC 5685 §10), in N(REDIRECT) / N(REDIRECTED_FROM)."""
+
+    IPV4_ADDR = 1
+    IPV6_ADDR = 2
+    FQDN = 3
+
+
 # ------------------------------------------------------------------------------------------
 # IKEv1 / ISAKMP (RFC 2407, 2408, 2409, 3947)
 # ------------------------------------------------------------------------------------------
@@ -863,6 +883,8 @@ _PLACEHOLDERS: dict[str, str] = {
     "CfgType": "CFG",
     "CfgAttr": "CFG_ATTR",
     "NotifyType": "NOTIFY",
+    "HashAlgorithm": "HASH",
+    "GatewayIdType": "GW_ID",
     "V1Exchange": "V1_EXCHANGE",
     "V1PayloadType": "V1_PAYLOAD",
     "V1ProtocolId": "V1_PROTO",
