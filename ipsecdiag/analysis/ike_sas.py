@@ -1,0 +1,581 @@
+"""IKE SA reconstruction: group messages into SAs, pair requests with responses, count
+retransmissions, reassemble IKEv2 fragments (RFC 7383) and hand encrypted bodies to the
+decryption hook.
+
+IKEv2 (RFC 7296 §2.2): each side numbers its own requests; a response carries the request's
+message id. The I flag says whether the sender is the original initiator, the R flag whether
+the message is a response, so ``(requester is original initiator, message id)`` identifies an
+exchange. A request whose bytes equal an earlier request of the same exchange is a
+retransmission; different bytes under the same id (e.g. IKE_SA_INIT after INVALID_KE_PAYLOAD
+or COOKIE) start a new exchange.
+
+IKEv1 (RFC 2408/2409): SAs are keyed by the initiator cookie; phase 1 (message id 0) and each
+quick mode / informational / transaction message id form one exchange of several messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..capture.model import IkeDatagram
+from ..wire import ikev1 as v1
+from ..wire import ikev2 as v2
+from ..wire.errors import MalformedMessage, WireError
+from ..wire.registry import ExchangeType, name_of
+from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
+
+ZERO_SPI = bytes(8)
+
+# Decryption hook: (sa, record, message bytes) -> None; it fills record.inner, record.decrypted...
+DecryptHook = Callable[[IkeSaRecord, MessageRecord, Any], None]
+
+
+def exchange_name_v2(t: int) -> str:
+    return name_of(ExchangeType, t)
+
+
+@dataclass
+class _Pending:
+    """IKEv2 fragments (SKF) collected until all of a message's fragments arrived."""
+
+    total: int
+    fragments: dict[int, tuple[IkeDatagram, Any]] = field(default_factory=dict)
+    record: MessageRecord | None = None
+
+
+class IkeReconstructor:
+    def __init__(self, decrypt_hook: DecryptHook | None = None) -> None:
+        self.sas: list[IkeSaRecord] = []
+        self._v2_by_spi_i: dict[bytes, list[IkeSaRecord]] = {}
+        self._v1_by_cookie: dict[bytes, IkeSaRecord] = {}
+        self._raw: dict[int, bytes] = {}  # id(MessageRecord) -> first transmission bytes
+        self._frag: dict[tuple[int, int, bool, bool], _Pending] = {}
+        self.decrypt_hook = decrypt_hook
+        self.malformed: list[tuple[int, str, int, str]] = []  # frame, layer, offset, reason
+        self.messages = 0
+        # (new spi_i, new spi_r) -> parent SA, learnt from decrypted CREATE_CHILD_SA rekeys
+        self.rekey_parents: dict[tuple[bytes, bytes], IkeSaRecord] = {}
+        self.v1_decrypt_hook: Callable[[IkeSaRecord, ExchangeRecord, MessageRecord, Any], None] | None = None
+
+    # ------------------------------------------------------------------ entry point
+    def on_ike(self, d: IkeDatagram) -> None:
+        data = d.data
+        if len(data) < 28:
+            self.malformed.append((d.frame, "ike", 0, f"IKE header needs 28 bytes, {len(data)} present"))
+            return
+        major = data[17] >> 4
+        self.messages += 1
+        try:
+            if major == 2:
+                self._on_v2(d, v2.parse_message(data))
+            elif major == 1:
+                self._on_v1(d, v1.parse_v1_message(data))
+            else:
+                self.malformed.append(
+                    (d.frame, "ike", 17, f"unknown IKE major version {major} (byte 0x{data[17]:02x})")
+                )
+        except MalformedMessage as e:
+            self.malformed.append(
+                (d.frame, "ikev2" if major == 2 else "ikev1", e.offset, f"{e.field}: {e.reason}")
+            )
+            self._on_malformed(d, major, e)
+        except WireError as e:
+            self.malformed.append((d.frame, "ike", 0, str(e)))
+
+    # ------------------------------------------------------------------ IKEv2
+    def _find_v2_sa(self, spi_i: bytes, spi_r: bytes, d: IkeDatagram, h: Any) -> IkeSaRecord:
+        cands = self._v2_by_spi_i.get(spi_i, [])
+        if spi_r != ZERO_SPI:
+            for sa in reversed(cands):
+                if sa.spi_r == spi_r:
+                    return sa
+            for sa in reversed(cands):
+                if sa.spi_r is None:
+                    sa.spi_r = spi_r
+                    return sa
+        else:
+            for sa in reversed(cands):
+                if sa.spi_r is None:
+                    return sa
+            # IKE_SA_INIT response with zero SPIr (INVALID_KE/COOKIE/NO_PROPOSAL): same SA
+            for sa in reversed(cands):
+                return sa
+        if h.is_initiator:
+            init, resp = (d.src, d.sport), (d.dst, d.dport)
+        else:
+            init, resp = (d.dst, d.dport), (d.src, d.sport)
+        sa = IkeSaRecord(
+            version=2, spi_i=spi_i, spi_r=None if spi_r == ZERO_SPI else spi_r, initiator=init, responder=resp
+        )
+        parent = self.rekey_parents.get((spi_i, spi_r))
+        if parent is not None:
+            sa.rekeyed_from = parent.key
+        self.sas.append(sa)
+        self._v2_by_spi_i.setdefault(spi_i, []).append(sa)
+        return sa
+
+    def _on_v2(self, d: IkeDatagram, msg: Any) -> None:
+        h = msg.header
+        sa = self._find_v2_sa(h.spi_i, h.spi_r, d, h)
+        sa.peers_seen.add((d.src, d.sport))
+        if d.non_esp_marker or d.sport == 4500 or d.dport == 4500:
+            sa.nat_seen = True
+        skf = next((p for p in msg.payloads if isinstance(p, v2.SkfPayload)), None)
+        if skf is not None and skf.total_fragments > 1:
+            self._on_v2_fragment(sa, d, msg, skf)
+            return
+        rec = self._make_v2_record(d, msg)
+        self._place_v2(sa, d, msg, rec)
+
+    def _make_v2_record(self, d: IkeDatagram, msg: Any) -> MessageRecord:
+        h = msg.header
+        rec = MessageRecord(
+            src=d.src,
+            dst=d.dst,
+            sport=d.sport,
+            dport=d.dport,
+            size=h.length,
+            is_response=h.is_response,
+            from_initiator=h.is_initiator,
+            non_esp_marker=d.non_esp_marker,
+            transport=d.transport,
+        )
+        rec.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+        rec.parsed = msg
+        rec.payloads = v2.payload_names(msg.payloads)
+        rec.notifies = v2.notify_names(msg.payloads)
+        rec.encrypted = any(isinstance(p, (v2.SkPayload, v2.SkfPayload)) for p in msg.payloads)
+        return rec
+
+    def _on_v2_fragment(self, sa: IkeSaRecord, d: IkeDatagram, msg: Any, skf: Any) -> None:
+        h = msg.header
+        requester_is_init = h.is_initiator != h.is_response
+        key = (id(sa), h.message_id, h.is_response, requester_is_init)
+        pend = self._frag.get(key)
+        if pend is None or (
+            skf.fragment_number in pend.fragments
+            and pend.record is not None
+            and len(pend.fragments) == pend.total
+        ):
+            # First sight, or a retransmission of an already complete message.
+            if pend is not None and pend.record is not None:
+                first_frag = pend.fragments.get(skf.fragment_number)
+                if first_frag is not None and first_frag[0].data == d.data:
+                    if skf.fragment_number == 1:
+                        pend.record.transmissions.append(
+                            Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments)
+                        )
+                    else:
+                        pend.record.transmissions[-1] = _extend(pend.record.transmissions[-1], d)
+                    return
+            pend = _Pending(total=skf.total_fragments)
+            self._frag[key] = pend
+        if skf.fragment_number in pend.fragments:
+            prev = pend.fragments[skf.fragment_number][0]
+            if pend.record is not None and prev.data == d.data:
+                if skf.fragment_number == 1:
+                    pend.record.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                else:
+                    pend.record.transmissions[-1] = _extend(pend.record.transmissions[-1], d)
+            return
+        pend.fragments[skf.fragment_number] = (d, msg)
+        if pend.record is None:
+            rec = self._make_v2_record(d, msg)
+            rec.ikev2_fragments = pend.total
+            pend.record = rec
+            self._place_v2(sa, d, msg, rec, defer_decrypt=True)
+        else:
+            pend.record.transmissions[-1] = _extend(pend.record.transmissions[-1], d)
+        rec = pend.record
+        rec.fragments_missing = pend.total - len(pend.fragments)
+        if rec.fragments_missing == 0 and self.decrypt_hook is not None:
+            ordered = [pend.fragments[i][1] for i in sorted(pend.fragments)]
+            raws = [pend.fragments[i][0].data for i in sorted(pend.fragments)]
+            self.decrypt_hook(sa, rec, list(zip(raws, ordered, strict=True)))
+
+    def _place_v2(
+        self, sa: IkeSaRecord, d: IkeDatagram, msg: Any, rec: MessageRecord, defer_decrypt: bool = False
+    ) -> None:
+        h = msg.header
+        requester_is_init = h.is_initiator != h.is_response
+        mid = h.message_id
+        ex_name = exchange_name_v2(h.exchange_type)
+        same = [
+            e
+            for e in sa.exchanges
+            if e.message_id == mid and e.initiated_by_initiator == requester_is_init and e.version == 2
+        ]
+        if not h.is_response:
+            for e in reversed(same):
+                if e.request is not None and self._raw.get(id(e.request)) == d.data:
+                    e.request.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                    return
+            ex = ExchangeRecord(
+                type=ex_name,
+                exchange_type=h.exchange_type,
+                message_id=mid,
+                request=rec,
+                initiated_by_initiator=requester_is_init,
+            )
+            sa.exchanges.append(ex)
+        else:
+            target = None
+            for e in reversed(same):
+                if e.response is not None and self._raw.get(id(e.response)) == d.data:
+                    e.response.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                    return
+                if e.response is None and target is None:
+                    target = e
+            if target is None:
+                target = ExchangeRecord(
+                    type=ex_name,
+                    exchange_type=h.exchange_type,
+                    message_id=mid,
+                    request=None,
+                    initiated_by_initiator=requester_is_init,
+                )
+                sa.exchanges.append(target)
+            target.response = rec
+        self._raw[id(rec)] = d.data
+        self._note_v2(sa, rec, msg)
+        if not defer_decrypt and rec.encrypted and self.decrypt_hook is not None:
+            self.decrypt_hook(sa, rec, [(d.data, msg)])
+
+    def _note_v2(self, sa: IkeSaRecord, rec: MessageRecord, msg: Any) -> None:
+        """Facts visible in clear payloads: proposals, vendor ids, error notifies."""
+        h = msg.header
+        for p in msg.payloads:
+            if isinstance(p, v2.VendorIdPayload):
+                name = _vendor_name(p.data)
+                if name not in sa.vendor_ids:
+                    sa.vendor_ids.append(name)
+        if h.exchange_type == ExchangeType.IKE_SA_INIT:
+            sa_p = next((p for p in msg.payloads if isinstance(p, v2.SaPayload)), None)
+            if sa_p is not None:
+                props = [proposal_dict_v2(p) for p in sa_p.proposals]
+                if h.is_response and props:
+                    sa.proposal = props[0]
+                elif not h.is_response:
+                    sa.offered = props
+        for n in rec.notifies:
+            if _is_error_notify_name(n) and n not in sa.error_notifies:
+                sa.error_notifies.append(n)
+
+    # ------------------------------------------------------------------ IKEv1
+    def _on_v1(self, d: IkeDatagram, msg: Any) -> None:
+        h = msg.header
+        sa = self._v1_by_cookie.get(h.cookie_i)
+        if sa is None:
+            # The first message comes from the initiator (responder cookie zero); if the capture
+            # starts later, the sender of the first message seen is assumed the initiator.
+            init, resp = (d.src, d.sport), (d.dst, d.dport)
+            sa = IkeSaRecord(
+                version=1,
+                spi_i=h.cookie_i,
+                spi_r=None if h.cookie_r == ZERO_SPI else h.cookie_r,
+                initiator=init,
+                responder=resp,
+            )
+            self.sas.append(sa)
+            self._v1_by_cookie[h.cookie_i] = sa
+        elif sa.spi_r is None and h.cookie_r != ZERO_SPI:
+            sa.spi_r = h.cookie_r
+        sa.peers_seen.add((d.src, d.sport))
+        if d.non_esp_marker or d.sport == 4500 or d.dport == 4500:
+            sa.nat_seen = True
+        from_init = d.src == sa.initiator[0]
+        rec = MessageRecord(
+            src=d.src,
+            dst=d.dst,
+            sport=d.sport,
+            dport=d.dport,
+            size=h.length,
+            from_initiator=from_init,
+            non_esp_marker=d.non_esp_marker,
+            transport=d.transport,
+        )
+        rec.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+        rec.parsed = msg
+        rec.encrypted = bool(h.flags & 0x01)
+        rec.payloads = v1.v1_payload_names(msg.payloads) if msg.payloads else []
+        rec.notifies = v1.v1_notify_names(msg.payloads) if msg.payloads else []
+        mid = h.message_id
+        ex = None
+        for e in reversed(sa.exchanges):
+            if e.message_id == mid and e.exchange_type == h.exchange_type:
+                ex = e
+                break
+        if ex is None:
+            ex = ExchangeRecord(
+                type=v1.v1_exchange_name(h.exchange_type),
+                exchange_type=h.exchange_type,
+                message_id=mid,
+                version=1,
+                initiated_by_initiator=from_init,
+            )
+            sa.exchanges.append(ex)
+        for m in ex.messages:
+            if m.src == d.src and self._raw.get(id(m)) == d.data:
+                m.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                return
+        rec.is_response = bool(ex.messages) and rec.from_initiator != ex.initiated_by_initiator
+        ex.messages.append(rec)
+        if ex.request is None:
+            ex.request = rec
+        elif ex.response is None and rec.from_initiator != ex.initiated_by_initiator:
+            ex.response = rec
+        self._raw[id(rec)] = d.data
+        self._note_v1(sa, rec, msg)
+        if rec.encrypted and self.v1_decrypt_hook is not None:
+            self.v1_decrypt_hook(sa, ex, rec, msg)
+
+    def _note_v1(self, sa: IkeSaRecord, rec: MessageRecord, msg: Any) -> None:
+        for p in msg.payloads:
+            if isinstance(p, v1.V1VendorIdPayload):
+                name = _vendor_name(p.data)
+                if name not in sa.vendor_ids:
+                    sa.vendor_ids.append(name)
+            elif isinstance(p, v1.V1SaPayload) and msg.header.message_id == 0:
+                props = [proposal_dict_v1(pp) for pp in p.proposals]
+                if not rec.from_initiator and props:
+                    sa.proposal = props[0]
+                elif rec.from_initiator and not sa.offered:
+                    sa.offered = [o for pp in p.proposals for o in proposal_dicts_v1_all(pp)]
+        for n in rec.notifies:
+            if _is_v1_error_name(n) and n not in sa.error_notifies:
+                sa.error_notifies.append(n)
+
+    # ------------------------------------------------------------------ malformed
+    def _on_malformed(self, d: IkeDatagram, major: int, e: MalformedMessage) -> None:
+        """Keep a record of the message so the ladder shows it (header is valid: 28 bytes)."""
+        try:
+            if major == 2:
+                h = v2.peek_header(d.data)
+                sa = self._find_v2_sa(h.spi_i, h.spi_r, d, h)
+                rec = MessageRecord(
+                    src=d.src,
+                    dst=d.dst,
+                    sport=d.sport,
+                    dport=d.dport,
+                    size=h.length,
+                    is_response=h.is_response,
+                    from_initiator=h.is_initiator,
+                )
+                rec.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                rec.malformed = f"{e.field} at offset {e.offset}: {e.reason}"
+                requester_is_init = h.is_initiator != h.is_response
+                ex = ExchangeRecord(
+                    type=exchange_name_v2(h.exchange_type),
+                    exchange_type=h.exchange_type,
+                    message_id=h.message_id,
+                    initiated_by_initiator=requester_is_init,
+                )
+                if h.is_response:
+                    ex.response = rec
+                else:
+                    ex.request = rec
+                sa.exchanges.append(ex)
+        except WireError:
+            return
+
+    # ------------------------------------------------------------------ finish
+    def finish(self) -> list[IkeSaRecord]:
+        for sa in self.sas:
+            _settle_state(sa)
+        return self.sas
+
+
+def _extend(t: Transmission, d: IkeDatagram) -> Transmission:
+    return Transmission(t.frames + d.frames, t.ts, t.ip_len + d.ip_len, t.ip_fragments + d.ip_fragments)
+
+
+def _vendor_name(data: bytes) -> str:
+    from ..wire.vendors import identify_vendor
+
+    return identify_vendor(data) or f"unknown ({data[:16].hex()}{'…' if len(data) > 16 else ''})"
+
+
+def _is_error_notify_name(name: str) -> bool:
+    from ..wire.registry import NotifyType
+
+    try:
+        return NotifyType[name] < 16384
+    except KeyError:
+        # Unknown numeric names look like NOTIFY_<n>.
+        if name.startswith("NOTIFY_") and name[7:].isdigit():
+            return 0 < int(name[7:]) < 16384
+        return False
+
+
+def _is_v1_error_name(name: str) -> bool:
+    from ..wire.registry import V1NotifyType
+
+    try:
+        return V1NotifyType[name] < 16384
+    except KeyError:
+        if name.startswith("V1_NOTIFY_") and name[10:].isdigit():
+            return 0 < int(name[10:]) < 16384
+        return False
+
+
+def proposal_dict_v2(p: Any) -> dict[str, Any]:
+    """IANA names of the first transform of each type in an IKEv2 proposal."""
+    from ..wire.registry import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType
+
+    out: dict[str, Any] = {"protocol": name_of(ProtocolId, p.protocol_id), "number": p.number}
+    names = {
+        TransformType.ENCR: ("encr", EncrId),
+        TransformType.PRF: ("prf", PrfId),
+        TransformType.INTEG: ("integ", IntegId),
+        TransformType.KE: ("ke", KeGroup),
+        TransformType.ESN: ("esn", EsnId),
+    }
+    for t in p.transforms:
+        if t.type in names:
+            key, enum = names[t.type]
+            if key in out:
+                out.setdefault(key + "_alternatives", []).append(name_of(enum, t.id))
+                continue
+            out[key] = name_of(enum, t.id)
+            if key == "encr" and t.key_length:
+                out["encr_key_bits"] = t.key_length
+        elif TransformType.ADDKE1 <= t.type <= TransformType.ADDKE7:
+            out.setdefault("addke", []).append(name_of(KeGroup, t.id))
+    if p.spi:
+        out["spi"] = p.spi.hex()
+    return out
+
+
+def proposal_dict_v1(p: Any) -> dict[str, Any]:
+    """First transform of an IKEv1 proposal (the responder returns exactly one)."""
+    dicts = proposal_dicts_v1_all(p)
+    return dicts[0] if dicts else {"protocol": str(p.protocol_id)}
+
+
+def proposal_dicts_v1_all(p: Any) -> list[dict[str, Any]]:
+    """One dict per transform: phase 1 attributes by name, or an IPsec transform summary."""
+    from ..wire.ikev1_display import v1_phase1_params, v1_transform_summary
+    from ..wire.registry import V1ProtocolId
+
+    out: list[dict[str, Any]] = []
+    for t in p.transforms:
+        if p.protocol_id == V1ProtocolId.PROTO_ISAKMP:
+            q = v1_phase1_params(t)
+            d: dict[str, Any] = {
+                "protocol": "IKE",
+                "encr": q["encr"],
+                "hash": q["hash"],
+                "ke": q["group"],
+                "auth": q["auth"],
+            }
+            if q["key_bits"]:
+                d["encr_key_bits"] = q["key_bits"]
+            if q["life_seconds"]:
+                d["life_seconds"] = q["life_seconds"]
+        else:
+            d = {"protocol": name_of(V1ProtocolId, p.protocol_id)}
+        d["summary"] = v1_transform_summary(p.protocol_id, t)
+        if p.spi:
+            d["spi"] = p.spi.hex()
+        out.append(d)
+    return out
+
+
+def _settle_state(sa: IkeSaRecord) -> None:
+    """Decide established/failed/incomplete/deleted from what the capture shows."""
+    if sa.version == 1:
+        _settle_v1(sa)
+        return
+    init = [e for e in sa.exchanges if e.exchange_type == ExchangeType.IKE_SA_INIT]
+    auth = [e for e in sa.exchanges if e.exchange_type == ExchangeType.IKE_AUTH]
+    later = [
+        e
+        for e in sa.exchanges
+        if e.exchange_type in (ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL)
+    ]
+    fatal = {
+        "NO_PROPOSAL_CHOSEN",
+        "INVALID_KE_PAYLOAD",
+        "AUTHENTICATION_FAILED",
+        "INVALID_SYNTAX",
+        "UNSUPPORTED_CRITICAL_PAYLOAD",
+        "INVALID_MAJOR_VERSION",
+        "INTERNAL_ADDRESS_FAILURE",
+        "FAILED_CP_REQUIRED",
+        "AUTHORIZATION_FAILED",
+    }
+    ok_init = any(
+        e.response is not None and not (set(e.response.notifies) & fatal) and "SA" in e.response.payloads
+        for e in init
+    )
+    deleted = False
+    for e in sa.exchanges:
+        for m in e.all_messages():
+            for p in m.inner:
+                if isinstance(p, v2.DeletePayload) and p.protocol_id == 1:
+                    deleted = True
+    auth_ok = False
+    auth_failed = False
+    for e in auth:
+        if e.response is None:
+            continue
+        if e.response.decrypted:
+            names = set(e.response.notifies)
+            if names & fatal:
+                auth_failed = True
+            elif "AUTH" in e.response.payloads:
+                auth_ok = True  # EAP rounds carry no AUTH until the last one
+        elif e.response.payloads and "SK" not in e.response.payloads and "SKF" not in e.response.payloads:
+            if set(e.response.notifies) & fatal:
+                auth_failed = True
+    # A failure notify sent later by the initiator (INFORMATIONAL AUTHENTICATION_FAILED).
+    for e in later:
+        for m in e.all_messages():
+            if m.decrypted and "AUTHENTICATION_FAILED" in m.notifies and not auth_ok:
+                auth_failed = True
+    if not ok_init and init:
+        any_resp = any(e.response is not None for e in init)
+        sa.state = "failed" if any_resp or any(e.unanswered for e in init) else "incomplete"
+        return
+    if deleted:
+        sa.state = "deleted"
+    elif auth_failed:
+        sa.state = "failed"
+    elif auth_ok:
+        sa.state = "established"
+    elif later and any(e.response is not None for e in later):
+        sa.state = "established"  # later exchanges answered: the SA must have been established
+    elif auth and all(e.unanswered for e in auth):
+        sa.state = "failed"
+    elif not init and sa.exchanges:
+        sa.state = "established" if any(e.response is not None for e in sa.exchanges) else "incomplete"
+    else:
+        sa.state = "incomplete"
+
+
+def _settle_v1(sa: IkeSaRecord) -> None:
+    p1 = [e for e in sa.exchanges if e.message_id == 0]
+    qm_done = any(e.type == "QUICK_MODE" and len(e.messages) >= 2 for e in sa.exchanges)
+    deleted = any(
+        e.type == "INFORMATIONAL" and any("D" in m.payloads for m in e.messages) for e in sa.exchanges
+    )
+    errors = bool(sa.error_notifies)
+    phase1_msgs = sum(len(e.messages) for e in p1)
+    p1_type = p1[0].type if p1 else ""
+    complete = (
+        qm_done
+        or (p1_type == "MAIN_MODE" and phase1_msgs >= 6)
+        or (p1_type == "AGGRESSIVE_MODE" and phase1_msgs >= 3)
+    )
+    if deleted and complete:
+        sa.state = "deleted"
+    elif complete:
+        sa.state = "established"
+    elif errors:
+        sa.state = "failed"
+    elif p1 and all(m.from_initiator for m in p1[0].messages):
+        sa.state = "failed"  # the responder never answered
+    else:
+        sa.state = "incomplete"

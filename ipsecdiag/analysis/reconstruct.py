@@ -1,0 +1,202 @@
+"""One streaming pass over a capture: reader -> decoder -> this sink -> Report.
+
+The :class:`Reconstructor` implements the capture layer's ``Sink``: ESP goes to the
+:class:`EspTracker` hot path, IKE to the :class:`IkeReconstructor`, the rest is kept as
+evidence for the checks. :func:`analyze_capture` wires it together and runs the checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..capture.decode import Decoder
+from ..capture.model import FragmentGroup, IcmpError, IkeDatagram
+from ..capture.reader import open_capture
+from ..keys.model import KeyStore
+from .checks import default_checks
+from .checks.base import Check, CheckContext
+from .esp_tracker import EspTracker
+from .ike_sas import IkeReconstructor
+from .model import AhFlow, Keepalive, Report, addr_text
+
+MAX_KEEPALIVES = 100_000
+MAX_EVIDENCE = 10_000
+
+Progress = Callable[[int, int], None]  # (bytes read so far, total bytes)
+
+
+class Reconstructor:
+    """The Sink: collects everything the decoder finds into a Report."""
+
+    def __init__(self, report: Report, keys: KeyStore | None = None) -> None:
+        self.report = report
+        self.keys = keys or KeyStore()
+        self.esp = EspTracker()
+        self.ike = IkeReconstructor()
+        self.ah: dict[tuple[int, bytes, bytes], AhFlow] = {}
+        self.on_esp = self.esp.on_esp  # bound method: the hot path skips one call level
+        self.keepalives_dropped = 0
+
+    # -- Sink -------------------------------------------------------------------------------
+    def on_ike(self, msg: IkeDatagram) -> None:
+        self.ike.on_ike(msg)
+
+    def on_ah(self, frame: int, ts: float, src: bytes, dst: bytes, data: bytes, off: int, end: int) -> None:
+        if end - off < 12:
+            self.report.malformed.append((frame, "ah", off, f"AH header needs 12 bytes, {end - off} present"))
+            return
+        nh = data[off]
+        spi = int.from_bytes(data[off + 4 : off + 8], "big")
+        seq = int.from_bytes(data[off + 8 : off + 12], "big")
+        key = (spi, src, dst)
+        f = self.ah.get(key)
+        if f is None:
+            f = AhFlow(spi=spi, src=addr_text(src), dst=addr_text(dst), seq_first=seq, first_frame=frame)
+            self.ah[key] = f
+        f.packets += 1
+        f.seq_last = seq
+        f.last_frame = frame
+        f.next_headers[nh] += 1
+        if nh == 50:
+            # AH protecting ESP: account the ESP part too (RFC 4302 §3.1).
+            ah_len = (data[off + 1] + 2) * 4
+            if off + ah_len + 8 <= end:
+                self.esp.on_esp(frame, ts, src, dst, 0, 0, data, off + ah_len, end)
+
+    def on_keepalive(self, frame: int, ts: float, src: str, dst: str, sport: int, dport: int) -> None:
+        if len(self.report.keepalives) < MAX_KEEPALIVES:
+            self.report.keepalives.append(Keepalive(frame, ts, src, dst, sport, dport))
+        else:
+            self.keepalives_dropped += 1
+        self.report.source.keepalives += 1
+
+    def on_icmp_error(self, err: IcmpError) -> None:
+        self.report.source.icmp_errors += 1
+        if len(self.report.icmp_errors) < MAX_EVIDENCE:
+            self.report.icmp_errors.append(err)
+
+    def on_fragment_group(self, group: FragmentGroup) -> None:
+        if len(self.report.fragment_groups) < MAX_EVIDENCE:
+            self.report.fragment_groups.append(group)
+
+    def on_malformed(self, frame: int, ts: float, layer: str, offset: int, reason: str) -> None:
+        if len(self.report.malformed) < MAX_EVIDENCE:
+            self.report.malformed.append((frame, layer, offset, reason))
+
+    def on_truncated(self, frame: int, ts: float, caplen: int, origlen: int) -> None:
+        if len(self.report.truncated_frames) < MAX_EVIDENCE:
+            self.report.truncated_frames.append(frame)
+
+    # -- end --------------------------------------------------------------------------------
+    def finish(self) -> None:
+        r = self.report
+        r.ike_sas = self.ike.finish()
+        r.esp_flows = self.esp.flows_out()
+        r.ah_flows = sorted(self.ah.values(), key=lambda f: f.first_frame)
+        r.source.ike_messages = self.ike.messages
+        r.source.esp_packets = self.esp.packets
+        r.source.ah_packets = sum(f.packets for f in r.ah_flows)
+        for frame, layer, off, reason in self.ike.malformed:
+            r.malformed.append((frame, layer, off, reason))
+        for frame, off, reason in self.esp.malformed:
+            r.malformed.append((frame, "esp", off, reason))
+        r.malformed.sort()
+        _link_child_sas(r)
+
+
+def _link_child_sas(r: Report) -> None:
+    """Attach ESP flows to the IKE SA whose CHILD SA announced their SPI."""
+    owner: dict[int, str] = {}
+    for sa in r.ike_sas:
+        for c in sa.child_sas:
+            for spi in (c.spi_i, c.spi_r):
+                if spi is not None:
+                    owner[spi] = sa.key
+    for f in r.esp_flows:
+        f.child_sa = owner.get(f.spi)
+
+
+def analyze_capture(
+    path: str | Path,
+    *,
+    keys: KeyStore | None = None,
+    checks: Sequence[Check] | None = None,
+    options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+    setup: Callable[[Reconstructor], None] | None = None,
+) -> Report:
+    """Read one capture in a single streaming pass and return its Report (checks included).
+
+    ``setup`` may install decryption hooks (see :mod:`ipsecdiag.analysis.decrypt`).
+    Raises ``CaptureError`` for unreadable input.
+    """
+    opts = dict(options or {})
+    report = Report(options=opts)
+    rec = Reconstructor(report, keys)
+    if setup is not None:
+        setup(rec)
+    ike_ports = frozenset(opts.get("ike_ports") or (500,))
+    natt_ports = frozenset(opts.get("natt_ports") or (4500,))
+    decoder = Decoder(rec, ike_ports=ike_ports, natt_ports=natt_ports)
+    src = report.source
+    with open_capture(path) as cap:
+        src.files.append(str(path))
+        src.formats.append(cap.format)
+        feed = decoder.feed
+        total = _size(path)
+        n = 0
+        first = last = None
+        for frame, ts, linktype, data, orig_len in cap.frames():
+            if first is None:
+                first = ts
+            last = ts
+            feed(frame, ts, linktype, data, orig_len)
+            n = frame
+            if progress is not None and not frame & 0x3FFF:
+                progress(cap.stats.bytes, total)
+        decoder.finish()
+        st = cap.stats
+        src.frames = n
+        src.bytes = st.bytes
+        src.first_ts = first
+        src.last_ts = last
+        src.linktypes = set(cap.linktypes)
+        if st.truncated_file:
+            src.truncated_files.append(f"{path}: {st.truncated_detail}")
+    src.ipsec_frames = decoder.ipsec_frames
+    src.skipped.update(decoder.skipped)
+    src.keys_loaded = len(keys) if keys else 0
+    rec.finish()
+    run_checks(report, checks if checks is not None else default_checks(), opts)
+    return report
+
+
+def run_checks(report: Report, checks: Iterable[Check], options: dict[str, Any]) -> None:
+    ctx = CheckContext(report=report, options=options)
+    found = []
+    for c in checks:
+        found.extend(c.run(ctx))
+    report.findings = rank_findings(found)
+
+
+def rank_findings(findings: list[Any]) -> list[Any]:
+    """Root causes first (a finding that explains another ranks above it), then severity."""
+    explained: set[str] = set()
+    for f in findings:
+        explained.update(f.explains)
+
+    def key(f: Any) -> tuple[int, int, int, int, str]:
+        is_root = 0 if f.explains else 1
+        is_consequence = 1 if f.id in explained and not f.explains else 0
+        return (is_consequence, -int(f.severity), is_root, f.frames[0] if f.frames else 1 << 30, f.id)
+
+    return sorted(findings, key=key)
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0

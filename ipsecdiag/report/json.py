@@ -1,0 +1,205 @@
+"""The stable JSON report (``"schema": "ipsecdiag/report-1"``), documented in docs/json-schema.md.
+
+Fixed fields follow DESIGN.md; additional fields may be added but never renamed or removed.
+Hex is lowercase without 0x; frame numbers are 1-based; names are IANA names.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from ..analysis.model import (
+    EspFlow,
+    ExchangeRecord,
+    Finding,
+    IkeSaRecord,
+    MessageRecord,
+    Report,
+)
+
+SCHEMA = "ipsecdiag/report-1"
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="microseconds")
+
+
+def _message(m: MessageRecord | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    d: dict[str, Any] = {
+        "frames": m.frames,
+        "payloads": m.payloads,
+        "notifies": m.notifies,
+        "src": f"{m.src}:{m.sport}",
+        "dst": f"{m.dst}:{m.dport}",
+        "time": _iso(m.ts),
+        "size": m.size,
+        "encrypted": m.encrypted,
+        "decrypted": m.decrypted,
+        "ip_fragmented": m.ip_fragmented,
+        "retransmissions": m.retransmissions,
+    }
+    if m.ikev2_fragments:
+        d["ikev2_fragments"] = m.ikev2_fragments
+        if m.fragments_missing:
+            d["ikev2_fragments_missing"] = m.fragments_missing
+    if m.decrypt_error:
+        d["decrypt_error"] = m.decrypt_error
+    if m.malformed:
+        d["malformed"] = m.malformed
+    return d
+
+
+def _exchange(e: ExchangeRecord) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "type": e.type,
+        "message_id": e.message_id,
+        "request": _message(e.request),
+        "response": _message(e.response),
+        "retransmissions": e.retransmissions,
+        "initiated_by": "initiator" if e.initiated_by_initiator else "responder",
+    }
+    if e.version == 1:
+        d["messages"] = [_message(m) for m in e.messages]
+    return d
+
+
+def _ike_sa(sa: IkeSaRecord) -> dict[str, Any]:
+    return {
+        "version": sa.version,
+        "spi_i": sa.spi_i.hex(),
+        "spi_r": sa.spi_r.hex() if sa.spi_r else None,
+        "initiator": f"{sa.initiator[0]}:{sa.initiator[1]}",
+        "responder": f"{sa.responder[0]}:{sa.responder[1]}",
+        "state": sa.state,
+        "proposal": sa.proposal,
+        "offered": sa.offered,
+        "nat_t": sa.nat_seen,
+        "vendor_ids": sa.vendor_ids,
+        "error_notifies": sa.error_notifies,
+        "rekeyed_from": sa.rekeyed_from,
+        "rekeyed_to": sa.rekeyed_to,
+        "keys": sa.keys_available,
+        "exchanges": [_exchange(e) for e in sa.exchanges],
+        "child_sas": [
+            {
+                "spi_i": f"{c.spi_i:08x}" if c.spi_i is not None else None,
+                "spi_r": f"{c.spi_r:08x}" if c.spi_r is not None else None,
+                "mode": c.mode,
+                "protocol": c.protocol,
+                "proposal": c.proposal,
+                "created_in": c.created_in,
+                "created_frame": c.created_frame,
+                "rekey_of": f"{c.rekey_of:08x}" if c.rekey_of is not None else None,
+                "ts_i": c.ts_i,
+                "ts_r": c.ts_r,
+                "deleted_frame": c.deleted_frame,
+            }
+            for c in sa.child_sas
+        ],
+    }
+
+
+def _esp(f: EspFlow) -> dict[str, Any]:
+    return {
+        "spi": f"{f.spi:08x}",
+        "src": f.src,
+        "dst": f.dst,
+        "encap": f.encap,
+        "sport": f.sport or None,
+        "dport": f.dport or None,
+        "packets": f.packets,
+        "bytes": f.bytes,
+        "seq_first": f.seq_first,
+        "seq_last": f.seq_last,
+        "seq_min": f.seq_min,
+        "seq_max": f.seq_max,
+        "duplicates": f.duplicates,
+        "reordered": f.reordered,
+        "gaps": f.gaps,
+        "first_frame": f.first_frame,
+        "last_frame": f.last_frame,
+        "first_time": _iso(f.first_ts),
+        "last_time": _iso(f.last_ts),
+        "keys": f.keys,
+        "decrypted": f.decrypted,
+        "integrity_failed": f.integrity_failed,
+        "inner_protocols": dict(f.inner_protocols),
+        "ike_sa": f.child_sa,
+    }
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "severity": f.severity.label,
+        "title": f.title,
+        "frames": f.frames,
+        "explanation": f.explanation,
+        "remediation": f.remediation,
+        "evidence": f.evidence,
+        "cause": f.cause,
+        "ike_sa": f.ike_sa,
+        "explains": f.explains,
+        "data": f.data,
+    }
+
+
+def report_dict(r: Report) -> dict[str, Any]:
+    s = r.source
+    return {
+        "schema": SCHEMA,
+        "source": {
+            "files": s.files,
+            "formats": s.formats,
+            "frames": s.frames,
+            "ipsec_frames": s.ipsec_frames,
+            "skipped": dict(sorted(s.skipped.items())),
+            "bytes": s.bytes,
+            "first_time": _iso(s.first_ts),
+            "last_time": _iso(s.last_ts),
+            "truncated": s.truncated_files,
+            "ike_messages": s.ike_messages,
+            "esp_packets": s.esp_packets,
+            "ah_packets": s.ah_packets,
+            "nat_keepalives": s.keepalives,
+            "icmp_errors": s.icmp_errors,
+            "keys_loaded": s.keys_loaded,
+        },
+        "ike_sas": [_ike_sa(sa) for sa in r.ike_sas],
+        "esp_flows": [_esp(f) for f in r.esp_flows],
+        "ah_flows": [
+            {
+                "spi": f"{f.spi:08x}",
+                "src": f.src,
+                "dst": f.dst,
+                "packets": f.packets,
+                "seq_first": f.seq_first,
+                "seq_last": f.seq_last,
+                "verified": f.verified,
+                "integrity_failed": f.integrity_failed,
+            }
+            for f in r.ah_flows
+        ],
+        "findings": [_finding(f) for f in r.findings],
+    }
+
+
+def dumps(reports: list[Report]) -> str:
+    """One report: the object. Several captures: a JSON array of report objects."""
+    if len(reports) == 1:
+        return json.dumps(report_dict(reports[0]), indent=2, default=_default)
+    return json.dumps([report_dict(r) for r in reports], indent=2, default=_default)
+
+
+def _default(o: object) -> Any:
+    if isinstance(o, bytes):
+        return o.hex()
+    if isinstance(o, set):
+        return sorted(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
