@@ -7,6 +7,7 @@ produces these records; crypto and analysis only consume them.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -132,6 +133,26 @@ class ChildSaKeys:
 AnyKeys = IkeSaKeys | IkeV1Keys | ChildSaKeys
 
 
+def addr_matches(pattern: str, addr: str) -> bool:
+    """Does ``addr`` match a key source's address: exact (any IPv6 spelling), a prefix such as
+    ``10.0.0.0/24``, or Wireshark's per-octet wildcards such as ``10.*.*.1``?"""
+    if pattern == addr or pattern == "*":
+        return True
+    try:
+        ip = ipaddress.ip_address(addr)
+        if "/" in pattern:
+            return ip in ipaddress.ip_network(pattern, strict=False)
+        if "*" in pattern:
+            parts = pattern.split(".")
+            octets = str(ip).split(".")
+            return len(parts) == len(octets) == 4 and all(
+                p in ("*", o) for p, o in zip(parts, octets, strict=True)
+            )
+        return ip == ipaddress.ip_address(pattern)
+    except ValueError:
+        return False
+
+
 class KeyStore:
     """All key material for one run, looked up by SPIs (and addresses for child SAs)."""
 
@@ -170,8 +191,8 @@ class KeyStore:
         best: ChildSaKeys | None = None
         best_score = -1
         for c in cands:
-            if (c.src is not None and src is not None and c.src != src) or (
-                c.dst is not None and dst is not None and c.dst != dst
+            if (c.src is not None and src is not None and not addr_matches(c.src, src)) or (
+                c.dst is not None and dst is not None and not addr_matches(c.dst, dst)
             ):
                 continue
             score = (c.src is not None) + (c.dst is not None)

@@ -1,0 +1,271 @@
+"""Linux ``ip xfrm state`` output (also ``ip -s``/``-d``/``list``) in, and ``ip xfrm state add`` out.
+
+One SA per block::
+
+    src 10.99.1.2 dst 10.99.2.2
+        proto esp spi 0xab9a3183 reqid 1 mode tunnel
+        replay-window 0 flag af-unspec esn
+        aead rfc4106(gcm(aes)) 0x9563…0a33 128
+        encap type espinudp sport 4500 dport 4500 addr 0.0.0.0
+        anti-replay esn context:
+         seq-hi 0x0, seq 0x0, oseq-hi 0x0, oseq 0x14
+
+Key material is the crypto API's: AEAD and counter-mode keys end with the salt/nonce (RFC 4106
+§8.1, RFC 4309 §7.1, RFC 3686 §5.1, RFC 7634 §2), exactly as IKEv2 KEYMAT delivers them, so key
+bits follow from the key length. ``auth`` without ``-trunc`` uses the kernel's default ICV length
+(96 bits for hmac(sha256): the pre-RFC 4868 truncation). Lifetime and statistics lines are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ipsecdiag.keys._algs import (
+    AUTH_HMAC_RIPEMD160_96,
+    AUTH_HMAC_SHA2_256_96,
+    ENCR_TWOFISH_CBC,
+    encr_name,
+    expected,
+    integ_name,
+    key_bits_for,
+)
+from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex, where
+from ipsecdiag.keys.model import AnyKeys, ChildSaKeys, SecretBytes
+from ipsecdiag.wire.registry import EncrId, IntegId
+
+_E = EncrId
+_I = IntegId
+
+XFRM_ENC: dict[str, int] = {
+    "cbc(aes)": _E.ENCR_AES_CBC,
+    "cbc(des3_ede)": _E.ENCR_3DES,
+    "cbc(des)": _E.ENCR_DES,
+    "cbc(cast5)": _E.ENCR_CAST,
+    "cbc(blowfish)": _E.ENCR_BLOWFISH,
+    "cbc(twofish)": ENCR_TWOFISH_CBC,
+    "cbc(camellia)": _E.ENCR_CAMELLIA_CBC,
+    "rfc3686(ctr(aes))": _E.ENCR_AES_CTR,
+    "ecb(cipher_null)": _E.ENCR_NULL,
+    "cipher_null": _E.ENCR_NULL,
+}
+# AEAD name -> {ICV bits: transform}
+XFRM_AEAD: dict[str, dict[int, int]] = {
+    "rfc4106(gcm(aes))": {64: _E.ENCR_AES_GCM_8, 96: _E.ENCR_AES_GCM_12, 128: _E.ENCR_AES_GCM_16},
+    "rfc4309(ccm(aes))": {64: _E.ENCR_AES_CCM_8, 96: _E.ENCR_AES_CCM_12, 128: _E.ENCR_AES_CCM_16},
+    "rfc7539esp(chacha20,poly1305)": {128: _E.ENCR_CHACHA20_POLY1305},
+    "rfc4543(gcm(aes))": {128: _E.ENCR_NULL_AUTH_AES_GMAC},
+}
+# auth name -> ({truncation bits: transform}, kernel default truncation)
+XFRM_AUTH: dict[str, tuple[dict[int, int], int]] = {
+    "hmac(md5)": ({96: _I.AUTH_HMAC_MD5_96, 128: _I.AUTH_HMAC_MD5_128}, 96),
+    "hmac(sha1)": ({96: _I.AUTH_HMAC_SHA1_96, 160: _I.AUTH_HMAC_SHA1_160}, 96),
+    "hmac(sha256)": ({96: AUTH_HMAC_SHA2_256_96, 128: _I.AUTH_HMAC_SHA2_256_128}, 96),
+    "hmac(sha384)": ({192: _I.AUTH_HMAC_SHA2_384_192}, 192),
+    "hmac(sha512)": ({256: _I.AUTH_HMAC_SHA2_512_256}, 256),
+    "hmac(rmd160)": ({96: AUTH_HMAC_RIPEMD160_96}, 96),
+    "xcbc(aes)": ({96: _I.AUTH_AES_XCBC_96}, 96),
+    "cmac(aes)": ({96: _I.AUTH_AES_CMAC_96}, 96),
+    "digest_null": ({0: _I.NONE}, 0),
+}
+_MODES = {"tunnel", "transport", "beet"}
+_SRC_DST = re.compile(r"^src (\S+) dst (\S+)\s*$")
+_HEXNUM = re.compile(r"\b(seq-hi|seq|oseq-hi|oseq)\s+(0x[0-9a-fA-F]+)")
+
+
+@dataclass
+class _Block:
+    line: int
+    src: str
+    dst: str
+    proto: str | None = None
+    spi: int | None = None
+    mode: str | None = None
+    esn: bool = False
+    encr: int | None = None
+    encr_key: bytes = b""
+    integ: int = _I.NONE
+    integ_key: bytes = b""
+    counters: dict[str, int] | None = None
+
+
+def looks_like_xfrm(text: str) -> bool:
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if _SRC_DST.match(line) and re.match(r"^\s+proto \w+ spi 0x", lines[i + 1]):
+            return True
+    return False
+
+
+def parse_xfrm_state(text: str, *, name: str = "ip-xfrm-state") -> ParseResult:
+    """ESP and AH SAs from ``ip [-s] [-d] xfrm state [list]`` output."""
+    res = ParseResult(format="xfrm")
+    blocks: list[_Block] = []
+    cur: _Block | None = None
+    in_esn_ctx = False
+    for no, raw in enumerate(text.splitlines(), 1):
+        m = _SRC_DST.match(raw)
+        if m:
+            cur = _Block(no, m.group(1), m.group(2))
+            blocks.append(cur)
+            in_esn_ctx = False
+            continue
+        if cur is None or not raw.strip():
+            continue
+        tok = raw.split()
+        head = tok[0]
+        if head == "proto" and len(tok) >= 4 and tok[2] == "spi":
+            cur.proto = tok[1]
+            cur.spi = _int(tok[3], name=name, no=no, what="SPI")
+            if "mode" in tok[:-1]:
+                mode = tok[tok.index("mode") + 1]
+                cur.mode = mode if mode in _MODES else None
+        elif head in ("replay-window", "flag") and "flag" in tok:
+            cur.esn = "esn" in tok[tok.index("flag") + 1 :]
+        elif head == "enc":
+            cur.encr, cur.encr_key = _enc(tok, name=name, no=no)
+        elif head == "aead":
+            cur.encr, cur.encr_key = _aead(tok, name=name, no=no)
+        elif head in ("auth", "auth-trunc"):
+            cur.integ, cur.integ_key = _auth(tok, name=name, no=no)
+        elif head == "anti-replay" and "esn" in tok:
+            # Counters follow on the next line, or on the same one in newer iproute2.
+            in_esn_ctx = True
+            if _HEXNUM.search(raw):
+                cur.counters = {k: int(v, 16) for k, v in _HEXNUM.findall(raw)}
+                in_esn_ctx = False
+        elif in_esn_ctx and _HEXNUM.search(raw):
+            cur.counters = {k: int(v, 16) for k, v in _HEXNUM.findall(raw)}
+            in_esn_ctx = False
+    for b in blocks:
+        k = _record(b, name=name, res=res)
+        if k is not None:
+            res.keys.append(k)
+    return res
+
+
+def _int(text: str, *, name: str, no: int, what: str) -> int:
+    # `ip -s` prints "0xc0123456(3222418518)": the hex value with the decimal in parentheses.
+    try:
+        return int(text.split("(", 1)[0], 0)
+    except ValueError:
+        raise KeyFileError(name, no, f"{what} {text!r} is not a number") from None
+
+
+def _key(tok: list[str], idx: int, *, name: str, no: int, what: str) -> bytes:
+    if len(tok) <= idx or tok[idx] in ('""', "0x"):
+        return b""
+    if not tok[idx].lower().startswith("0x"):
+        raise KeyFileError(name, no, f"{what} {tok[idx][:12]!r}…: expected 0x-prefixed hex (keys hidden?)")
+    return parse_hex(tok[idx], name=name, line_no=no, what=what)
+
+
+def _enc(tok: list[str], *, name: str, no: int) -> tuple[int, bytes]:
+    alg = tok[1] if len(tok) > 1 else ""
+    if alg not in XFRM_ENC:
+        raise KeyFileError(
+            name, no, f"unknown encryption algorithm {alg!r} (expected one of {expected(list(XFRM_ENC))})"
+        )
+    return int(XFRM_ENC[alg]), _key(tok, 2, name=name, no=no, what="encryption key")
+
+
+def _aead(tok: list[str], *, name: str, no: int) -> tuple[int, bytes]:
+    alg = tok[1] if len(tok) > 1 else ""
+    if alg not in XFRM_AEAD:
+        raise KeyFileError(
+            name, no, f"unknown AEAD algorithm {alg!r} (expected one of {expected(list(XFRM_AEAD))})"
+        )
+    icv = _int(tok[3], name=name, no=no, what="ICV length") if len(tok) > 3 else 128
+    if icv not in XFRM_AEAD[alg]:
+        raise KeyFileError(name, no, f"{alg} with a {icv}-bit ICV has no IKEv2 transform")
+    return int(XFRM_AEAD[alg][icv]), _key(tok, 2, name=name, no=no, what="AEAD key")
+
+
+def _auth(tok: list[str], *, name: str, no: int) -> tuple[int, bytes]:
+    alg = tok[1] if len(tok) > 1 else ""
+    if alg not in XFRM_AUTH:
+        raise KeyFileError(
+            name, no, f"unknown integrity algorithm {alg!r} (expected one of {expected(list(XFRM_AUTH))})"
+        )
+    table, default = XFRM_AUTH[alg]
+    trunc = (
+        _int(tok[3], name=name, no=no, what="truncation")
+        if tok[0] == "auth-trunc" and len(tok) > 3
+        else default
+    )
+    if trunc not in table:
+        raise KeyFileError(name, no, f"{alg} truncated to {trunc} bits has no IKEv2 transform")
+    return int(table[trunc]), _key(tok, 2, name=name, no=no, what="integrity key")
+
+
+def _record(b: _Block, *, name: str, res: ParseResult) -> AnyKeys | None:
+    label = where(name, b.line)
+    if b.proto not in ("esp", "ah") or b.spi is None:
+        res.warnings.append(f"{label}: {b.proto or 'unknown'} SA carries no ESP/AH keys; skipped")
+        return None
+    if b.proto == "esp" and b.encr is None:
+        res.warnings.append(f"{label}: ESP SA 0x{b.spi:08x} without enc/aead line (keys hidden?); skipped")
+        return None
+    encr = _E.ENCR_NULL if b.encr is None else b.encr
+    esn_high = None
+    if b.esn and b.counters is not None:
+        # An SA either sends (oseq counts) or receives (seq counts): use the side that moved.
+        out = b.counters.get("oseq", 0) or b.counters.get("oseq-hi", 0)
+        esn_high = b.counters.get("oseq-hi" if out else "seq-hi")
+    return ChildSaKeys(
+        spi=b.spi,
+        encr=int(encr),
+        encr_key=SecretBytes(b.encr_key),
+        integ=int(b.integ),
+        integ_key=SecretBytes(b.integ_key),
+        protocol=b.proto,
+        src=b.src,
+        dst=b.dst,
+        encr_key_bits=key_bits_for(encr, len(b.encr_key)),
+        esn=b.esn,
+        esn_high=esn_high,
+        mode=b.mode,
+        source=label,
+    )
+
+
+# ------------------------------------------------------------------------------------ writing
+
+_ENC_OUT = {v: k for k, v in XFRM_ENC.items() if k != "cipher_null"}
+_AEAD_OUT = {v: (k, bits) for k, t in XFRM_AEAD.items() for bits, v in t.items()}
+_AUTH_OUT = {v: (k, bits) for k, (t, _d) in XFRM_AUTH.items() for bits, v in t.items()}
+
+
+def format_xfrm_commands(items: Iterable[ChildSaKeys]) -> tuple[list[str], list[str]]:
+    """``ip xfrm state add …`` commands recreating the SAs (those with both addresses known)."""
+    lines: list[str] = []
+    warnings: list[str] = []
+    for k in items:
+        label = f"{k.protocol.upper()} SA 0x{k.spi:08x}"
+        if not k.src or not k.dst or "*" in k.src + k.dst or "/" in k.src + k.dst:
+            warnings.append(f"{label}: ip xfrm needs both addresses; skipped")
+            continue
+        cmd = [f"ip xfrm state add src {k.src} dst {k.dst} proto {k.protocol} spi 0x{k.spi:08x}"]
+        cmd.append(f"mode {k.mode or 'tunnel'}")
+        if k.esn:
+            cmd.append("replay-window 128 flag esn")
+        if k.protocol == "esp":
+            if k.encr in _AEAD_OUT:
+                alg, icv = _AEAD_OUT[k.encr]
+                cmd.append(f"aead '{alg}' 0x{k.encr_key.hex()} {icv}")
+            elif k.encr in _ENC_OUT:
+                cmd.append(f"enc '{_ENC_OUT[k.encr]}' 0x{k.encr_key.hex()}")
+            else:
+                warnings.append(f"{label}: Linux has no cipher for {encr_name(k.encr)}; skipped")
+                continue
+        if k.integ != _I.NONE or k.protocol == "ah":
+            if k.integ not in _AUTH_OUT or k.integ == _I.NONE:
+                warnings.append(
+                    f"{label}: Linux has no integrity algorithm for {integ_name(k.integ)}; skipped"
+                )
+                continue
+            alg, trunc = _AUTH_OUT[k.integ]
+            cmd.append(f"auth-trunc '{alg}' 0x{k.integ_key.hex()} {trunc}")
+        lines.append(" ".join(cmd))
+    return lines, warnings
