@@ -196,7 +196,7 @@ def _push_attributes(w: Writer, attrs: tuple[V1Attribute, ...]) -> None:
 # Parsing
 # ------------------------------------------------------------------------------------------
 
-_SHORT = {
+_SHORT: dict[int, str] = {
     V1PayloadType.SA: "SA",
     V1PayloadType.KE: "KE",
     V1PayloadType.ID: "ID",
@@ -219,7 +219,7 @@ _SHORT = {
 
 def v1_payload_short_name(payload_type: int) -> str:
     """ "SA", "NAT-D", ... or the registry name ("SAK", "V1_PAYLOAD_200") for the rest."""
-    return _SHORT.get(payload_type, name_of(V1PayloadType, payload_type))  # type: ignore[call-overload]
+    return _SHORT.get(payload_type) or name_of(V1PayloadType, payload_type)
 
 
 def _pull_generic_header(b: Buffer, field: str, min_len: int = 4) -> tuple[int, Buffer]:

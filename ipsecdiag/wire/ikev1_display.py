@@ -253,9 +253,16 @@ def attr_value_text(attr: V1Attribute, ctx: AttrContext) -> str:
 # Proposal summaries and phase 1 parameters
 # ------------------------------------------------------------------------------------------
 
-_ENCR_TEXT = {V1EncrAlg.TRIPLE_DES_CBC: "3DES_CBC"}
-_HASH_TEXT = {V1HashAlg.SHA: "SHA1"}
-_IPSEC_AUTH_TEXT = {V1IpsecAuthAlg.HMAC_SHA: "HMAC_SHA1"}
+# Display spellings where the IANA name reads badly in a one-line summary.
+_ENCR_TEXT: dict[int, str] = {V1EncrAlg.TRIPLE_DES_CBC: "3DES_CBC"}
+_HASH_TEXT: dict[int, str] = {V1HashAlg.SHA: "SHA1"}
+_IPSEC_AUTH_TEXT: dict[int, str] = {V1IpsecAuthAlg.HMAC_SHA: "HMAC_SHA1"}
+_PROTO_TEXT: dict[int, str] = {
+    V1ProtocolId.PROTO_ISAKMP: "IKE",
+    V1ProtocolId.PROTO_IPSEC_ESP: "ESP",
+    V1ProtocolId.PROTO_IPSEC_AH: "AH",
+    V1ProtocolId.PROTO_IPCOMP: "IPCOMP",
+}
 
 
 def v1_phase1_params(transform: V1Transform) -> dict[str, int | str | None]:
@@ -282,7 +289,7 @@ def v1_phase1_params(transform: V1Transform) -> dict[str, int | str | None]:
             "life_kilobytes",
         )
     )
-    life_type = V1LifeType.SECONDS
+    life_type: int = V1LifeType.SECONDS
     for a in transform.attributes:
         v = a.int_value
         if a.type == V1AttrClass.ENCRYPTION_ALGORITHM:
@@ -298,7 +305,7 @@ def v1_phase1_params(transform: V1Transform) -> dict[str, int | str | None]:
         elif a.type == V1AttrClass.GROUP_DESCRIPTION:
             p["group"], p["group_id"] = name_of(KeGroup, v), v
         elif a.type == V1AttrClass.LIFE_TYPE:
-            life_type = v  # type: ignore[assignment]
+            life_type = v
         elif a.type == V1AttrClass.LIFE_DURATION:
             p["life_kilobytes" if life_type == V1LifeType.KILOBYTES else "life_seconds"] = v
     return p
@@ -309,15 +316,21 @@ def _with_bits(name: str, bits: int | None) -> str:
 
 
 def _phase1_summary(t: V1Transform) -> str:
-    p = v1_phase1_params(t)
+    attrs = {a.type: a.int_value for a in t.attributes}
     parts: list[str] = []
-    if p["encr_id"] is not None:
-        parts.append(_with_bits(_ENCR_TEXT.get(p["encr_id"], str(p["encr"])), p["key_bits"]))  # type: ignore[arg-type,call-overload]
-    if p["hash_id"] is not None:
-        parts.append(_HASH_TEXT.get(p["hash_id"], str(p["hash"])))  # type: ignore[call-overload]
-    for key in ("group", "auth"):
-        if p[key] is not None:
-            parts.append(str(p[key]))
+    encr = attrs.get(V1AttrClass.ENCRYPTION_ALGORITHM)
+    if encr is not None:
+        name = _ENCR_TEXT.get(encr) or name_of(V1EncrAlg, encr)
+        parts.append(_with_bits(name, attrs.get(V1AttrClass.KEY_LENGTH)))
+    hash_alg = attrs.get(V1AttrClass.HASH_ALGORITHM)
+    if hash_alg is not None:
+        parts.append(_HASH_TEXT.get(hash_alg) or name_of(V1HashAlg, hash_alg))
+    group = attrs.get(V1AttrClass.GROUP_DESCRIPTION)
+    if group is not None:
+        parts.append(name_of(KeGroup, group))
+    auth = attrs.get(V1AttrClass.AUTHENTICATION_METHOD)
+    if auth is not None:
+        parts.append(name_of(V1AuthMethod, auth))
     return "IKE:" + "/".join(parts)
 
 
@@ -333,19 +346,15 @@ def _ipsec_summary(protocol_id: int, t: V1Transform) -> str:
         parts.append(name_of(V1AhTransformId, t.transform_id).removeprefix("AH_"))
     auth = attrs.get(V1IpsecAttr.AUTHENTICATION_ALGORITHM)
     if auth is not None:
-        parts.append(_IPSEC_AUTH_TEXT.get(auth, name_of(V1IpsecAuthAlg, auth)))  # type: ignore[call-overload]
+        parts.append(_IPSEC_AUTH_TEXT.get(auth) or name_of(V1IpsecAuthAlg, auth))
     group = attrs.get(V1IpsecAttr.GROUP_DESCRIPTION)
     if group is not None:
         parts.append(name_of(KeGroup, group))
     mode = attrs.get(V1IpsecAttr.ENCAPSULATION_MODE)
     if mode is not None:
         parts.append(name_of(V1EncapMode, mode))
-    proto = {
-        V1ProtocolId.PROTO_IPSEC_ESP: "ESP",
-        V1ProtocolId.PROTO_IPSEC_AH: "AH",
-        V1ProtocolId.PROTO_IPCOMP: "IPCOMP",
-    }
-    return f"{proto.get(protocol_id, name_of(V1ProtocolId, protocol_id))}:" + "/".join(parts)  # type: ignore[call-overload]
+    proto = _PROTO_TEXT.get(protocol_id) or name_of(V1ProtocolId, protocol_id)
+    return f"{proto}:" + "/".join(parts)
 
 
 def v1_transform_summary(protocol_id: int, transform: V1Transform) -> str:

@@ -130,11 +130,14 @@ class V1SaPayload:
 
 @dataclass(frozen=True)
 class _DataPayload:
+    """Payloads whose body is opaque data (KE, HASH, SIG, Nonce, V)."""
+
+    TYPE: ClassVar[V1PayloadType]
     data: bytes
 
     @property
     def payload_type(self) -> int:
-        return self.TYPE  # type: ignore[attr-defined]
+        return self.TYPE
 
 
 @dataclass(frozen=True)
