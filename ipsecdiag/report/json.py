@@ -39,6 +39,8 @@ def _message(m: MessageRecord | None) -> dict[str, Any] | None:
         "dst": f"{m.dst}:{m.dport}",
         "time": _iso(m.ts),
         "size": m.size,
+        "is_response": m.is_response,
+        "from_initiator": m.from_initiator,
         "encrypted": m.encrypted,
         "decrypted": m.decrypted,
         "ip_fragmented": m.ip_fragmented,
@@ -58,6 +60,7 @@ def _message(m: MessageRecord | None) -> dict[str, Any] | None:
 def _exchange(e: ExchangeRecord) -> dict[str, Any]:
     d: dict[str, Any] = {
         "type": e.type,
+        "exchange_type": e.exchange_type,
         "message_id": e.message_id,
         "request": _message(e.request),
         "response": _message(e.response),
