@@ -285,7 +285,7 @@ def walk_payloads(first_type: int, data: bytes, start: int, end: int, base: int 
         if ptype in _LAST_IN_CHAIN:
             if pos != end:
                 raise MalformedMessage(
-                    base + pos, f"{name}", f"must be the last payload, {end - pos} bytes follow"
+                    base + pos, name, f"must be the last payload, {end - pos} bytes follow"
                 )
             return
         ptype = next_type
@@ -385,6 +385,17 @@ class IkeMessage:
     def encrypted(self) -> SkPayload | SkfPayload | None:
         last = self.payloads[-1] if self.payloads else None
         return last if isinstance(last, SkPayload | SkfPayload) else None
+
+    @property
+    def encrypted_data_offset(self) -> int | None:
+        """Where SK/SKF data (the IV) starts in the serialized message; None without SK/SKF.
+
+        The bytes before it are the AEAD associated data (RFC 5282 §5.1, RFC 7383 §2.5.3) and
+        the start of what the ICV covers. Holds for parsed messages and for
+        :func:`build_message` results, whose header Length is exact.
+        """
+        enc = self.encrypted
+        return None if enc is None else self.header.length - len(enc.data)
 
 
 def _check_version(h: IkeHeader) -> None:

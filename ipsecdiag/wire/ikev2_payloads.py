@@ -13,10 +13,12 @@ display and diagnosis, where a bad value is shown, not fatal.
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from .buffer import Buffer, Writer
 from .errors import MalformedMessage
@@ -258,13 +260,20 @@ class IdPayload:
         return d.hex()
 
 
+# Short names strongSwan prints that RFC 4514 lacks (it would print the dotted OID).
+_DN_NAMES = {NameOID.EMAIL_ADDRESS: "E", NameOID.SERIAL_NUMBER: "serialNumber"}
+
+
 def _dn_text(der: bytes) -> str | None:
     """A DER Name in wire order, strongSwan style ("C=CH, O=Lab, CN=moon")."""
     try:
-        name = x509.Name.from_bytes(der)
+        with warnings.catch_warnings():
+            # cryptography warns about out-of-spec attribute lengths; a peer's odd DN is data.
+            warnings.simplefilter("ignore")
+            name = x509.Name.from_bytes(der)
         # rfc4514_string() reverses RDN order; IPsec configs list RDNs as encoded.
-        return ", ".join(rdn.rfc4514_string() for rdn in name.rdns)
-    except ValueError:
+        return ", ".join(rdn.rfc4514_string(_DN_NAMES) for rdn in name.rdns)
+    except (ValueError, TypeError):  # TypeError: attribute types cryptography refuses to build
         return None
 
 
