@@ -56,7 +56,9 @@ def ip_packets(path: Path) -> Iterator[tuple[int, bytes, int]]:
     try:
         default_lt = getattr(reader, "linktype", None)
         for n, (pkt, meta) in enumerate(reader, 1):
-            lt = getattr(meta, "linktype", None) or default_lt or 1
+            lt = getattr(meta, "linktype", None)
+            if lt is None:
+                lt = 1 if default_lt is None else default_lt
             found = _ip_payload(pkt, lt)
             if found is not None:
                 yield n, found[0], found[1]
