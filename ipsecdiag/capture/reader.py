@@ -102,6 +102,7 @@ class CaptureFile:
         self.stats = CaptureStats()
         self.linktypes: set[int] = set()
         self._f = fileobj
+        self._raw = fileobj
         self._owns = owns
         head = _read_exact(fileobj, 4)
         if head[:2] == GZIP_MAGIC:
@@ -112,11 +113,10 @@ class CaptureFile:
                 head = _read_exact(fileobj, 4)
             except (OSError, EOFError) as exc:
                 raise CaptureError(f"{name}: unreadable gzip data ({exc})") from None
-        # read1 returns what a pipe has now instead of waiting for a whole chunk; gzip's read1
-        # hands out small pieces, so plain read is better there (and for raw files).
-        self._read = (None if isinstance(fileobj, gzip.GzipFile) else getattr(fileobj, "read1", None)) or (
-            fileobj.read
-        )
+        self._gz = fileobj if isinstance(fileobj, gzip.GzipFile) else None
+        self._late_detail = ""
+        # read1 returns what a pipe has now instead of waiting for a whole chunk.
+        self._read = getattr(fileobj, "read1", None) or fileobj.read
         if not head:
             raise CaptureError(f"{name}: file is empty")
         if head in PCAP_MAGICS:
@@ -140,8 +140,10 @@ class CaptureFile:
         return self._pcapng_frames()
 
     def close(self) -> None:
+        if self._f is not self._raw:
+            self._f.close()  # the gzip layer; it leaves the file under it open
         if self._owns:
-            self._f.close()
+            self._raw.close()
 
     def __enter__(self) -> CaptureFile:
         return self
@@ -156,13 +158,33 @@ class CaptureFile:
 
     # -- helpers ---------------------------------------------------------------------------
     def _more(self, need: int) -> bytes:
-        """Next piece of input, at least CHUNK bytes when the source has them; b"" at EOF."""
-        try:
-            return self._read(max(CHUNK, need))
-        except (OSError, EOFError) as exc:
-            # A gzip stream cut short raises here; it is a truncated file like any other.
-            self._truncate(f"read error: {exc}")
-            return b""
+        """Next piece of input, up to max(CHUNK, need) bytes; b"" at the end of the input.
+
+        A read error (a gzip stream cut short, an I/O error) ends the input like EOF does and
+        is remembered in ``_late_detail`` for the truncation report.
+        """
+        want = max(CHUNK, need)
+        if self._gz is None:
+            try:
+                return self._read(want)
+            except OSError as exc:
+                self._late_detail = f"read error: {exc}"
+                return b""
+        # gzip raises at the end of a cut stream and would drop what it decompressed in that
+        # call, so collect small read1() pieces.
+        parts = []
+        got = 0
+        while got < want and not self._late_detail:
+            try:
+                piece = self._gz.read1(want - got)
+            except (OSError, EOFError) as exc:
+                self._late_detail = f"compressed data ends early ({exc})"
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
 
     def _truncate(self, detail: str) -> None:
         if not self.stats.truncated_file:
@@ -229,6 +251,8 @@ class CaptureFile:
         finally:
             self.stats.frames = frame
             self.stats.bytes = consumed + pos - hsize * frame
+            if self._late_detail:
+                self._truncate(self._late_detail)
 
     # -- pcapng ----------------------------------------------------------------------------
     def _pcapng_frames(self) -> Iterator[Frame]:
@@ -346,6 +370,8 @@ class CaptureFile:
         finally:
             stats.frames = frame
             stats.bytes = nbytes
+            if self._late_detail:
+                self._truncate(self._late_detail)
 
     def _bad_block(self, skipped: dict[str, int], name: str) -> None:
         skipped[name] = skipped.get(name, 0) + 1
