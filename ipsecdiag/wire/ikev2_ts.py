@@ -45,6 +45,9 @@ class TrafficSelector:
         return self.address_text() + self._proto_port_text()
 
     def address_text(self) -> str:
+        """The range as CIDR when it is one, else ``start-end`` (hex for odd address sizes)."""
+        if len(self.start_addr) != len(self.end_addr) or len(self.start_addr) not in (4, 16):
+            return f"{self.start_addr.hex()}-{self.end_addr.hex()}"
         start, end = ipaddress.ip_address(self.start_addr), ipaddress.ip_address(self.end_addr)
         if start <= end:
             nets = list(ipaddress.summarize_address_range(start, end))

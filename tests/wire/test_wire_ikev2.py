@@ -524,6 +524,7 @@ def v4(text: str) -> bytes:
         (TrafficSelector(7, 6, 65535, 0, v4("10.0.0.1"), v4("10.0.0.1")), "10.0.0.1/32[tcp/OPAQUE]"),
         (TrafficSelector(7, 0, 0, 65535, v4("10.0.0.9"), v4("10.0.0.1")), "10.0.0.9-10.0.0.1"),
         (TrafficSelector(10, 0, data=b"system_u:r:t:s0\x00"), "seclabel:system_u:r:t:s0"),
+        (TrafficSelector(7, 0, 0, 65535, b"\x0a", bytes(16)), "0a-" + "00" * 16),  # hand-built nonsense
         (TrafficSelector(99, 0, data=b"\x01\x02"), "TS_99:0102"),
     ],
 )
