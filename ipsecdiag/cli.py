@@ -51,6 +51,16 @@ def _stdout() -> Console:
     )
 
 
+def _table_box():  # -> rich.box.Box
+    from .report.render import ASCII_SIMPLE_HEAD
+
+    if sys.stdout.isatty():
+        from rich import box
+
+        return box.SIMPLE_HEAD
+    return ASCII_SIMPLE_HEAD
+
+
 def _parse_fail_on(text: str) -> Severity | None:
     if text.strip().lower() == "never":
         return None
@@ -204,6 +214,202 @@ def analyze(
             out.print(report_renderable(r, ladders=not no_ladder))
     worst = max((status_for(r, sev) for r in reports), default=ExitStatus.OK)
     raise typer.Exit(int(worst))
+
+
+@app.command()
+def decrypt(
+    capture: Annotated[Path, typer.Argument(help="pcap/pcapng file with ESP traffic.", show_default=False)],
+    keys: Annotated[
+        list[Path], typer.Option("--keys", "-k", help="Key material (repeatable), as for analyze.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help=(
+                "Where to write the inner packets: .pcapng gives pcapng, anything else classic pcap (raw IP)."
+            ),
+        ),
+    ],
+    keep_undecrypted: Annotated[
+        bool,
+        typer.Option(
+            "--keep-undecrypted",
+            help=("Also write ESP packets that have no key or fail their integrity check, as they were."),
+        ),
+    ] = False,
+    ike_port: Annotated[
+        list[int] | None, typer.Option("--ike-port", help="Extra UDP port carrying IKE.")
+    ] = None,
+    natt_port: Annotated[list[int] | None, typer.Option("--natt-port", help="Extra NAT-T UDP port.")] = None,
+) -> None:
+    """Decrypt ESP and write the inner traffic, with the original timestamps, as a capture."""
+    from rich.table import Table
+
+    from .analysis.export import export_decrypted
+    from .capture.model import CaptureError
+
+    try:
+        store = _load_keys(keys)
+        if not store:
+            raise UserError("the key files hold no usable keys")
+        options = {
+            "ike_ports": sorted({500, *(ike_port or [])}),
+            "natt_ports": sorted({4500, *(natt_port or [])}),
+        }
+        summary = export_decrypted(capture, store, output, keep_undecrypted=keep_undecrypted, options=options)
+    except UserError as e:
+        _fail(str(e))
+        return
+    except CaptureError as e:
+        _fail(str(e))
+        return
+    except OSError as e:
+        _fail(f"cannot write {output}: {e.strerror or e}")
+        return
+    out = _stdout()
+    t = Table(title=f"Decrypted ESP -> {summary.output}", title_justify="left", box=_table_box())
+    for col in ("SPI", "Src -> Dst", "Packets", "Decrypted", "Not decrypted", "Written"):
+        t.add_column(col, justify="right" if col in ("Packets", "Decrypted", "Written") else "left")
+    for (spi, src, dst), c in sorted(summary.per_spi.items()):
+        failed = ", ".join(f"{n} {why}" for why, n in c.failed.most_common()) or "-"
+        t.add_row(f"{spi:08x}", f"{src} -> {dst}", str(c.packets), str(c.decrypted), failed, str(c.written))
+    out.print(t)
+    nd = sum(summary.not_decrypted.values())
+    out.print(
+        f"{summary.written + summary.kept} packet(s) written: {summary.written} decrypted"
+        + (f", {summary.kept} kept undecrypted" if keep_undecrypted else "")
+        + (
+            f"; {nd} ESP packet(s) not decrypted"
+            + ("" if keep_undecrypted else " (not written; use --keep-undecrypted)")
+            if nd
+            else ""
+        ),
+        markup=False,
+    )
+
+
+@keys_app.command("convert")
+def keys_convert(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Key sources (any supported format).", show_default=False)
+    ],
+    to: Annotated[str, typer.Option("--to", help="Target format: wireshark, toml or xfrm.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (wireshark) or file.")],
+    esn_layout: Annotated[
+        bool,
+        typer.Option(
+            "--esn-layout",
+            help=("Write esp_sa in the newer 10-field layout with ESN columns (Wireshark 4.2+)."),
+        ),
+    ] = False,
+) -> None:
+    """Convert key material, e.g. a charon log into Wireshark's decryption tables."""
+    from .keys.convert import convert
+    from .keys.errors import KeyFileError
+
+    try:
+        summary = convert(sources, to, output, esn_layout=esn_layout)
+    except (KeyFileError, ValueError) as e:
+        _fail(str(e))
+        return
+    except OSError as e:
+        _fail(f"cannot write {output}: {e.strerror or e}")
+        return
+    out = _stdout()
+    for src, fmt in summary.formats.items():
+        out.print(f"read {src} ({fmt})", markup=False)
+    for w in summary.warnings:
+        _stderr().print(f"ipsecdiag: warning: {w}", markup=False)
+    out.print(
+        f"wrote {summary.records_out} of {summary.records_in} key record(s) to "
+        + ", ".join(str(f) for f in summary.files)
+        if summary.files
+        else f"wrote {summary.records_out} key record(s) to {summary.out}",
+        markup=False,
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    sources: Annotated[
+        list[Path], typer.Argument(help="Key sources (any supported format).", show_default=False)
+    ],
+    show_keys: Annotated[
+        bool, typer.Option("--show-keys", help="Print the key bytes (hidden by default).")
+    ] = False,
+) -> None:
+    """List the key records found in key sources (keys redacted unless --show-keys)."""
+    from rich.table import Table
+
+    from .keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys
+    from .wire.registry import EncrId, IntegId, name_of
+
+    try:
+        store = _load_keys(sources)
+    except UserError as e:
+        _fail(str(e))
+        return
+
+    def k(b: object) -> str:
+        if not show_keys:
+            return f"<{len(b)} bytes>" if b else "-"  # type: ignore[arg-type]
+        return b.hex() if b else "-"  # type: ignore[attr-defined]
+
+    t = Table(title="Key records", title_justify="left", box=_table_box())
+    for col in ("Kind", "SA", "Encryption", "Integrity", "Keys", "Source"):
+        t.add_column(col, overflow="fold")
+    for r in store:
+        if isinstance(r, IkeSaKeys):
+            t.add_row(
+                "IKEv2",
+                f"{r.spi_i.hex()}/{r.spi_r.hex()}",
+                name_of(EncrId, r.encr),
+                name_of(IntegId, r.integ),
+                f"SK_ei {k(r.sk_ei)} SK_er {k(r.sk_er)} SK_ai {k(r.sk_ai)} SK_ar {k(r.sk_ar)}",
+                r.source,
+            )
+        elif isinstance(r, IkeV1Keys):
+            t.add_row(
+                "IKEv1",
+                r.cookie_i.hex(),
+                str(r.encr or "-"),
+                str(r.hash_alg or "-"),
+                f"Ka {k(r.encr_key)}",
+                r.source,
+            )
+        elif isinstance(r, ChildSaKeys):
+            where = f"{r.src or '*'} -> {r.dst or '*'}"
+            t.add_row(
+                r.protocol.upper(),
+                f"{r.spi:08x} {where}",
+                name_of(EncrId, r.encr),
+                name_of(IntegId, r.integ),
+                f"enc {k(r.encr_key)} auth {k(r.integ_key)}",
+                r.source,
+            )
+    _stdout().print(t)
+
+
+@app.command()
+def show(
+    capture: Annotated[Path, typer.Argument(help="pcap/pcapng file.", show_default=False)],
+    frames: Annotated[list[int], typer.Argument(help="Frame numbers to dissect.", show_default=False)],
+    keys: Annotated[
+        list[Path] | None, typer.Option("--keys", "-k", help="Key material (repeatable).")
+    ] = None,
+) -> None:
+    """Wireshark's full dissection of the chosen frames, decrypted with the keys (needs the
+    `wireshark` extra: pip install 'ipsecdiag[wireshark]', and tshark)."""
+    from .wsdissect import DissectError, dissect_frames
+
+    try:
+        store = _load_keys(keys)
+        for text in dissect_frames(capture, frames, store):
+            sys.stdout.write(text)
+    except (UserError, DissectError) as e:
+        _fail(str(e))
 
 
 @app.command()

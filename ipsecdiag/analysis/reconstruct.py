@@ -126,10 +126,12 @@ def analyze_capture(
     options: dict[str, Any] | None = None,
     progress: Progress | None = None,
     setup: Callable[[Reconstructor], None] | None = None,
+    on_frame: Callable[[int, float, int, bytes], None] | None = None,
 ) -> Report:
     """Read one capture in a single streaming pass and return its Report (checks included).
 
-    ``setup`` may install decryption hooks (see :mod:`ipsecdiag.analysis.decrypt`).
+    ``setup`` may install decryption hooks (see :mod:`ipsecdiag.analysis.decrypt`);
+    ``on_frame(frame, ts, linktype, data)`` sees every frame before it is decoded.
     Raises ``CaptureError`` for unreadable input.
     """
     opts = dict(options or {})
@@ -152,6 +154,8 @@ def analyze_capture(
             if first is None:
                 first = ts
             last = ts
+            if on_frame is not None:
+                on_frame(frame, ts, linktype, data)
             feed(frame, ts, linktype, data, orig_len)
             n = frame
             if progress is not None and not frame & 0x3FFF:

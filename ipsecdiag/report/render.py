@@ -38,8 +38,12 @@ def _dur(a: float | None, b: float | None) -> str:
     return f"{int(d // 3600)}h{int(d % 3600 // 60):02d}m"
 
 
+# A rule under the header and nothing else: leaves the width to the data on 80 columns.
+ASCII_SIMPLE_HEAD = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
+
+
 def _box(console: Console) -> box.Box:
-    return box.ROUNDED if console.is_terminal and not console.options.legacy_windows else box.ASCII
+    return box.SIMPLE_HEAD if console.is_terminal and not console.legacy_windows else ASCII_SIMPLE_HEAD
 
 
 class Header:
@@ -77,20 +81,20 @@ class IkeSaTable:
         if not self.r.ike_sas:
             yield Text("No IKE SAs in this capture.", style="dim")
             return
-        t = Table(title="IKE SAs", box=_box(console), title_justify="left", expand=False)
+        t = Table(
+            title="IKE SAs", box=_box(console), title_justify="left", padding=(0, 0, 0, 1), pad_edge=False
+        )
         t.add_column("#", justify="right")
         t.add_column("Ver")
-        t.add_column("Initiator -> Responder", overflow="fold")
-        t.add_column("SPIs (i/r)", overflow="fold")
+        t.add_column("Initiator -> Responder", no_wrap=True)
         t.add_column("State")
-        t.add_column("Proposal", overflow="fold")
+        t.add_column("Proposal", overflow="fold", ratio=1)
         t.add_column("NAT-T")
         for i, sa in enumerate(self.r.ike_sas, 1):
             t.add_row(
                 str(i),
                 f"v{sa.version}",
                 f"{sa.initiator[0]}:{sa.initiator[1]}\n-> {sa.responder[0]}:{sa.responder[1]}",
-                f"{sa.spi_i.hex()}\n{sa.spi_r.hex() if sa.spi_r else '-'}",
                 Text(sa.state, style=STATE_STYLE.get(sa.state, "")),
                 proposal_short(sa.proposal) if sa.proposal else "-",
                 "yes" if sa.nat_seen else "no",
@@ -157,6 +161,10 @@ class Ladder:
         head.append("  <->  ")
         head.append(f"R {sa.responder[0]}", style="green")
         yield head
+        spis = Text(f"SPIs {sa.spi_i.hex()} / {sa.spi_r.hex() if sa.spi_r else '-'}", style="dim")
+        if sa.rekeyed_from:
+            spis.append(f"  (rekey of {sa.rekeyed_from})")
+        yield spis
         t = Table(box=None, show_header=False, padding=(0, 1), expand=False)
         t.add_column("frame", justify="right", style="dim")
         t.add_column("time", justify="right", style="dim")
@@ -184,17 +192,19 @@ class EspTable:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if not self.r.esp_flows:
             return
-        t = Table(title="ESP flows", box=_box(console), title_justify="left")
-        t.add_column("SPI")
-        t.add_column("Src -> Dst", overflow="fold")
-        t.add_column("Encap")
+        t = Table(
+            title="ESP flows", box=_box(console), title_justify="left", padding=(0, 0, 0, 1), pad_edge=False
+        )
+        t.add_column("SPI", no_wrap=True)
+        t.add_column("Src -> Dst", no_wrap=True)
+        t.add_column("Encap", no_wrap=True)
         t.add_column("Pkts", justify="right")
         t.add_column("Bytes", justify="right")
         t.add_column("Seq", overflow="fold")
-        t.add_column("Span", justify="right")
+        t.add_column("Span", justify="right", no_wrap=True)
         keys = any(f.keys for f in self.r.esp_flows)
         if keys:
-            t.add_column("Decrypted", justify="right")
+            t.add_column("Decr", justify="right", no_wrap=True)
         for f in self.r.esp_flows:
             seq = f"{f.seq_first}..{f.seq_last}"
             notes = []
@@ -209,7 +219,7 @@ class EspTable:
             row = [
                 f"{f.spi:08x}",
                 f"{f.src}\n-> {f.dst}",
-                "UDP " + f"{f.sport}/{f.dport}" if f.encap == "udp" else "ESP",
+                f"UDP\n{f.sport}/{f.dport}" if f.encap == "udp" else "ESP",
                 str(f.packets),
                 str(f.bytes),
                 seq,

@@ -1,0 +1,89 @@
+"""ESP decryption on the analysis hot path: one :class:`EspDecryptor` per flow, built on the
+flow's first packet from the key store; inner protocol accounting; optional plaintext sink
+(``ipsecdiag decrypt``)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..esp.sa import EspDecryptor, EspStatus
+from .esp_tracker import FlowState
+from .model import addr_text
+
+if TYPE_CHECKING:
+    from .reconstruct import Reconstructor
+
+NO_KEY = False  # FlowState.decryptor value when the store has no key for the flow
+
+# (frame, ts, flow, next_header, payload) for every packet that decrypted; payload is the
+# inner packet (tunnel mode) or upper-layer data (transport mode), TFC padding included.
+PlainSink = Callable[[int, float, FlowState, int, bytes], None]
+# (frame, ts, flow, status) for every packet that did not decrypt (no key, bad ICV, ...).
+FailSink = Callable[[int, float, FlowState, int], None]
+
+_INNER_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 47: "GRE", 50: "ESP", 132: "SCTP"}
+NO_KEY_STATUS = -1
+
+
+def inner_protocol(nh: int, payload: bytes) -> str:
+    """Name for the inner protocol mix: the protocol inside an inner IP packet (tunnel mode)."""
+    if nh == 4 and len(payload) >= 20:
+        return "IPv4/" + _INNER_NAMES.get(payload[9], str(payload[9]))
+    if nh == 41 and len(payload) >= 40:
+        return "IPv6/" + _INNER_NAMES.get(payload[6], str(payload[6]))
+    if nh == 59:
+        return "dummy"
+    return _INNER_NAMES.get(nh, f"proto-{nh}")
+
+
+def trim_tfc(nh: int, payload: bytes) -> bytes:
+    """Cut TFC padding (RFC 4303 §2.4) using the inner IP header's length field."""
+    if nh == 4 and len(payload) >= 20:
+        n = struct.unpack_from("!H", payload, 2)[0]
+        if 20 <= n <= len(payload):
+            return payload[:n]
+    elif nh == 41 and len(payload) >= 40:
+        n = 40 + struct.unpack_from("!H", payload, 4)[0]
+        if n <= len(payload):
+            return payload[:n]
+    return payload
+
+
+class EspDecryptHook:
+    def __init__(
+        self, rec: Reconstructor, plain: PlainSink | None = None, fail: FailSink | None = None
+    ) -> None:
+        self.keys = rec.keys
+        self.active = any(True for k in self.keys if getattr(k, "protocol", None) == "esp")
+        self.plain = plain
+        self.fail = fail
+
+    def __call__(self, f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
+        dec = f.decryptor
+        if dec is None:
+            k = self.keys.child(f.spi, addr_text(f.src), addr_text(f.dst))
+            dec = f.decryptor = EspDecryptor(k) if k is not None else NO_KEY
+            if k is not None and dec.problem:
+                f.extra["decrypt_problem"] = dec.problem
+        if dec is NO_KEY:
+            if self.fail is not None:
+                self.fail(frame, ts, f, NO_KEY_STATUS)
+            return
+        status, nh, payload, _hi = dec.decrypt(data, off, end)
+        if status == EspStatus.OK and payload is not None:
+            f.decrypted += 1
+            name = inner_protocol(nh, payload)
+            f.inner[name] = f.inner.get(name, 0) + 1
+            if self.plain is not None and nh != 59:
+                self.plain(frame, ts, f, nh, trim_tfc(nh, payload))
+            return
+        if status == EspStatus.INTEGRITY_FAILED:
+            f.integrity_failed += 1
+        elif status == EspStatus.TRUNCATED:
+            f.truncated += 1
+        else:
+            f.undecryptable += 1
+        if self.fail is not None:
+            self.fail(frame, ts, f, int(status))

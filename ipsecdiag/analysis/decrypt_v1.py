@@ -1,0 +1,89 @@
+"""IKEv1 decryption during analysis: one :class:`V1Decryptor` per ISAKMP SA, fed in capture
+order (the CBC IV chains across messages, RFC 2409 Appendix B), with the cipher taken from the
+negotiated phase-1 SA and the IV seed from the two KE payloads."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..crypto.errors import CryptoError
+from ..crypto.ikev1 import V1Decryptor
+from ..wire import ikev1 as v1
+from ..wire.errors import WireError
+from ..wire.registry import V1EncrAlg, V1HashAlg
+from .model import ExchangeRecord, IkeSaRecord, MessageRecord
+
+if TYPE_CHECKING:
+    from .reconstruct import Reconstructor
+
+
+class IkeV1DecryptHook:
+    def __init__(self, rec: Reconstructor) -> None:
+        self.rec = rec
+        self._dec: dict[bytes, V1Decryptor | str] = {}
+
+    def _decryptor(self, sa: IkeSaRecord) -> V1Decryptor | str:
+        d = self._dec.get(sa.spi_i)
+        if d is not None:
+            return d
+        keys = self.rec.keys.ikev1(sa.spi_i)
+        if keys is None:
+            return "no keys"
+        sa.keys_available = True
+        p = sa.proposal or {}
+        try:
+            encr = keys.encr if keys.encr is not None else V1EncrAlg[str(p.get("encr"))]
+            hash_alg = keys.hash_alg if keys.hash_alg is not None else V1HashAlg[str(p.get("hash"))]
+        except KeyError:
+            return "the phase 1 proposal (cipher and hash) is not in the capture"
+        gxi = gxr = None
+        for e in sa.exchanges:
+            if e.message_id != 0:
+                continue
+            for m in e.messages:
+                parsed = m.parsed
+                for pl in getattr(parsed, "payloads", ()):
+                    if isinstance(pl, v1.V1KePayload):
+                        if m.from_initiator and gxi is None:
+                            gxi = pl.data
+                        elif not m.from_initiator and gxr is None:
+                            gxr = pl.data
+        try:
+            dec = V1Decryptor(keys, int(encr), p.get("encr_key_bits") or keys.encr_key_bits, int(hash_alg))
+        except CryptoError as e:
+            self._dec[sa.spi_i] = f"cannot decrypt: {e}"
+            return self._dec[sa.spi_i]
+        if gxi is None or gxr is None:
+            return "the KE payloads of phase 1 are not in the capture (needed for the IV)"
+        dec.set_ke(gxi, gxr)
+        self._dec[sa.spi_i] = dec
+        return dec
+
+    def decrypt(self, sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord, msg: Any) -> None:
+        dec = self._decryptor(sa)
+        if isinstance(dec, str):
+            if dec != "no keys":
+                m.decrypted = False
+                m.decrypt_error = dec
+            return
+        body = msg.encrypted_body or b""
+        try:
+            pt = dec.decrypt(msg.header.message_id, body)
+        except CryptoError as e:
+            m.decrypted = False
+            m.decrypt_error = f"decryption with the supplied key failed for ISAKMP SA {sa.key}: {e}"
+            return
+        try:
+            inner = v1.parse_v1_payloads(msg.header.next_payload, pt, 28)
+        except WireError as e:
+            m.decrypted = False
+            m.decrypt_error = f"decrypted payloads do not parse (wrong key?): {e}"
+            return
+        m.decrypted = True
+        m.inner = tuple(inner)
+        m.payloads = v1.v1_payload_names(inner)
+        m.notifies = v1.v1_notify_names(inner)
+        for n in m.notifies:
+            p = next((x for x in inner if isinstance(x, v1.V1NotifyPayload) and x.name == n), None)
+            if p is not None and p.is_error and n not in sa.error_notifies:
+                sa.error_notifies.append(n)
