@@ -211,4 +211,5 @@ class EspEncryptor:
         body = payload + bytes(tfc_padding) + _PAD[:pad_len] + bytes((pad_len, next_header))
         header = _HDR.pack(self.keys.spi, seq & 0xFFFFFFFF)
         hi = _U32.pack(seq >> 32) if self.esn else b""
-        return header + t.seal(header, self._iv(t.iv_size), body, hi)
+        iv = self._iv(t.iv_size) if t.iv_size else b""
+        return header + t.seal(header, iv, body, hi)
