@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ipsecdiag.keys._algs import ENCR_TWOFISH_CBC, parse_encr_name, parse_integ_name, parse_prf_name
+from ipsecdiag.keys.algorithms import ENCR_TWOFISH_CBC, parse_encr_name, parse_integ_name, parse_prf_name
 from ipsecdiag.wire.registry import EncrId, IntegId, PrfId
 
 # strongSwan encryption names that differ from IANA's (crypters.h).

@@ -50,14 +50,16 @@ def split(line: str, *, name: str, line_no: int) -> list[tuple[str, bool]]:
 
 
 def _quoted(line: str, i: int, *, name: str, line_no: int, field: int) -> tuple[str, int]:
-    out: list[str] = []
+    # Wireshark works on the file's bytes: literal text is its UTF-8, an escape is one byte.
+    # The value comes back latin-1 decoded, so raw_bytes() recovers those bytes exactly.
+    out = bytearray()
     n = len(line)
     while i < n:
         c = line[i]
         if c == '"':
-            return "".join(out), i + 1
+            return out.decode("latin-1"), i + 1
         if c != "\\":
-            out.append(c)
+            out += c.encode("utf-8")
             i += 1
             continue
         i += 1
@@ -65,16 +67,16 @@ def _quoted(line: str, i: int, *, name: str, line_no: int, field: int) -> tuple[
             break
         e = line[i]
         if e == "x" and _is_hex(line[i + 1 : i + 3]):
-            out.append(chr(int(line[i + 1 : i + 3], 16)))
+            out.append(int(line[i + 1 : i + 3], 16))
             i += 3
         elif e in "01234567":
             j = i
             while j < n and j < i + 3 and line[j] in "01234567":
                 j += 1
-            out.append(chr(int(line[i:j], 8) & 0xFF))
+            out.append(int(line[i:j], 8) & 0xFF)
             i = j
         else:
-            out.append(_SIMPLE_ESC.get(e, e))
+            out += _SIMPLE_ESC.get(e, e).encode("utf-8")
             i += 1
     raise KeyFileError(name, line_no, f"field {field}: unterminated quoted string")
 
@@ -83,10 +85,14 @@ def _is_hex(s: str) -> bool:
     return len(s) == 2 and all(c in "0123456789abcdefABCDEF" for c in s)
 
 
-def quote(value: str) -> str:
-    """A quoted UAT field, escaped the way Wireshark writes it."""
-    out = []
-    for c in value:
-        o = ord(c)
-        out.append(f"\\x{o:02x}" if c in '"\\' or o < 0x20 or o > 0x7E else c)
-    return '"' + "".join(out) + '"'
+def raw_bytes(value: str) -> bytes:
+    """The bytes a field stands for: ``\\xNN`` escapes are single bytes, other text is UTF-8."""
+    return b"".join(bytes([ord(c)]) if ord(c) < 0x100 else c.encode("utf-8") for c in value)
+
+
+def quote(value: str | bytes) -> str:
+    """A quoted UAT field, escaped the way Wireshark writes it (``"``, ``\\``, non-printables)."""
+    data = raw_bytes(value) if isinstance(value, str) else value
+    return (
+        '"' + "".join(chr(b) if 0x20 <= b <= 0x7E and b not in b'"\\' else f"\\x{b:02x}" for b in data) + '"'
+    )

@@ -7,6 +7,7 @@ written is private (files 0600, a new directory 0700).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from ipsecdiag.keys._files import write_private
 from ipsecdiag.keys.keyfile import write_keyfile
 from ipsecdiag.keys.load import load_key_file
-from ipsecdiag.keys.model import ChildSaKeys, KeyStore
+from ipsecdiag.keys.model import AnyKeys, ChildSaKeys, KeyStore
 from ipsecdiag.keys.wireshark import write_wireshark_dir
 from ipsecdiag.keys.xfrm import format_xfrm_commands
 
@@ -45,12 +46,18 @@ def convert(paths: Sequence[str | Path], to: str, out: Path, *, esn_layout: bool
     out = Path(out)
     summary = ConvertSummary(target=to, out=out)
     store = KeyStore()
+    seen: set[AnyKeys] = set()
     for p in paths:
         res = load_key_file(p)
         summary.formats[str(p)] = res.format
         summary.records_in += len(res.keys)
         summary.warnings.extend(res.warnings)
-        store.extend(res.keys)
+        for k in res.keys:
+            # The same SA from two sources (both peers' logs) is written once.
+            same = dataclasses.replace(k, source="")
+            if same not in seen:
+                seen.add(same)
+                store.add(k)
     if to == "wireshark":
         ws = write_wireshark_dir(store, out, esn_layout=esn_layout)
         summary.files = list(ws.files.values())

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ipsecdiag.keys import _swnames
-from ipsecdiag.keys._algs import (
+from ipsecdiag.keys._files import write_private
+from ipsecdiag.keys.algorithms import (
     INTEG_KEY_BYTES,
     encr_name,
     expected,
@@ -34,7 +35,6 @@ from ipsecdiag.keys._algs import (
     prf_name,
     salt_len,
 )
-from ipsecdiag.keys._files import write_private
 from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex, where
 from ipsecdiag.keys.model import AnyKeys, ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId, V1EncrAlg, V1HashAlg, name_of
@@ -293,6 +293,10 @@ def parse_keyfile(text: str, *, name: str = "keys.toml") -> ParseResult:
                 name, None, f"unknown table {key!r} (expected [[ike]], [[ikev1]], [[esp]] or [[ah]])"
             )
         for i, entry in enumerate(value):
+            if not isinstance(entry, dict):
+                raise KeyFileError(
+                    name, _locate(text, key, i), f"{key} must be a [[{key}]] table, got {entry!r}"
+                )
             res.keys.append(readers[key](_Table(key, i, entry, text, name)))
     return res
 

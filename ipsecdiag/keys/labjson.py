@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ipsecdiag.keys import _swnames
-from ipsecdiag.keys._algs import key_bits_for, parse_v1_encr_name, parse_v1_hash_name
+from ipsecdiag.keys.algorithms import encr_name, key_bits_for, parse_v1_encr_name, parse_v1_hash_name
 from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId, PrfId
@@ -37,6 +37,19 @@ class _Reader:
             raise self.fail(where, f"missing {key!r}")
         return obj[key]
 
+    def items(self, doc: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        value = doc.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, "expected a list of objects")
+        return value
+
+    def obj(self, value: Any, where: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(where, "expected an object")
+        return value
+
     def hex(self, value: Any, where: str) -> bytes:
         if value in (None, ""):
             return b""
@@ -53,7 +66,7 @@ class _Reader:
         return got[0], 192 if got[0] == EncrId.ENCR_3DES else bits
 
     def integ(self, integ: dict[str, Any] | None, where: str) -> int:
-        alg = (integ or {}).get("alg")
+        alg = self.obj(integ, where).get("alg")
         if not alg:
             return int(IntegId.NONE)
         got = _swnames.integ_token(str(alg))
@@ -71,15 +84,17 @@ def parse_lab_json(text: str, *, name: str = "keys.json") -> ParseResult:
         raise KeyFileError(name, None, "expected a JSON object with ike_sas/child_sas")
     r = _Reader(name)
     res = ParseResult(format="lab-keys-json")
-    for i, sa in enumerate(doc.get("ike_sas") or []):
+    for i, sa in enumerate(r.items(doc, "ike_sas")):
         w = f"ike_sas[{i}]"
         if not sa.get("spi_i") or not sa.get("spi_r"):
             res.warnings.append(f"{name}: {w}: no SPIs recorded; skipped")
             continue
-        encr, bits = r.encr(r.get(sa, "encryption", w), w + ".encryption")
+        encr, bits = r.encr(r.obj(r.get(sa, "encryption", w), w + ".encryption"), w + ".encryption")
         prf_s = sa.get("prf")
         src = f"{name}:{w}"
         spi_i, spi_r = r.hex(sa["spi_i"], w + ".spi_i"), r.hex(sa["spi_r"], w + ".spi_r")
+        if len(spi_i) != 8 or len(spi_r) != 8:
+            raise r.fail(w, f"SPIs must be 8 octets, got {len(spi_i)} and {len(spi_r)}")
         if sa.get("ike_version") == 1:
             hash_name = _V1_HASH_OF_PRF.get(prf_s or "")
             res.keys.append(
@@ -87,7 +102,7 @@ def parse_lab_json(text: str, *, name: str = "keys.json") -> ParseResult:
                     cookie_i=spi_i,
                     encr_key=SecretBytes(r.hex(r.get(sa, "encryption_key", w), w + ".encryption_key")),
                     cookie_r=spi_r,
-                    encr=parse_v1_encr_name(EncrId(encr).name.removeprefix("ENCR_")),
+                    encr=parse_v1_encr_name(encr_name(encr).removeprefix("ENCR_")),
                     encr_key_bits=bits,
                     hash_alg=parse_v1_hash_name(hash_name) if hash_name else None,
                     skeyid_a=SecretBytes(r.hex(sa.get("skeyid_a"), w + ".skeyid_a")),
@@ -114,7 +129,7 @@ def parse_lab_json(text: str, *, name: str = "keys.json") -> ParseResult:
                 source=src,
             )
         )
-    for i, c in enumerate(doc.get("child_sas") or []):
+    for i, c in enumerate(r.items(doc, "child_sas")):
         w = f"child_sas[{i}]"
         proto = str(r.get(c, "protocol", w)).lower()
         spi_s = str(r.get(c, "spi", w))
@@ -122,7 +137,9 @@ def parse_lab_json(text: str, *, name: str = "keys.json") -> ParseResult:
             spi = int(spi_s, 16)
         except ValueError:
             raise r.fail(w, f"spi {spi_s!r} is not hex") from None
-        enc = c.get("encryption") or {}
+        if not 0 <= spi <= 0xFFFFFFFF:
+            raise r.fail(w, f"spi {spi_s!r} does not fit in 32 bits")
+        enc = r.obj(c.get("encryption"), w + ".encryption")
         encr, bits = r.encr(enc, w + ".encryption") if proto == "esp" else (int(EncrId.ENCR_NULL), None)
         key = r.hex(enc.get("key"), w + ".encryption.key")
         esn = {"EXT_SEQ": True, "NO_EXT_SEQ": False}.get(c.get("esn") or "")
@@ -132,7 +149,7 @@ def parse_lab_json(text: str, *, name: str = "keys.json") -> ParseResult:
                 encr=encr,
                 encr_key=SecretBytes(key),
                 integ=r.integ(c.get("integrity"), w + ".integrity"),
-                integ_key=SecretBytes(r.hex((c.get("integrity") or {}).get("key"), w + ".integrity.key")),
+                integ_key=SecretBytes(r.hex(r.obj(c.get("integrity"), w).get("key"), w + ".integrity.key")),
                 protocol=proto,
                 src=c.get("src"),
                 dst=c.get("dst"),

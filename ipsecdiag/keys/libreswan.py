@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from ipsecdiag.keys.errors import ParseResult, where
+from ipsecdiag.keys.errors import KeyFileError, ParseResult, where
 from ipsecdiag.keys.model import IkeV1Keys, SecretBytes
 from ipsecdiag.keys.tcpdump import IkeHalf, combine_ike, parse_ike_line
 
@@ -72,7 +72,11 @@ def parse_pluto_log(text: str, *, name: str = "pluto.log") -> ParseResult:
             if any(a in tokens[-1].lower().split(":", 1)[0] for a in _AEAD_NAMES):
                 res.warnings.append(f"{where(name, no)}: pluto prints AEAD keys without their salt; skipped")
                 continue
-            half = parse_ike_line(body, name=name, no=no)
+            try:
+                half = parse_ike_line(body, name=name, no=no)
+            except KeyFileError as e:  # one odd line must not lose the rest of a log
+                res.warnings.append(f"{e}; skipped")
+                continue
             if half is not None:
                 halves.append(half)
             continue

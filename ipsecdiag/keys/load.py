@@ -78,11 +78,16 @@ def load_key_file(path: str | Path) -> ParseResult:
             )
         return wireshark.read_wireshark_dir(p)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as fh:
+            head = fh.read(4096)
+            # Checked before reading on: a capture given by mistake can be gigabytes.
+            if b"\x00" in head:
+                raise KeyFileError(
+                    path, None, _NOT_RECOGNISED + "; this looks like a binary file (a capture?)"
+                )
+            data = head + fh.read()
     except OSError as e:
         raise KeyFileError(path, None, f"cannot read: {e.strerror or e}") from None
-    if b"\x00" in data[:4096]:
-        raise KeyFileError(path, None, _NOT_RECOGNISED + "; this looks like a binary file (a capture?)")
     return parse_text(data.decode("utf-8", errors="replace"), name=str(path))
 
 

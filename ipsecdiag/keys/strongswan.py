@@ -28,8 +28,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ipsecdiag.keys._algs import key_bits_for, parse_v1_encr_name, parse_v1_hash_name
 from ipsecdiag.keys._swnames import Proposal, parse_proposal
+from ipsecdiag.keys.algorithms import encr_name, key_bits_for, parse_v1_encr_name, parse_v1_hash_name
 from ipsecdiag.keys.errors import ParseResult, where
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId, PrfId
@@ -320,7 +320,7 @@ class _Parser:
         k = p.keys
         if p.version == 1:
             hash_name = _V1_HASH_OF_PRF.get(prop.prf or 0)
-            v1_encr = parse_v1_encr_name(EncrId(prop.encr).name.removeprefix("ENCR_"))
+            v1_encr = parse_v1_encr_name(encr_name(prop.encr).removeprefix("ENCR_"))
             return IkeV1Keys(
                 cookie_i=spis[0],
                 encr_key=SecretBytes(k["Ka"]),
@@ -353,8 +353,14 @@ class _Parser:
 
 
 def looks_like_charon_log(text: str) -> bool:
-    hits = sum(1 for line in text.splitlines()[:400] if _LINE.search(line))
-    return hits >= 3
+    """Three charon lines anywhere (a syslog file may hold other daemons' lines first)."""
+    hits = 0
+    for line in text.splitlines():
+        if _LINE.search(line):
+            hits += 1
+            if hits >= 3:
+                return True
+    return False
 
 
 def parse_charon_log(text: str, *, name: str = "charon.log") -> ParseResult:

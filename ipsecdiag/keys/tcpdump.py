@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ipsecdiag.keys._algs import AUTH_ANY, INTEG_KEY_BYTES, expected, key_bits_for
+from ipsecdiag.keys.algorithms import AUTH_ANY, INTEG_KEY_BYTES, expected, key_bits_for
 from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex, where
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId

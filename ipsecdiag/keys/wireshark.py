@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipsecdiag.keys import _uat
-from ipsecdiag.keys._algs import (
+from ipsecdiag.keys._files import make_private_dir, write_private
+from ipsecdiag.keys.algorithms import (
     AEAD_ENCR,
     AUTH_ANY,
     AUTH_HMAC_RIPEMD160_96,
@@ -36,7 +37,6 @@ from ipsecdiag.keys._algs import (
     key_len_for,
     unchecked_icv_bits,
 )
-from ipsecdiag.keys._files import make_private_dir, write_private
 from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex, where
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId
@@ -174,7 +174,7 @@ def _is_hex(s: str, n: int) -> bool:
 
 def _buffer(value: str, quoted: bool, *, name: str, no: int, what: str) -> bytes:
     # A quoted byte field is the raw characters (uat.c), not hex.
-    return value.encode("latin-1") if quoted else parse_hex(value, name=name, line_no=no, what=what)
+    return _uat.raw_bytes(value) if quoted else parse_hex(value, name=name, line_no=no, what=what)
 
 
 def _fields(line: str, n: tuple[int, ...], *, name: str, no: int, table: str) -> list[tuple[str, bool]]:
@@ -339,7 +339,7 @@ def _esp_key(text: str, *, name: str, no: int, what: str) -> bytes:
     # compute_ascii_key(): "0x…" is hex, anything else the characters themselves.
     if text[:2].lower() == "0x":
         return parse_hex(text, name=name, line_no=no, what=what)
-    return text.encode("latin-1")
+    return _uat.raw_bytes(text)
 
 
 def _esn_high(text: str, *, name: str, no: int) -> int:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ipsecdiag.keys._algs import (
+from ipsecdiag.keys.algorithms import (
     AUTH_HMAC_RIPEMD160_96,
     AUTH_HMAC_SHA2_256_96,
     ENCR_TWOFISH_CBC,

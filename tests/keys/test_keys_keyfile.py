@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from corpus import CORPUS, needs_corpus
 
-from ipsecdiag.keys._algs import AUTH_ANY
+from ipsecdiag.keys.algorithms import AUTH_ANY
 from ipsecdiag.keys.errors import KeyFileError
 from ipsecdiag.keys.keyfile import format_keyfile, looks_like_keyfile, parse_keyfile, write_keyfile
 from ipsecdiag.keys.labjson import parse_lab_json

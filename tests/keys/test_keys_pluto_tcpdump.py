@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from corpus import CORPUS, needs_corpus
 
-from ipsecdiag.keys._algs import AUTH_ANY
+from ipsecdiag.keys.algorithms import AUTH_ANY
 from ipsecdiag.keys.errors import KeyFileError
 from ipsecdiag.keys.libreswan import looks_like_pluto_log, parse_pluto_log
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys

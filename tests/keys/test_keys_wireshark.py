@@ -13,7 +13,7 @@ import pytest
 from corpus import CORPUS, needs_corpus
 
 from ipsecdiag.keys import _uat
-from ipsecdiag.keys._algs import AUTH_ANY, ENCR_TWOFISH_CBC
+from ipsecdiag.keys.algorithms import AUTH_ANY, ENCR_TWOFISH_CBC
 from ipsecdiag.keys.errors import KeyFileError
 from ipsecdiag.keys.labjson import parse_lab_json
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes

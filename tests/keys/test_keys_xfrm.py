@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipsecdiag.keys._algs import AUTH_HMAC_RIPEMD160_96, AUTH_HMAC_SHA2_256_96
+from ipsecdiag.keys.algorithms import AUTH_HMAC_RIPEMD160_96, AUTH_HMAC_SHA2_256_96
 from ipsecdiag.keys.errors import KeyFileError
 from ipsecdiag.keys.model import ChildSaKeys, SecretBytes
 from ipsecdiag.keys.xfrm import format_xfrm_commands, looks_like_xfrm, parse_xfrm_state
