@@ -860,6 +860,36 @@ class IpProto(IntEnum):
     SHIM6 = 140
 
 
+class EapCode(IntEnum):
+    """EAP packet codes (RFC 3748 §4), carried whole in the IKEv2 EAP payload."""
+
+    REQUEST = 1
+    RESPONSE = 2
+    SUCCESS = 3
+    FAILURE = 4
+
+
+class EapType(IntEnum):
+    """EAP method types (IANA "Extensible Authentication Protocol (EAP) Registry"), common subset."""
+
+    IDENTITY = 1
+    NOTIFICATION = 2
+    NAK = 3
+    MD5_CHALLENGE = 4
+    OTP = 5
+    GTC = 6
+    TLS = 13
+    SIM = 18
+    TTLS = 21
+    AKA = 23
+    PEAP = 25
+    MSCHAPV2 = 26
+    FAST = 43
+    PSK = 47
+    AKA_PRIME = 50
+    EXPANDED = 254
+
+
 IKE_PORT = 500
 NATT_PORT = 4500
 
@@ -909,4 +939,6 @@ _PLACEHOLDERS: dict[str, str] = {
     "V1CfgType": "V1_CFG",
     "V1CfgAttr": "V1_CFG_ATTR",
     "IpProto": "IPPROTO",
+    "EapCode": "EAP_CODE",
+    "EapType": "EAP_TYPE",
 }
