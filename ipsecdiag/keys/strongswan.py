@@ -66,15 +66,6 @@ _V1_HASH_OF_PRF = {
 
 
 @dataclass
-class _Dump:
-    name: str
-    size: int
-    line: int
-    ctx: object
-    data: bytearray = field(default_factory=bytearray)
-
-
-@dataclass
 class _Ctx:
     """What we know about one IKE_SA (or one thread when the log has no IKE_SA names)."""
 
@@ -88,9 +79,19 @@ class _Ctx:
     v1_keys: dict[str, bytes] = field(default_factory=dict)
     child: dict[str, bytes] = field(default_factory=dict)
     child_initiator: bool | None = None
-    child_line: int = 0
     child_name: str | None = None
     rekeyed: list[_PendingIke] = field(default_factory=list)
+
+
+@dataclass
+class _Dump:
+    """A ``name => N bytes @ addr`` hex dump being collected (its rows follow in its thread)."""
+
+    name: str
+    size: int
+    line: int
+    ctx: _Ctx
+    data: bytearray = field(default_factory=bytearray)
 
 
 @dataclass
@@ -200,7 +201,6 @@ class _Parser:
 
     def on_dump(self, d: _Dump, data: bytes) -> None:
         ctx = d.ctx
-        assert isinstance(ctx, _Ctx)
         key = d.name.removesuffix(" secret")
         if d.name == "natd_chunk" and len(data) >= 16 and any(data[8:16]):
             ctx.natd = (data[:8], data[8:16])
@@ -226,7 +226,6 @@ class _Parser:
             if slot in ctx.child:
                 ctx.child = {}
             if not ctx.child:
-                ctx.child_line = d.line
                 last = ctx.last_msg
                 ctx.child_initiator = (
                     None if last is None else (last[0] == "parsed" and last[2] == "response")

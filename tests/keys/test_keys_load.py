@@ -13,7 +13,7 @@ from ipsecdiag.keys.convert import convert
 from ipsecdiag.keys.errors import KeyFileError
 from ipsecdiag.keys.keyfile import parse_keyfile
 from ipsecdiag.keys.load import load_key_file, load_keys, parse_text
-from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, SecretBytes
+from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId
 
 NOT_RECOGNISED = (
@@ -150,3 +150,22 @@ def test_records_never_show_key_material() -> None:
         for text in (repr(k), str(k), f"{k}", f"{k!r}"):
             assert secret.hex() not in text.lower() and secret.hex()[:16] not in text.lower()
             assert "redacted 32 bytes" in text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "addr", "match"),
+    [
+        ("10.0.0.1", "10.0.0.1", True),
+        ("10.0.0.1", "10.0.0.2", False),
+        ("3ffe::1", "3ffe:0:0::1", True),  # IPv6 spellings
+        ("190.*.*.1", "190.7.8.1", True),  # Wireshark per-octet wildcards
+        ("190.*.*.1", "190.7.8.2", False),
+        ("10.99.0.0/16", "10.99.2.2", True),
+        ("10.99.0.0/16", "10.98.2.2", False),
+        ("*", "2001:db8::1", True),
+        ("not-an-address", "10.0.0.1", False),
+    ],
+)
+def test_keystore_matches_wireshark_address_patterns(pattern: str, addr: str, match: bool) -> None:
+    k = ChildSaKeys(0x1234, EncrId.ENCR_NULL, SecretBytes(), src=pattern)
+    assert (KeyStore([k]).child(0x1234, src=addr, dst="192.0.2.9") is k) is match
