@@ -32,65 +32,37 @@ object built per packet beyond the two address slices.
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
 
-from ..wire.registry import IKE_PORT, NATT_PORT, IpProto
+from ..wire.registry import IKE_PORT, NATT_PORT
+from .headers import (
+    AH,
+    ESP,
+    FRAGMENT,
+    ICMP,
+    ICMPV6,
+    IKE_HEADER_LEN,
+    IP4_HDR,
+    IP6_HDR,
+    PORT_IKE,
+    PORT_NATT,
+    TCP,
+    U16,
+    U32,
+    UDP,
+    UDP_HDR,
+    ZERO4,
+    icmp_error_kind,
+    ntoa,
+    parse_quote,
+    walk_ext6,
+)
+from .link import ip_offset
 from .model import IcmpError, IkeDatagram, Sink
 from .reassembly import FirstFragment, IpReassembler
 from .tcpencap import TcpEncap
-
-# Numbers bound to module constants: IntEnum attribute access is slow on the hot path.
-ESP = int(IpProto.ESP)
-AH = int(IpProto.AH)
-UDP = int(IpProto.UDP)
-TCP = int(IpProto.TCP)
-ICMP = int(IpProto.ICMP)
-ICMPV6 = int(IpProto.ICMPV6)
-FRAGMENT = int(IpProto.FRAGMENT)
-# IPv6 extension headers with the generic (next header, length in 8-octet units) layout.
-_EXT6 = frozenset(
-    int(p)
-    for p in (IpProto.HOPOPTS, IpProto.ROUTING, IpProto.DSTOPTS, IpProto.MOBILITY, IpProto.HIP, IpProto.SHIM6)
-)
-
-# Link types (tcpdump.org LINKTYPE_*) and EtherTypes.
-LINKTYPE_NULL = 0
-LINKTYPE_ETHERNET = 1
-LINKTYPE_RAW_ALIASES = frozenset({101, 12, 14})
-LINKTYPE_LOOP = 108
-LINKTYPE_LINUX_SLL = 113
-LINKTYPE_IPV4 = 228
-LINKTYPE_IPV6 = 229
-LINKTYPE_LINUX_SLL2 = 276
-ETH_IPV4 = 0x0800
-ETH_IPV6 = 0x86DD
-ETH_VLAN = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
-ETH_PPPOE_SESSION = 0x8864
-ETH_MPLS = frozenset({0x8847, 0x8848})
-# BSD address families in DLT_NULL/DLT_LOOP headers (AF_INET6 differs per BSD; 10 is Linux).
-AF_INET = 2
-AF_INET6 = frozenset({10, 24, 28, 30})
-
-PORT_IKE = 1
-PORT_NATT = 2
-_ZERO4 = b"\x00\x00\x00\x00"
-IKE_HEADER_LEN = 28
-
-_IP4 = struct.Struct("!BxHxxHxBxx4s4s")  # ver/ihl, total length, flags/frag, proto, src, dst
-_IP6 = struct.Struct("!4xHBx16s16s")  # payload length, next header, src, dst
-_UDP = struct.Struct("!HHH")
-_U16 = struct.Struct("!H")
-_U32 = struct.Struct("!I")
-
-
-@lru_cache(maxsize=4096)
-def ntoa(addr: bytes) -> str:
-    """Packed 4/16-byte address -> ``ipaddress`` compressed text."""
-    return str(ipaddress.ip_address(addr))
 
 
 class Decoder:
@@ -133,7 +105,6 @@ class Decoder:
             ntoa=ntoa,
         )
         self._tcp = TcpEncap(sink, ntoa)
-        self._bad_linktypes: dict[int, str] = {}
         self._fast_count: Callable[[], int] = lambda: 0
         # Per-instance specialisation of feed(); see _compile_feed.
         self.feed = self._compile_feed()  # type: ignore[method-assign]
@@ -187,8 +158,8 @@ class Decoder:
         pc = self._pc
         decode = self._decode
         account = self._account
-        ip4 = _IP4.unpack_from
-        udp = _UDP.unpack_from
+        ip4 = IP4_HDR.unpack_from
+        udp = UDP_HDR.unpack_from
         fast = 0
 
         def feed(frame: int, ts: float, linktype: int, data: bytes, orig_len: int) -> None:
@@ -207,7 +178,7 @@ class Decoder:
                         sport, dport, ulen = udp(data, 34)
                         if pc[sport] | pc[dport] == PORT_NATT:
                             uend = 34 + ulen
-                            if 50 <= uend <= end and data[42:46] != _ZERO4:
+                            if 50 <= uend <= end and data[42:46] != ZERO4:
                                 on_esp(frame, ts, src, dst, sport, dport, data, 42, uend)
                                 fast += 1
                                 return
@@ -218,93 +189,14 @@ class Decoder:
 
     def _decode(self, frame: int, ts: float, linktype: int, data: bytes, orig_len: int) -> str | None:
         """The general path: outcome None (IPsec), a skip reason, or "" (held as a fragment)."""
-        if linktype == LINKTYPE_ETHERNET:
-            if len(data) < 14:
-                return self._short(
-                    frame, ts, data, orig_len, "ethernet", 0, "frame shorter than the Ethernet header"
-                )
-            et = (data[12] << 8) | data[13]
-            if et == ETH_IPV4:
-                return self._ipv4(frame, ts, data, 14, orig_len)
-            return self._ethertype(frame, ts, data, 14, et, orig_len)
-        return self._other_link(frame, ts, linktype, data, orig_len)
-
-    def _ethertype(self, frame: int, ts: float, data: bytes, off: int, et: int, orig_len: int) -> str | None:
-        """Everything after an EtherType: VLAN stacks, PPPoE, MPLS, then IP."""
-        n = len(data)
-        while et in ETH_VLAN:
-            if n < off + 4:
-                return self._short(frame, ts, data, orig_len, "vlan", off, "VLAN tag cut short")
-            et = (data[off + 2] << 8) | data[off + 3]
-            off += 4
-        if et == ETH_IPV4:
+        version, off, what = ip_offset(linktype, data)
+        if version == 4:
             return self._ipv4(frame, ts, data, off, orig_len)
-        if et == ETH_IPV6:
+        if version == 6:
             return self._ipv6(frame, ts, data, off, orig_len)
-        if et == ETH_PPPOE_SESSION:
-            # RFC 2516 header (6 bytes) then the PPP protocol: 0x0021 IPv4, 0x0057 IPv6.
-            if n < off + 8:
-                return self._short(frame, ts, data, orig_len, "pppoe", off, "PPPoE header cut short")
-            ppp = (data[off + 6] << 8) | data[off + 7]
-            if ppp == 0x0021:
-                return self._ipv4(frame, ts, data, off + 8, orig_len)
-            if ppp == 0x0057:
-                return self._ipv6(frame, ts, data, off + 8, orig_len)
-            return "non-ip"
-        if et in ETH_MPLS:
-            while True:  # label stack until bottom-of-stack, then guess IP by version nibble
-                if n < off + 5:
-                    return self._short(frame, ts, data, orig_len, "mpls", off, "MPLS label stack cut short")
-                bottom = data[off + 2] & 1
-                off += 4
-                if bottom:
-                    return self._ip_by_version(frame, ts, data, off, orig_len)
-        return "non-ip"
-
-    def _other_link(self, frame: int, ts: float, linktype: int, data: bytes, orig_len: int) -> str | None:
-        n = len(data)
-        if linktype in LINKTYPE_RAW_ALIASES:
-            return self._ip_by_version(frame, ts, data, 0, orig_len)
-        if linktype == LINKTYPE_LINUX_SLL:
-            if n < 16:
-                return self._short(frame, ts, data, orig_len, "sll", 0, "frame shorter than the SLL header")
-            return self._ethertype(frame, ts, data, 16, (data[14] << 8) | data[15], orig_len)
-        if linktype == LINKTYPE_LINUX_SLL2:
-            if n < 20:
-                return self._short(frame, ts, data, orig_len, "sll2", 0, "frame shorter than the SLL2 header")
-            return self._ethertype(frame, ts, data, 20, (data[0] << 8) | data[1], orig_len)
-        if linktype == LINKTYPE_NULL or linktype == LINKTYPE_LOOP:
-            if n < 4:
-                return self._short(
-                    frame, ts, data, orig_len, "loopback", 0, "frame shorter than the AF header"
-                )
-            if linktype == LINKTYPE_LOOP or (data[0] == 0 and data[1] == 0):
-                af = _U32.unpack_from(data)[0]  # network order (LOOP) or a big-endian host
-            else:
-                af = int.from_bytes(data[:4], "little")
-            if af == AF_INET:
-                return self._ipv4(frame, ts, data, 4, orig_len)
-            if af in AF_INET6:
-                return self._ipv6(frame, ts, data, 4, orig_len)
-            return "non-ip"
-        if linktype == LINKTYPE_IPV4:
-            return self._ipv4(frame, ts, data, 0, orig_len)
-        if linktype == LINKTYPE_IPV6:
-            return self._ipv6(frame, ts, data, 0, orig_len)
-        reason = self._bad_linktypes.get(linktype)
-        if reason is None:
-            reason = self._bad_linktypes[linktype] = f"unsupported-linktype-{linktype}"
-        return reason
-
-    def _ip_by_version(self, frame: int, ts: float, data: bytes, off: int, orig_len: int) -> str | None:
-        if len(data) <= off:
-            return self._short(frame, ts, data, orig_len, "ip", off, "no IP header")
-        v = data[off] >> 4
-        if v == 4:
-            return self._ipv4(frame, ts, data, off, orig_len)
-        if v == 6:
-            return self._ipv6(frame, ts, data, off, orig_len)
-        return "non-ip"
+        if version == 0:
+            return self._short(frame, ts, data, orig_len, what, off, f"{what} header cut short")
+        return what
 
     # -- problems --------------------------------------------------------------------------
     def _short(
@@ -326,7 +218,7 @@ class Decoder:
         n = len(data)
         if n < off + 20:
             return self._short(frame, ts, data, orig_len, "ipv4", off, "IPv4 header cut short")
-        vihl, tot, fragw, proto, src, dst = _IP4.unpack_from(data, off)
+        vihl, tot, fragw, proto, src, dst = IP4_HDR.unpack_from(data, off)
         if vihl == 0x45:
             p = off + 20
         else:
@@ -380,7 +272,7 @@ class Decoder:
         offset = (fragw & 0x1FFF) * 8
         if offset + end - p > 65535:
             return self._malformed(frame, ts, "ipv4", off + 6, "fragment ends beyond 65535 bytes")
-        ident = _U16.unpack_from(data, off + 4)[0]
+        ident = U16.unpack_from(data, off + 4)[0]
         self._frag.add(
             frame, ts, (4, src, dst, ident, proto), 4, src, dst, ident, offset, bool(fragw & 0x2000),
             data[p:end], p - off, proto,
@@ -394,7 +286,7 @@ class Decoder:
             return self._short(frame, ts, data, orig_len, "ipv6", off, "IPv6 header cut short")
         if data[off] >> 4 != 6:
             return self._malformed(frame, ts, "ipv6", off, f"version {data[off] >> 4} in an IPv6 header")
-        plen, nh, src, dst = _IP6.unpack_from(data, off)
+        plen, nh, src, dst = IP6_HDR.unpack_from(data, off)
         p = off + 40
         end = p + plen
         cut = False
@@ -415,14 +307,14 @@ class Decoder:
             if p + 8 > end:
                 return self._short(frame, ts, data, orig_len, "ipv6", p, "fragment header cut short")
             fnh = data[p]
-            fo = _U16.unpack_from(data, p + 2)[0]
+            fo = U16.unpack_from(data, p + 2)[0]
             offset = fo & 0xFFF8
             more = bool(fo & 1)
             if offset or more:
                 if cut:
                     self.sink.on_truncated(frame, ts, n, orig_len)
                     return "truncated"
-                ident = _U32.unpack_from(data, p + 4)[0]
+                ident = U32.unpack_from(data, p + 4)[0]
                 self._frag.add(
                     frame, ts, (6, src, dst, ident), 6, src, dst, ident, offset, more, data[p + 8 : end],
                     p - off, fnh,
@@ -546,7 +438,7 @@ class Decoder:
     ) -> str | None:
         if end - p < 8:
             return self._short(frame, ts, data, orig_len, "udp", p, "UDP header cut short")
-        sport, dport, ulen = _UDP.unpack_from(data, p)
+        sport, dport, ulen = UDP_HDR.unpack_from(data, p)
         c = self._pc[sport] | self._pc[dport]
         if not c:
             return "not-ipsec"
@@ -572,17 +464,23 @@ class Decoder:
                     sink.on_keepalive(frame, ts, ntoa(src), ntoa(dst), sport, dport)
                     return None
                 return self._malformed(frame, ts, "udp-encap", q, "one-byte payload other than 0xFF")
-            if avail < 4 or (avail < 8 and data[q : q + 4] != _ZERO4):
+            if avail < 4 or (avail < 8 and data[q : q + 4] != ZERO4):
                 if cut:
                     return self._short(frame, ts, data, orig_len, "udp-encap", q, "")
                 return self._malformed(
                     frame, ts, "udp-encap", q, f"{avail}-byte payload is neither IKE nor ESP"
                 )
-            if data[q : q + 4] != _ZERO4:
+            if data[q : q + 4] != ZERO4:
                 sink.on_esp(frame, ts, src, dst, sport, dport, data, q, uend)
                 if cut:
                     sink.on_truncated(frame, ts, len(data), orig_len)
                 return None
+            marker = True
+            q += 4
+            avail -= 4
+        elif c & PORT_NATT and avail >= 4 and data[q : q + 4] == ZERO4:
+            # Port 500 on one side, 4500 on the other (a NAT remapped one): an IKE SPI is
+            # never zero (RFC 7296 §3.1), so four zero bytes are the non-ESP marker.
             marker = True
             q += 4
             avail -= 4
@@ -627,30 +525,14 @@ class Decoder:
             return self._short(frame, ts, data, orig_len, "icmp", p, "ICMP header cut short")
         itype = data[p]
         code = data[p + 1]
+        kind = icmp_error_kind(version, itype, code)
+        if kind is None:
+            return "not-ipsec"
         mtu: int | None = None
-        if version == 4:
-            if itype == 3:
-                kind = "frag-needed" if code == 4 else "unreachable"
-                if code == 4:
-                    mtu = _U16.unpack_from(data, p + 6)[0]  # next-hop MTU, RFC 1191
-            elif itype == 11:
-                kind = "time-exceeded"
-            elif itype == 12:
-                kind = "other"  # parameter problem
-            else:
-                return "not-ipsec"
-        else:
-            if itype == 1:
-                kind = "unreachable"
-            elif itype == 2:
-                kind = "packet-too-big"
-                mtu = _U32.unpack_from(data, p + 4)[0]
-            elif itype == 3:
-                kind = "time-exceeded"
-            elif itype == 4:
-                kind = "other"
-            else:
-                return "not-ipsec"
+        if kind == "frag-needed":
+            mtu = U16.unpack_from(data, p + 6)[0]  # next-hop MTU, RFC 1191
+        elif kind == "packet-too-big":
+            mtu = U32.unpack_from(data, p + 4)[0]  # RFC 4443 §3.2
         quote = parse_quote(data, p + 8, end, self._pc)
         if quote is None:
             if cut:
@@ -680,80 +562,3 @@ class Decoder:
             )
         )
         return None
-
-
-def walk_ext6(data: bytes, nh: int, p: int, end: int) -> tuple[int, int]:
-    """Skip IPv6 extension headers; stop at the fragment header or an upper layer.
-
-    Returns (next header, offset), or (-1, offset) when a header runs past ``end``. AH and ESP
-    are upper layers for the decoder.
-    """
-    while nh in _EXT6:
-        if p + 8 > end:
-            return -1, p
-        length = (data[p + 1] + 1) * 8
-        if p + length > end:
-            return -1, p
-        nh = data[p]
-        p += length
-    return nh, p
-
-
-_Quote = tuple[int, bytes, bytes, int, int | None, int | None, int | None, bytes | None]
-
-
-def parse_quote(data: bytes, q: int, end: int, pc: bytes) -> _Quote | None:
-    """The IP packet quoted by an ICMP error: (proto, src, dst, total length, sport, dport,
-    ESP/AH SPI, IKE initiator SPI). ``proto`` is -1 when the quoted packet is not IPsec;
-    None when not even the quoted IP header is there."""
-    if q >= end:
-        return None
-    v = data[q] >> 4
-    if v == 4:
-        if q + 20 > end:
-            return None
-        vihl, qlen, fragw, proto, qsrc, qdst = _IP4.unpack_from(data, q)
-        u = q + (vihl & 15) * 4
-        if fragw & 0x1FFF:  # a non-first fragment quotes no upper header
-            u = end
-    elif v == 6:
-        if q + 40 > end:
-            return None
-        plen, proto, qsrc, qdst = _IP6.unpack_from(data, q)
-        qlen = 40 + plen
-        proto, u = walk_ext6(data, proto, q + 40, end)
-        if proto == FRAGMENT and u + 8 <= end:
-            first = not (_U16.unpack_from(data, u + 2)[0] & 0xFFF8)
-            proto, u = walk_ext6(data, data[u], u + 8, end) if first else (data[u], end)
-        if proto < 0:
-            u = end
-    else:
-        return None
-    sport = dport = spi = None
-    ike_spi = None
-    if proto == ESP:
-        if u + 4 <= end:
-            spi = _U32.unpack_from(data, u)[0]
-    elif proto == AH:
-        if u + 8 <= end:
-            spi = _U32.unpack_from(data, u + 4)[0]
-    elif proto == UDP:
-        if u + 4 > end:
-            return proto, qsrc, qdst, qlen, None, None, None, None
-        sport, dport = struct.unpack_from("!HH", data, u)
-        c = pc[sport] | pc[dport]
-        if not c:
-            return -1, qsrc, qdst, qlen, sport, dport, None, None
-        b = u + 8
-        if c & PORT_IKE:
-            if b + 8 <= end:
-                ike_spi = data[b : b + 8]
-        elif b + 4 <= end:
-            if data[b : b + 4] == _ZERO4:
-                if b + 12 <= end:
-                    ike_spi = data[b + 4 : b + 12]
-            else:
-                spi = _U32.unpack_from(data, b)[0]
-    else:
-        return -1, qsrc, qdst, qlen, None, None, None, None
-    return proto, qsrc, qdst, qlen, sport, dport, spi, ike_spi

@@ -18,14 +18,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+from .headers import IKE_HEADER_LEN, ZERO4
 from .model import IkeDatagram, Sink
 
 PREFIX = b"IKETCP"
 MAX_STREAMS = 256
 MAX_BUFFER = 65535 + 2
-IKE_HEADER_LEN = 28
 _TCP = struct.Struct("!HHIIH")
-_ZERO4 = b"\x00\x00\x00\x00"
 _SYN = 0x02
 _FIN_RST = 0x05
 
@@ -125,7 +124,7 @@ class TcpEncap:
             del buf[:length]
             frames = tuple(st.frames)
             st.frames = [frame] if buf else []
-            if msg[:4] == _ZERO4:
+            if msg[:4] == ZERO4:
                 if len(msg) - 4 < IKE_HEADER_LEN:
                     self._sink.on_malformed(
                         frame, ts, "ike", 0, f"{len(msg) - 4} bytes, shorter than the IKE header"

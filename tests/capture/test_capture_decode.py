@@ -82,6 +82,13 @@ def test_ike_on_port_500_either_direction(sport: int, dport: int) -> None:
     assert (m.src, m.dst, m.sport, m.dport, m.data, m.non_esp_marker) == (A, B, sport, dport, msg, False)
 
 
+def test_marker_between_port_500_and_4500() -> None:
+    msg = ike()
+    _, sink = run([v4(UDP(sport=4500, dport=500) / Raw(b"\x00" * 4 + msg))])
+    (m,) = sink.ike
+    assert m.non_esp_marker and m.data == msg
+
+
 def test_custom_ports() -> None:
     msg = ike()
     _, sink = run(
