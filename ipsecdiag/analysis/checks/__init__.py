@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from .auth import AuthCheck
 from .base import Check, CheckContext
 from .capture_health import MalformedCheck, TruncationCheck
 from .keys import MissingKeysCheck
 from .notify import ErrorNotifyCheck
+from .proposals import ProposalCheck
+from .selectors import SelectorCheck
 from .unanswered import UnansweredCheck
 
 __all__ = ["Check", "CheckContext", "default_checks"]
@@ -13,6 +16,9 @@ __all__ = ["Check", "CheckContext", "default_checks"]
 
 def default_checks() -> list[Check]:
     return [
+        ProposalCheck(),
+        AuthCheck(),
+        SelectorCheck(),
         ErrorNotifyCheck(),
         UnansweredCheck(),
         MalformedCheck(),

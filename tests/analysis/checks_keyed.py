@@ -1,0 +1,68 @@
+"""Analyse a real capture with its keys, for end-to-end check tests.
+
+Decryption is being assembled by other modules; these tests run as soon as the IKEv2 pieces
+(``keys.load`` and ``crypto.sk``) import, with the full ``install_decryption`` when it is
+importable (IKEv1 and ESP hooks too) and the IKEv2 SK decryptor alone otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+from corpus import CORPUS, REPO_ROOT
+
+SAMPLES = REPO_ROOT / "sample_pcaps"
+LAB = CORPUS / "lab"
+EXTERNAL = CORPUS / "external"
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+IKEV2_DECRYPTION = _importable("ipsecdiag.keys.load") and _importable("ipsecdiag.crypto.sk")
+FULL_DECRYPTION = (
+    IKEV2_DECRYPTION
+    and _importable("ipsecdiag.analysis.decrypt_v1")
+    and _importable("ipsecdiag.analysis.decrypt_esp")
+)
+needs_decryption = pytest.mark.skipif(
+    not IKEV2_DECRYPTION, reason="IKE decryption (ipsecdiag.keys.load, ipsecdiag.crypto.sk) not available yet"
+)
+needs_v1_decryption = pytest.mark.skipif(
+    not FULL_DECRYPTION, reason="IKEv1 decryption (ipsecdiag.analysis.decrypt_v1) not available yet"
+)
+
+
+def _setup(rec: Any) -> None:
+    if FULL_DECRYPTION:
+        from ipsecdiag.analysis.decrypt import install_decryption
+
+        install_decryption(rec)
+        return
+    from ipsecdiag.analysis.decrypt import IkeV2Decryptor
+
+    if rec.keys:
+        rec.ike.decrypt_hook = IkeV2Decryptor(rec).decrypt
+
+
+def analyze(pcap: Path, *keys: Path, **options: Any) -> Any:
+    """The Report of ``pcap`` with the key files loaded (checks run)."""
+    from ipsecdiag.analysis.reconstruct import analyze_capture
+    from ipsecdiag.keys.load import load_keys
+    from ipsecdiag.keys.model import KeyStore
+
+    store = KeyStore()
+    for k in keys:
+        store.extend(load_keys(k))
+    return analyze_capture(pcap, keys=store, options=options, setup=_setup)
+
+
+def first_error(report: Any) -> Any:
+    return next((f for f in report.findings if f.severity.label == "error"), None)
