@@ -170,6 +170,9 @@ class IntegId(IntEnum):
     AUTH_HMAC_SHA2_256_128 = 12
     AUTH_HMAC_SHA2_384_192 = 13
     AUTH_HMAC_SHA2_512_256 = 14
+    # Private use (not IANA): strongSwan's number for the Linux "hmac(sha256)" truncated to 96
+    # bits (draft-ietf-ipsec-ciph-sha-256-00), seen in `ip xfrm` and Wireshark's esp_sa.
+    AUTH_HMAC_SHA2_256_96 = 1026
 
 
 class KeGroup(IntEnum):
