@@ -51,10 +51,30 @@ def trim_tfc(nh: int, payload: bytes) -> bytes:
     return payload
 
 
+def nested_esp(nh: int, payload: bytes) -> tuple[bytes, bytes, int, int, int, int] | None:
+    """(src, dst, sport, dport, esp offset, end) when a decrypted tunnel-mode packet carries ESP
+    itself (nested SAs, e.g. an end-to-end transport SA inside a gateway tunnel)."""
+    if nh == 4 and len(payload) >= 28:
+        ihl = (payload[0] & 15) * 4
+        end = min(len(payload), struct.unpack_from("!H", payload, 2)[0])
+        if struct.unpack_from("!H", payload, 6)[0] & 0x3FFF:
+            return None  # a fragment: not reassembled here
+        if payload[9] == 50 and end >= ihl + 8:
+            return payload[12:16], payload[16:20], 0, 0, ihl, end
+    elif nh == 41 and len(payload) >= 48 and payload[6] == 50:
+        end = min(len(payload), 40 + struct.unpack_from("!H", payload, 4)[0])
+        return payload[8:24], payload[24:40], 0, 0, 40, end
+    return None
+
+
 class EspDecryptHook:
+    MAX_NESTING = 3
+
     def __init__(
         self, rec: Reconstructor, plain: PlainSink | None = None, fail: FailSink | None = None
     ) -> None:
+        self.tracker = rec.esp
+        self._depth = 0
         self.keys = rec.keys
         self.active = any(True for k in self.keys if getattr(k, "protocol", None) == "esp")
         self.plain = plain
@@ -64,6 +84,10 @@ class EspDecryptHook:
         dec = f.decryptor
         if dec is None:
             k = self.keys.child(f.spi, addr_text(f.src), addr_text(f.dst))
+            if k is None:
+                k = self.keys.child_by_spi(f.spi)
+                if k is not None:
+                    f.extra["key_matched_by_spi_only"] = True
             dec = f.decryptor = EspDecryptor(k) if k is not None else NO_KEY
             if k is not None and dec.problem:
                 f.extra["decrypt_problem"] = dec.problem
@@ -78,6 +102,14 @@ class EspDecryptHook:
             f.inner[name] = f.inner.get(name, 0) + 1
             if self.plain is not None and nh != 59:
                 self.plain(frame, ts, f, nh, trim_tfc(nh, payload))
+            inner = nested_esp(nh, payload) if self._depth < self.MAX_NESTING else None
+            if inner is not None:
+                src, dst, sport, dport, ioff, iend = inner
+                self._depth += 1
+                try:
+                    self.tracker.on_esp(frame, ts, src, dst, sport, dport, payload, ioff, iend)
+                finally:
+                    self._depth -= 1
             return
         if status == EspStatus.INTEGRITY_FAILED:
             f.integrity_failed += 1

@@ -36,7 +36,7 @@ from ipsecdiag.keys.algorithms import (
     salt_len,
 )
 from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex, where
-from ipsecdiag.keys.model import AnyKeys, ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
+from ipsecdiag.keys.model import ANY_SPI, AnyKeys, ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId, V1EncrAlg, V1HashAlg, name_of
 
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -235,10 +235,10 @@ def _child(t: _Table) -> ChildSaKeys:
         s = t.str("spi", required=True)
         assert s is not None
         try:
-            spi = int(s, 0)
+            spi = ANY_SPI if s.strip() == "*" else int(s, 0)
         except ValueError:
-            t.fail("spi", f'spi {s!r} is not a number (write "0x1234abcd")')
-    if not 0 <= spi <= 0xFFFFFFFF:
+            t.fail("spi", f'spi {s!r} is not a number (write "0x1234abcd", or "*" for any SPI)')
+    if spi != ANY_SPI and not 0 <= spi <= 0xFFFFFFFF:
         t.fail("spi", f"spi {spi:#x} does not fit in 32 bits")
     if t.kind == "esp":
         encr, kw_bits = _encr(t)
@@ -380,7 +380,7 @@ def format_keyfile(items: Iterable[AnyKeys]) -> str:
                 _entry(
                     k.protocol,
                     [
-                        ("spi", f"0x{k.spi:08x}"),
+                        ("spi", "*" if k.spi == ANY_SPI else f"0x{k.spi:08x}"),
                         ("src", k.src),
                         ("dst", k.dst),
                         ("encr", encr_name(k.encr) if esp else None),

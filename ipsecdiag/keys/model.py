@@ -132,6 +132,10 @@ class ChildSaKeys:
 
 AnyKeys = IkeSaKeys | IkeV1Keys | ChildSaKeys
 
+# ChildSaKeys.spi for a Wireshark esp_sa row with SPI "*": it applies to every SPI between its
+# addresses (looked up only when no row names the SPI itself).
+ANY_SPI = -1
+
 
 def addr_matches(pattern: str, addr: str) -> bool:
     """Does ``addr`` match a key source's address: exact (any IPv6 spelling), a prefix such as
@@ -184,10 +188,27 @@ class KeyStore:
         return self._v1.get(cookie_i)
 
     def child(self, spi: int, src: str | None = None, dst: str | None = None) -> ChildSaKeys | None:
-        """Best match for an SPI: exact addresses first, then wildcards."""
+        """Best match for an SPI: exact addresses first, then address wildcards, then rows
+        with a wildcard SPI for these addresses."""
         cands = self._child.get(spi)
         if not cands:
+            if spi != ANY_SPI and ANY_SPI in self._child:
+                found = self.child(ANY_SPI, src, dst)
+                if found is not None and (found.src is not None or found.dst is not None):
+                    return found
             return None
+        return self._best(cands, src, dst)
+
+    def child_by_spi(self, spi: int) -> ChildSaKeys | None:
+        """The only record for ``spi`` whatever its addresses, or None (none or ambiguous).
+
+        For keys logged on the other side of a NAT, whose addresses differ from the capture's;
+        the integrity check then tells whether the match was right."""
+        cands = self._child.get(spi)
+        return cands[0] if cands and len(cands) == 1 else None
+
+    @staticmethod
+    def _best(cands: list[ChildSaKeys], src: str | None, dst: str | None) -> ChildSaKeys | None:
         best: ChildSaKeys | None = None
         best_score = -1
         for c in cands:

@@ -38,7 +38,7 @@ from ipsecdiag.keys.algorithms import (
     unchecked_icv_bits,
 )
 from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex, where
-from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
+from ipsecdiag.keys.model import ANY_SPI, ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId
 
 IKEV2_TABLE = "ikev2_decryption_table"
@@ -261,8 +261,7 @@ def parse_esp_sa(text: str, *, name: str = ESP_TABLE) -> ParseResult:
             raise KeyFileError(name, no, f"unknown protocol {family!r} (expected IPv4, IPv6 or Any)")
         spi = _spi(spi_s, name=name, no=no)
         if spi is None:
-            res.warnings.append(f"{where(name, no)}: wildcard SPI {spi_s!r} names no single SA; row skipped")
-            continue
+            spi = ANY_SPI  # Wireshark matches such rows by address for every SPI
         integ = ESP_AUTH.get(auth_s)
         if integ is None:
             raise KeyFileError(
@@ -412,7 +411,7 @@ def format_esp_sa(items: Iterable[ChildSaKeys], *, esn_layout: bool = False) -> 
     rows: list[str] = []
     warnings: list[str] = []
     for k in items:
-        label = f"{k.protocol.upper()} SA 0x{k.spi:08x}"
+        label = f"{k.protocol.upper()} SA " + ("*" if k.spi == ANY_SPI else f"0x{k.spi:08x}")
         if k.protocol != "esp":
             warnings.append(f"{label}: Wireshark has no key table for AH; skipped")
             continue
@@ -440,7 +439,8 @@ def format_esp_sa(items: Iterable[ChildSaKeys], *, esn_layout: bool = False) -> 
         if esn_layout:
             tail += ["64-bit" if k.esn else "32-bit", f"0x{(k.esn_high or 0):08x}"]
         for family in _families(k, esn_layout):
-            head = [family, k.src or "*", k.dst or "*", f"0x{k.spi:08x}", encr_s, ekey]
+            spi_s = "*" if k.spi == ANY_SPI else f"0x{k.spi:08x}"
+            head = [family, k.src or "*", k.dst or "*", spi_s, encr_s, ekey]
             rows.append(",".join(_uat.quote(x) for x in head + tail))
     return rows, warnings
 

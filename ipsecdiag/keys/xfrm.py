@@ -32,7 +32,7 @@ from ipsecdiag.keys.algorithms import (
     key_bits_for,
 )
 from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex, where
-from ipsecdiag.keys.model import AnyKeys, ChildSaKeys, SecretBytes
+from ipsecdiag.keys.model import ANY_SPI, AnyKeys, ChildSaKeys, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId
 
 _E = EncrId
@@ -243,6 +243,9 @@ def format_xfrm_commands(items: Iterable[ChildSaKeys]) -> tuple[list[str], list[
     warnings: list[str] = []
     for k in items:
         label = f"{k.protocol.upper()} SA 0x{k.spi:08x}"
+        if k.spi == ANY_SPI:
+            warnings.append(f"{k.protocol.upper()} SA with any SPI: ip xfrm needs one SPI per SA; skipped")
+            continue
         if not k.src or not k.dst or "*" in k.src + k.dst or "/" in k.src + k.dst:
             warnings.append(f"{label}: ip xfrm needs both addresses; skipped")
             continue

@@ -16,7 +16,7 @@ from ipsecdiag.keys import _uat
 from ipsecdiag.keys.algorithms import AUTH_ANY, ENCR_TWOFISH_CBC
 from ipsecdiag.keys.errors import KeyFileError
 from ipsecdiag.keys.labjson import parse_lab_json
-from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
+from ipsecdiag.keys.model import ANY_SPI, ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
 from ipsecdiag.keys.wireshark import (
     format_esp_sa,
     format_ikev1_table,
@@ -164,15 +164,17 @@ def test_wireshark_wiki_esp_sa_ascii_keys_and_decimal_spis() -> None:
 
 
 @needs_corpus
-def test_wildcard_spi_rows_are_counted_not_used() -> None:
+def test_wildcard_spi_rows_apply_to_every_spi_between_their_addresses() -> None:
     res = parse_esp_sa(
         (CORPUS / "external/wireshark-wiki/ipsec_esp_capture_2/esp_sa").read_text(), name="esp_sa"
     )
-    assert res.keys == []
-    assert res.warnings == [
-        "esp_sa:1: wildcard SPI '*' names no single SA; row skipped",
-        "esp_sa:2: wildcard SPI '*' names no single SA; row skipped",
-    ]
+    assert [k.spi for k in res.keys] == [ANY_SPI, ANY_SPI]
+    store = KeyStore(res.keys)
+    outer = store.child(0x0000000A, "10.0.0.1", "10.0.0.2")
+    inner = store.child(0x1234, "192.168.0.3", "10.0.0.2")
+    assert outer is res.keys[0] and outer.encr == EncrId.ENCR_AES_CBC
+    assert inner is res.keys[1] and inner.encr == EncrId.ENCR_DES
+    assert store.child(0x1234, "198.51.100.1", "198.51.100.2") is None  # other addresses: no key
 
 
 @needs_corpus
