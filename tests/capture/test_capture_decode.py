@@ -358,16 +358,28 @@ def test_fast_path_matches_reference_path() -> None:
         v4(Raw(ESP_BODY), proto=50, options=[IPOption_Router_Alert()]),
         (v4(Raw(ESP_BODY), proto=50)[:40], 98),
     ]
+    esp_udp = IP(src=A, dst=B) / UDP(sport=4500, dport=4500) / Raw(ESP_BODY)
+    linked = [(1, f) for f in frames] + [
+        (1, bytes(eth() / Dot1Q(vlan=3) / esp_udp)),
+        (1, bytes(eth() / Dot1Q(vlan=3) / IPv6(src=A6, dst=B6, nh=50) / Raw(ESP_BODY))),
+        (113, bytes(CookedLinux(proto=0x0800) / esp_udp)),
+        (113, bytes(CookedLinux(proto=0x0800) / esp_udp)[:30]),
+        (276, bytes(CookedLinuxV2(proto=0x0800) / esp_udp)),
+        (276, b"\x08\x00"),
+        (101, bytes(esp_udp)),
+    ]
     results = []
     for reference in (False, True):
         sink = RecordingSink()
         dec = Decoder(sink)
-        for n, f in enumerate(frames, 1):
+        for n, (linktype, f) in enumerate(linked, 1):
             data, orig = (f, len(f)) if isinstance(f, bytes) else f
             if reference:
-                Decoder.feed(dec, n, 1.0, 1, data, orig)
+                Decoder.feed(dec, n, 1.0, linktype, data, orig)
             else:
-                dec.feed(n, 1.0, 1, data, orig)
+                dec.feed(n, 1.0, linktype, data, orig)
         dec.finish()
+        if not reference:
+            assert dec._fast_count() == 5  # the inlined path really ran for the five it covers
         results.append((sink, dec.ipsec_frames, dict(dec.skipped)))
     assert results[0] == results[1]
