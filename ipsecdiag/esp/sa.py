@@ -26,6 +26,7 @@ from ..keys.model import ChildSaKeys
 from ..wire.registry import IpProto
 
 _PAD = bytes(range(1, 256))
+_PADS = tuple(_PAD[:n] for n in range(256))  # default padding of each length (RFC 4303 §2.4)
 _U32 = struct.Struct("!I")
 _HDR = struct.Struct("!II")
 
@@ -41,6 +42,9 @@ class EspStatus(IntEnum):
     MALFORMED = 2
     TRUNCATED = 3
     UNSUPPORTED = 4
+
+
+_OK, _INTEGRITY_FAILED, _MALFORMED, _TRUNCATED, _UNSUPPORTED = EspStatus
 
 
 class EsnTracker:
@@ -94,11 +98,13 @@ class EspDecryptor:
         self.irregular_padding = 0
         self._esn = EsnTracker((keys.esn_high or 0) << 32)
         self._t: EspTransform | None = None
+        self._open: Callable[[bytes, int, int, bytes], bytes] | None = None
         self._min = 0
         try:
             self._t = make_esp_transform(
                 keys.encr, keys.encr_key.reveal(), keys.integ, keys.integ_key.reveal(), keys.encr_key_bits
             )
+            self._open = self._t.open
             self._min = self._t.min_length
         except CryptoError as exc:
             self.problem = str(exc)
@@ -114,33 +120,36 @@ class EspDecryptor:
         return self._t is not None and self._t.verifies
 
     def decrypt(self, data: bytes, off: int, end: int) -> tuple[int, int, bytes | None, int]:
-        t = self._t
-        if t is None:
-            return EspStatus.UNSUPPORTED, -1, None, 0
+        # Hot path: module-level status constants and a bound ``open`` avoid attribute lookups.
+        t_open = self._open
+        if t_open is None:
+            return _UNSUPPORTED, -1, None, 0
         if end - off < self._min or end > len(data):
-            return EspStatus.TRUNCATED, -1, None, 0
+            return _TRUNCATED, -1, None, 0
         try:
             if self.esn is False:
-                pt = t.open(data, off, end, b"")
+                pt = t_open(data, off, end, b"")
                 hi = 0
             else:
-                pt, hi = self._open_esn(t, data, off, end)
+                pt, hi = self._open_esn(data, off, end)
         except IntegrityError:
-            return EspStatus.INTEGRITY_FAILED, -1, None, 0
+            return _INTEGRITY_FAILED, -1, None, 0
         except DecryptError:
-            return EspStatus.MALFORMED, -1, None, 0
+            return _MALFORMED, -1, None, 0
         n = len(pt)
         if n < 2:
-            return EspStatus.MALFORMED, -1, None, hi
+            return _MALFORMED, -1, None, hi
         pad = pt[n - 2]
-        if pad + 2 > n:
-            return EspStatus.MALFORMED, -1, None, hi
         stop = n - 2 - pad
-        if pad and pt[stop : n - 2] != _PAD[:pad]:
+        if stop < 0:
+            return _MALFORMED, -1, None, hi
+        if pad and not pt.startswith(_PADS[pad], stop):
             self.irregular_padding += 1
-        return EspStatus.OK, pt[n - 1], pt[:stop], hi
+        return _OK, pt[n - 1], pt[:stop], hi
 
-    def _open_esn(self, t: EspTransform, data: bytes, off: int, end: int) -> tuple[bytes, int]:
+    def _open_esn(self, data: bytes, off: int, end: int) -> tuple[bytes, int]:
+        t = self._t
+        assert t is not None
         if self.esn is None:
             try:
                 pt = t.open(data, off, end, b"")

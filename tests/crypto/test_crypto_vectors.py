@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipsecdiag.crypto.errors import InvalidKey, UnsupportedAlgorithm
 from ipsecdiag.crypto.mac import aes_cmac, aes_xcbc_mac, make_mac
@@ -198,3 +200,23 @@ def test_mac_key_checks() -> None:
         make_mac(IntegId.AUTH_HMAC_SHA1_96, b"")
     # HMAC accepts other key lengths (some tools key HMAC-SHA-256 with 16 bytes).
     assert make_mac(IntegId.AUTH_HMAC_SHA2_256_128, bytes(16)).icv_size == 16
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    blocks=st.lists(st.tuples(st.binary(min_size=16, max_size=16), st.integers(0, 6)), min_size=1, max_size=8)
+)
+def test_cbc_decryptor_reuse_equals_fresh_contexts(blocks: list[tuple[bytes, int]]) -> None:
+    # The shared decryptor is fed IV || C and drops its first output block (crypto.ciphers):
+    # packet after packet it must give what a fresh CBC context per packet gives.
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    from ipsecdiag.crypto.ciphers import make_cipher
+
+    key = bytes(range(16))
+    shared = make_cipher(EncrId.ENCR_AES_CBC, key)
+    for iv, n in blocks:
+        ct = bytes((i * 37 + n) & 0xFF for i in range(16 * n))
+        fresh = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor().update(ct)
+        assert shared.decrypt(iv, ct) == fresh  # type: ignore[union-attr]
+        assert shared.decrypt_prefixed(iv + ct) == fresh  # type: ignore[union-attr]
