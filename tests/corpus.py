@@ -12,4 +12,6 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus folder ../shared/corpus not present")
+needs_corpus = pytest.mark.skipif(
+    not CORPUS.is_dir(), reason="shared corpus folder ../shared/corpus not present"
+)

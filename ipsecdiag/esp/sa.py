@@ -11,7 +11,9 @@ the decryptor infers the high half from the highest sequence number it has authe
 tried if the ICV fails). When the keys do not say whether ESN is on (``esn`` None), the first
 packets are tried without ESN and then with the inferred high bits, and the mode that verifies is
 kept. Padding is checked against the default 1, 2, 3, ... pattern (RFC 4303 §2.4) but only
-counted when different, because TFC and some stacks use other padding.
+counted when different, because TFC and some stacks use other padding. Keys that name an
+integrity algorithm without its key (tcpdump's ``-hmac96`` secrets, Wireshark's "[No Checking]"
+entries) decrypt with the ICV stripped unchecked; :attr:`EspDecryptor.verifies_icv` says so.
 """
 
 from __future__ import annotations
