@@ -222,7 +222,8 @@ class CaptureFile:
         try:
             while True:
                 n = len(buf)
-                while pos + hsize <= n:
+                last = n - hsize  # last position where a record header fits
+                while pos <= last:
                     sec, frac, incl, orig = unpack(buf, pos)
                     start = pos + hsize
                     end = start + incl
