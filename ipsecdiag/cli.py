@@ -86,6 +86,21 @@ def _load_keys(paths: list[Path] | None):  # -> KeyStore
     return store
 
 
+def _check_ca_files(paths: list[Path]) -> list[str]:
+    """Every --ca file must hold at least one certificate; checks read them again by name."""
+    from .crypto.x509 import CertificateDecodeError, load_certificates
+
+    for p in paths:
+        try:
+            if not load_certificates(p.read_bytes()):
+                raise UserError(f"--ca {p}: no certificate found")
+        except OSError as e:
+            raise UserError(f"--ca {p}: {e.strerror}") from None
+        except CertificateDecodeError as e:
+            raise UserError(f"--ca {p}: not a certificate ({e})") from None
+    return [str(p) for p in paths]
+
+
 def _progress_for(path: Path):
     """A byte-based progress bar on stderr for big files when stderr is a terminal."""
     if not sys.stderr.isatty():
@@ -180,6 +195,14 @@ def analyze(
     ] = None,
     no_ladder: Annotated[bool, typer.Option("--no-ladder", help="Do not draw the exchange ladders.")] = False,
     replay_window: Annotated[int, typer.Option(help="Anti-replay window size to model for ESP.")] = 64,
+    ca: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--ca",
+            metavar="FILE",
+            help="CA certificate (PEM or DER, repeatable): names the CAs peers request in CERTREQ.",
+        ),
+    ] = None,
 ) -> None:
     """Analyse captures: IKE SAs and exchanges, ESP flows, and findings with evidence and fixes."""
     try:
@@ -190,6 +213,7 @@ def analyze(
             "ike_ports": sorted({500, *(ike_port or [])}),
             "natt_ports": sorted({4500, *(natt_port or [])}),
             "replay_window": replay_window,
+            "ca_files": _check_ca_files(ca or []),
         }
         reports = run_analysis(captures, keys, options)
     except UserError as e:

@@ -275,6 +275,31 @@ _ENTRIES = [
         "RFC 7296 §3.5, RFC 4945",
     ),
     CatalogueEntry(
+        "cert-untrusted",
+        E,
+        "Certificate not issued by a CA the peer trusts",
+        "The certificate chain a peer sent does not lead to any CA the verifying peer named in its "
+        "CERTREQ payload (SHA-1 hashes of the CAs' public keys), so the verifier cannot build a trusted chain.",
+        "The peers use different CAs, an intermediate CA certificate is missing, or the verifier was not "
+        "given the issuing CA (strongSwan x509ca/, libreswan NSS database).",
+        "Install the issuing CA on the verifying peer, or issue the certificate from a CA it trusts; send "
+        "intermediates along (strongSwan sends what is in x509ca/ and x509/). Give ipsecdiag the CA "
+        "certificates with `--ca FILE` to name the requested CAs.",
+        "RFC 7296 §3.6, §3.7, RFC 4945 §3.2.7",
+    ),
+    CatalogueEntry(
+        "cert-key-usage",
+        INFO,
+        "Certificate usage extensions may be rejected",
+        "A certificate's keyUsage or extendedKeyUsage does not include what some IKE implementations "
+        "require: digitalSignature for AUTH signatures, and serverAuth or ikeIntermediate for a gateway "
+        "certificate checked by Windows or macOS/iOS clients.",
+        "Certificates made for TLS clients or by tools with other defaults (e.g. `pki --flag clientAuth`).",
+        "Re-issue the certificate with keyUsage digitalSignature and, for gateways, extendedKeyUsage "
+        "serverAuth (strongSwan `pki --issue --flag serverAuth --flag ikeIntermediate`).",
+        "RFC 4945 §5.1.3.2, §5.1.3.12",
+    ),
+    CatalogueEntry(
         "ike-fragment-loss",
         E,
         "IP-fragmented IKE message lost (fragmentation black hole)",

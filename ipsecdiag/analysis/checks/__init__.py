@@ -5,9 +5,15 @@ from __future__ import annotations
 from .auth import AuthCheck
 from .base import Check, CheckContext
 from .capture_health import MalformedCheck, TruncationCheck
+from .certs import CertCheck
+from .esp_flows import EspFlowCheck
+from .fragmentation import IkeFragmentationCheck
 from .keys import MissingKeysCheck
+from .mtu import MtuCheck
+from .natt import NatCheck
 from .notify import ErrorNotifyCheck
 from .proposals import ProposalCheck
+from .replay import ReplayCheck
 from .selectors import SelectorCheck
 from .unanswered import UnansweredCheck
 
@@ -19,8 +25,14 @@ def default_checks() -> list[Check]:
         ProposalCheck(),
         AuthCheck(),
         SelectorCheck(),
+        CertCheck(),
         ErrorNotifyCheck(),
         UnansweredCheck(),
+        IkeFragmentationCheck(),
+        NatCheck(),
+        EspFlowCheck(),
+        ReplayCheck(),
+        MtuCheck(),
         MalformedCheck(),
         TruncationCheck(),
         MissingKeysCheck(),

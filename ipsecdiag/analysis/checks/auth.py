@@ -120,7 +120,8 @@ class AuthCheck(Check):
                 "accepted nothing from the responder's IKE_AUTH (RFC 7296 §2.21.2)"
             )
         ids = identities(sa)
-        ev += [f"{k}: {id_text(p)}" for k, p in ids.items()]
+        labels = {"IDi": "IDi", "IDr_requested": "IDr requested by the initiator", "IDr": "IDr"}
+        ev += [f"{labels[k]}: {id_text(p)}" for k, p in ids.items()]
         mismatch = _idr_mismatch(ids)
         if mismatch:
             ev.append(mismatch)
