@@ -46,10 +46,26 @@ def certificates_from_payload(encoding: int, data: bytes) -> list[x509.Certifica
         if encoding == CertEncoding.X509_CERT_SIGNATURE:
             return [x509.load_der_x509_certificate(data)]
         if encoding == CertEncoding.PKCS7_WRAPPED_X509:
-            return list(pkcs7.load_der_pkcs7_certificates(data))
+            # a SET OF: DER sorts it, so the end entity is found by the issuer links
+            return order_chain(list(pkcs7.load_der_pkcs7_certificates(data)))
     except ValueError as e:
         raise CertificateDecodeError(f"CERT encoding {encoding}: {e}") from None
     return []
+
+
+def order_chain(certs: list[x509.Certificate]) -> list[x509.Certificate]:
+    """End entity first, then each issuer found in the set; leftovers keep their order."""
+    if len(certs) < 2:
+        return list(certs)
+    issuers = {c.issuer for c in certs if c.issuer != c.subject}
+    leaves = [c for c in certs if c.subject not in issuers] or certs
+    chain = [leaves[0]]
+    while True:
+        nxt = next((c for c in certs if c not in chain and c.subject == chain[-1].issuer), None)
+        if nxt is None or chain[-1].issuer == chain[-1].subject:
+            break
+        chain.append(nxt)
+    return chain + [c for c in certs if c not in chain]
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
