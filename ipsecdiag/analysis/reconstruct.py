@@ -17,7 +17,7 @@ from ..capture.reader import open_capture
 from ..keys.model import KeyStore
 from .checks import default_checks
 from .checks.base import Check, CheckContext
-from .esp_tracker import EspTracker
+from .esp_tracker import DUP_SECONDS, IDLE_GAP, EspTracker
 from .ike_sas import IkeReconstructor
 from .model import AhFlow, Keepalive, Report, addr_text
 
@@ -33,7 +33,12 @@ class Reconstructor:
     def __init__(self, report: Report, keys: KeyStore | None = None) -> None:
         self.report = report
         self.keys = keys or KeyStore()
-        self.esp = EspTracker()
+        opts = report.options
+        self.esp = EspTracker(
+            replay_window=int(opts.get("replay_window") or 64),
+            dup_seconds=float(opts.get("dup_seconds") or DUP_SECONDS),
+            idle_gap=min(IDLE_GAP, float(opts.get("natt_idle_timeout") or IDLE_GAP)),
+        )
         self.ike = IkeReconstructor()
         self.ah: dict[tuple[int, bytes, bytes], AhFlow] = {}
         self.on_esp = self.esp.on_esp  # bound method: the hot path skips one call level
