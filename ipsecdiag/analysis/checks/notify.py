@@ -20,8 +20,8 @@ from .selectors import quick_modes_before
 
 # Handled by the dedicated checks (the names are the same in IKEv1 and IKEv2).
 _DEDICATED = frozenset(
-    {"NO_PROPOSAL_CHOSEN", "INVALID_KE_PAYLOAD", "TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED"}
-)
+    {"NO_PROPOSAL_CHOSEN", "INVALID_KE_PAYLOAD", "TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED", "INVALID_SPI"}
+)  # INVALID_SPI: esp-unknown-spi in .esp_flows
 
 
 def has_dedicated_check(sa: IkeSaRecord, m: MessageRecord, name: str) -> bool:
