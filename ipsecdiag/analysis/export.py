@@ -60,6 +60,7 @@ _STATUS_TEXT = {
     2: "malformed",
     3: "truncated",
     4: "unsupported algorithm",
+    5: "implausible trailer (no ICV to check; wrong key?)",
 }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..keys.algorithms import AUTH_ANY
 from ..wire.registry import EncrId, IntegId, PrfId, name_of
 from .errors import InvalidKey, UnsupportedAlgorithm
 
@@ -138,6 +139,11 @@ INTEG_SPECS[IntegId.AUTH_AES_XCBC_96] = IntegSpec(
 )
 INTEG_SPECS[IntegId.AUTH_AES_CMAC_96] = IntegSpec(
     int(IntegId.AUTH_AES_CMAC_96), "AUTH_AES_CMAC_96", 16, 12, "cmac"
+)
+# "An ICV of n bits that nobody can check" (Wireshark's "ANY n-bits [No Checking]", tcpdump's
+# -hmac96): no key, so the ESP layer strips the ICV without verifying it.
+INTEG_SPECS.update(
+    {v: IntegSpec(v, f"AUTH_ANY_{bits}", 0, bits // 8, "unchecked") for bits, v in AUTH_ANY.items()}
 )
 
 PRF_SPECS: dict[int, PrfSpec] = {

@@ -44,9 +44,44 @@ class EspStatus(IntEnum):
     MALFORMED = 2
     TRUNCATED = 3
     UNSUPPORTED = 4
+    IMPLAUSIBLE = 5  # no ICV to check and the trailer looks wrong: probably the wrong key
 
 
-_OK, _INTEGRITY_FAILED, _MALFORMED, _TRUNCATED, _UNSUPPORTED = EspStatus
+_OK, _INTEGRITY_FAILED, _MALFORMED, _TRUNCATED, _UNSUPPORTED, _IMPLAUSIBLE = EspStatus
+
+# Next headers a correctly decrypted packet carries: IPv4/IPv6 (tunnel), transport protocols,
+# nested IPsec, IPv6 extension headers and 59 (dummy packet, RFC 4303 §2.6).
+PLAUSIBLE_NEXT_HEADERS = frozenset(
+    {
+        0,
+        1,
+        2,
+        4,
+        6,
+        17,
+        41,
+        43,
+        44,
+        47,
+        50,
+        51,
+        58,
+        59,
+        60,
+        89,
+        94,
+        97,
+        103,
+        108,
+        112,
+        115,
+        132,
+        135,
+        136,
+        137,
+        143,
+    }
+)
 
 
 class EsnTracker:
@@ -101,6 +136,7 @@ class EspDecryptor:
         self._esn = EsnTracker((keys.esn_high or 0) << 32)
         self._t: EspTransform | None = None
         self._open: Callable[[bytes, int, int, bytes], bytes] | None = None
+        self._checks_icv = True
         self._min = 0
         try:
             self._t = make_esp_transform(
@@ -108,6 +144,7 @@ class EspDecryptor:
             )
             self._open = self._t.open
             self._min = self._t.min_length
+            self._checks_icv = self._t.verifies
         except CryptoError as exc:
             self.problem = str(exc)
 
@@ -145,9 +182,14 @@ class EspDecryptor:
         stop = n - 2 - pad
         if stop < 0:
             return _MALFORMED, -1, None, hi
-        if pad and not pt.startswith(_PADS[pad], stop):
+        regular = not pad or pt.startswith(_PADS[pad], stop)
+        if not regular:
             self.irregular_padding += 1
-        return _OK, pt[n - 1], pt[:stop], hi
+        nh = pt[n - 1]
+        if not self._checks_icv and (not regular or nh not in PLAUSIBLE_NEXT_HEADERS):
+            # Nothing authenticated this packet: only its trailer can tell a wrong key.
+            return _IMPLAUSIBLE, -1, None, hi
+        return _OK, nh, pt[:stop], hi
 
     def _open_esn(self, data: bytes, off: int, end: int) -> tuple[bytes, int]:
         t = self._t

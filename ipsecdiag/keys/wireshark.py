@@ -335,8 +335,12 @@ def _spi(text: str, *, name: str, no: int) -> int | None:
 
 
 def _esp_key(text: str, *, name: str, no: int, what: str) -> bytes:
-    # compute_ascii_key(): "0x…" is hex, anything else the characters themselves.
+    # compute_ascii_key(): "0x…" is hex, anything else the characters themselves. An odd
+    # number of hex digits reads as if a leading 0 were there, as Wireshark does.
     if text[:2].lower() == "0x":
+        digits = text[2:].strip()
+        if len(digits) % 2 and all(c in "0123456789abcdefABCDEF" for c in digits):
+            text = "0x0" + digits
         return parse_hex(text, name=name, line_no=no, what=what)
     return _uat.raw_bytes(text)
 

@@ -204,7 +204,11 @@ ESP_ROW = '"IPv4","10.0.0.1","10.0.0.2","0x0000c001","AES-CBC [RFC3602]","0x0011
         ),
         (ESP_ROW.replace('"NULL"', '"HMAC-SHA-999"'), "t:1: unknown authentication algorithm 'HMAC-SHA-999'"),
         (ESP_ROW.replace("0x0000c001", "0xzz"), "t:1: SPI '0xzz' is not a number (0x… hex or decimal)"),
-        (ESP_ROW.replace("eeff", "eef"), "t:1: encryption key: odd number of hex digits (31)"),
+        # 31 hex digits read as 0x0…: 16 octets (as Wireshark); 29 digits give 15 octets.
+        (
+            ESP_ROW.replace("ccddeeff", "cddeeff").replace("00112233", "0112233"),
+            "t:1: encryption key is 15 octets, AES-CBC [RFC3602] needs 16/24/32",
+        ),
         (
             ESP_ROW.replace("ccddeeff", ""),
             "t:1: encryption key is 12 octets, AES-CBC [RFC3602] needs 16/24/32",
@@ -393,3 +397,9 @@ def test_tshark_reads_rewritten_testsuite_table(tmp_path: Path) -> None:
     write_wireshark_dir(KeyStore(parse_ikev2_table(text).keys), tmp_path / "ws")
     capture = CORPUS / "external/wireshark-testsuite/ikev2-decrypt-aes256ccm16.pcapng"
     assert len(_tshark_rows(tmp_path / "ws", capture, "isakmp.enc.decrypted")) >= 1
+
+
+def test_odd_hex_key_reads_with_a_leading_zero_as_wireshark_does() -> None:
+    # Wiki capture 5's second SA has a 31-digit key; tshark decrypts it as 0x0…
+    (k,) = parse_esp_sa(ESP_ROW.replace("0x00112233", "0x0112233")).keys
+    assert k.encr_key.reveal() == bytes.fromhex("00112233445566778899aabbccddeeff")
