@@ -2,12 +2,17 @@
 
 Groups are keyed like the kernels key them: IPv4 by (src, dst, id, protocol), IPv6 by
 (src, dst, id). A group is buffered only while it may be IPsec: once its first fragment
-(offset 0) shows an ordinary protocol, its data is dropped and the group becomes a
-*tombstone* that only counts later fragments, so bulk fragmented traffic (NFS, DNS) costs no
-memory. Overlapping or conflicting fragments drop the group (RFC 5722 for IPv6; for IPv4 the
-same rule defeats teardrop-style ambiguity). Groups expire ``timeout`` seconds after their
-first fragment (capture time), and the oldest is evicted when ``max_buffers`` groups or
+(offset 0) shows an ordinary protocol, its data is dropped and the key gets a *tombstone*
+that only counts later fragments, so bulk fragmented traffic (NFS, DNS) costs no memory.
+Overlapping or conflicting fragments drop the group (RFC 5722 for IPv6; for IPv4 the same
+rule defeats teardrop-style ambiguity). Groups expire ``timeout`` seconds after their first
+fragment (capture time), and the oldest is evicted when ``max_buffers`` groups or
 ``max_bytes`` buffered bytes would be exceeded.
+
+A completed datagram leaves a tombstone for ``DUPLICATE_WINDOW`` seconds, so fragments a
+mirror port delivered twice do not open a new group that would later look like a lost
+fragment; the window is short because IPv4 identifiers are reused quickly at high rates.
+Tombstones live in their own bounded table and never evict live groups.
 
 The reassembler never counts frames itself; it calls ``account(n_frames, outcome)`` where
 ``outcome`` is None for IPsec frames or a skip reason, so the decoder's accounting stays in
@@ -26,6 +31,7 @@ INF = float("inf")
 # Outcome of frames that belonged to a group nobody could reassemble and whose protocol was
 # never seen (first fragment missing).
 INCOMPLETE = "incomplete-fragment"
+DUPLICATE_WINDOW = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,6 @@ class _Group:
         "total",
         "seen",
         "first",
-        "dead",
-        "outcome",
         "hdr_len",
         "nh",
     )
@@ -71,8 +75,6 @@ class _Group:
         self.total: int | None = None  # payload length, known once the last fragment is seen
         self.seen = 0  # distinct payload bytes received
         self.first: FirstFragment | None = None
-        self.dead = False  # tombstone: data dropped, later fragments counted as ``outcome``
-        self.outcome: str | None = None
         self.hdr_len = 0  # IP header length (v4) or unfragmentable part length (v6) of fragment 0
         self.nh = -1  # IPv6: next header of the fragmentable part, from fragment 0
 
@@ -108,6 +110,9 @@ class IpReassembler:
         self._report = report
         self._ntoa = ntoa
         self._groups: dict[tuple[object, ...], _Group] = {}
+        # key -> (until, outcome): later fragments of a settled datagram are counted as outcome.
+        self._tombs: dict[tuple[object, ...], tuple[float, str | None]] = {}
+        self.max_tombs = max(1024, 4 * self.max_buffers)
         self.buffered_bytes = 0
         self.pending_frames = 0
         self.deadline = INF
@@ -133,6 +138,12 @@ class IpReassembler:
         ``nh`` is the protocol (IPv4) or the fragment header's next header (IPv6). The frame
         is accounted for by the group (now or when it completes or expires).
         """
+        tomb = self._tombs.get(key)
+        if tomb is not None:
+            if ts <= tomb[0]:
+                self._account(1, tomb[1])
+                return
+            del self._tombs[key]
         groups = self._groups
         g = groups.get(key)
         if g is None:
@@ -144,14 +155,6 @@ class IpReassembler:
                 self.deadline = g.deadline
         g.ts_last = ts
         length = len(payload)
-        if g.dead:
-            self._account(1, g.outcome)
-            g.seen += length
-            if not more:
-                g.total = offset + length
-            if g.total is not None and g.seen >= g.total:
-                self._drop(key, g)
-            return
         g.frames.append(frame)
         self.pending_frames += 1
         # Exact duplicates are common (mirror ports, retransmitted sniffing); keep the first copy.
@@ -192,48 +195,40 @@ class IpReassembler:
             if g.deadline >= now:
                 self.deadline = g.deadline
                 return
-            if g.dead:
-                self._drop(key, g)
-            else:
-                self._finish(key, g, "timeout")
+            self._finish(key, g, "timeout")
         self.deadline = INF
 
     def flush(self, reason: str = "end-of-capture") -> None:
         for key, g in list(self._groups.items()):
-            if g.dead:
-                self._drop(key, g)
-            else:
-                self._finish(key, g, reason)
+            self._finish(key, g, reason)
+        self._tombs.clear()
         self.deadline = INF
 
     # -- internals -------------------------------------------------------------------------
     def _evict_oldest(self) -> None:
         key, g = next(iter(self._groups.items()))
-        if g.dead:
-            self._drop(key, g)
-        else:
-            self.evicted += 1
-            self._finish(key, g, "evicted")
+        self.evicted += 1
+        self._finish(key, g, "evicted")
 
-    def _drop(self, key: tuple[object, ...], g: _Group) -> None:
+    def _tomb(self, key: tuple[object, ...], until: float, outcome: str | None) -> None:
+        tombs = self._tombs
+        if len(tombs) >= self.max_tombs:
+            del tombs[next(iter(tombs))]
+        tombs[key] = (until, outcome)
+
+    def _remove(self, key: tuple[object, ...], g: _Group) -> None:
+        """Forget a live group: its buffered bytes and pending frames leave the totals."""
+        self.pending_frames -= len(g.frames)
+        self.buffered_bytes -= sum(len(p) for p in g.pieces.values())
         del self._groups[key]
-        self._reset_deadline()
-
-    def _reset_deadline(self) -> None:
         groups = self._groups
         self.deadline = next(iter(groups.values())).deadline if groups else INF
 
-    def _release(self, g: _Group) -> None:
-        self.pending_frames -= len(g.frames)
-        self.buffered_bytes -= sum(len(p) for p in g.pieces.values())
-        g.pieces = {}
-
     def _kill(self, key: tuple[object, ...], g: _Group, outcome: str) -> None:
-        """Turn a group into a tombstone: account its frames now, forget its data."""
-        self._release(g)
+        """Ordinary traffic: account the frames now, keep only a tombstone for the rest."""
+        self._remove(key, g)
         self._account(len(g.frames), outcome)
-        g.dead = True
-        g.outcome = outcome
+        self._tomb(key, g.deadline, outcome)
 
     def _finish(self, key: tuple[object, ...], g: _Group, reason: str) -> None:
         """Complete (reason "") or give up on a group; report it and account its frames."""
@@ -241,9 +236,7 @@ class IpReassembler:
         pieces = g.pieces
         frames = tuple(sorted(g.frames))
         payload = b"".join(pieces[o] for o in sorted(pieces)) if complete else b""
-        self._release(g)
-        del self._groups[key]
-        self._reset_deadline()
+        self._remove(key, g)
         first = g.first
         if first is None or first.ipsec:
             self._report(
@@ -276,13 +269,10 @@ class IpReassembler:
                 g.hdr_len + len(payload),
                 len(pieces),
             )
+            self._tomb(key, g.ts_last + min(self.timeout, DUPLICATE_WINDOW), outcome)
         else:
             outcome = INCOMPLETE if first is None else None
+            if reason == "overlap":
+                # Later fragments of the same datagram must not start a fresh group.
+                self._tomb(key, g.deadline, outcome)
         self._account(len(frames), outcome)
-        if reason == "overlap":
-            # Later fragments of the same datagram must not start a fresh group.
-            tomb = _Group(g.version, g.src, g.dst, g.ident, g.ts_first, g.deadline)
-            tomb.dead = True
-            tomb.outcome = outcome
-            self._groups[key] = tomb
-            self.deadline = min(self.deadline, tomb.deadline)

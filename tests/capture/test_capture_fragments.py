@@ -49,6 +49,27 @@ def test_ipv4_ike_out_of_order_and_duplicated() -> None:
     assert dec.ipsec_frames == 5 and dec.pending_frames == 0
 
 
+def test_mirror_port_duplicates_after_completion_open_no_new_group() -> None:
+    _, frags = ike_fragments()
+    sink = RecordingSink()
+    dec = Decoder(sink)
+    for n, f in enumerate(frags + frags, 1):  # every fragment captured twice, copies after completion
+        dec.feed(n, 100.0 + n * 0.001, 1, f, len(f))
+    dec.finish()
+    assert len(sink.ike) == 1 and len(sink.groups) == 1 and sink.groups[0].complete
+    assert dec.ipsec_frames == 8
+
+
+def test_identifier_reused_later_is_a_new_datagram() -> None:
+    _, frags = ike_fragments()
+    sink = RecordingSink()
+    dec = Decoder(sink)
+    for n, f in enumerate(frags + frags, 1):
+        dec.feed(n, 100.0 + (0 if n <= 4 else 10.0), 1, f, len(f))  # same id 10 s later
+    dec.finish()
+    assert [m.frames for m in sink.ike] == [(1, 2, 3, 4), (5, 6, 7, 8)]
+
+
 def test_missing_fragment_reported_at_end_of_capture() -> None:
     _, frags = ike_fragments()
     dec, sink = run(frags[:2], finish=False)
