@@ -17,8 +17,9 @@ fragment of an IPsec datagram, or data of an RFC 8229 stream), in ``skipped[reas
 ``pending_frames`` (an IP fragment still buffered). IP fragments are counted
 when their group is settled: with the reassembled datagram's outcome when it completes,
 "not-ipsec" as soon as the first fragment shows ordinary traffic, ``ipsec_frames`` when an
-incomplete group was IPsec, and "incomplete-fragment" when its first fragment never came.
-After :meth:`finish`, ``pending_frames`` is 0, so
+incomplete group was IPsec, and "incomplete-fragment" when its first fragment never came;
+copies of a completed datagram's fragments arriving within two seconds (mirror ports) count
+with its outcome. After :meth:`finish`, ``pending_frames`` is 0, so
 ``frames == ipsec_frames + sum(skipped.values())``.
 
 Skip reasons: "non-ip" (link payload is not IP: ARP, LLDP...), "unsupported-linktype-N",
@@ -26,8 +27,9 @@ Skip reasons: "non-ip" (link payload is not IP: ARP, LLDP...), "unsupported-link
 "malformed" (a header that violates its RFC; reported with ``on_malformed``),
 "incomplete-fragment" (see above).
 
-The hot path (Ethernet/IPv4/ESP and ESP-in-UDP) is straight-line struct parsing with no
-object built per packet beyond the two address slices.
+The hot path (IPv4 ESP and ESP-in-UDP over Ethernet, one 802.1Q tag or Linux SLL/SLL2) is
+straight-line struct parsing inlined into ``feed`` with no object built per packet beyond the
+two address slices.
 """
 
 from __future__ import annotations
