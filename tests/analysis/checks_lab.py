@@ -146,6 +146,8 @@ def record_lab(
 
     outdir.mkdir(parents=True, exist_ok=True)
     work = outdir / f"{name}.work"
+    if work.exists():
+        shutil.rmtree(work)  # a stale vici socket would make the harness think charon is up
     pcap = outdir / f"{name}.pcap"
     with Lab(work, net or NetOptions()) as lab:
         p = pki(work / "pki") if pki is not None else None

@@ -242,3 +242,22 @@ def test_explain_knows_every_id_these_checks_emit() -> None:
         for fid in check.finding_ids:
             title, rows = explain_text(fid)
             assert title.startswith(fid) and rows[0][0] == "Severity"
+
+
+def test_temporary_failure_is_a_warning() -> None:
+    ex = exchange(
+        "CREATE_CHILD_SA",
+        2,
+        msg(inner=[], frame=7, ts=7, natt=True),
+        msg(
+            from_initiator=False,
+            response=True,
+            inner=[notify("TEMPORARY_FAILURE")],
+            frame=8,
+            ts=7.1,
+            natt=True,
+        ),
+    )
+    [f] = run(ErrorNotifyCheck(), report(ike_sa(ex)))
+    assert (f.id, f.severity) == ("error-notify", Severity.WARNING)
+    assert "retry" in f.explanation

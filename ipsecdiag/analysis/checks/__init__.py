@@ -6,12 +6,14 @@ from .auth import AuthCheck
 from .base import Check, CheckContext
 from .capture_health import MalformedCheck, TruncationCheck
 from .certs import CertCheck
+from .dpd import DpdCheck
 from .esp_flows import EspFlowCheck
 from .fragmentation import IkeFragmentationCheck
 from .keys import MissingKeysCheck
 from .mtu import MtuCheck
 from .natt import NatCheck
 from .notify import ErrorNotifyCheck
+from .posture import PostureCheck
 from .proposals import ProposalCheck
 from .replay import ReplayCheck
 from .selectors import SelectorCheck
@@ -26,6 +28,8 @@ def default_checks() -> list[Check]:
         AuthCheck(),
         SelectorCheck(),
         CertCheck(),
+        PostureCheck(),
+        DpdCheck(),
         ErrorNotifyCheck(),
         UnansweredCheck(),
         IkeFragmentationCheck(),

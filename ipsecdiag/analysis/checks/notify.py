@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..knowledge import NOTIFY_HELP
-from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord
+from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Severity
 from .auth import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2
 from .base import Check, CheckContext
 from .common import where, who
@@ -55,8 +55,14 @@ class ErrorNotifyCheck(Check):
         expl = f"{sender} sent the error notify {n} in {where(ex)}."
         if info is not None:
             expl += f" {info.meaning}"
+        severity = None
+        if n == "TEMPORARY_FAILURE":
+            # RFC 7296 §2.25: "try again later" while the peer rekeys; the retry usually works
+            severity = Severity.WARNING
+            expl += " The requester is expected to retry after a short delay."
         return self.finding(
             "error-notify",
+            severity=severity,
             frames=frames,
             evidence=[f"{sender} sent {n} in {where(ex)}, frame {m.first_frame}"],
             ike_sa=sa.key,
