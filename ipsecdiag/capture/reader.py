@@ -76,7 +76,8 @@ _OPT_IF_TSOFFSET = 14
 
 @dataclass
 class CaptureStats:
-    """Counters kept while reading. Up to date once ``frames()`` is exhausted or closed."""
+    """Counters kept while reading. Refreshed at every chunk (good enough for a progress
+    bar: ``position`` against the file size) and exact once ``frames()`` is exhausted."""
 
     frames: int = 0
     bytes: int = 0
@@ -85,6 +86,7 @@ class CaptureStats:
     skipped_blocks: dict[str, int] = field(default_factory=dict)
     sections: int = 0
     interfaces: int = 0
+    position: int = 0  # bytes of (decompressed) input consumed so far
 
 
 class _Readable(Protocol):
@@ -249,9 +251,13 @@ class CaptureFile:
                 consumed += pos
                 buf = buf[pos:] + chunk
                 pos = 0
+                self.stats.frames = frame
+                self.stats.bytes = consumed - hsize * frame
+                self.stats.position = 24 + consumed
         finally:
             self.stats.frames = frame
             self.stats.bytes = consumed + pos - hsize * frame
+            self.stats.position = 24 + consumed + pos
             if self._late_detail:
                 self._truncate(self._late_detail)
 
@@ -264,6 +270,7 @@ class CaptureFile:
         nbytes = 0
         stats = self.stats
         skipped = stats.skipped_blocks
+        consumed = 0
         ifaces: list[_Interface] = []  # (linktype, units per second, if_tsoffset, snaplen)
         order = "<"
         hdr = struct.Struct("<II").unpack_from
@@ -366,11 +373,16 @@ class CaptureFile:
                             f"file ends inside the block after record {frame} ({n - pos} of {need} bytes present)"
                         )
                     return
+                consumed += pos
                 buf = buf[pos:] + chunk
                 pos = 0
+                stats.frames = frame
+                stats.bytes = nbytes
+                stats.position = consumed
         finally:
             stats.frames = frame
             stats.bytes = nbytes
+            stats.position = consumed + pos
             if self._late_detail:
                 self._truncate(self._late_detail)
 

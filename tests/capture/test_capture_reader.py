@@ -56,6 +56,7 @@ def test_pcap_byte_orders_and_resolutions(
     assert frames[2][4] == 9000  # original length is kept apart from the captured bytes
     assert cap.stats.frames == 3
     assert cap.stats.bytes == 60 + 1514 + 3
+    assert cap.stats.position == (tmp_path / "a.pcap").stat().st_size
     assert not cap.stats.truncated_file
     assert cap.linktypes == {113}
 
@@ -104,8 +105,13 @@ def test_records_spanning_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     _, frames = read_all(write(tmp_path, "s.pcap", pcap_bytes(recs)))
     assert [f[3] for f in frames] == [r[2] for r in recs]
     ng = ng_shb() + ng_idb("<", 1) + b"".join(ng_epb("<", 0, i, r[2]) for i, r in enumerate(recs))
-    _, frames = read_all(write(tmp_path, "s.pcapng", ng))
-    assert [f[3] for f in frames] == [r[2] for r in recs]
+    with open_capture(write(tmp_path, "s.pcapng", ng)) as cap:
+        seen = []
+        for f in cap.frames():
+            seen.append(f[3])
+            assert cap.stats.frames <= f[0]  # refreshed as chunks go by, never ahead
+        assert seen == [r[2] for r in recs]
+        assert cap.stats.position == len(ng)
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
