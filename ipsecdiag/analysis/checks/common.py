@@ -23,6 +23,11 @@ def who(m: MessageRecord) -> str:
     return f"the {role(m)} ({peer(m)})"
 
 
+def sentence(text: str) -> str:
+    """``text`` with its first letter capitalised (explanations often start with :func:`who`)."""
+    return text[:1].upper() + text[1:]
+
+
 def where(ex: ExchangeRecord) -> str:
     return f"{ex.type} (message id {ex.message_id})"
 

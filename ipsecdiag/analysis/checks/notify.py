@@ -15,7 +15,7 @@ from ..knowledge import NOTIFY_HELP
 from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Severity
 from .auth import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2
 from .base import Check, CheckContext
-from .common import where, who
+from .common import sentence, where, who
 from .selectors import quick_modes_before
 
 # Handled by the dedicated checks (the names are the same in IKEv1 and IKEv2).
@@ -52,7 +52,7 @@ class ErrorNotifyCheck(Check):
             frames += ex.request.frames
         sender = who(m)
         info = NOTIFY_HELP.get(n)
-        expl = f"{sender} sent the error notify {n} in {where(ex)}."
+        expl = sentence(f"{sender} sent the error notify {n} in {where(ex)}.")
         if info is not None:
             expl += f" {info.meaning}"
         severity = None

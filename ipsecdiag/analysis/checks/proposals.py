@@ -19,7 +19,7 @@ from ...wire import ikev2 as v2
 from ...wire.registry import ExchangeType, KeGroup, V1ProtocolId, name_of
 from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
 from .base import Check, CheckContext
-from .common import first_of, frames_of, hidden, notifies_named, payloads_of, same_peers, where, who
+from .common import first_of, frames_of, hidden, notifies_named, payloads_of, same_peers, sentence, where, who
 from .suites import (
     ESN,
     KE,
@@ -149,7 +149,7 @@ class ProposalCheck(Check):
         fid = "ike-no-proposal-chosen" if phase1 else "child-no-proposal-chosen"
         kind = "IKE SA" if phase1 else "CHILD SA"
         proposer = req.src if req is not None else "the initiator"
-        expl = (
+        expl = sentence(
             f"{who(m)} accepted none of the {len(offered) or ''}{' ' if offered else ''}{kind} "
             f"proposal(s) {proposer} offered in {req_ex.type if req_ex else ex.type} and answered "
             f"NO_PROPOSAL_CHOSEN, so no {kind} was created."

@@ -19,7 +19,7 @@ from ...wire import ikev2 as v2
 from ...wire.registry import CfgType, ExchangeType, IpProto, V1IdType, name_of
 from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
 from .base import Check, CheckContext
-from .common import frames_of, hidden, payloads_of, where, who
+from .common import frames_of, hidden, payloads_of, sentence, where, who
 
 _REJECTIONS_V2 = ("TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED")
 _FAILURES = {"TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED", "NO_PROPOSAL_CHOSEN", "INVALID_KE_PAYLOAD"}
@@ -272,12 +272,12 @@ class SelectorCheck(Check):
                     f"{_cfg(tsi)} to {rejecter}'s `remote_ts`"
                 )
         if n == "SINGLE_PAIR_REQUIRED":
-            expl = (
+            expl = sentence(
                 f"{who(m)} only accepts a single pair of addresses as traffic selectors and rejected the "
                 "ranges proposed, so no CHILD SA was created."
             )
         else:
-            expl = (
+            expl = sentence(
                 f"{who(m)} found no overlap between the proposed traffic selectors and its own policy, "
                 "so no CHILD SA was created."
             )
@@ -332,7 +332,7 @@ class SelectorCheck(Check):
         ]
         for label, s, gone, got in lost:
             ev.append(f"{label}: requested {s.text()}, accepted {_texts(got)}; not covered: {_texts(gone)}")
-        expl = (
+        expl = sentence(
             f"{who(resp)} narrowed the traffic selectors (RFC 7296 §2.9): the CHILD SA covers less than "
             "the initiator asked for, so traffic to or from the dropped ranges is not tunnelled (it is "
             "dropped or sent in the clear, depending on the initiator's policy)."
@@ -389,7 +389,7 @@ class SelectorCheck(Check):
                 evidence=ev,
                 ike_sa=sa.key,
                 title="Quick Mode identities rejected (INVALID_ID_INFORMATION)",
-                explanation=(
+                explanation=sentence(
                     f"{who(m)} rejected the Quick Mode client identities (proxy IDs): the subnets do not "
                     "match its policy, so no IPsec SA was created."
                 ),
