@@ -117,7 +117,7 @@ class AuthCheck(Check):
         if ex.exchange_type == ExchangeType.INFORMATIONAL and m.from_initiator:
             ev.append(
                 "it came in a new INFORMATIONAL request after the IKE_AUTH response: the initiator "
-                "accepted nothing from the responder's IKE_AUTH (RFC 7296 §2.21.2)"
+                "could not authenticate the responder from that response (RFC 7296 §2.21.2)"
             )
         ids = identities(sa)
         labels = {"IDi": "IDi", "IDr_requested": "IDr requested by the initiator", "IDr": "IDr"}
