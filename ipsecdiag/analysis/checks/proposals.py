@@ -23,6 +23,7 @@ from .common import first_of, frames_of, hidden, notifies_named, payloads_of, sa
 from .suites import (
     ESN,
     KE,
+    KIND_NAMES,
     Algo,
     Suite,
     compare,
@@ -48,6 +49,7 @@ class Known:
     suite: Suite
     frame: int
     how: str
+    exchange: int = 0  # id() of the ExchangeRecord it comes from
 
 
 def message_suites(m: MessageRecord | None) -> list[Suite]:
@@ -62,13 +64,13 @@ def _is_child(s: Suite) -> bool:
     return s.protocol in ("ESP", "AH")
 
 
-def peer_knowledge(report: Report, skip: ExchangeRecord | None = None) -> dict[str, list[Known]]:
-    """host address -> suites it accepted as responder or offered as initiator."""
+def peer_knowledge(report: Report) -> dict[str, list[Known]]:
+    """host address -> suites it accepted as responder or offered as initiator (deduplicated,
+    at most a few exchanges per suite so that a capture of many failures stays linear)."""
     known: dict[str, list[Known]] = {}
+    seen: dict[tuple[str, str], int] = {}
     for sa in report.ike_sas:
         for ex in sa.exchanges:
-            if ex is skip:
-                continue
             msgs = ex.all_messages()
             for m in msgs:
                 suites = message_suites(m)
@@ -82,7 +84,11 @@ def peer_knowledge(report: Report, skip: ExchangeRecord | None = None) -> dict[s
                 else:
                     how = f"offered by it as {'initiator' if m.from_initiator else 'responder'} in {ex.type}"
                 for s in suites:
-                    known.setdefault(m.src, []).append(Known(s, m.first_frame, how))
+                    key = (m.src, s.iana_text())
+                    if seen.get(key, 0) >= 2:  # two sources suffice: one may be the rejected exchange
+                        continue
+                    seen[key] = seen.get(key, 0) + 1
+                    known.setdefault(m.src, []).append(Known(s, m.first_frame, how, id(ex)))
     return known
 
 
@@ -103,16 +109,26 @@ class ProposalCheck(Check):
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         report = ctx.report
+        knowledge: dict[str, list[Known]] | None = None
+        by_peers: dict[frozenset[str], list[IkeSaRecord]] | None = None
         for sa in report.ike_sas:
             for ex in sa.exchanges:
                 for m in ex.all_messages():
                     if "NO_PROPOSAL_CHOSEN" in m.notifies:
-                        yield self._no_proposal(report, sa, ex, m)
+                        if knowledge is None:
+                            knowledge = peer_knowledge(report)
+                        yield self._no_proposal(knowledge, sa, ex, m)
                     if "INVALID_KE_PAYLOAD" in m.notifies:
-                        yield self._invalid_ke(report, sa, ex, m)
+                        if by_peers is None:
+                            by_peers = {}
+                            for o in report.ike_sas:
+                                by_peers.setdefault(_peer_key(o), []).append(o)
+                        yield self._invalid_ke(by_peers.get(_peer_key(sa), []), sa, ex, m)
 
     # -- NO_PROPOSAL_CHOSEN --------------------------------------------------------------
-    def _no_proposal(self, report: Report, sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord) -> Finding:
+    def _no_proposal(
+        self, knowledge: dict[str, list[Known]], sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord
+    ) -> Finding:
         req_ex, req = _offer_for(sa, ex, m)
         offered = message_suites(req)
         phase1 = _is_phase1(sa, ex, m, offered)
@@ -122,7 +138,7 @@ class ProposalCheck(Check):
         rejecter = m.src
         known = [
             k
-            for k in _dedupe(peer_knowledge(report, skip=req_ex).get(rejecter, []))
+            for k in _dedupe(k for k in knowledge.get(rejecter, []) if k.exchange != id(req_ex))
             if _is_child(k.suite) != phase1 and (not phase1 or k.suite.version == sa.version)
         ][:MAX_KNOWN]
         for i, s in enumerate(offered, 1):
@@ -144,6 +160,13 @@ class ProposalCheck(Check):
                 )
             else:
                 ev.append(f"closest match differs in {difference_text(best)}")
+                common = "; ".join(
+                    f"{KIND_NAMES.get(t, str(t))} {', '.join(a.label for a in algos)}"
+                    for t, algos in best.common.items()
+                    if any(a.id for a in algos)
+                )
+                if common:
+                    ev.append(f"in common: {common}")
         hints = _child_hints(sa, ex, offered, [k.suite for k in known]) if not phase1 else []
         ev += hints
         fid = "ike-no-proposal-chosen" if phase1 else "child-no-proposal-chosen"
@@ -166,6 +189,11 @@ class ProposalCheck(Check):
         }
         if best is not None:
             data["differences"] = difference_text(best)
+            data["common"] = {
+                KIND_NAMES.get(t, str(t)): [a.label for a in algos]
+                for t, algos in best.common.items()
+                if any(a.id for a in algos)
+            }
         return self.finding(
             fid,
             frames=frames,
@@ -177,7 +205,9 @@ class ProposalCheck(Check):
         )
 
     # -- INVALID_KE_PAYLOAD --------------------------------------------------------------
-    def _invalid_ke(self, report: Report, sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord) -> Finding:
+    def _invalid_ke(
+        self, neighbours: list[IkeSaRecord], sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord
+    ) -> Finding:
         wanted = None
         for n in notifies_named(m, "INVALID_KE_PAYLOAD"):
             if len(n.data) >= 2:
@@ -203,7 +233,7 @@ class ProposalCheck(Check):
         child = ex.exchange_type == ExchangeType.CREATE_CHILD_SA and not any(
             s.protocol == "IKE" for s in offered
         )
-        retry = _retry_outcome(report, sa, ex, wanted)
+        retry = _retry_outcome(neighbours, sa, ex, wanted)
         kw = strongswan_keyword(_ke_algo(wanted)) if wanted is not None else None
         data = {"requested": wanted_s, "guessed": guessed_s, "resolved": retry is not None}
         setting = "esp_proposals" if child else "proposals"
@@ -394,12 +424,19 @@ def _remediation(
     )
 
 
-def _retry_outcome(report: Report, sa: IkeSaRecord, ex: ExchangeRecord, wanted: int | None) -> int | None:
-    """Frame of a later successful exchange of the same kind that used the wanted group."""
+def _peer_key(sa: IkeSaRecord) -> frozenset[str]:
+    return frozenset((sa.initiator[0], sa.responder[0]))
+
+
+def _retry_outcome(
+    neighbours: list[IkeSaRecord], sa: IkeSaRecord, ex: ExchangeRecord, wanted: int | None
+) -> int | None:
+    """Frame of a later successful exchange of the same kind that used the wanted group, in this
+    IKE SA or another one between the same hosts (``neighbours``) started soon after."""
     t0 = ex.first_ts
     cands = [sa] + [
         o
-        for o in report.ike_sas
+        for o in neighbours
         if o is not sa
         and o.version == sa.version
         and same_peers(o, sa)

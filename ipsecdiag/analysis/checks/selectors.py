@@ -168,29 +168,43 @@ def _creates_child(ex: ExchangeRecord) -> bool:
 
 @dataclass
 class SidePolicy:
-    """What a host is seen to protect: its local and remote selectors, with frames."""
+    """What a host is seen to protect: its local and remote selectors, each with the frame and
+    the id() of the exchange that showed it."""
 
-    local: list[tuple[Sel, int]]
-    remote: list[tuple[Sel, int]]
+    local: list[tuple[Sel, int, int]]
+    remote: list[tuple[Sel, int, int]]
+
+    def without(self, ex: ExchangeRecord) -> SidePolicy:
+        return SidePolicy(
+            [x for x in self.local if x[2] != id(ex)], [x for x in self.remote if x[2] != id(ex)]
+        )
 
 
-def policies(report: Report, skip: ExchangeRecord | None = None) -> dict[str, SidePolicy]:
+def policies(report: Report) -> dict[str, SidePolicy]:
     out: dict[str, SidePolicy] = {}
+    seen: set[tuple[str, str, Sel]] = set()
+
+    def add(host: str, side: str, sels: list[Sel], frame: int, ex: ExchangeRecord) -> None:
+        pol = out.setdefault(host, SidePolicy([], []))
+        for s in sels:
+            if (host, side, s) in seen:
+                continue  # one sighting per selector keeps many repeated SAs linear
+            seen.add((host, side, s))
+            getattr(pol, side).append((s, frame, id(ex)))
+
     for sa in report.ike_sas:
         if sa.version != 2:
             continue
         for ex in sa.exchanges:
-            if ex is skip or not _creates_child(ex) or ex.request is None:
+            if not _creates_child(ex) or ex.request is None:
                 continue
             req, resp = ex.request, ex.response
             if resp is not None and not (_FAILURES & set(resp.notifies)) and ts_of(resp, 45):
-                pol = out.setdefault(resp.src, SidePolicy([], []))
-                pol.local += [(s, resp.first_frame) for s in ts_of(resp, 45)]
-                pol.remote += [(s, resp.first_frame) for s in ts_of(resp, 44)]
+                add(resp.src, "local", ts_of(resp, 45), resp.first_frame, ex)
+                add(resp.src, "remote", ts_of(resp, 44), resp.first_frame, ex)
             if ts_of(req, 44):
-                pol = out.setdefault(req.src, SidePolicy([], []))
-                pol.local += [(s, req.first_frame) for s in ts_of(req, 44)]
-                pol.remote += [(s, req.first_frame) for s in ts_of(req, 45)]
+                add(req.src, "local", ts_of(req, 44), req.first_frame, ex)
+                add(req.src, "remote", ts_of(req, 45), req.first_frame, ex)
     return out
 
 
@@ -200,6 +214,7 @@ class SelectorCheck(Check):
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         report = ctx.report
+        self._policies: dict[str, SidePolicy] | None = None
         for sa in report.ike_sas:
             for ex in sa.exchanges:
                 if sa.version == 2:
@@ -237,12 +252,15 @@ class SelectorCheck(Check):
             data.update(tsi=[s.text() for s in tsi], tsr=[s.text() for s in tsr])
         elif hidden(req):
             ev.append("the proposed selectors are inside the encrypted request: supply keys to see them")
-        pol = policies(report, skip=ex).get(rejecter)
+        if self._policies is None:
+            self._policies = policies(report)
+        pol = self._policies.get(rejecter)
+        pol = pol.without(ex) if pol is not None else None
         rem_lines: list[str] = []
         if pol is not None and (pol.local or pol.remote):
-            loc = list(dict.fromkeys(s for s, _ in pol.local))
-            rem = list(dict.fromkeys(s for s, _ in pol.remote))
-            frames = sorted({f for _, f in pol.local + pol.remote})
+            loc = list(dict.fromkeys(s for s, _, _ in pol.local))
+            rem = list(dict.fromkeys(s for s, _, _ in pol.remote))
+            frames = sorted({f for _, f, _ in pol.local + pol.remote})
             ev.append(
                 f"{rejecter} protects {_texts(loc)} on its side and {_texts(rem)} on the far side "
                 f"in other CHILD SAs (frames {', '.join(map(str, frames[:6]))})"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any
 
 from ...wire.registry import (
@@ -66,7 +67,7 @@ class Algo:
     id: int
     bits: int | None = None
 
-    @property
+    @cached_property
     def iana(self) -> str:
         enum = {ENCR: EncrId, PRF: PrfId, INTEG: IntegId, KE: KeGroup, ESN: EsnId}.get(self.type)
         if enum is None:
@@ -75,7 +76,7 @@ class Algo:
             return f"{name_of(TransformType, self.type)}_{self.id}"
         return name_of(enum, self.id)
 
-    @property
+    @cached_property
     def label(self) -> str:
         return f"{self.iana}_{self.bits}" if self.bits else self.iana
 
@@ -383,6 +384,7 @@ def strongswan_keyword(a: Algo) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
 def strongswan_proposal(s: Suite) -> str:
     """``aes256gcm16-prfsha384-ecp384`` / ``aes128-sha256-modp2048`` / ``aes256gcm16-esn``.
 
@@ -478,6 +480,7 @@ def _ls_join(algos: Iterable[Algo]) -> str:
     return "+".join(dict.fromkeys(libreswan_keyword(a) or a.label.lower() for a in algos))
 
 
+@lru_cache(maxsize=1024)
 def libreswan_proposal(s: Suite) -> str:
     """``aes256-sha2_256;modp2048`` (IKE) / ``aes_gcm256`` (ESP) / ``aes_gcm256-sha2_384;dh20``.
 
