@@ -46,6 +46,7 @@ _SPI_SEQ = struct.Struct("!II")
 # Called for every ESP packet when decryption is active:
 # (flow_state, frame, ts, data, off, end) -> None
 EspHook = Callable[["FlowState", int, float, bytes, int, int], None]
+EspSink = Callable[[int, float, bytes, bytes, int, int, bytes, int, int], None]
 
 
 def _track_size(replay_window: int) -> int:
@@ -177,66 +178,79 @@ class EspTracker:
         self._mask = self.track - 1
         self.dup_seconds = dup_seconds
         self.idle_gap = idle_gap
-        self._ring: deque[tuple[float, int, FlowState, int, bytes, int, int]] = deque(maxlen=RECENT)
-        self._remember = self._ring.append
+        self._ring: deque[tuple[float, FlowState, int, bytes, int, int]] = deque(maxlen=RECENT)
+        # on_esp(frame, ts, src, dst, sport, dport, data, off, end): the capture Sink method;
+        # data[off:end] is the ESP packet, sport/dport 0 for IP protocol 50.
+        self.on_esp: EspSink = self._compile()
 
     @property
     def packets(self) -> int:
         return sum(f.packets for f in self.flows.values()) + len(self.malformed)
 
-    def on_esp(
-        self,
-        frame: int,
-        ts: float,
-        src: bytes,
-        dst: bytes,
-        sport: int,
-        dport: int,
-        data: bytes,
-        off: int,
-        end: int,
-    ) -> None:
-        if end - off < 8:
-            self.malformed.append((frame, off, f"ESP header needs 8 bytes, {end - off} present"))
-            return
-        spi, seq = _SPI_SEQ.unpack_from(data, off)
-        key = (data[off : off + 4], src, dst, sport, dport)
-        f = self.flows.get(key)
-        if f is None:
-            f = self._new_flow(key, spi, seq, frame, ts)
-        else:
-            top = f.top
-            if seq > top:
-                if seq - top == 1:  # in order: the common case
-                    f.seen[seq & self._mask] = 1
-                    f.top = seq
-                else:
-                    self._forward(f, frame, ts, seq, data, off, end)
+    def _compile(self) -> EspSink:
+        """The per-packet function. What it touches is bound in closure cells, which saves an
+        attribute lookup per use on a path that runs for every ESP packet."""
+        flows_get = self.flows.get
+        unpack = _SPI_SEQ.unpack_from
+        mask, track, idle_gap = self._mask, self.track, self.idle_gap
+        remember = self._ring.append
+        tracker = self
+
+        def on_esp(
+            frame: int,
+            ts: float,
+            src: bytes,
+            dst: bytes,
+            sport: int,
+            dport: int,
+            data: bytes,
+            off: int,
+            end: int,
+        ) -> None:
+            n = end - off
+            if n < 8:
+                tracker.malformed.append((frame, off, f"ESP header needs 8 bytes, {n} present"))
+                return
+            spi, seq = unpack(data, off)
+            key = (data[off : off + 4], src, dst, sport, dport)
+            f = flows_get(key)
+            if f is None:
+                f = tracker._new_flow(key, spi, seq, frame, ts)
             else:
-                d = top - seq
-                if d < self.track:
-                    seen = f.seen
-                    i = seq & self._mask
-                    if seen[i]:
-                        self._duplicate(f, frame, ts, seq, d, data, off, end)
+                top = f.top
+                if seq > top:
+                    if seq - top == 1:  # in order: the common case
+                        f.seen[seq & mask] = 1
+                        f.top = seq
                     else:
-                        seen[i] = 1
-                        self._reordered(f, frame, seq, d)
+                        tracker._forward(f, frame, ts, seq, data, off, end)
                 else:
-                    self._far_below(f, frame, ts, seq, d, data, off, end)
-            if ts - f.last_ts >= self.idle_gap:
-                self._idle(f, frame, ts)
-        n = end - off
-        f.packets += 1
-        f.bytes += n
-        if n > f.max_len:
-            f.max_len = n
-        f.seq_last = seq
-        f.last_ts = ts
-        f.last_frame = frame
-        self._remember((ts, seq, f, frame, data, off, end))
-        if self.hook is not None:
-            self.hook(f, frame, ts, data, off, end)
+                    d = top - seq
+                    if d < track:
+                        seen = f.seen
+                        i = seq & mask
+                        if seen[i]:
+                            tracker._duplicate(f, frame, ts, seq, d, data, off, end)
+                        else:
+                            seen[i] = 1
+                            tracker._reordered(f, frame, seq, d)
+                    else:
+                        tracker._far_below(f, frame, ts, seq, d, data, off, end)
+                if ts - f.last_ts >= idle_gap:
+                    tracker._idle(f, frame, ts)
+            f.packets += 1
+            f.bytes += n
+            if n > f.max_len:
+                f.max_len = n
+            f.seq_last = seq
+            f.last_ts = ts
+            f.last_frame = frame
+            remember((ts, f, frame, data, off, end))
+            hook = tracker.hook
+            if hook is not None:
+                hook(f, frame, ts, data, off, end)
+
+        return on_esp
 
     # -- rare paths ---------------------------------------------------------------------------
     def _new_flow(
@@ -377,11 +391,11 @@ class EspTracker:
         the ring only reaches back less than ``dup_seconds`` and did not hold it."""
         horizon = ts - self.dup_seconds
         n = 0
-        for t0, s0, f0, fr0, d0, o0, e0 in reversed(self._ring):
+        for t0, f0, fr0, d0, o0, e0 in reversed(self._ring):
             if t0 < horizon:
                 return None
             n += 1
-            if f0 is f and s0 == seq:
+            if f0 is f and _SPI_SEQ.unpack_from(d0, o0)[1] == seq:
                 same = e0 - o0 == end - off and d0[o0:e0] == data[off:end]
                 return fr0, same, t0
         if n >= RECENT:
