@@ -195,6 +195,12 @@ def analyze(
     ] = None,
     no_ladder: Annotated[bool, typer.Option("--no-ladder", help="Do not draw the exchange ladders.")] = False,
     replay_window: Annotated[int, typer.Option(help="Anti-replay window size to model for ESP.")] = 64,
+    natt_idle_timeout: Annotated[
+        float, typer.Option(help="Seconds of silence after which a NAT may drop a UDP mapping.")
+    ] = 30.0,
+    path_mtu: Annotated[
+        int | None, typer.Option(help="Path MTU to compute the tunnel MTU / MSS for (default: ICMP or 1500).")
+    ] = None,
     ca: Annotated[
         list[Path] | None,
         typer.Option(
@@ -209,10 +215,14 @@ def analyze(
         sev = _parse_fail_on(fail_on)
         if replay_window < 1:
             raise UserError("--replay-window must be at least 1")
+        if natt_idle_timeout <= 0 or (path_mtu is not None and not 576 <= path_mtu <= 65535):
+            raise UserError("--natt-idle-timeout must be positive and --path-mtu within 576..65535")
         options = {
             "ike_ports": sorted({500, *(ike_port or [])}),
             "natt_ports": sorted({4500, *(natt_port or [])}),
             "replay_window": replay_window,
+            "natt_idle_timeout": natt_idle_timeout,
+            "path_mtu": path_mtu,
             "ca_files": _check_ca_files(ca or []),
         }
         reports = run_analysis(captures, keys, options)
