@@ -219,7 +219,7 @@ def _esp_flow(
 def esp_replay() -> Capture:
     cap = Capture(
         "esp-replay",
-        "ESP between two gateways (IP protocol 50); 8 s after it was first sent, packet 5 of SPI "
+        "ESP between two gateways (IP protocol 50); 11.6 s after it was first sent, packet 5 of SPI "
         "0xc0de0001 appears again byte for byte, and sequence number 30 is reused 0.2 ms later with other bytes",
         ["esp-replay"],
         ["capture-duplicate", "esp-seq-reset", "esp-one-way"],
@@ -262,22 +262,22 @@ def esp_reorder() -> Capture:
     order[i : i + 1] = list(range(100, 110))
     j = order.index(20)
     order[j : j + 3] = [22, 20, 21]
-    _esp_flow(cap, rng, A, B, SPI_AB, order, 0.0, 0.01)
-    _esp_flow(cap, rng, B, A, SPI_BA, list(range(1, 301)), 0.005, 0.01, outbound=False)
+    _esp_flow(cap, rng, A, B, SPI_AB, order, 0.0, 0.01, size=64)
+    _esp_flow(cap, rng, B, A, SPI_BA, list(range(1, 301)), 0.005, 0.01, size=64, outbound=False)
     return cap
 
 
 def esp_seq_reset() -> Capture:
     cap = Capture(
         "esp-seq-reset",
-        "SPI 0xc0de0001 counts 1-500, then starts again at 1 on the same SPI (sender restarted its SA "
+        "SPI 0xc0de0001 counts 1-200, then starts again at 1 on the same SPI (sender restarted its SA "
         "state without a rekey)",
         ["esp-seq-reset"],
         ["esp-replay"],
     )
     rng = random.Random(cap.name)
-    _esp_flow(cap, rng, A, B, SPI_AB, list(range(1, 501)) + list(range(1, 51)), 0.0, 0.01)
-    _esp_flow(cap, rng, B, A, SPI_BA, list(range(1, 551)), 0.005, 0.01, outbound=False)
+    _esp_flow(cap, rng, A, B, SPI_AB, list(range(1, 201)) + list(range(1, 31)), 0.0, 0.01, size=64)
+    _esp_flow(cap, rng, B, A, SPI_BA, list(range(1, 231)), 0.005, 0.01, size=64, outbound=False)
     return cap
 
 
@@ -285,13 +285,13 @@ def esp_seq_exhaustion() -> Capture:
     top = (1 << 32) - 4096
     cap = Capture(
         "esp-seq-exhaustion",
-        f"SPI 0xc0de0001 (no ESN known) sends sequence numbers {top - 199}..{top}, close to 2^32",
+        f"SPI 0xc0de0001 (no ESN known) sends sequence numbers {top - 99}..{top}, close to 2^32",
         ["esp-seq-exhaustion"],
         ["esp-seq-reset", "esp-replay"],
     )
     rng = random.Random(cap.name)
-    _esp_flow(cap, rng, A, B, SPI_AB, list(range(top - 199, top + 1)), 0.0, 0.01)
-    _esp_flow(cap, rng, B, A, SPI_BA, list(range(1, 201)), 0.005, 0.01, outbound=False)
+    _esp_flow(cap, rng, A, B, SPI_AB, list(range(top - 99, top + 1)), 0.0, 0.01, size=64)
+    _esp_flow(cap, rng, B, A, SPI_BA, list(range(1, 101)), 0.005, 0.01, size=64, outbound=False)
     return cap
 
 
@@ -349,7 +349,7 @@ def nat_mapping_change() -> Capture:
         "nat-mapping-change",
         "Captured at the gateway: a client behind a NAT (192.168.1.10 -> 203.0.113.5, NAT-T port 4500 "
         "-> 40501) sets up IKE and ESP-in-UDP, goes quiet for 90 s without NAT keepalives, then reappears "
-        "from port 40777 while the gateway still sends to 40501",
+        "from port 40777 while the gateway still sends to 40501 (so the new mapping also looks one-way)",
         ["nat-detected", "natt-keepalive-missing"],
         ["natt-not-used"],
     )

@@ -245,3 +245,14 @@ def test_synthesized_captures_are_reproducible(tmp_path: Path) -> None:
     for name in ms.SCENARIOS:
         ms.build(name, tmp_path)
         assert (tmp_path / f"{name}.pcap").read_bytes() == (SYNTH / f"{name}.pcap").read_bytes(), name
+
+
+@pytest.mark.parametrize("name", sorted(ms.SCENARIOS))
+def test_synthesized_capture_expectations(name: str) -> None:
+    """synth.json (written by the generator) is the README's table: what must and must not show."""
+    import json
+
+    table = json.loads((SYNTH / "synth.json").read_text())[name]
+    ids = {f.id for f in analyze_capture(SYNTH / table["pcap"]).findings}
+    assert set(table["expect"]) <= ids
+    assert not set(table["must_not"]) & ids
