@@ -256,3 +256,21 @@ def test_synthesized_capture_expectations(name: str) -> None:
     ids = {f.id for f in analyze_capture(SYNTH / table["pcap"]).findings}
     assert set(table["expect"]) <= ids
     assert not set(table["must_not"]) & ids
+
+
+def test_one_nat_finding_per_conclusion_for_the_same_peers(tmp_path: Path) -> None:
+    """A retried IKE_SA_INIT nobody answered adds no second, vaguer NAT finding."""
+    cap = ms.Capture("x", "", [])
+    rng = random.Random(7)
+    i, r_ = ("192.0.2.10", 500), ("198.51.100.20", 500)
+    for t0 in (0.0, 10.0):
+        spi_i, spi_r = rng.randbytes(8), rng.randbytes(8)
+        req = ms.ike_init(rng, spi_i, spi_r, False, i, r_, True)
+        cap.add(t0, ms.ipv4(i[0], r_[0], 17, ms.udp(500, 500, req)))
+        if t0 == 0.0:
+            resp = ms.ike_init(rng, spi_i, spi_r, True, r_, i, True)
+            cap.add(t0 + 0.01, ms.ipv4(r_[0], i[0], 17, ms.udp(500, 500, resp)), False)
+    rep = analyse(write(cap, tmp_path))
+    assert len(rep.ike_sas) == 2
+    (f,) = of(rep, "nat-detected")
+    assert f.data["forced_encap"] is True

@@ -60,26 +60,50 @@ class NatCheck(Check):
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report
         timeout = float(ctx.options.get("natt_idle_timeout") or NATT_IDLE_TIMEOUT)
-        done_pairs: set[frozenset[str]] = set()
-        for v in verdicts(ctx):
+        vs = verdicts(ctx)
+        for v in self._one_per_conclusion(vs):
             f = self._detected(v)
             if f is not None:
                 yield f
+        not_used: set[frozenset[str]] = set()
+        keepalives: set[frozenset[str]] = set()
+        for v in vs:
             for c in v.mapping_changes:
                 yield self._mapping_change(v, c)
             own = side_addresses(v.sa)
             flows = flows_between(r, own[SIDES[0]], own[SIDES[1]])
-            f = self._not_used(v, flows)
-            if f is not None:
-                yield f
             pair = frozenset(own[SIDES[0]] | own[SIDES[1]])
-            if pair in done_pairs:
+            if pair not in not_used:
+                f = self._not_used(v, flows)
+                if f is not None:
+                    not_used.add(pair)
+                    yield f
+            if pair in keepalives:
                 continue
             for side in v.nated_sides:
                 f = self._keepalives(r, v, side, own, flows, timeout)
                 if f is not None:
-                    done_pairs.add(pair)
+                    keepalives.add(pair)
                     yield f
+
+    @staticmethod
+    def _one_per_conclusion(vs: list[NatVerdict]) -> list[NatVerdict]:
+        """Several IKE SAs between the same peers (rekeys, retries) usually say the same thing:
+        keep one per conclusion, and prefer SAs where both peers' NAT-D hashes were seen over a
+        lone unanswered IKE_SA_INIT."""
+        by_pair: dict[frozenset[str], list[NatVerdict]] = {}
+        for v in vs:
+            by_pair.setdefault(frozenset((v.sa.initiator[0], v.sa.responder[0])), []).append(v)
+        out = []
+        for group in by_pair.values():
+            full = [v for v in group if {c.sender for c in v.checks} == set(SIDES)]
+            seen: set[tuple[Any, ...]] = set()
+            for v in full or group:
+                sig = (tuple(sorted(v.behind.items())), frozenset(v.forced), frozenset(v.ambiguous))
+                if sig not in seen:
+                    seen.add(sig)
+                    out.append(v)
+        return out
 
     # -- nat-detected -------------------------------------------------------------------------
     def _detected(self, v: NatVerdict) -> Finding | None:
