@@ -30,8 +30,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from ipsecdiag.capture.writer import PcapWriter  # noqa: E402
+from ipsecdiag.crypto.sk import protect_sk  # noqa: E402
+from ipsecdiag.keys.model import IkeSaKeys, SecretBytes  # noqa: E402
 from ipsecdiag.wire import ikev2 as v2  # noqa: E402
 from ipsecdiag.wire.ikev2_sa import Proposal, SaPayload, Transform, TransformAttribute  # noqa: E402
+from ipsecdiag.wire.ikev2_ts import TrafficSelector, TsPayload  # noqa: E402
 from ipsecdiag.wire.registry import NotifyType  # noqa: E402
 
 BASE_TS = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -178,6 +181,7 @@ class Capture:
     expect: list[str]  # finding ids ipsecdiag must report
     must_not: list[str] = field(default_factory=list)
     frames: list[tuple[float, bytes]] = field(default_factory=list)
+    keys: str = ""  # ipsecdiag TOML key file for the captures whose IKE is really encrypted
 
     def add(self, t: float, ip_packet: bytes, outbound: bool = True) -> None:
         self.frames.append((BASE_TS + t, eth(ip_packet, outbound)))
@@ -186,6 +190,8 @@ class Capture:
         with PcapWriter(path, LINKTYPE_ETHERNET) as w:
             for ts, frame in sorted(self.frames, key=lambda x: x[0]):  # stable: equal times keep order
                 w.write(ts, frame)
+        if self.keys:
+            path.with_suffix(".keys.toml").write_text(self.keys)
 
 
 A, B = "192.0.2.10", "198.51.100.20"  # two gateways without NAT
@@ -448,6 +454,125 @@ def ike_fragments_lost() -> Capture:
     return cap
 
 
+# -- an IKE SA with real SK protection (AES-GCM-16-256), for findings that need decrypted IKE --
+class KeyedSa:
+    """Protects IKE messages with random (deterministic) SK_e keys and writes them as a key file."""
+
+    def __init__(self, rng: random.Random, i: Endpoint, r: Endpoint) -> None:
+        self.rng, self.i, self.r = rng, i, r
+        self.spi_i, self.spi_r = rng.randbytes(8), rng.randbytes(8)
+        self.keys = IkeSaKeys(
+            self.spi_i,
+            self.spi_r,
+            20,
+            SecretBytes(rng.randbytes(36)),
+            SecretBytes(rng.randbytes(36)),
+            encr_key_bits=256,
+        )
+
+    def toml(self) -> str:
+        return (
+            "# SK_e keys of the synthesized IKE SA (ipsecdiag key file, docs/keys.md)\n[[ike]]\n"
+            f'spi_i = "{self.spi_i.hex()}"\nspi_r = "{self.spi_r.hex()}"\nencr = "ENCR_AES_GCM_16"\n'
+            f'key_bits = 256\nsk_ei = "{self.keys.sk_ei.reveal().hex()}"\nsk_er = "{self.keys.sk_er.reveal().hex()}"\n'
+            'integ = "NONE"\nsource = "sample_pcaps/synth/make_synth.py"\n'
+        )
+
+    def init(self, cap: Capture, t: float) -> None:
+        req = ike_init(self.rng, self.spi_i, self.spi_r, False, self.i, self.r)
+        resp = ike_init(self.rng, self.spi_i, self.spi_r, True, self.r, self.i)
+        cap.add(t, ipv4(self.i[0], self.r[0], 17, udp(self.i[1], self.r[1], req)))
+        cap.add(t + 0.004, ipv4(self.r[0], self.i[0], 17, udp(self.r[1], self.i[1], resp)), False)
+
+    def send(
+        self, cap: Capture, t: float, exchange: int, mid: int, response: bool, from_init: bool, payloads: list
+    ) -> None:
+        flags = (v2.FLAG_RESPONSE if response else 0) | (v2.FLAG_INITIATOR if from_init else 0)
+        first, body = v2.serialize_payloads(payloads) if payloads else (0, b"")
+        hdr = struct.pack("!8s8sBBBBII", self.spi_i, self.spi_r, 0, 0x20, exchange, flags, mid, 28)
+        msg = protect_sk(
+            self.keys,
+            from_initiator=from_init,
+            ike_header=hdr,
+            first_inner_type=first,
+            plaintext=body,
+            iv=self.rng.randbytes(8),
+        )
+        (src, dst) = (self.i, self.r) if from_init else (self.r, self.i)
+        cap.add(t, ipv4(src[0], dst[0], 17, udp(src[1], dst[1], msg)), from_init)
+
+    def auth(self, cap: Capture, t: float, spi_i: int, spi_r: int) -> None:
+        """IKE_AUTH creating one ESP CHILD SA: the initiator receives on ``spi_i``."""
+
+        def esp_sa(spi: int) -> SaPayload:
+            enc = Transform(1, 20, (TransformAttribute(14, 256),))
+            return SaPayload((Proposal(1, 3, spi.to_bytes(4, "big"), (enc, Transform(5, 0))),))
+
+        def ts(which: int, net: str) -> TsPayload:
+            n = ipaddress.ip_network(net)
+            sel = TrafficSelector(7, 0, 0, 0xFFFF, n.network_address.packed, n.broadcast_address.packed)
+            return TsPayload(which, (sel,))
+
+        tsi, tsr = ts(44, "10.1.0.0/24"), ts(45, "10.2.0.0/24")
+        req = [
+            v2.IdPayload(35, 2, b"client.example"),
+            v2.AuthPayload(2, self.rng.randbytes(32)),
+            esp_sa(spi_i),
+            tsi,
+            tsr,
+        ]
+        resp = [
+            v2.IdPayload(36, 2, b"gateway.example"),
+            v2.AuthPayload(2, self.rng.randbytes(32)),
+            esp_sa(spi_r),
+            tsi,
+            tsr,
+        ]
+        self.send(cap, t, 35, 1, False, True, req)
+        self.send(cap, t + 0.004, 35, 1, True, False, resp)
+
+
+def esp_unknown_spi() -> Capture:
+    cap = Capture(
+        "esp-unknown-spi",
+        "IKEv2 SA with keys (esp-unknown-spi.keys.toml): IKE_AUTH creates the CHILD SA 0xc0de0101/0xc0de0102 "
+        "and ESP flows on it; from 5 s on the initiator also sends ESP with SPI 0xdead0001, which no exchange "
+        "created, and the responder answers with an encrypted INFORMATIONAL carrying N(INVALID_SPI)",
+        ["esp-unknown-spi"],
+        ["error-notify", "esp-one-way", "esp-missing"],
+    )
+    rng = random.Random(cap.name)
+    sa = KeyedSa(rng, (A, 500), (B, 500))
+    cap.keys = sa.toml()
+    sa.init(cap, 0.0)
+    sa.auth(cap, 0.01, 0xC0DE0101, 0xC0DE0102)
+    _esp_flow(cap, rng, A, B, 0xC0DE0102, list(range(1, 41)), 0.5, 0.25)
+    _esp_flow(cap, rng, B, A, 0xC0DE0101, list(range(1, 41)), 0.55, 0.25, outbound=False)
+    _esp_flow(cap, rng, A, B, 0xDEAD0001, list(range(1001, 1011)), 5.0, 0.3)
+    notify = v2.NotifyPayload(3, b"", NotifyType.INVALID_SPI, (0xDEAD0001).to_bytes(4, "big"))
+    sa.send(cap, 5.02, 37, 0, False, False, [notify])
+    sa.send(cap, 5.025, 37, 0, True, True, [])
+    return cap
+
+
+def esp_missing() -> Capture:
+    cap = Capture(
+        "esp-missing",
+        "IKEv2 SA with keys (esp-missing.keys.toml): IKE_AUTH creates the CHILD SA 0xc0de0201/0xc0de0202, then "
+        "30 s without a single ESP packet (an answered liveness check at 30 s shows the IKE SA is alive)",
+        ["esp-missing"],
+        ["esp-one-way", "esp-unknown-spi"],
+    )
+    rng = random.Random(cap.name)
+    sa = KeyedSa(rng, (A, 500), (B, 500))
+    cap.keys = sa.toml()
+    sa.init(cap, 0.0)
+    sa.auth(cap, 0.01, 0xC0DE0201, 0xC0DE0202)
+    sa.send(cap, 30.0, 37, 2, False, True, [])
+    sa.send(cap, 30.004, 37, 2, True, False, [])
+    return cap
+
+
 SCENARIOS: dict[str, Callable[[], Capture]] = {
     f.__name__.replace("_", "-"): f
     for f in (
@@ -461,6 +586,8 @@ SCENARIOS: dict[str, Callable[[], Capture]] = {
         natt_not_used,
         icmp_too_big,
         ike_fragments_lost,
+        esp_unknown_spi,
+        esp_missing,
     )
 }
 
@@ -491,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
             "expect": cap.expect,
             "must_not": cap.must_not,
             "frames": len(cap.frames),
+            "keys": f"{name}.keys.toml" if cap.keys else None,
         }
         print(f"{name}.pcap: {len(cap.frames)} frames")
     if not args.only:

@@ -265,3 +265,33 @@ def test_one_way_with_decrypted_ike_from_a_recorded_tunnel(tmp_path: Path) -> No
     assert f.id == "esp-one-way" and f.severity == Severity.ERROR
     assert f.data == {"spi": "eb0f275a", "partner_spi": "cfaf6fd7", "packets": 10}
     assert any("ICMP" in e for e in f.evidence)  # the decrypted inner traffic: pings expect replies
+
+
+def _synth_keyed(name: str) -> Report:
+    from ipsecdiag.analysis.decrypt import install_decryption
+    from ipsecdiag.keys.load import load_keys
+    from ipsecdiag.keys.model import KeyStore
+
+    store = KeyStore()
+    store.extend(load_keys(SYNTH / f"{name}.keys.toml"))
+    return analyze_capture(SYNTH / f"{name}.pcap", keys=store, setup=install_decryption)
+
+
+def test_unknown_spi_and_invalid_spi_from_decrypted_ike() -> None:
+    r = _synth_keyed("esp-unknown-spi")
+    found = [f for f in r.findings if f.id == "esp-unknown-spi"]
+    assert sorted(f.title for f in found) == ["ESP for an unknown SPI", "Peer reports INVALID_SPI"]
+    assert all(f.data["spis"] == ["dead0001"] for f in found)
+    assert not {f.id for f in r.findings} & {"error-notify", "esp-one-way", "esp-missing"}
+    # without keys the CHILD SA is unknown: the stray SPI may predate the capture
+    plain = analyze_capture(SYNTH / "esp-unknown-spi.pcap")
+    assert not {f.id for f in plain.findings} & {"esp-unknown-spi"}
+
+
+def test_child_sa_without_esp_from_decrypted_ike() -> None:
+    r = _synth_keyed("esp-missing")
+    (f,) = [f for f in r.findings if f.id == "esp-missing"]
+    assert f.severity == Severity.WARNING and f.data == {"spi_i": "c0de0201", "spi_r": "c0de0202"}
+    # without keys: only the weak, info-level variant
+    (g,) = [f for f in analyze_capture(SYNTH / "esp-missing.pcap").findings if f.id == "esp-missing"]
+    assert g.severity == Severity.INFO

@@ -243,8 +243,10 @@ def test_translated_port_makes_it_a_nat(tmp_path: Path) -> None:
 def test_synthesized_captures_are_reproducible(tmp_path: Path) -> None:
     """The committed files are exactly what make_synth.py builds (deterministic generator)."""
     for name in ms.SCENARIOS:
-        ms.build(name, tmp_path)
+        cap = ms.build(name, tmp_path)
         assert (tmp_path / f"{name}.pcap").read_bytes() == (SYNTH / f"{name}.pcap").read_bytes(), name
+        if cap.keys:
+            assert (tmp_path / f"{name}.keys.toml").read_text() == (SYNTH / f"{name}.keys.toml").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(ms.SCENARIOS))
@@ -253,7 +255,17 @@ def test_synthesized_capture_expectations(name: str) -> None:
     import json
 
     table = json.loads((SYNTH / "synth.json").read_text())[name]
-    ids = {f.id for f in analyze_capture(SYNTH / table["pcap"]).findings}
+    if table["keys"]:
+        from ipsecdiag.analysis.decrypt import install_decryption
+        from ipsecdiag.keys.load import load_keys
+        from ipsecdiag.keys.model import KeyStore
+
+        store = KeyStore()
+        store.extend(load_keys(SYNTH / table["keys"]))
+        report = analyze_capture(SYNTH / table["pcap"], keys=store, setup=install_decryption)
+    else:
+        report = analyze_capture(SYNTH / table["pcap"])
+    ids = {f.id for f in report.findings}
     assert set(table["expect"]) <= ids
     assert not set(table["must_not"]) & ids
 
