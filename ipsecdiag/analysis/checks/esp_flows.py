@@ -65,7 +65,7 @@ def _reverse_seen(report: Report, src: str, dst: str) -> list[str]:
         for ex in sa.exchanges:
             for m in ex.all_messages():
                 if m.src == src and m.dst == dst:
-                    out.append(f"IKE {ex.type} from {src} to {dst} (frame {m.first_frame})")
+                    out.append(f"{ex.type} from {src} to {dst} (frame {m.first_frame})")
                     break
             if out:
                 return out

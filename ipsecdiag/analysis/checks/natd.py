@@ -65,7 +65,7 @@ class MappingChange:
     frame: int
     old: tuple[str, int]
     new: tuple[str, int]
-    via: str  # "IKE" | "ESP SPI xxxxxxxx"
+    via: str  # "IKE" | "ESP SPI 0x..."
     stale_after: list[int] = field(default_factory=list)  # frames still sent to the old mapping
 
 
@@ -252,7 +252,7 @@ def _mapping_changes(
                 if old_ep != new_ep:
                     side = SIDES[0] if old_ep[0] in own[SIDES[0]] or new_ep[0] in own[SIDES[0]] else SIDES[1]
                     out.append(
-                        MappingChange(side, b.first_ts, b.first_frame, old_ep, new_ep, f"ESP SPI {spi:08x}")
+                        MappingChange(side, b.first_ts, b.first_frame, old_ep, new_ep, f"ESP SPI 0x{spi:08x}")
                     )
     # Traffic still addressed to the old mapping after the change: the peer did not follow it.
     for c in out:
