@@ -129,8 +129,12 @@ class IkeFragmentationCheck(Check):
         for g in lost_groups[:MAX_LINES]:
             ev.append(
                 f"IP datagram {g.src} -> {g.dst} (id 0x{g.ident:04x}) incomplete in the capture: "
-                f"{g.bytes_seen} of {g.total_len if g.total_len is not None else '?'} bytes, frames "
-                f"{', '.join(map(str, g.frames))} ({g.reason or 'fragments missing'})"
+                + (
+                    f"{g.bytes_seen} of {g.total_len} bytes"
+                    if g.total_len is not None
+                    else f"{g.bytes_seen} bytes seen"
+                )
+                + f", frames {', '.join(map(str, g.frames))} ({g.reason or 'fragments missing'})"
             )
             frames += list(g.frames)
         support = _fragment_support(sa)

@@ -155,9 +155,13 @@ class MtuCheck(Check):
                 ev.append(f"overhead for this SA: {o.text()}")
                 extra = f" With this SA's overhead, {advice}."
                 data.update(inner_mtu=inner, mss=mss)
-            cause = None
+            cause = remedy = None
             if kind == "ike":
                 cause = "IKE messages (certificates, large key exchange payloads) larger than the path MTU."
+                remedy = (
+                    "Enable IKEv2 fragmentation on both peers (strongSwan `fragmentation = yes`, libreswan "
+                    "`fragmentation=yes`) with a fragment size below the path MTU."
+                )
                 extra = (
                     " IKE messages this large need IKEv2 fragmentation (RFC 7383), or they are fragmented "
                     "at the IP layer, which many paths drop."
@@ -175,6 +179,7 @@ class MtuCheck(Check):
                 ),
                 data=data,
                 cause=cause,
+                remediation=remedy,
             )
 
     # -- tunnel-mtu ----------------------------------------------------------------------------

@@ -129,8 +129,8 @@ class ReplayCheck(Check):
             frames=frames,
             evidence=ev[: MAX_LINES * 2],
             explanation=(
-                f"{total + ike} frame(s) are byte-identical copies of the frame just before them, captured "
-                f"within {max(worst, 0.0) * 1e6:.0f} µs: an artefact of the capture (mirror/SPAN port, the "
+                f"{total + ike} frame(s) are byte-identical copies of a frame captured "
+                f"at most {max(worst, 0.0) * 1e6:.0f} µs earlier: an artefact of the capture (mirror/SPAN port, the "
                 "same packet seen on two interfaces), not replays. They are not counted as replayed ESP."
             ),
             data={"esp": total, "ike": ike},
