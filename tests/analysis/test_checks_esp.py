@@ -148,12 +148,24 @@ def test_one_direction_capture_is_only_a_warning(tmp_path: Path) -> None:
     assert "one direction only" in f.explanation
 
 
+def test_reverse_burst_right_after_is_an_answer(tmp_path: Path) -> None:
+    """Three packets one way and the replies a moment later (not overlapping) are a pair."""
+    cap = ms.Capture("x", "", [])
+    rng = random.Random(8)
+    ms._esp_flow(cap, rng, ms.A, ms.B, 0x71, [1, 2, 3], 0.0, 0.001)
+    ms._esp_flow(cap, rng, ms.B, ms.A, 0x72, list(range(1, 7)), 0.05, 0.05, outbound=False)
+    ms._esp_flow(cap, rng, ms.A, ms.B, 0x73, [1], 5.0, 0.1)  # the capture goes on
+    p = tmp_path / "burst.pcap"
+    cap.write(p)
+    assert analyze_capture(p, checks=[EspFlowCheck()]).findings == []
+
+
 def test_reverse_flow_at_other_times_does_not_count(tmp_path: Path) -> None:
     cap = ms.Capture("x", "", [])
     rng = random.Random(6)
     ms._esp_flow(cap, rng, ms.A, ms.B, 0x61, list(range(1, 11)), 0.0, 0.1)
     ms._esp_flow(cap, rng, ms.B, ms.A, 0x62, list(range(1, 11)), 0.05, 0.1, outbound=False)
-    ms._esp_flow(cap, rng, ms.A, ms.B, 0x63, list(range(1, 21)), 5.0, 0.1)  # new SA, no answer
+    ms._esp_flow(cap, rng, ms.A, ms.B, 0x63, list(range(1, 21)), 20.0, 0.1)  # new SA, no answer
     p = tmp_path / "late.pcap"
     cap.write(p)
     (f,) = analyze_capture(p, checks=[EspFlowCheck()]).findings

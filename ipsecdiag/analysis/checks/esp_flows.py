@@ -15,10 +15,12 @@ from collections.abc import Iterable
 from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import ExchangeType, NotifyType, V1NotifyType
-from ..model import ChildSaRecord, EspFlow, Finding, IkeSaRecord, Report, Severity
+from ..model import ChildSaRecord, EspFlow, Finding, IkeSaRecord, MessageRecord, Report, Severity
 from .base import Check, CheckContext
 
 MIN_ONE_WAY = 3  # packets one way before the silence of the other way means something
+# Reverse ESP this close before or after a flow still answers it (a burst, then the replies).
+ONE_WAY_SLACK = 10.0
 ESP_EXPECT_SECONDS = 10.0  # capture time after an SA came up within which ESP is expected
 MAX_LINES = 12
 
@@ -177,14 +179,19 @@ class EspFlowCheck(Check):
             if not cand:
                 continue
             back = by_dir.get((b, a), [])
+            slack = ONE_WAY_SLACK
             silent = [
-                f for f in cand if not any(g.first_ts <= f.last_ts and g.last_ts >= f.first_ts for g in back)
+                f
+                for f in cand
+                if not any(g.first_ts <= f.last_ts + slack and g.last_ts >= f.first_ts - slack for g in back)
             ]
             if not silent:
                 continue
             reverse = _reverse_seen(r, b[0], a[0])
             ev = [_flow_text(f) for f in silent[:MAX_LINES]]
-            ev.append(f"no ESP from {_ep(*b)} to {_ep(*a)} during these flows")
+            ev.append(
+                f"no ESP from {_ep(*b)} to {_ep(*a)} during these flows (or within {ONE_WAY_SLACK:.0f} s)"
+            )
             if back:
                 ev.append(
                     "ESP the other way exists only at other times: "
@@ -196,10 +203,12 @@ class EspFlowCheck(Check):
                 sev = Severity.ERROR
                 tail = ""
             else:
-                ev.append(f"the capture holds no packet at all from {b[0]} to {a[0]}")
+                ev.append(
+                    f"the capture holds no IPsec packet at all (IKE, ESP, keepalive) from {b[0]} to {a[0]}"
+                )
                 sev = Severity.WARNING
                 tail = (
-                    f" The capture holds nothing at all from {b[0]} to {a[0]}, so it may simply have been "
+                    f" The capture holds no IPsec packet at all from {b[0]} to {a[0]}, so it may simply have been "
                     "taken in one direction only (a capture filter, an asymmetric route past the capture "
                     "point, `tcpdump -Q out`)."
                 )
@@ -220,8 +229,10 @@ class EspFlowCheck(Check):
             )
 
     def _no_esp_without_keys(self, r: Report) -> Iterable[Finding]:
-        """IKE_AUTH answered, no keys to see whether a CHILD SA came up, and no ESP at all."""
+        """IKE_AUTH answered, no keys to see whether a CHILD SA came up, and no ESP at all
+        (one finding per pair of peers, however many IKE SAs they set up)."""
         end = r.source.last_ts or 0.0
+        by_pair: dict[frozenset[str], list[tuple[IkeSaRecord, MessageRecord, float]]] = defaultdict(list)
         for sa in r.ike_sas:
             if sa.version != 2 or sa.child_sas or sa.state in ("failed",):
                 continue
@@ -232,10 +243,9 @@ class EspFlowCheck(Check):
                 and e.response is not None
                 and not e.response.decrypted
             ]
-            if not auth:
+            if not auth or auth[-1].response is None:
                 continue
             up = auth[-1].response
-            assert up is not None
             peers = {sa.initiator[0], sa.responder[0]} | {p[0] for p in sa.peers_seen}
             if any(f.src in peers and f.dst in peers for f in r.esp_flows):
                 continue
@@ -243,23 +253,28 @@ class EspFlowCheck(Check):
             stop = end
             if later and later[-1].exchange_type == ExchangeType.INFORMATIONAL:
                 stop = later[-1].first_ts  # possibly the DELETE that ends it
-            if stop - up.ts < ESP_EXPECT_SECONDS:
-                continue
+            if stop - up.ts >= ESP_EXPECT_SECONDS:
+                by_pair[frozenset((sa.initiator[0], sa.responder[0]))].append((sa, up, stop - up.ts))
+        for items in by_pair.values():
+            sa, up, quiet = max(items, key=lambda x: x[2])
+            ev = [
+                f"IKE_AUTH of IKE SA {s.key} answered at frame {m.first_frame}, then {q:.0f} s without ESP"
+                for s, m, q in items[:MAX_LINES]
+            ]
             yield self.finding(
                 "esp-missing",
-                frames=[up.first_frame],
+                frames=[m.first_frame for _, m, _ in items],
                 ike_sa=sa.key,
                 severity=Severity.INFO,
                 title="IKE SA up but no ESP at all (no keys to confirm a CHILD SA)",
                 explanation=(
-                    f"IKE_AUTH was answered (frame {up.first_frame}) and the capture went on for "
-                    f"{stop - up.ts:.0f} s, but no ESP between {sa.initiator[0]} and {sa.responder[0]} "
-                    "appears. Without keys the IKE_AUTH response cannot be read: it may have refused the "
-                    "CHILD SA (e.g. TS_UNACCEPTABLE), so this is weaker evidence than for a known CHILD SA."
+                    f"IKE_AUTH was answered ({len(items)} IKE SA(s)) and the capture went on for up to "
+                    f"{quiet:.0f} s, but no ESP between {sa.initiator[0]} and {sa.responder[0]} appears. "
+                    "Without keys the IKE_AUTH response cannot be read: it may have refused the CHILD SA "
+                    "(e.g. TS_UNACCEPTABLE), so this is weaker evidence than for a known CHILD SA; a capture "
+                    "filter that kept only IKE would look the same."
                 ),
-                evidence=[
-                    f"IKE_AUTH response at frame {up.first_frame}, capture continues to {end - up.ts:.0f} s later"
-                ],
+                evidence=ev,
             )
 
     # -- SPIs nobody announced ----------------------------------------------------------------

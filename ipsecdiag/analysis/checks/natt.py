@@ -49,6 +49,14 @@ def side_addresses(sa: IkeSaRecord) -> dict[str, set[str]]:
     return own
 
 
+def _by_spi(flows: list[EspFlow]) -> dict[int, list[EspFlow]]:
+    out: dict[int, list[EspFlow]] = {}
+    for f in flows:
+        if f.encap == "udp":
+            out.setdefault(f.spi, []).append(f)
+    return out
+
+
 def flows_between(report: Report, a: set[str], b: set[str]) -> list[EspFlow]:
     return [f for f in report.esp_flows if (f.src in a and f.dst in b) or (f.src in b and f.dst in a)]
 
@@ -375,17 +383,27 @@ class NatCheck(Check):
         )
         if not spans:
             return None
+        # A gap only matters while an SA lives across it: the same ESP SPI, or the same IKE SA,
+        # before and after (otherwise one SA may have ended and another begun).
+        lives = [(min(f.first_ts for f in fl), max(f.last_ts for f in fl)) for fl in _by_spi(flows).values()]
+        ike_ts = sorted(t.ts for m in messages(v.sa) for t in m.transmissions)
+        if ike_ts:
+            lives.append((ike_ts[0], ike_ts[-1]))
+
+        def alive(a: float, b: float) -> bool:
+            return any(t0 <= a and t1 >= b for t0, t1 in lives)
+
         idle: list[tuple[float, float, int, int]] = []
         cur_end, cur_frame = spans[0][1], spans[0][3]
         for s0, s1, f0, f1 in spans[1:]:
-            if s0 - cur_end > timeout:
+            if s0 - cur_end > timeout and alive(cur_end, s0):
                 idle.append((cur_end, s0, cur_frame, f0))
             if s1 > cur_end:
                 cur_end, cur_frame = s1, f1
         # Silence at the end that the far side broke: its packets may meet an expired mapping.
         th = cur_end + timeout
         later_in = sorted((max(s0, th), f0 if s0 > th else f1) for s0, s1, f0, f1 in in_segments if s1 > th)
-        if later_in:
+        if later_in and alive(cur_end, later_in[0][0]):
             idle.append((cur_end, later_in[0][0], cur_frame, later_in[0][1]))
         if not idle:
             return None

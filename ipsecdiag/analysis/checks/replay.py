@@ -109,8 +109,12 @@ class ReplayCheck(Check):
                 f"{_flow(f)}: {n} duplicate(s), e.g. "
                 + ", ".join(f"frame {fr} = frame {orig} (+{dt * 1e6:.0f} µs)" for fr, orig, _, dt in evs[:3])
             )
+        # Every frame stamped alike (crafted or converted captures): copies cannot be timed.
+        untimed = r.source.frames > 1 and r.source.first_ts == r.source.last_ts
+        if untimed and total:
+            ev.append("all frames carry the same timestamp: these copies could also be replays")
         ike = 0
-        for sa in r.ike_sas:
+        for sa in [] if untimed else r.ike_sas:
             for ex in sa.exchanges:
                 for m in ex.all_messages():
                     for a, b in zip(m.transmissions, m.transmissions[1:], strict=False):
