@@ -191,6 +191,13 @@ def test_child_sa_without_esp_but_capture_too_short() -> None:
     assert run(report([ike_sa(True, [CHILD])], [], end=5.0)) == []
 
 
+def test_no_esp_without_keys_is_reported_once_per_peer_pair() -> None:
+    sas = [ike_sa(None, []), ike_sa(None, [])]
+    sas[1].spi_i = b"\x03" * 8
+    (f,) = run(report(sas, [], end=60.0))
+    assert f.id == "esp-missing" and len(f.evidence) == 2
+
+
 def test_no_esp_after_ike_auth_without_keys_is_weak() -> None:
     (f,) = run(report([ike_sa(None, [])], [], end=60.0))
     assert f.id == "esp-missing" and f.severity == Severity.INFO

@@ -340,6 +340,20 @@ def test_ike_capture_duplicates_are_reported(tmp_path: Path) -> None:
     assert f.id == "capture-duplicate" and f.data == {"esp": 0, "ike": 1} and f.frames == [2]
 
 
+def test_untimed_capture_has_no_ike_duplicates(tmp_path: Path) -> None:
+    """A capture whose frames all carry one timestamp cannot tell a copy from a retransmission."""
+    from ipsecdiag.capture.reader import open_capture
+    from ipsecdiag.capture.writer import PcapWriter
+
+    out = tmp_path / "untimed.pcap"
+    with open_capture(SAMPLES / "ikev2-psk-ok.pcap") as cap, PcapWriter(out, 1) as w:
+        for frame, _ts, _lt, data, _orig in cap.frames():
+            w.write(0.0, data)
+            if frame == 1:
+                w.write(0.0, data)
+    assert analyze_capture(out, checks=[ReplayCheck()]).findings == []
+
+
 @pytest.mark.parametrize(
     "name", ["ikev2-psk-ok", "ikev2-cbc-sha256-ok", "ikev1-main-psk", "ikev2-invalid-ke"]
 )
