@@ -388,7 +388,9 @@ class IkeReconstructor:
 
 
 def _extend(t: Transmission, d: IkeDatagram) -> Transmission:
-    return Transmission(t.frames + d.frames, t.ts, t.ip_len + d.ip_len, t.ip_fragments + d.ip_fragments)
+    # One more RFC 7383 fragment: ip_fragments stays per datagram (the most any of them needed),
+    # so separate IKE fragments are not mistaken for IP fragmentation.
+    return Transmission(t.frames + d.frames, t.ts, t.ip_len + d.ip_len, max(t.ip_fragments, d.ip_fragments))
 
 
 def _vendor_name(data: bytes) -> str:

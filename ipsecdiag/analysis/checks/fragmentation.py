@@ -46,14 +46,6 @@ def _fragment_support(sa: IkeSaRecord) -> dict[str, bool]:
     return out
 
 
-def ip_fragmented(m: MessageRecord, grouped: set[int]) -> bool:
-    """Whether the message travelled in IP fragments. For RFC 7383 fragments the transmission
-    sums its datagrams' fragment counts, so look for its frames among the IP fragment groups."""
-    if not m.ikev2_fragments:
-        return m.ip_fragmented
-    return not grouped.isdisjoint(m.frames)
-
-
 def _request(sa: IkeSaRecord, e: ExchangeRecord) -> MessageRecord | None:
     if sa.version == 2:
         return e.request
@@ -82,21 +74,18 @@ class IkeFragmentationCheck(Check):
         r = ctx.report
         ports = set(ctx.options.get("ike_ports") or (500,)) | set(ctx.options.get("natt_ports") or (4500,))
         end = r.source.last_ts or 0.0
-        grouped = {fr for g in r.fragment_groups for fr in g.frames}
         for sa in r.ike_sas:
-            f = self._loss(r, sa, end, ports, grouped)
+            f = self._loss(r, sa, end, ports)
             if f is not None:
                 yield f
-            f = self._unused(sa, grouped)
+            f = self._unused(sa)
             if f is not None:
                 yield f
 
     # -- ike-fragment-loss ---------------------------------------------------------------------
-    def _loss(
-        self, r: Report, sa: IkeSaRecord, end: float, ports: set[int], grouped: set[int]
-    ) -> Finding | None:
+    def _loss(self, r: Report, sa: IkeSaRecord, end: float, ports: set[int]) -> Finding | None:
         pending = [e for e in sa.exchanges if UnansweredCheck._unanswered(sa, e, end)]
-        big = [(e, m) for e in pending if (m := _request(sa, e)) is not None and ip_fragmented(m, grouped)]
+        big = [(e, m) for e in pending if (m := _request(sa, e)) is not None and m.ip_fragmented]
         answered = [
             (e, m)
             for e in sa.exchanges
@@ -104,7 +93,7 @@ class IkeFragmentationCheck(Check):
             and (m := _request(sa, e)) is not None
             and (e.response is not None or sa.version == 1)
         ]
-        smaller = [(e, m) for e, m in answered if not ip_fragmented(m, grouped)]
+        smaller = [(e, m) for e, m in answered if not m.ip_fragmented]
         lost_groups = self._incomplete_groups(r, sa, end, ports)
         if not (big and smaller) and not lost_groups:
             return None
@@ -190,13 +179,13 @@ class IkeFragmentationCheck(Check):
         return out
 
     # -- ike-fragmentation-unused --------------------------------------------------------------
-    def _unused(self, sa: IkeSaRecord, grouped: set[int]) -> Finding | None:
+    def _unused(self, sa: IkeSaRecord) -> Finding | None:
         msgs = [
             (ex, m)
             for ex in sa.exchanges
             if not (sa.version == 2 and ex.exchange_type == ExchangeType.IKE_SA_INIT)
             for m in ex.all_messages()
-            if ip_fragmented(m, grouped)
+            if m.ip_fragmented
         ]
         if not msgs:
             return None
