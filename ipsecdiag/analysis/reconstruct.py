@@ -37,7 +37,7 @@ class Reconstructor:
         self.esp = EspTracker(
             replay_window=int(opts.get("replay_window") or 64),
             dup_seconds=float(opts.get("dup_seconds") or DUP_SECONDS),
-            idle_gap=min(IDLE_GAP, float(opts.get("natt_idle_timeout") or IDLE_GAP)),
+            idle_gap=float(opts.get("natt_idle_timeout") or IDLE_GAP),
         )
         self.ike = IkeReconstructor()
         self.ah: dict[tuple[int, bytes, bytes], AhFlow] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..esp_tracker import IDLE_GAP
 from ..model import EspFlow, Finding, IkeSaRecord, Report, Severity
 from .base import Check, CheckContext
 from .natd import SIDES, NatVerdict, analyse_sa, messages, side_of
@@ -16,7 +17,7 @@ from .natd import SIDES, NatVerdict, analyse_sa, messages, side_of
 # Idle time after which a NAT may drop its UDP mapping. 30 s is the low end found in practice:
 # Linux conntrack's nf_conntrack_udp_timeout (30 s until traffic was seen both ways; 120 s
 # after), AWS's udpTimeout default, many home routers. RFC 3948 §4 keepalives default to 20 s.
-NATT_IDLE_TIMEOUT = 30.0
+NATT_IDLE_TIMEOUT = IDLE_GAP  # 30 s; the ESP tracker records flow gaps from the same value on
 MAX_LINES = 12
 
 
