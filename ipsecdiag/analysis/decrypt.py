@@ -17,10 +17,20 @@ from .ike_sas import proposal_dict_v2
 from .model import ChildSaRecord, IkeSaRecord, MessageRecord
 
 if TYPE_CHECKING:
+    from .decrypt_esp import FailSink, PlainSink
     from .reconstruct import Reconstructor
 
 
-def install_decryption(rec: Reconstructor) -> None:
+def install_decryption(
+    rec: Reconstructor,
+    *,
+    plain: PlainSink | None = None,
+    fail: FailSink | None = None,
+    allow_pool: bool = True,
+) -> None:
+    """Decrypt IKE and ESP during the pass. ``plain``/``fail`` receive every ESP packet that
+    did / did not decrypt (for ``ipsecdiag decrypt``). Large captures decrypt ESP in worker
+    processes (see :mod:`.decrypt_pool`) unless ``allow_pool`` is False."""
     keys = rec.keys
     if not keys:
         return
@@ -29,11 +39,20 @@ def install_decryption(rec: Reconstructor) -> None:
     from .decrypt_v1 import IkeV1DecryptHook
 
     rec.ike.v1_decrypt_hook = IkeV1DecryptHook(rec).decrypt
-    from .decrypt_esp import EspDecryptHook
+    if not any(getattr(k, "protocol", None) == "esp" for k in keys):
+        return
+    from .decrypt_pool import PooledEspDecryptHook, use_pool
 
-    hook = EspDecryptHook(rec)
-    if hook.active:
-        rec.esp.hook = hook
+    workers = use_pool(rec.capture_bytes) if allow_pool else 0
+    if workers:
+        pooled = PooledEspDecryptHook(rec, plain=plain, fail=fail, workers=workers)
+        rec.esp.hook = pooled
+        rec.finishers.append(pooled.finish)
+        rec.closers.append(pooled.close)
+    else:
+        from .decrypt_esp import EspDecryptHook
+
+        rec.esp.hook = EspDecryptHook(rec, plain=plain, fail=fail)
 
 
 def _sk_offset(msg: Any) -> int:

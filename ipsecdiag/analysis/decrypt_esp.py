@@ -27,15 +27,25 @@ _INNER_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 47: "GRE", 50: "ES
 NO_KEY_STATUS = -1
 
 
-def inner_protocol(nh: int, payload: bytes) -> str:
-    """Name for the inner protocol mix: the protocol inside an inner IP packet (tunnel mode)."""
-    if nh == 4 and len(payload) >= 20:
-        return "IPv4/" + _INNER_NAMES.get(payload[9], str(payload[9]))
-    if nh == 41 and len(payload) >= 40:
-        return "IPv6/" + _INNER_NAMES.get(payload[6], str(payload[6]))
-    if nh == 59:
+def inner_code(nh: int, payload: bytes) -> int:
+    """Cheap per-packet key for the inner protocol mix: the next header, and for an inner IP
+    packet (tunnel mode) also the protocol it carries (``nh << 8 | proto``)."""
+    if nh == 4:
+        return 0x400 | payload[9] if len(payload) > 9 else 0x400
+    if nh == 41:
+        return 0x2900 | payload[6] if len(payload) > 6 else 0x2900
+    return nh
+
+
+def inner_name(code: int) -> str:
+    """Display name for an :func:`inner_code`."""
+    if code >= 0x100:
+        family = "IPv4" if code >> 8 == 4 else "IPv6"
+        proto = code & 0xFF
+        return f"{family}/{_INNER_NAMES.get(proto, str(proto))}"
+    if code == 59:
         return "dummy"
-    return _INNER_NAMES.get(nh, f"proto-{nh}")
+    return _INNER_NAMES.get(code, f"proto-{code}")
 
 
 def trim_tfc(nh: int, payload: bytes) -> bytes:
@@ -96,20 +106,22 @@ class EspDecryptHook:
                 self.fail(frame, ts, f, NO_KEY_STATUS)
             return
         status, nh, payload, _hi = dec.decrypt(data, off, end)
-        if status == EspStatus.OK and payload is not None:
+        if payload is not None:  # EspStatus.OK
             f.decrypted += 1
-            name = inner_protocol(nh, payload)
-            f.inner[name] = f.inner.get(name, 0) + 1
+            code = inner_code(nh, payload)
+            inner = f.inner
+            inner[code] = inner.get(code, 0) + 1
             if self.plain is not None and nh != 59:
                 self.plain(frame, ts, f, nh, trim_tfc(nh, payload))
-            inner = nested_esp(nh, payload) if self._depth < self.MAX_NESTING else None
-            if inner is not None:
-                src, dst, sport, dport, ioff, iend = inner
-                self._depth += 1
-                try:
-                    self.tracker.on_esp(frame, ts, src, dst, sport, dport, payload, ioff, iend)
-                finally:
-                    self._depth -= 1
+            if (code == 0x432 or code == 0x2932) and self._depth < self.MAX_NESTING:
+                nested = nested_esp(nh, payload)
+                if nested is not None:
+                    src, dst, sport, dport, ioff, iend = nested
+                    self._depth += 1
+                    try:
+                        self.tracker.on_esp(frame, ts, src, dst, sport, dport, payload, ioff, iend)
+                    finally:
+                        self._depth -= 1
             return
         if status == EspStatus.INTEGRITY_FAILED:
             f.integrity_failed += 1

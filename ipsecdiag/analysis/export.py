@@ -18,7 +18,7 @@ from typing import Any
 from ..capture.writer import PcapNgWriter, PcapWriter
 from ..keys.model import KeyStore
 from .decrypt import install_decryption
-from .decrypt_esp import NO_KEY_STATUS, EspDecryptHook
+from .decrypt_esp import NO_KEY_STATUS
 from .esp_tracker import FlowState
 from .model import Report
 from .reconstruct import Reconstructor, analyze_capture
@@ -110,34 +110,23 @@ def export_decrypted(
     writer: PcapWriter | PcapNgWriter
     writer = PcapNgWriter(out_path) if use_ng else PcapWriter(out_path, LINKTYPE_RAW)
 
-    def counts(f: FlowState) -> SpiCounts:
-        from .model import addr_text
+    if isinstance(writer, PcapNgWriter):
+        ng = writer
 
-        k = (f.spi, addr_text(f.src), addr_text(f.dst))
-        c = summary.per_spi.get(k)
-        if c is None:
-            c = summary.per_spi[k] = SpiCounts()
-        return c
-
-    def write(ts: float, pkt: bytes) -> None:
-        if isinstance(writer, PcapNgWriter):
-            writer.write(ts, pkt, linktype=LINKTYPE_RAW)
-        else:
-            writer.write(ts, pkt)
+        def write(ts: float, pkt: bytes) -> None:
+            ng.write(ts, pkt, linktype=LINKTYPE_RAW)
+    else:
+        write = writer.write
 
     def plain(frame: int, ts: float, f: FlowState, nh: int, payload: bytes) -> None:
-        c = counts(f)
-        c.packets += 1
-        c.decrypted += 1
-        pkt = payload if nh in (4, 41) else ip_packet(f.src, f.dst, nh, payload)
-        write(ts, pkt)
-        c.written += 1
-        summary.written += 1
+        # Per packet only the write: the counts come from the flows at the end.
+        write(ts, payload if nh == 4 or nh == 41 else ip_packet(f.src, f.dst, nh, payload))
+
+    kept: Counter[tuple[bytes, bytes, int]] = Counter()
 
     def fail(frame: int, ts: float, f: FlowState, status: int) -> None:
-        c = counts(f)
-        c.packets += 1
-        c.failed[_STATUS_TEXT.get(status, f"status {status}")] += 1
+        if status == NO_KEY_STATUS:
+            f.extra["export_no_key"] = f.extra.get("export_no_key", 0) + 1
         if not keep_undecrypted:
             return
         if isinstance(writer, PcapNgWriter) and current[0] == frame:
@@ -145,23 +134,57 @@ def export_decrypted(
         else:
             data, off, end = _last_esp[0]
             write(ts, outer_packet(f, data[off:end]))
-        summary.kept += 1
-        c.written += 1
+        kept[(f.src, f.dst, f.spi)] += 1
 
     _last_esp: list[tuple[bytes, int, int]] = [(b"", 0, 0)]
 
     def setup(rec: Reconstructor) -> None:
-        install_decryption(rec)
-        hook = EspDecryptHook(rec, plain=plain, fail=fail)
+        # Keeping undecrypted packets needs the frame at hand when it fails: no workers then.
+        install_decryption(rec, plain=plain, fail=fail, allow_pool=not keep_undecrypted)
+        hook = rec.esp.hook
+        if keep_undecrypted and hook is not None:
 
-        def esp_hook(f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
-            _last_esp[0] = (data, off, end)
-            hook(f, frame, ts, data, off, end)
+            def esp_hook(f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
+                _last_esp[0] = (data, off, end)
+                hook(f, frame, ts, data, off, end)
 
-        rec.esp.hook = esp_hook
+            rec.esp.hook = esp_hook
 
     try:
-        summary.report = analyze_capture(capture, keys=keys, options=options, setup=setup, on_frame=on_frame)
+        summary.report = analyze_capture(
+            capture, keys=keys, options=options, setup=setup, on_frame=on_frame if keep_undecrypted else None
+        )
     finally:
         writer.close()
+    _tally(summary, kept)
     return summary
+
+
+def _tally(summary: ExportSummary, kept: Counter[tuple[bytes, bytes, int]]) -> None:
+    """Per-SPI counts of the export, from the report's flows (no per-packet bookkeeping)."""
+    from .model import addr_text
+
+    assert summary.report is not None
+    kept_by_text = {(addr_text(s), addr_text(d), spi): n for (s, d, spi), n in kept.items()}
+    for fl in summary.report.esp_flows:
+        k = (fl.spi, fl.src, fl.dst)
+        c = summary.per_spi.setdefault(k, SpiCounts())
+        c.packets += fl.packets
+        c.decrypted += fl.decrypted
+        dummies = fl.inner_protocols.get("dummy", 0)
+        k_kept = kept_by_text.get((fl.src, fl.dst, fl.spi), 0)
+        c.written += fl.decrypted - dummies + k_kept
+        summary.written += fl.decrypted - dummies
+        summary.kept += k_kept
+        if not fl.keys:
+            c.failed["no key"] += fl.packets
+            continue
+        for n, why in (
+            (fl.integrity_failed, "integrity check failed"),
+            (fl.truncated, "truncated"),
+            (fl.undecryptable, "not decryptable (malformed, unsupported or implausible)"),
+        ):
+            if n:
+                c.failed[why] += n
+        if dummies:
+            c.failed["dummy packets (next header 59), not written"] += dummies

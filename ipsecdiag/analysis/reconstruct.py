@@ -7,6 +7,7 @@ evidence for the checks. :func:`analyze_capture` wires it together and runs the 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ class Reconstructor:
         self.ah: dict[tuple[int, bytes, bytes], AhFlow] = {}
         self.on_esp = self.esp.on_esp  # bound method: the hot path skips one call level
         self.keepalives_dropped = 0
+        self.capture_bytes = 0  # size of the input, for decisions such as decryption workers
+        self.finishers: list[Callable[[], None]] = []  # run at the end, before the report is built
+        self.closers: list[Callable[[], None]] = []  # release resources (worker processes), always
 
     # -- Sink -------------------------------------------------------------------------------
     def on_ike(self, msg: IkeDatagram) -> None:
@@ -96,9 +100,18 @@ class Reconstructor:
 
     # -- end --------------------------------------------------------------------------------
     def finish(self) -> None:
+        for fn in self.finishers:
+            fn()
         r = self.report
         r.ike_sas = self.ike.finish()
         r.esp_flows = self.esp.flows_out()
+        for flow in r.esp_flows:
+            if flow.inner_protocols:  # keyed by decrypt_esp.inner_code on the hot path
+                from .decrypt_esp import inner_name
+
+                flow.inner_protocols = Counter(
+                    {inner_name(k) if isinstance(k, int) else k: v for k, v in flow.inner_protocols.items()}
+                )
         r.ah_flows = sorted(self.ah.values(), key=lambda f: f.first_frame)
         r.source.ike_messages = self.ike.messages
         r.source.esp_packets = self.esp.packets
@@ -142,6 +155,25 @@ def analyze_capture(
     opts = dict(options or {})
     report = Report(options=opts)
     rec = Reconstructor(report, keys)
+    rec.capture_bytes = _size(path)
+    try:
+        return _run(path, rec, report, opts, checks, progress, setup, on_frame, keys)
+    finally:
+        for close in rec.closers:
+            close()
+
+
+def _run(
+    path: str | Path,
+    rec: Reconstructor,
+    report: Report,
+    opts: dict[str, Any],
+    checks: Sequence[Check] | None,
+    progress: Progress | None,
+    setup: Callable[[Reconstructor], None] | None,
+    on_frame: Callable[[int, float, int, bytes], None] | None,
+    keys: KeyStore | None,
+) -> Report:
     if setup is not None:
         setup(rec)
     ike_ports = frozenset(opts.get("ike_ports") or (500,))
@@ -153,18 +185,27 @@ def analyze_capture(
         src.formats.append(cap.format)
         feed = decoder.feed
         total = _size(path)
-        n = 0
-        first = last = None
-        for frame, ts, linktype, data, orig_len in cap.frames():
-            if first is None:
-                first = ts
-            last = ts
+        it = cap.frames()
+        fr0 = next(it, None)
+        fr = fr0
+        if fr0 is not None:
             if on_frame is not None:
-                on_frame(frame, ts, linktype, data)
-            feed(frame, ts, linktype, data, orig_len)
-            n = frame
-            if progress is not None and not frame & 0x3FFF:
-                progress(cap.stats.bytes, total)
+                on_frame(*fr0[:4])
+            feed(*fr0)
+        # The loop runs once per packet: the common case carries nothing but the call.
+        if on_frame is None and progress is None:
+            for fr in it:
+                feed(*fr)
+        else:
+            for fr in it:
+                if on_frame is not None:
+                    on_frame(*fr[:4])
+                feed(*fr)
+                if progress is not None and not fr[0] & 0x3FFF:
+                    progress(cap.stats.position, total)
+        first = fr0[1] if fr0 is not None else None
+        last = fr[1] if fr is not None else None
+        n = fr[0] if fr is not None else 0
         decoder.finish()
         st = cap.stats
         src.frames = n
@@ -191,17 +232,37 @@ def run_checks(report: Report, checks: Iterable[Check], options: dict[str, Any])
 
 
 def rank_findings(findings: list[Any]) -> list[Any]:
-    """Root causes first (a finding that explains another ranks above it), then severity."""
-    explained: set[str] = set()
+    """Root causes first, each followed by the findings it explains, then by severity.
+
+    A finding that explains others (``explains`` lists their ids; same IKE SA when both name
+    one) is placed at the severity of the worst of them, so an expired certificate comes
+    before the AUTHENTICATION_FAILED it caused even when that is the more severe finding.
+    """
+
+    def related(root: Any, f: Any) -> bool:
+        return f.id in root.explains and (root.ike_sa is None or f.ike_sa is None or root.ike_sa == f.ike_sa)
+
+    def base(f: Any) -> tuple[int, int, str]:
+        return (f.frames[0] if f.frames else 1 << 30, 0 if f.explains else 1, f.id)
+
+    roots = sorted((f for f in findings if f.explains), key=lambda f: (-int(f.severity), base(f)))
+    attached: dict[int, list[Any]] = {}
+    free: list[Any] = []
     for f in findings:
-        explained.update(f.explains)
+        root = None if f.explains else next((r for r in roots if related(r, f)), None)
+        if root is None:
+            free.append(f)
+        else:
+            attached.setdefault(id(root), []).append(f)
 
-    def key(f: Any) -> tuple[int, int, int, int, str]:
-        is_root = 0 if f.explains else 1
-        is_consequence = 1 if f.id in explained and not f.explains else 0
-        return (is_consequence, -int(f.severity), is_root, f.frames[0] if f.frames else 1 << 30, f.id)
+    def effective(f: Any) -> int:
+        return max([int(f.severity)] + [int(c.severity) for c in attached.get(id(f), [])])
 
-    return sorted(findings, key=key)
+    out: list[Any] = []
+    for f in sorted(free, key=lambda f: (-effective(f), base(f))):
+        out.append(f)
+        out.extend(sorted(attached.get(id(f), []), key=lambda c: (-int(c.severity), base(c))))
+    return out
 
 
 def _size(path: str | Path) -> int:
