@@ -17,6 +17,9 @@ from .ike_sas import proposal_dict_v2
 from .model import ChildSaRecord, IkeSaRecord, MessageRecord
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..capture.writer import RecordEncoder
     from .decrypt_esp import FailSink, PlainSink
     from .reconstruct import Reconstructor
 
@@ -27,10 +30,14 @@ def install_decryption(
     plain: PlainSink | None = None,
     fail: FailSink | None = None,
     allow_pool: bool = True,
+    encoder: RecordEncoder | None = None,
+    raw_out: Callable[[bytes], None] | None = None,
 ) -> None:
     """Decrypt IKE and ESP during the pass. ``plain``/``fail`` receive every ESP packet that
     did / did not decrypt (for ``ipsecdiag decrypt``). Large captures decrypt ESP in worker
-    processes (see :mod:`.decrypt_pool`) unless ``allow_pool`` is False."""
+    processes (see :mod:`.decrypt_pool`) unless ``allow_pool`` is False; there, given an
+    ``encoder`` and ``raw_out``, the workers build the output records themselves and
+    ``raw_out`` receives them in place of ``plain``."""
     keys = rec.keys
     if not keys:
         return
@@ -45,7 +52,9 @@ def install_decryption(
 
     workers = use_pool(rec.capture_bytes) if allow_pool else 0
     if workers:
-        pooled = PooledEspDecryptHook(rec, plain=plain, fail=fail, workers=workers)
+        pooled = PooledEspDecryptHook(
+            rec, plain=plain, fail=fail, workers=workers, encoder=encoder, raw_out=raw_out
+        )
         rec.esp.hook = pooled
         rec.finishers.append(pooled.finish)
         rec.closers.append(pooled.close)

@@ -77,6 +77,24 @@ def nested_esp(nh: int, payload: bytes) -> tuple[bytes, bytes, int, int, int, in
     return None
 
 
+def _checksum(hdr: bytes) -> int:
+    s = sum(struct.unpack(f"!{len(hdr) // 2}H", hdr))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ip_packet(src: bytes, dst: bytes, proto: int, payload: bytes) -> bytes:
+    """A minimal outer IPv4/IPv6 header around ``payload`` (TTL/hop limit 64)."""
+    if len(src) == 4:
+        hdr = bytearray(
+            struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0, src, dst)
+        )
+        struct.pack_into("!H", hdr, 10, _checksum(bytes(hdr)))
+        return bytes(hdr) + payload
+    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), proto, 64, src, dst) + payload
+
+
 class EspDecryptHook:
     MAX_NESTING = 3
 

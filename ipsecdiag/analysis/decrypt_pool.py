@@ -19,9 +19,19 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from ..capture.writer import RecordEncoder
 from ..esp.sa import EspDecryptor, EspStatus
 from ..keys.model import ChildSaKeys
-from .decrypt_esp import NO_KEY, NO_KEY_STATUS, FailSink, PlainSink, inner_code, nested_esp, trim_tfc
+from .decrypt_esp import (
+    NO_KEY,
+    NO_KEY_STATUS,
+    FailSink,
+    PlainSink,
+    inner_code,
+    ip_packet,
+    nested_esp,
+    trim_tfc,
+)
 from .esp_tracker import FlowState
 from .model import addr_text
 
@@ -33,28 +43,50 @@ BATCH = 2048
 MIN_CAPTURE_BYTES = 64 * 1024 * 1024
 
 
-def _worker(conn: Connection, want_plain: bool) -> None:
-    """Worker loop: (flow id, keys) registrations and packet batches in, results out."""
-    decs: dict[int, EspDecryptor] = {}
+def _worker(conn: Connection, want_plain: bool, encoder: RecordEncoder | None) -> None:
+    """Worker loop: flow registrations and packet batches in, results out.
+
+    With an ``encoder`` the worker also builds the output records of the decrypted packets
+    and returns them as one blob with per-packet end offsets, so the main process writes a
+    batch with one call instead of one per packet.
+    """
+    decs: dict[int, tuple[EspDecryptor, bytes, bytes]] = {}
     while True:
         msg = conn.recv()
         if msg is None:
             break
         new_keys, packets = msg
-        for fid, keys in new_keys:
-            decs[fid] = EspDecryptor(keys)
+        for fid, keys, src, dst in new_keys:
+            decs[fid] = (EspDecryptor(keys), src, dst)
         out = []
-        for fid, pkt in packets:
-            status, nh, payload, _hi = decs[fid].decrypt(pkt, 0, len(pkt))
+        parts: list[bytes] = []
+        ends: list[int] = []
+        size = 0
+        for fid, pkt, ts in packets:
+            dec, src, dst = decs[fid]
+            status, nh, payload, _hi = dec.decrypt(pkt, 0, len(pkt))
             if payload is not None:
                 code = inner_code(nh, payload)
-                if want_plain:
+                carrier = code == 0x432 or code == 0x2932
+                if encoder is not None:
+                    if nh != 59:
+                        rec = encoder.encode(
+                            ts,
+                            trim_tfc(nh, payload)
+                            if nh == 4 or nh == 41
+                            else ip_packet(src, dst, nh, payload),
+                        )
+                        parts.append(rec)
+                        size += len(rec)
+                    out.append((0, nh, code, payload if carrier else None))
+                elif want_plain:
                     out.append((0, nh, code, trim_tfc(nh, payload)))
                 else:
-                    out.append((0, nh, code, payload if code in (0x432, 0x2932) else None))
+                    out.append((0, nh, code, payload if carrier else None))
             else:
                 out.append((int(status), -1, 0, None))
-        conn.send(out)
+            ends.append(size)
+        conn.send((out, b"".join(parts), ends if encoder is not None else None))
     conn.close()
 
 
@@ -80,7 +112,11 @@ class PooledEspDecryptHook:
         plain: PlainSink | None = None,
         fail: FailSink | None = None,
         workers: int = 1,
+        encoder: RecordEncoder | None = None,
+        raw_out: Callable[[bytes], None] | None = None,
     ) -> None:
+        """With ``encoder`` and ``raw_out`` the workers build the decrypted output records and
+        ``raw_out`` receives them (in capture order) instead of ``plain`` per packet."""
         self.tracker = rec.esp
         self.keys = rec.keys
         self.plain = plain
@@ -90,14 +126,15 @@ class PooledEspDecryptHook:
         self._procs: list[Any] = []
         for _ in range(max(1, workers)):
             parent, child = ctx.Pipe()
-            p = ctx.Process(target=_worker, args=(child, plain is not None), daemon=True)
+            p = ctx.Process(target=_worker, args=(child, plain is not None, encoder), daemon=True)
             p.start()
             child.close()
             self._conns.append(parent)
             self._procs.append(p)
         self._fids: dict[int, tuple[int, int]] = {}  # id(flow) -> (flow id, worker)
-        self._new: list[list[tuple[int, ChildSaKeys]]] = [[] for _ in self._conns]
-        self._batch: list[list[tuple[int, bytes]]] = [[] for _ in self._conns]
+        self._new: list[list[tuple[int, ChildSaKeys, bytes, bytes]]] = [[] for _ in self._conns]
+        self._batch: list[list[tuple[int, bytes, float]]] = [[] for _ in self._conns]
+        self._raw_out = raw_out if encoder is not None else None
         self._meta: list[list[tuple[FlowState, int, float]]] = [[] for _ in self._conns]
         self._pending: deque[tuple[int, list[tuple[FlowState, int, float]]]] = deque()
         self._depth = 0
@@ -122,7 +159,7 @@ class PooledEspDecryptHook:
             return
         w = dec.worker
         batch = self._batch[w]
-        batch.append((dec.fid, data[off:end]))
+        batch.append((dec.fid, data[off:end], ts))
         self._meta[w].append((f, frame, ts))
         if len(batch) >= BATCH:
             self._send(w)
@@ -142,7 +179,7 @@ class PooledEspDecryptHook:
         w = self._next_worker
         self._next_worker = (w + 1) % len(self._conns)
         self._fids[id(f)] = (fid, w)
-        self._new[w].append((fid, k))
+        self._new[w].append((fid, k, f.src, f.dst))
         return RemoteSa(fid, w, probe.transform)
 
     def _send(self, w: int) -> None:
@@ -159,16 +196,21 @@ class PooledEspDecryptHook:
     # -- results ---------------------------------------------------------------------------
     def _apply_one(self) -> None:
         w, meta = self._pending.popleft()
-        results = self._conns[w].recv()
-        plain, fail = self.plain, self.fail
-        for (f, frame, ts), (status, nh, code, payload) in zip(meta, results, strict=True):
+        results, blob, ends = self._conns[w].recv()
+        plain, fail, raw_out = self.plain, self.fail, self._raw_out
+        written = 0
+        for i, ((f, frame, ts), (status, nh, code, payload)) in enumerate(zip(meta, results, strict=True)):
             if status == 0:
                 f.decrypted += 1
                 inner = f.inner
                 inner[code] = inner.get(code, 0) + 1
                 if payload is None:
                     continue
-                if plain is not None and nh != 59:
+                if raw_out is not None:
+                    if ends[i] > written:  # this packet's record and those before it
+                        raw_out(blob[written : ends[i]])
+                        written = ends[i]
+                elif plain is not None and nh != 59:
                     plain(frame, ts, f, nh, payload)  # TFC padding already cut by the worker
                 if (code == 0x432 or code == 0x2932) and self._depth < self.MAX_NESTING:
                     nested = nested_esp(nh, payload)
@@ -187,6 +229,8 @@ class PooledEspDecryptHook:
                 f.undecryptable += 1
             if fail is not None:
                 fail(frame, ts, f, status)
+        if raw_out is not None and written < len(blob):
+            raw_out(blob[written:])
 
     def finish(self) -> None:
         """Flush partial batches, apply every outstanding result, stop the workers. Nested ESP

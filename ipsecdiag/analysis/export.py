@@ -18,7 +18,7 @@ from typing import Any
 from ..capture.writer import PcapNgWriter, PcapWriter
 from ..keys.model import KeyStore
 from .decrypt import install_decryption
-from .decrypt_esp import NO_KEY_STATUS
+from .decrypt_esp import NO_KEY_STATUS, ip_packet
 from .esp_tracker import FlowState
 from .model import Report
 from .reconstruct import Reconstructor, analyze_capture
@@ -62,24 +62,6 @@ _STATUS_TEXT = {
     4: "unsupported algorithm",
     5: "implausible trailer (no ICV to check; wrong key?)",
 }
-
-
-def _checksum(hdr: bytes) -> int:
-    s = sum(struct.unpack(f"!{len(hdr) // 2}H", hdr))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def ip_packet(src: bytes, dst: bytes, proto: int, payload: bytes) -> bytes:
-    """A minimal outer IPv4/IPv6 header around ``payload`` (TTL/hop limit 64)."""
-    if len(src) == 4:
-        hdr = bytearray(
-            struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0, src, dst)
-        )
-        struct.pack_into("!H", hdr, 10, _checksum(bytes(hdr)))
-        return bytes(hdr) + payload
-    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), proto, 64, src, dst) + payload
 
 
 def outer_packet(f: FlowState, esp: bytes) -> bytes:
@@ -140,7 +122,15 @@ def export_decrypted(
 
     def setup(rec: Reconstructor) -> None:
         # Keeping undecrypted packets needs the frame at hand when it fails: no workers then.
-        install_decryption(rec, plain=plain, fail=fail, allow_pool=not keep_undecrypted)
+        encoder = writer.encoder(LINKTYPE_RAW) if isinstance(writer, PcapNgWriter) else writer.encoder()
+        install_decryption(
+            rec,
+            plain=plain,
+            fail=fail,
+            allow_pool=not keep_undecrypted,
+            encoder=encoder,
+            raw_out=writer.write_raw,
+        )
         hook = rec.esp.hook
         if keep_undecrypted and hook is not None:
 

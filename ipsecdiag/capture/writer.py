@@ -30,8 +30,48 @@ _OPT_IF_NAME = 2
 _OPT_IF_TSRESOL = 9
 
 
+class RecordEncoder:
+    """Encodes packets as complete records of one writer's format, without the writer: worker
+    processes build output records this way and the writer appends them with ``write_raw``."""
+
+    __slots__ = ("_units", "ifid", "ng", "snaplen")
+
+    def __init__(self, *, ng: bool, units: int, snaplen: int, ifid: int = 0) -> None:
+        self.ng = ng
+        self._units = units
+        self.snaplen = snaplen
+        self.ifid = ifid
+
+    def encode(self, ts: float, data: bytes) -> bytes:
+        orig_len = len(data)
+        if orig_len > self.snaplen:
+            data = data[: self.snaplen]
+        sec, frac = _split_ts(ts, self._units)
+        if not self.ng:
+            return _PCAP_REC.pack(sec, frac, len(data), orig_len) + data
+        stamp = sec * self._units + frac
+        pad = -len(data) & 3
+        total = 32 + len(data) + pad
+        return b"".join(
+            (
+                _EPB.pack(_EPB_TYPE, total, self.ifid, stamp >> 32, stamp & 0xFFFFFFFF, len(data), orig_len),
+                data,
+                b"\x00" * pad,
+                total.to_bytes(4, "little"),
+            )
+        )
+
+
 class _Output:
     """Shared buffering and ownership of the output file."""
+
+    def write_raw(self, records: bytes) -> None:
+        """Append records already encoded for this file (see :class:`RecordEncoder`)."""
+        buf = self._buf
+        buf += records
+        if len(buf) >= FLUSH_AT:
+            self._f.write(buf)
+            buf.clear()
 
     def __init__(self, path_or_fileobj: str | Path | BinaryIO) -> None:
         if isinstance(path_or_fileobj, str | Path):
@@ -99,6 +139,9 @@ class PcapWriter(_Output):
     def __enter__(self) -> PcapWriter:
         return self
 
+    def encoder(self) -> RecordEncoder:
+        return RecordEncoder(ng=False, units=self._units, snaplen=self.snaplen)
+
     def write(self, ts: float, data: bytes, orig_len: int | None = None) -> None:
         """Append one record; ``data`` beyond the snaplen is cut (``orig_len`` keeps the size)."""
         if orig_len is None:
@@ -145,6 +188,9 @@ class PcapNgWriter(_Output):
 
     def __enter__(self) -> PcapNgWriter:
         return self
+
+    def encoder(self, linktype: int) -> RecordEncoder:
+        return RecordEncoder(ng=True, units=self._units, snaplen=self.snaplen, ifid=self.interface(linktype))
 
     def interface(self, linktype: int, name: str | None = None) -> int:
         """The interface id for ``linktype``, writing its IDB the first time it is used."""

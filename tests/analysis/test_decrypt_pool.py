@@ -38,18 +38,19 @@ def _flows(rep) -> list[tuple]:
     ]
 
 
+@pytest.mark.parametrize("suffix", [".pcap", ".pcapng"])
 @pytest.mark.parametrize("cap,keys", CASES, ids=[c.name for c, _ in CASES])
 def test_pool_matches_in_process(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cap: Path, keys: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cap: Path, keys: Path, suffix: str
 ) -> None:
     store = KeyStore(load_keys(keys))
     inproc = analyze_capture(cap, keys=store, setup=install_decryption)
-    out1 = tmp_path / "inproc.pcap"
+    out1 = tmp_path / f"inproc{suffix}"
     export_decrypted(cap, store, out1)
     monkeypatch.setattr(decrypt_pool, "MIN_CAPTURE_BYTES", 0)
     monkeypatch.setattr(decrypt_pool, "BATCH", 3)  # many batches even on a small capture
     pooled = analyze_capture(cap, keys=store, setup=install_decryption)
-    out2 = tmp_path / "pooled.pcap"
+    out2 = tmp_path / f"pooled{suffix}"
     summary = export_decrypted(cap, store, out2)
     assert _flows(pooled) == _flows(inproc)
     assert any(f[3] for f in _flows(pooled))
