@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..esp.sa import EspDecryptor, EspStatus
-from .esp_tracker import FlowState
+from ..keys.model import ChildSaKeys, KeyStore
+from .esp_tracker import EspTracker, FlowState
 from .model import addr_text
 
 if TYPE_CHECKING:
@@ -95,9 +96,47 @@ def ip_packet(src: bytes, dst: bytes, proto: int, payload: bytes) -> bytes:
     return struct.pack("!IHBB16s16s", 0x60000000, len(payload), proto, 64, src, dst) + payload
 
 
-class EspDecryptHook:
-    MAX_NESTING = 3
+def flow_keys(keys: KeyStore, f: FlowState) -> ChildSaKeys | None:
+    """The key for a flow: by SPI and addresses, else by SPI alone when that is unambiguous
+    (keys logged behind a NAT); the latter is noted on the flow."""
+    k = keys.child(f.spi, addr_text(f.src), addr_text(f.dst))
+    if k is None:
+        k = keys.child_by_spi(f.spi)
+        if k is not None:
+            f.extra["key_matched_by_spi_only"] = True
+    return k
 
+
+def count_failure(f: FlowState, status: int) -> None:
+    """Count a packet that did not decrypt under its :class:`EspStatus`."""
+    if status == EspStatus.INTEGRITY_FAILED:
+        f.integrity_failed += 1
+    elif status == EspStatus.TRUNCATED:
+        f.truncated += 1
+    else:
+        f.undecryptable += 1
+
+
+class NestingHook:
+    """Feeds ESP found inside decrypted tunnel-mode packets back to the tracker, at most
+    :attr:`MAX_NESTING` deep (the tracker calls the hook again for it)."""
+
+    MAX_NESTING = 3
+    tracker: EspTracker
+    _depth: int
+
+    def _feed_nested(self, frame: int, ts: float, nh: int, payload: bytes) -> None:
+        nested = nested_esp(nh, payload)
+        if nested is not None:
+            src, dst, sport, dport, ioff, iend = nested
+            self._depth += 1
+            try:
+                self.tracker.on_esp(frame, ts, src, dst, sport, dport, payload, ioff, iend)
+            finally:
+                self._depth -= 1
+
+
+class EspDecryptHook(NestingHook):
     def __init__(
         self, rec: Reconstructor, plain: PlainSink | None = None, fail: FailSink | None = None
     ) -> None:
@@ -111,11 +150,7 @@ class EspDecryptHook:
     def __call__(self, f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
         dec = f.decryptor
         if dec is None:
-            k = self.keys.child(f.spi, addr_text(f.src), addr_text(f.dst))
-            if k is None:
-                k = self.keys.child_by_spi(f.spi)
-                if k is not None:
-                    f.extra["key_matched_by_spi_only"] = True
+            k = flow_keys(self.keys, f)
             dec = f.decryptor = EspDecryptor(k) if k is not None else NO_KEY
             if k is not None and dec.problem:
                 f.extra["decrypt_problem"] = dec.problem
@@ -132,20 +167,8 @@ class EspDecryptHook:
             if self.plain is not None and nh != 59:
                 self.plain(frame, ts, f, nh, trim_tfc(nh, payload))
             if (code == 0x432 or code == 0x2932) and self._depth < self.MAX_NESTING:
-                nested = nested_esp(nh, payload)
-                if nested is not None:
-                    src, dst, sport, dport, ioff, iend = nested
-                    self._depth += 1
-                    try:
-                        self.tracker.on_esp(frame, ts, src, dst, sport, dport, payload, ioff, iend)
-                    finally:
-                        self._depth -= 1
+                self._feed_nested(frame, ts, nh, payload)
             return
-        if status == EspStatus.INTEGRITY_FAILED:
-            f.integrity_failed += 1
-        elif status == EspStatus.TRUNCATED:
-            f.truncated += 1
-        else:
-            f.undecryptable += 1
+        count_failure(f, status)
         if self.fail is not None:
             self.fail(frame, ts, f, int(status))

@@ -20,20 +20,21 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..capture.writer import RecordEncoder
-from ..esp.sa import EspDecryptor, EspStatus
+from ..esp.sa import EspDecryptor
 from ..keys.model import ChildSaKeys
 from .decrypt_esp import (
     NO_KEY,
     NO_KEY_STATUS,
     FailSink,
+    NestingHook,
     PlainSink,
+    count_failure,
+    flow_keys,
     inner_code,
     ip_packet,
-    nested_esp,
     trim_tfc,
 )
 from .esp_tracker import FlowState
-from .model import addr_text
 
 if TYPE_CHECKING:
     from .reconstruct import Reconstructor
@@ -101,10 +102,8 @@ class RemoteSa:
         self.transform = transform
 
 
-class PooledEspDecryptHook:
+class PooledEspDecryptHook(NestingHook):
     """Drop-in for :class:`EspDecryptHook` (same sinks); call :meth:`finish` at the end."""
-
-    MAX_NESTING = 3
 
     def __init__(
         self,
@@ -165,11 +164,7 @@ class PooledEspDecryptHook:
             self._send(w)
 
     def _register(self, f: FlowState) -> Any:
-        k = self.keys.child(f.spi, addr_text(f.src), addr_text(f.dst))
-        if k is None:
-            k = self.keys.child_by_spi(f.spi)
-            if k is not None:
-                f.extra["key_matched_by_spi_only"] = True
+        k = flow_keys(self.keys, f)
         if k is None:
             return NO_KEY
         probe = EspDecryptor(k)  # to report unusable keys the same way the in-process path does
@@ -213,20 +208,9 @@ class PooledEspDecryptHook:
                 elif plain is not None and nh != 59:
                     plain(frame, ts, f, nh, payload)  # TFC padding already cut by the worker
                 if (code == 0x432 or code == 0x2932) and self._depth < self.MAX_NESTING:
-                    nested = nested_esp(nh, payload)
-                    if nested is not None:
-                        self._depth += 1
-                        try:
-                            self.tracker.on_esp(frame, ts, *nested[:4], payload, nested[4], nested[5])
-                        finally:
-                            self._depth -= 1
+                    self._feed_nested(frame, ts, nh, payload)
                 continue
-            if status == EspStatus.INTEGRITY_FAILED:
-                f.integrity_failed += 1
-            elif status == EspStatus.TRUNCATED:
-                f.truncated += 1
-            else:
-                f.undecryptable += 1
+            count_failure(f, status)
             if fail is not None:
                 fail(frame, ts, f, status)
         if raw_out is not None and written < len(blob):
