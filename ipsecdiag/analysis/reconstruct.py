@@ -68,11 +68,29 @@ class Reconstructor:
         f.seq_last = seq
         f.last_frame = frame
         f.next_headers[nh] += 1
+        if self.keys:
+            self._verify_ah(f, src, dst, data, off, end)
         if nh == 50:
             # AH protecting ESP: account the ESP part too (RFC 4302 §3.1).
             ah_len = (data[off + 1] + 2) * 4
             if off + ah_len + 8 <= end:
                 self.esp.on_esp(frame, ts, src, dst, 0, 0, data, off + ah_len, end)
+
+    def _verify_ah(self, f: AhFlow, src: bytes, dst: bytes, data: bytes, off: int, end: int) -> None:
+        """ICV check (RFC 4302) when the key store has the SA; counts go to the AH flow."""
+        from ..esp.ah import AhStatus, verify_ah
+
+        k = self.keys.child(f.spi, f.src, f.dst) or self.keys.child_by_spi(f.spi)
+        if k is None or k.protocol != "ah":
+            return
+        ip = ip_header_before(data, off, 51)
+        if ip is None:
+            return  # the IP header could not be located: not verifiable
+        status = verify_ah(k, data[:end], ip, off)
+        if status == AhStatus.OK:
+            f.verified += 1
+        elif status == AhStatus.INTEGRITY_FAILED:
+            f.integrity_failed += 1
 
     def on_keepalive(self, frame: int, ts: float, src: str, dst: str, sport: int, dport: int) -> None:
         if len(self.report.keepalives) < MAX_KEEPALIVES:
@@ -122,6 +140,24 @@ class Reconstructor:
             r.malformed.append((frame, "esp", off, reason))
         r.malformed.sort()
         _link_child_sas(r)
+
+
+def ip_header_before(data: bytes, off: int, proto: int) -> int | None:
+    """Offset of the IPv4/IPv6 header whose payload (after IPv6 extension headers) starts at
+    ``off`` with protocol ``proto``; the decoder hands over the AH offset only."""
+    for ihl in range(20, 64, 4):  # IPv4 with 0..40 bytes of options
+        start = off - ihl
+        if start >= 0 and data[start] == 0x40 | ihl // 4 and data[start + 9] == proto:
+            return start
+    for start in range(off - 40, max(-1, off - 40 - 512), -8):  # IPv6 plus extension headers
+        if start < 0 or data[start] >> 4 != 6:
+            continue
+        nh, p = data[start + 6], start + 40
+        while p < off and nh in (0, 43, 60, 135):
+            nh, p = data[p], p + (data[p + 1] + 1) * 8
+        if p == off and nh == proto:
+            return start
+    return None
 
 
 def _link_child_sas(r: Report) -> None:

@@ -235,6 +235,30 @@ class EspTable:
         yield t
 
 
+class AhTable:
+    def __init__(self, report: Report) -> None:
+        self.r = report
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        t = Table(
+            title="AH flows", box=_box(console), title_justify="left", padding=(0, 0, 0, 1), pad_edge=False
+        )
+        for col in ("SPI", "Src -> Dst", "Pkts", "Seq", "ICV ok", "ICV bad"):
+            t.add_column(
+                col, justify="right" if col in ("Pkts", "ICV ok", "ICV bad") else "left", no_wrap=True
+            )
+        for f in self.r.ah_flows:
+            t.add_row(
+                f"{f.spi:08x}",
+                f"{f.src}\n-> {f.dst}",
+                str(f.packets),
+                f"{f.seq_first}..{f.seq_last}",
+                str(f.verified),
+                str(f.integrity_failed),
+            )
+        yield t
+
+
 class FindingsView:
     def __init__(self, findings: list[Finding], *, verbose: bool = True) -> None:
         self.findings = findings
@@ -295,4 +319,6 @@ def report_renderable(report: Report, *, ladders: bool = True, max_ladders: int 
             )
     if report.esp_flows:
         parts += [Text(""), EspTable(report)]
+    if report.ah_flows:
+        parts += [Text(""), AhTable(report)]
     return Group(*parts)  # type: ignore[arg-type]
