@@ -131,18 +131,7 @@ class IkeReconstructor:
 
     def _make_v2_record(self, d: IkeDatagram, msg: Any) -> MessageRecord:
         h = msg.header
-        rec = MessageRecord(
-            src=d.src,
-            dst=d.dst,
-            sport=d.sport,
-            dport=d.dport,
-            size=h.length,
-            is_response=h.is_response,
-            from_initiator=h.is_initiator,
-            non_esp_marker=d.non_esp_marker,
-            transport=d.transport,
-        )
-        rec.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+        rec = _message_record(d, h.length, h.is_response, h.is_initiator)
         rec.parsed = msg
         rec.payloads = v2.payload_names(msg.payloads)
         rec.notifies = v2.notify_names(msg.payloads)
@@ -164,9 +153,7 @@ class IkeReconstructor:
                 first_frag = pend.fragments.get(skf.fragment_number)
                 if first_frag is not None and first_frag[0].data == d.data:
                     if skf.fragment_number == 1:
-                        pend.record.transmissions.append(
-                            Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments)
-                        )
+                        pend.record.transmissions.append(_transmission(d))
                     else:
                         pend.record.transmissions[-1] = _extend(pend.record.transmissions[-1], d)
                     return
@@ -176,7 +163,7 @@ class IkeReconstructor:
             prev = pend.fragments[skf.fragment_number][0]
             if pend.record is not None and prev.data == d.data:
                 if skf.fragment_number == 1:
-                    pend.record.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                    pend.record.transmissions.append(_transmission(d))
                 else:
                     pend.record.transmissions[-1] = _extend(pend.record.transmissions[-1], d)
             return
@@ -210,7 +197,7 @@ class IkeReconstructor:
         if not h.is_response:
             for e in reversed(same):
                 if e.request is not None and self._raw.get(id(e.request)) == d.data:
-                    e.request.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                    e.request.transmissions.append(_transmission(d))
                     return
             ex = ExchangeRecord(
                 type=ex_name,
@@ -224,7 +211,7 @@ class IkeReconstructor:
             target = None
             for e in reversed(same):
                 if e.response is not None and self._raw.get(id(e.response)) == d.data:
-                    e.response.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                    e.response.transmissions.append(_transmission(d))
                     return
                 if e.response is None and target is None:
                     target = e
@@ -286,17 +273,7 @@ class IkeReconstructor:
         if d.non_esp_marker or d.sport == 4500 or d.dport == 4500:
             sa.nat_seen = True
         from_init = d.src == sa.initiator[0]
-        rec = MessageRecord(
-            src=d.src,
-            dst=d.dst,
-            sport=d.sport,
-            dport=d.dport,
-            size=h.length,
-            from_initiator=from_init,
-            non_esp_marker=d.non_esp_marker,
-            transport=d.transport,
-        )
-        rec.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+        rec = _message_record(d, h.length, False, from_init)
         rec.parsed = msg
         rec.encrypted = bool(h.flags & 0x01)
         rec.payloads = v1.v1_payload_names(msg.payloads) if msg.payloads else []
@@ -318,7 +295,7 @@ class IkeReconstructor:
             sa.exchanges.append(ex)
         for m in ex.messages:
             if m.src == d.src and self._raw.get(id(m)) == d.data:
-                m.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                m.transmissions.append(_transmission(d))
                 return
         rec.is_response = bool(ex.messages) and rec.from_initiator != ex.initiated_by_initiator
         ex.messages.append(rec)
@@ -354,16 +331,7 @@ class IkeReconstructor:
             if major == 2:
                 h = v2.peek_header(d.data)
                 sa = self._find_v2_sa(h.spi_i, h.spi_r, d, h)
-                rec = MessageRecord(
-                    src=d.src,
-                    dst=d.dst,
-                    sport=d.sport,
-                    dport=d.dport,
-                    size=h.length,
-                    is_response=h.is_response,
-                    from_initiator=h.is_initiator,
-                )
-                rec.transmissions.append(Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments))
+                rec = _message_record(d, h.length, h.is_response, h.is_initiator)
                 rec.malformed = f"{e.field} at offset {e.offset}: {e.reason}"
                 requester_is_init = h.is_initiator != h.is_response
                 ex = ExchangeRecord(
@@ -385,6 +353,27 @@ class IkeReconstructor:
         for sa in self.sas:
             _settle_state(sa)
         return self.sas
+
+
+def _message_record(d: IkeDatagram, size: int, is_response: bool, from_initiator: bool) -> MessageRecord:
+    """A message's record with its first transmission, addressed as the datagram ``d``."""
+    rec = MessageRecord(
+        src=d.src,
+        dst=d.dst,
+        sport=d.sport,
+        dport=d.dport,
+        size=size,
+        is_response=is_response,
+        from_initiator=from_initiator,
+        non_esp_marker=d.non_esp_marker,
+        transport=d.transport,
+    )
+    rec.transmissions.append(_transmission(d))
+    return rec
+
+
+def _transmission(d: IkeDatagram) -> Transmission:
+    return Transmission(d.frames, d.ts, d.ip_len, d.ip_fragments)
 
 
 def _extend(t: Transmission, d: IkeDatagram) -> Transmission:
