@@ -71,16 +71,28 @@ def _icv(mac: Mac | None, icv_size: int, data: bytes, hi: bytes) -> bytes:
     return b""
 
 
-class _CbcEsp(EspTransform):
-    """CBC ciphers with a separate MAC. Decryption feeds ``IV | C`` to the one reusable
-    decryptor and drops the first block (see crypto.ciphers)."""
+class _MacEsp(EspTransform):
+    """A cipher with a separate integrity transform: ``IV | C`` then the ICV over the packet."""
 
     __slots__ = ("_cipher", "_mac")
+    _cipher: CbcCipher | CtrCipher
 
-    def __init__(self, cipher: CbcCipher, mac: Mac | None, icv_size: int) -> None:
+    def __init__(self, cipher: CbcCipher | CtrCipher, mac: Mac | None, icv_size: int) -> None:
         super().__init__(cipher.spec, icv_size, mac is not None or not icv_size)
         self._cipher = cipher
         self._mac = mac
+
+    def seal(self, header: bytes, iv: bytes, body: bytes, hi: bytes) -> bytes:
+        out = iv + self._cipher.encrypt(iv, body)
+        return out + _icv(self._mac, self.icv_size, header + out, hi)
+
+
+class _CbcEsp(_MacEsp):
+    """CBC ciphers with a separate MAC. Decryption feeds ``IV | C`` to the one reusable
+    decryptor and drops the first block (see crypto.ciphers)."""
+
+    __slots__ = ()
+    _cipher: CbcCipher
 
     def open(self, data: bytes, off: int, end: int, hi: bytes) -> bytes:
         icv_at = end - self.icv_size
@@ -90,27 +102,15 @@ class _CbcEsp(EspTransform):
             raise DecryptError(f"{self.spec.name}: ciphertext is not a multiple of the {bs}-byte block")
         return self._cipher.decrypt_prefixed(data[off + 8 : icv_at])
 
-    def seal(self, header: bytes, iv: bytes, body: bytes, hi: bytes) -> bytes:
-        out = iv + self._cipher.encrypt(iv, body)
-        return out + _icv(self._mac, self.icv_size, header + out, hi)
 
-
-class _CtrEsp(EspTransform):
-    __slots__ = ("_cipher", "_mac")
-
-    def __init__(self, cipher: CtrCipher, mac: Mac | None, icv_size: int) -> None:
-        super().__init__(cipher.spec, icv_size, mac is not None or not icv_size)
-        self._cipher = cipher
-        self._mac = mac
+class _CtrEsp(_MacEsp):
+    __slots__ = ()
+    _cipher: CtrCipher
 
     def open(self, data: bytes, off: int, end: int, hi: bytes) -> bytes:
         icv_at = end - self.icv_size
         _check_icv(self._mac, data, off, icv_at, end, hi)
         return self._cipher.decrypt(data[off + 8 : off + 16], data[off + 16 : icv_at])
-
-    def seal(self, header: bytes, iv: bytes, body: bytes, hi: bytes) -> bytes:
-        out = iv + self._cipher.encrypt(iv, body)
-        return out + _icv(self._mac, self.icv_size, header + out, hi)
 
 
 class _NullEsp(EspTransform):
