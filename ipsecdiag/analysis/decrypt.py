@@ -194,6 +194,10 @@ class IkeV2Decryptor:
 
     def _deletes(self, sa: IkeSaRecord, m: MessageRecord) -> None:
         for p in m.inner:
+            if isinstance(p, v2.DeletePayload) and p.protocol_id == ProtocolId.IKE:
+                for c in sa.child_sas:  # deleting the IKE SA ends its CHILD SAs (RFC 7296 §1.4.1)
+                    if c.deleted_frame is None:
+                        c.deleted_frame = m.first_frame
             if isinstance(p, v2.DeletePayload) and p.protocol_id in (ProtocolId.ESP, ProtocolId.AH):
                 for spi in p.spis:
                     s = int.from_bytes(spi, "big")

@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from ..analysis.details import message_details
 from ..analysis.model import (
     EspFlow,
     ExchangeRecord,
@@ -50,6 +51,9 @@ def _message(m: MessageRecord | None) -> dict[str, Any] | None:
         d["ikev2_fragments"] = m.ikev2_fragments
         if m.fragments_missing:
             d["ikev2_fragments_missing"] = m.fragments_missing
+    details = message_details(m)
+    if details:
+        d["details"] = details
     if m.decrypt_error:
         d["decrypt_error"] = m.decrypt_error
     if m.malformed:

@@ -15,6 +15,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from ..analysis.details import digest, message_details
 from ..analysis.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
 
 SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -175,6 +176,9 @@ class Ladder:
                 arrow = "I -->" if m.from_initiator else "<-- R"
                 ts = f"+{m.ts - self.t0:.3f}" if self.t0 is not None else ""
                 t.add_row(str(m.first_frame), ts, arrow, _msg_label(e, m))
+                line = digest(message_details(m))
+                if line:
+                    t.add_row("", "", "", Text(line, style="dim"))
             if e.version == 2 and e.request is not None and e.response is None:
                 t.add_row(
                     "",
