@@ -13,14 +13,11 @@ display and diagnosis, where a bad value is shown, not fatal.
 from __future__ import annotations
 
 import ipaddress
-import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from .buffer import Buffer, Writer
+from .dn import der_dn_text
 from .errors import MalformedMessage
 from .registry import (
     GatewayIdType,
@@ -252,29 +249,12 @@ class IdPayload:
             if text is not None:
                 return text
         if t == IdType.ID_DER_ASN1_DN:
-            dn = _dn_text(d)
+            dn = der_dn_text(d)
             if dn is not None:
                 return dn
         if t == IdType.ID_NULL:
             return "NULL"
         return d.hex()
-
-
-# Short names strongSwan prints that RFC 4514 lacks (it would print the dotted OID).
-_DN_NAMES = {NameOID.EMAIL_ADDRESS: "E", NameOID.SERIAL_NUMBER: "serialNumber"}
-
-
-def _dn_text(der: bytes) -> str | None:
-    """A DER Name in wire order, strongSwan style ("C=CH, O=Lab, CN=moon")."""
-    try:
-        with warnings.catch_warnings():
-            # cryptography warns about out-of-spec attribute lengths; a peer's odd DN is data.
-            warnings.simplefilter("ignore")
-            name = x509.Name.from_bytes(der)
-        # rfc4514_string() reverses RDN order; IPsec configs list RDNs as encoded.
-        return ", ".join(rdn.rfc4514_string(_DN_NAMES) for rdn in name.rdns)
-    except (ValueError, TypeError):  # TypeError: attribute types cryptography refuses to build
-        return None
 
 
 def pull_id_body(buf: Buffer, which: int, critical: bool = False) -> IdPayload:

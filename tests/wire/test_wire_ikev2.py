@@ -489,8 +489,10 @@ def dn_der() -> bytes:
             "C=CH, O=strongSwan, CN=moon.strongswan.org, E=moon@strongswan.org",
         ),
         (IdType.ID_DER_ASN1_DN, b"\x30\x05junk", "30056a756e6b"),
-        # a mutated DN that makes cryptography raise TypeError (BIT STRING under a non-UID OID)
-        (IdType.ID_DER_ASN1_DN, BAD_DN, BAD_DN.hex()),
+        # a mutated but well-formed DN: unknown OID, BIT STRING value (hex), invalid UTF-8
+        (IdType.ID_DER_ASN1_DN, BAD_DN, "2.5.99.6=#4348, CN=moo\ufffd, E=a@b"),
+        # the same cut short: not DER, so hex
+        (IdType.ID_DER_ASN1_DN, BAD_DN[:-1], BAD_DN[:-1].hex()),
         (IdType.ID_KEY_ID, b"\x01\xab", "01ab"),
         (IdType.ID_IPV4_ADDR, b"\x01", "01"),
         (IdType.ID_FQDN, b"\xff\xfe", "fffe"),
