@@ -301,8 +301,13 @@ class CaptureFile:
                     end = pos + blen
                     if end > n:
                         break
-                    if btype_i == 6:  # Enhanced Packet Block
-                        _, _, ifid, hi, lo, caplen, orig = epb(buf, pos)
+                    if btype_i == 6 or btype_i == 2:  # Enhanced or obsolete Packet Block
+                        if btype_i == 6:
+                            _, _, ifid, hi, lo, caplen, orig = epb(buf, pos)
+                        else:  # 16-bit interface id and drop count, same offsets after
+                            ifid, _drops, hi, lo, caplen, orig = struct.unpack_from(
+                                order + "HHIIII", buf, pos + 8
+                            )
                         if ifid < len(ifaces) and caplen <= blen - 32:
                             linktype, div, off, _snap = ifaces[ifid]
                             frame += 1
@@ -326,23 +331,6 @@ class CaptureFile:
                             frame += 1
                             nbytes += caplen
                             yield frame, 0.0, linktype, buf[pos + 12 : pos + 12 + caplen], orig
-                        else:
-                            self._bad_block(skipped, "bad-packet-block")
-                    elif btype_i == 2:  # obsolete Packet Block
-                        ifid, _drops, hi, lo, caplen, orig = struct.unpack_from(
-                            order + "HHIIII", buf, pos + 8
-                        )
-                        if ifid < len(ifaces) and caplen <= blen - 32:
-                            linktype, div, off, _snap = ifaces[ifid]
-                            frame += 1
-                            nbytes += caplen
-                            yield (
-                                frame,
-                                ((hi << 32) | lo) / div + off,
-                                linktype,
-                                buf[pos + 28 : pos + 28 + caplen],
-                                orig,
-                            )
                         else:
                             self._bad_block(skipped, "bad-packet-block")
                     elif btype_i == 1:
