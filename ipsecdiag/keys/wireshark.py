@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ipsecdiag.keys import _uat
 from ipsecdiag.keys._files import make_private_dir, write_private
@@ -47,6 +48,7 @@ ESP_TABLE = "esp_sa"
 
 _E = EncrId
 _I = IntegId
+_T = TypeVar("_T")
 
 IKEV2_ENCR: dict[str, tuple[int, int | None]] = {
     "NULL [RFC2410]": (_E.ENCR_NULL, None),
@@ -185,6 +187,16 @@ def _fields(line: str, n: tuple[int, ...], *, name: str, no: int, table: str) ->
     return fields
 
 
+def _algorithm(table: dict[str, _T], text: str, what: str, *, name: str, no: int) -> _T:
+    """The table entry for an algorithm name as Wireshark's UAT spells it."""
+    try:
+        return table[text]
+    except KeyError:
+        raise KeyFileError(
+            name, no, f"unknown {what} algorithm {text!r} (expected one of {expected(list(table))})"
+        ) from None
+
+
 def parse_ikev2_table(text: str, *, name: str = IKEV2_TABLE) -> ParseResult:
     res = ParseResult(format=IKEV2_TABLE)
     for no, line in _uat.records(text):
@@ -196,20 +208,8 @@ def parse_ikev2_table(text: str, *, name: str = IKEV2_TABLE) -> ParseResult:
                 hint = " (quoted, so Wireshark takes the characters: write it unquoted)" if quoted else ""
                 raise KeyFileError(name, no, f"{label} must be 8 octets, got {len(spi)}{hint}")
         encr_s, integ_s = f[4][0], f[7][0]
-        if encr_s not in IKEV2_ENCR:
-            raise KeyFileError(
-                name,
-                no,
-                f"unknown encryption algorithm {encr_s!r} (expected one of {expected(list(IKEV2_ENCR))})",
-            )
-        if integ_s not in IKEV2_INTEG:
-            raise KeyFileError(
-                name,
-                no,
-                f"unknown integrity algorithm {integ_s!r} (expected one of {expected(list(IKEV2_INTEG))})",
-            )
-        encr, bits = IKEV2_ENCR[encr_s]
-        integ = IKEV2_INTEG[integ_s]
+        encr, bits = _algorithm(IKEV2_ENCR, encr_s, "encryption", name=name, no=no)
+        integ = _algorithm(IKEV2_INTEG, integ_s, "integrity", name=name, no=no)
         keys = {}
         for idx, label in ((2, "SK_ei"), (3, "SK_er"), (5, "SK_ai"), (6, "SK_ar")):
             keys[label] = _buffer(*f[idx], name=name, no=no, what=label)
@@ -262,13 +262,7 @@ def parse_esp_sa(text: str, *, name: str = ESP_TABLE) -> ParseResult:
         spi = _spi(spi_s, name=name, no=no)
         if spi is None:
             spi = ANY_SPI  # Wireshark matches such rows by address for every SPI
-        integ = ESP_AUTH.get(auth_s)
-        if integ is None:
-            raise KeyFileError(
-                name,
-                no,
-                f"unknown authentication algorithm {auth_s!r} (expected one of {expected(list(ESP_AUTH))})",
-            )
+        integ = _algorithm(ESP_AUTH, auth_s, "authentication", name=name, no=no)
         if encr_s == _ESP_GCM_NO_ICV:
             # Deprecated entry: the ICV length is whatever "ANY n bit" says, 16 octets otherwise.
             bits = unchecked_icv_bits(integ)
