@@ -224,3 +224,25 @@ def test_show_dissects_decrypted_frame() -> None:
     )
     assert res.exit_code == 0, res.stderr
     assert "frame 5" in res.stdout and "Layer ICMP" in res.stdout
+
+
+def test_ikev1_quick_mode_creates_linked_child_sa() -> None:
+    res = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(SAMPLES / "ikev1-main-psk.pcap"),
+            "--keys",
+            str(SAMPLES / "ikev1-main-psk.charon.log"),
+            "--json",
+            "-",
+        ],
+    )
+    rep = json.loads(res.stdout)
+    (sa,) = rep["ike_sas"]
+    (child,) = sa["child_sas"]
+    assert child["created_in"] == "QUICK_MODE" and child["mode"] == "tunnel"
+    assert {child["spi_i"], child["spi_r"]} == {f["spi"] for f in rep["esp_flows"]}
+    assert child["ts_i"] == ["10.1.0.0/24"] and child["ts_r"] == ["10.2.0.0/24"]
+    assert child["deleted_frame"] is not None  # the lab's DELETE at the end
+    assert all(f["decrypted"] == f["packets"] == 10 for f in rep["esp_flows"])
