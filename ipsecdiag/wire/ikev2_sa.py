@@ -10,9 +10,10 @@ person reading the packet would ("SA.proposal[2].transform[1].attribute length")
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from .buffer import Buffer, Writer
 from .errors import MalformedMessage
@@ -34,6 +35,7 @@ _LAST = 0
 _MORE_PROPOSALS = 2
 _MORE_TRANSFORMS = 3
 _AF_BIT = 0x8000  # attribute format: 1 = TV (2-byte value), 0 = TLV
+_S = TypeVar("_S")
 
 
 @dataclass(frozen=True)
@@ -90,18 +92,25 @@ def pull_sa_body(buf: Buffer, critical: bool = False) -> SaPayload:
     """Parse an SA payload body (everything after the generic payload header)."""
     if buf.eof():
         raise MalformedMessage(buf.offset(), "SA", "no proposals (RFC 7296 §3.3 needs one or more)")
-    proposals: list[Proposal] = []
+    proposals = _pull_substructures(buf, "SA.proposal", _MORE_PROPOSALS, _pull_proposal)
+    return SaPayload(tuple(proposals), critical)
+
+
+def _pull_substructures(buf: Buffer, name: str, more: int, pull: Callable[[Buffer, str], _S]) -> list[_S]:
+    """Proposal or transform substructures to the end of ``buf``: each one's 8-byte-minimum
+    header (last substruc, reserved, length), its body handed to ``pull`` (RFC 7296 §3.3.1-2)."""
+    items: list[_S] = []
     while not buf.eof():
-        ctx = f"SA.proposal[{len(proposals) + 1}]"
+        ctx = f"{name}[{len(items) + 1}]"
         start = buf.offset()
         last = buf.pull_uint8(f"{ctx}.last substruc")
         buf.skip(1, f"{ctx}.reserved")
         length = buf.pull_uint16(f"{ctx}.length")
         if length < 8:
             raise MalformedMessage(start + 2, f"{ctx}.length", f"{length} is shorter than the 8-byte header")
-        proposals.append(_pull_proposal(buf.sub(length - 4, f"{ctx}.length"), ctx))
-        _check_last(last, _MORE_PROPOSALS, buf, start, ctx)
-    return SaPayload(tuple(proposals), critical)
+        items.append(pull(buf.sub(length - 4, f"{ctx}.length"), ctx))
+        _check_last(last, more, buf, start, ctx)
+    return items
 
 
 def _check_last(last: int, more: int, buf: Buffer, start: int, ctx: str) -> None:
@@ -120,17 +129,7 @@ def _pull_proposal(buf: Buffer, ctx: str) -> Proposal:
     count_offset = buf.offset()
     count = buf.pull_uint8(f"{ctx}.transform count")
     spi = buf.pull_bytes(spi_size, f"{ctx}.spi")
-    transforms: list[Transform] = []
-    while not buf.eof():
-        tctx = f"{ctx}.transform[{len(transforms) + 1}]"
-        start = buf.offset()
-        last = buf.pull_uint8(f"{tctx}.last substruc")
-        buf.skip(1, f"{tctx}.reserved")
-        length = buf.pull_uint16(f"{tctx}.length")
-        if length < 8:
-            raise MalformedMessage(start + 2, f"{tctx}.length", f"{length} is shorter than the 8-byte header")
-        transforms.append(_pull_transform(buf.sub(length - 4, f"{tctx}.length"), tctx))
-        _check_last(last, _MORE_TRANSFORMS, buf, start, tctx)
+    transforms = _pull_substructures(buf, f"{ctx}.transform", _MORE_TRANSFORMS, _pull_transform)
     if len(transforms) != count:
         raise MalformedMessage(
             count_offset, f"{ctx}.transform count", f"says {count}, the proposal holds {len(transforms)}"
