@@ -46,6 +46,10 @@ def _message(m: MessageRecord | None) -> dict[str, Any] | None:
         "decrypted": m.decrypted,
         "ip_fragmented": m.ip_fragmented,
         "retransmissions": m.retransmissions,
+        # seconds between successive transmissions (the retransmission back-off)
+        "retransmit_intervals": [
+            round(b.ts - a.ts, 6) for a, b in zip(m.transmissions, m.transmissions[1:], strict=False)
+        ],
     }
     if m.ikev2_fragments:
         d["ikev2_fragments"] = m.ikev2_fragments

@@ -84,6 +84,9 @@ def test_json_contract_on_unanswered_sample() -> None:
     assert ex["type"] == "IKE_SA_INIT" and ex["message_id"] == 0
     assert ex["response"] is None and ex["retransmissions"] >= 2
     assert len(ex["request"]["frames"]) == ex["retransmissions"] + 1
+    # charon's back-off (retransmit_timeout 1 s, base 1.4): each interval longer than the last
+    gaps = ex["request"]["retransmit_intervals"]
+    assert len(gaps) == ex["retransmissions"] and all(b > a for a, b in zip(gaps, gaps[1:], strict=False))
     ids = [f["id"] for f in rep["findings"]]
     assert ids[0] == "ike-unanswered"
     assert code == 1  # an error finding with the default --fail-on error
