@@ -350,9 +350,58 @@ class IkeReconstructor:
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> list[IkeSaRecord]:
+        _infer_rekeys(self.sas)
         for sa in self.sas:
             _settle_state(sa)
         return self.sas
+
+
+# How soon after a CREATE_CHILD_SA on the old IKE SA the old SA must go quiet (its DELETE) for
+# a new IKE SA between the same peers to be taken as its rekey when nothing was decrypted.
+REKEY_DELETE_WINDOW = 30.0
+
+
+def _infer_rekeys(sas: list[IkeSaRecord]) -> None:
+    """Link IKEv2 SAs that appear without IKE_SA_INIT to the SA they probably rekey.
+
+    Without keys the CREATE_CHILD_SA that rekeyed an IKE SA cannot be read. An IKE SA whose first
+    exchange is not IKE_SA_INIT, between the same two hosts, starting after an answered
+    CREATE_CHILD_SA on an older SA whose last exchange (the DELETE) follows it within
+    ``REKEY_DELETE_WINDOW``, is recorded as its rekey with ``rekey_inferred``.
+    """
+    for new in sas:
+        if new.version != 2 or new.rekeyed_from is not None or not new.exchanges:
+            continue
+        if any(e.exchange_type == ExchangeType.IKE_SA_INIT for e in new.exchanges):
+            continue
+        hosts = {new.initiator[0], new.responder[0]}
+        start = new.first_ts
+        best = None
+        for old in sas:
+            if old is new or old.version != 2 or {old.initiator[0], old.responder[0]} != hosts:
+                continue
+            ccs = [
+                e
+                for e in old.exchanges
+                if e.exchange_type == ExchangeType.CREATE_CHILD_SA
+                and e.response is not None
+                and e.response.ts <= start
+            ]
+            if not ccs:
+                continue
+            last_ccs = max(ccs, key=lambda e: e.response.ts if e.response else 0.0)
+            t_ccs = last_ccs.response.ts if last_ccs.response else 0.0
+            later = [e.first_ts for e in old.exchanges if e.first_ts > t_ccs]
+            if later and min(later) - t_ccs > REKEY_DELETE_WINDOW:
+                continue
+            if best is None or t_ccs > best[0]:
+                best = (t_ccs, old)
+        if best is not None:
+            old = best[1]
+            new.rekeyed_from = old.key
+            new.rekey_inferred = True
+            if new.key not in old.rekeyed_to:
+                old.rekeyed_to.append(new.key)
 
 
 def _message_record(d: IkeDatagram, size: int, is_response: bool, from_initiator: bool) -> MessageRecord:

@@ -184,6 +184,7 @@ class IkeSaRecord:
     vendor_ids: list[str] = field(default_factory=list)
     rekeyed_from: str | None = None  # "spi_i/spi_r" hex of the parent IKE SA
     rekeyed_to: list[str] = field(default_factory=list)
+    rekey_inferred: bool = False  # rekeyed_from guessed from timing (no decrypted CREATE_CHILD_SA)
     keys_available: bool = False
     error_notifies: list[str] = field(default_factory=list)
     peers_seen: set[tuple[str, int]] = field(default_factory=set)

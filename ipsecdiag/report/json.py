@@ -94,6 +94,7 @@ def _ike_sa(sa: IkeSaRecord) -> dict[str, Any]:
         "vendor_ids": sa.vendor_ids,
         "error_notifies": sa.error_notifies,
         "rekeyed_from": sa.rekeyed_from,
+        "rekey_inferred": sa.rekey_inferred,
         "rekeyed_to": sa.rekeyed_to,
         "keys": sa.keys_available,
         "exchanges": [_exchange(e) for e in sa.exchanges],

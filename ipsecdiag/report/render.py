@@ -164,7 +164,7 @@ class Ladder:
         yield head
         spis = Text(f"SPIs {sa.spi_i.hex()} / {sa.spi_r.hex() if sa.spi_r else '-'}", style="dim")
         if sa.rekeyed_from:
-            spis.append(f"  (rekey of {sa.rekeyed_from})")
+            spis.append(f"  ({'probably ' if sa.rekey_inferred else ''}rekey of {sa.rekeyed_from})")
         yield spis
         t = Table(box=None, show_header=False, padding=(0, 1), expand=False)
         t.add_column("frame", justify="right", style="dim")
