@@ -125,11 +125,17 @@ class Reconstructor:
         r.esp_flows = self.esp.flows_out()
         for flow in r.esp_flows:
             if flow.inner_protocols:  # keyed by decrypt_esp.inner_code on the hot path
-                from .decrypt_esp import inner_name
+                from .decrypt_esp import SYN_CODE, inner_name
 
-                flow.inner_protocols = Counter(
-                    {inner_name(k) if isinstance(k, int) else k: v for k, v in flow.inner_protocols.items()}
-                )
+                named: Counter[str] = Counter()
+                syn_mss: Counter[int] = Counter()
+                for k, v in flow.inner_protocols.items():
+                    named[inner_name(k) if isinstance(k, int) else k] += v
+                    if isinstance(k, int) and k & SYN_CODE:
+                        syn_mss[k & 0xFFFF] += v
+                flow.inner_protocols = named
+                if syn_mss:
+                    flow.extra["syn_mss"] = dict(sorted(syn_mss.items()))
         r.ah_flows = sorted(self.ah.values(), key=lambda f: f.first_frame)
         r.source.ike_messages = self.ike.messages
         r.source.esp_packets = self.esp.packets

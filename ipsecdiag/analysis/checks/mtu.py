@@ -200,7 +200,7 @@ class MtuCheck(Check):
                 pmtu, source = int(option_mtu), "given with --path-mtu"
             elif (src, dst) in icmp_mtu:
                 pmtu, source = icmp_mtu[(src, dst)], "reported by ICMP"
-            elif outer >= DEFAULT_PATH_MTU - NEAR_LIMIT:
+            elif outer >= DEFAULT_PATH_MTU - NEAR_LIMIT or _syn_over(flows, proposals, biggest):
                 pmtu, source = DEFAULT_PATH_MTU, "assumed (Ethernet)"
             else:
                 continue  # nothing near the limit: the numbers would be noise
@@ -218,9 +218,22 @@ class MtuCheck(Check):
                     "packets larger than the path MTU were captured: they were fragmented after the capture "
                     "point or dropped, unless the capture shows offloaded (GRO/TSO) super-packets"
                 )
-            ev.append(
-                "TCP SYN MSS values inside the tunnel are not checked (needs decrypted inner packets in the analysis)"
-            )
+            syn = _syn_mss(flows)
+            if syn:
+                top = max(syn)
+                ev.append(
+                    f"decrypted TCP SYNs announce MSS {', '.join(map(str, sorted(syn)))}"
+                    + (
+                        f": {top} is {top - mss} bytes above what fits, so full-size segments are "
+                        "fragmented or dropped unless the MSS is clamped"
+                        if top > mss
+                        else ": all fit"
+                    )
+                )
+            elif any(f.keys for f in flows):
+                ev.append("no TCP SYN with an MSS option among the decrypted packets")
+            else:
+                ev.append("TCP SYN MSS values inside the tunnel need the ESP keys (--keys) to be checked")
             yield self.finding(
                 "tunnel-mtu",
                 frames=[f.first_frame for f in flows],
@@ -247,3 +260,19 @@ class MtuCheck(Check):
                     "algorithm": o.algorithm,
                 },
             )
+
+
+def _syn_mss(flows: list[EspFlow]) -> set[int]:
+    """MSS values announced in decrypted TCP SYNs of these flows (see decrypt_esp.inner_code)."""
+    return {int(m) for f in flows for m in f.extra.get("syn_mss", {})}
+
+
+def _syn_over(flows: list[EspFlow], proposals: dict[int, Any], biggest: EspFlow) -> bool:
+    """Whether a decrypted SYN announces more MSS than the tunnel carries on a 1500-byte path."""
+    syn = _syn_mss(flows)
+    if not syn:
+        return False
+    _inner, mss, _text = _advice(
+        overhead_for(biggest, proposals.get(biggest.spi)), DEFAULT_PATH_MTU, _inner_v6(biggest)
+    )
+    return max(syn) > mss
