@@ -46,6 +46,8 @@ def expected_first_error(truth: dict[str, Any]) -> str | None:
             return "ke-group-mismatch"
     if "fragment" in cause:
         return "ike-fragment-loss"
+    if "dpd" in cause or "dead peer" in cause or "liveness" in cause:
+        return "dpd-timeout"
     if "never answered" in cause or "no response" in cause:
         return "ike-unanswered"
     return "unmapped"
