@@ -348,6 +348,20 @@ _ENTRIES = [
         "RFC 7296 §2.8.1",
     ),
     CatalogueEntry(
+        "delete-storm",
+        W,
+        "SAs deleted and set up again and again",
+        "Many SAs were deleted, or many IKE SAs negotiated, between the same peers within a short time: "
+        "the tunnel churns instead of staying up.",
+        "Duplicate or overlapping connection definitions for the same peers (each side deleting what "
+        "the other just created), a peer rejecting what the other installs, DPD flapping on a lossy "
+        "path, or an initiator retrying in a loop after a failure.",
+        "Check both peers' logs around the frames shown for the reason each SA is deleted; keep one "
+        "connection per peer pair (strongSwan `unique = replace`, libreswan `uniqueids=yes`) and fix "
+        "the failure that triggers the retries.",
+        "RFC 7296 §1.4.1",
+    ),
+    CatalogueEntry(
         "weak-crypto",
         W,
         "Weak cryptography negotiated",

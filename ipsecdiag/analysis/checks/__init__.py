@@ -6,6 +6,7 @@ from .auth import AuthCheck
 from .base import Check, CheckContext
 from .capture_health import MalformedCheck, TruncationCheck
 from .certs import CertCheck
+from .churn import ChurnCheck
 from .dpd import DpdCheck
 from .esp_flows import EspFlowCheck
 from .fragmentation import IkeFragmentationCheck
@@ -30,6 +31,7 @@ def default_checks() -> list[Check]:
         CertCheck(),
         PostureCheck(),
         DpdCheck(),
+        ChurnCheck(),
         ErrorNotifyCheck(),
         UnansweredCheck(),
         IkeFragmentationCheck(),
