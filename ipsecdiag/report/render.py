@@ -284,9 +284,13 @@ class FindingsView:
     def _one(self, i: int, f: Finding) -> Iterator[Text | Table]:
         head = Text(f"{i}. ")
         head.append(f"{f.severity.label.upper():7}", style=SEV_STYLE[f.severity])
-        head.append(f" [{f.id}] ", style="bold")
-        head.append(f.title)
-        yield head
+        head.append(f" [{f.id}]", style="bold")
+        # A long title wraps under itself, not under the number.
+        line = Table.grid(padding=(0, 1))
+        line.add_column(no_wrap=True)
+        line.add_column(overflow="fold")
+        line.add_row(head, f.title)
+        yield line
         t = Table.grid(padding=(0, 1))
         t.add_column(style="dim", no_wrap=True)
         t.add_column(overflow="fold")
