@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..wire import ikev2 as v2
 from ..wire.errors import WireError
-from ..wire.registry import ExchangeType, NotifyType, ProtocolId
-from .ike_sas import proposal_dict_v2
+from ..wire.registry import ExchangeType, ProtocolId
+from .ike_sas import note_error_notifies, proposal_dict_v2
 from .model import ChildSaRecord, IkeSaRecord, MessageRecord
 
 if TYPE_CHECKING:
@@ -109,13 +109,7 @@ class IkeV2Decryptor:
         m.inner = inner
         m.payloads = m.payloads + v2.payload_names(inner)
         m.notifies = m.notifies + v2.notify_names(inner)
-        for n in v2.notify_names(inner):
-            try:
-                is_err = NotifyType[n] < 16384
-            except KeyError:
-                is_err = n.startswith("NOTIFY_") and n[7:].isdigit() and 0 < int(n[7:]) < 16384
-            if is_err and n not in sa.error_notifies:
-                sa.error_notifies.append(n)
+        note_error_notifies(sa, inner)
         self._learn(sa, m, h)
 
     # -- what decrypted exchanges tell us -------------------------------------------------

@@ -11,6 +11,7 @@ from ..crypto.ikev1 import V1Decryptor
 from ..wire import ikev1 as v1
 from ..wire.errors import WireError
 from ..wire.registry import V1EncapMode, V1EncrAlg, V1HashAlg, V1IpsecAttr, V1ProtocolId, name_of
+from .ike_sas import note_error_notifies
 from .model import ChildSaRecord, ExchangeRecord, IkeSaRecord, MessageRecord
 
 if TYPE_CHECKING:
@@ -83,10 +84,7 @@ class IkeV1DecryptHook:
         m.inner = tuple(inner)
         m.payloads = v1.v1_payload_names(inner)
         m.notifies = v1.v1_notify_names(inner)
-        for n in m.notifies:
-            p = next((x for x in inner if isinstance(x, v1.V1NotifyPayload) and x.name == n), None)
-            if p is not None and p.is_error and n not in sa.error_notifies:
-                sa.error_notifies.append(n)
+        note_error_notifies(sa, inner)
         if ex.type == "QUICK_MODE" and m.from_initiator != ex.initiated_by_initiator:
             self._child_from_quick_mode(sa, ex, m)
         for p in inner:

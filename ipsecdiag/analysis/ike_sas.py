@@ -246,9 +246,7 @@ class IkeReconstructor:
                     sa.proposal = props[0]
                 elif not h.is_response:
                     sa.offered = props
-        for n in rec.notifies:
-            if _is_error_notify_name(n) and n not in sa.error_notifies:
-                sa.error_notifies.append(n)
+        note_error_notifies(sa, msg.payloads)
 
     # ------------------------------------------------------------------ IKEv1
     def _on_v1(self, d: IkeDatagram, msg: Any) -> None:
@@ -320,9 +318,7 @@ class IkeReconstructor:
                     sa.proposal = props[0]
                 elif rec.from_initiator and not sa.offered:
                     sa.offered = [o for pp in p.proposals for o in proposal_dicts_v1_all(pp)]
-        for n in rec.notifies:
-            if _is_v1_error_name(n) and n not in sa.error_notifies:
-                sa.error_notifies.append(n)
+        note_error_notifies(sa, msg.payloads)
 
     # ------------------------------------------------------------------ malformed
     def _on_malformed(self, d: IkeDatagram, major: int, e: MalformedMessage) -> None:
@@ -437,27 +433,15 @@ def _vendor_name(data: bytes) -> str:
     return identify_vendor(data) or f"unknown ({data[:16].hex()}{'…' if len(data) > 16 else ''})"
 
 
-def _is_error_notify_name(name: str) -> bool:
-    from ..wire.registry import NotifyType
-
-    try:
-        return NotifyType[name] < 16384
-    except KeyError:
-        # Unknown numeric names look like NOTIFY_<n>.
-        if name.startswith("NOTIFY_") and name[7:].isdigit():
-            return 0 < int(name[7:]) < 16384
-        return False
-
-
-def _is_v1_error_name(name: str) -> bool:
-    from ..wire.registry import V1NotifyType
-
-    try:
-        return V1NotifyType[name] < 16384
-    except KeyError:
-        if name.startswith("V1_NOTIFY_") and name[10:].isdigit():
-            return 0 < int(name[10:]) < 16384
-        return False
+def note_error_notifies(sa: IkeSaRecord, payloads: Any) -> None:
+    """Record the SA's error notifies (IKEv1 or IKEv2 Notify payloads, clear or decrypted)."""
+    for p in payloads:
+        if (
+            isinstance(p, v2.NotifyPayload | v1.V1NotifyPayload)
+            and p.is_error
+            and p.name not in sa.error_notifies
+        ):
+            sa.error_notifies.append(p.name)
 
 
 def proposal_dict_v2(p: Any) -> dict[str, Any]:

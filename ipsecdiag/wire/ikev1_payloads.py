@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .ikev1_display import AttrContext, attr_type_name, attr_value_text, id_text
-from .registry import V1Exchange, V1NotifyType, V1PayloadType, V1ProtocolId, name_of
+from .registry import V1Exchange, V1NotifyType, V1PayloadType, V1ProtocolId, name_of, v1_notify_is_error
 from .vendors import identify_vendor
 
 HEADER_LEN = 28
@@ -230,7 +230,7 @@ class V1NotifyPayload:
 
     @property
     def is_error(self) -> bool:
-        return 0 < self.notify_type < 16384
+        return v1_notify_is_error(self.notify_type)
 
 
 @dataclass(frozen=True)
