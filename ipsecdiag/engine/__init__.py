@@ -1,0 +1,36 @@
+"""The embedded IKEv2 endpoint: a sans-I/O state machine after aioquic and h11.
+
+Datagrams, timer expiries and the current time go in; datagrams to send, the next timer and
+events (frozen dataclasses in :mod:`.events`) come out. Nothing in this package opens a
+socket, reads a clock or draws randomness itself: the caller passes ``now`` and a
+:class:`~ipsecdiag.crypto.rng.RandomSource`. The contract with the prober is
+``ENGINE_API.md`` (kept beside the helpers' notes) and the docstrings of :class:`IkeSa`.
+"""
+
+from . import events
+from .config import (
+    CertAuth,
+    ChildConfig,
+    Endpoint,
+    Identity,
+    IkeConfig,
+    PskAuth,
+    RetransmitPolicy,
+    Role,
+    selector_for,
+)
+from .state import State
+
+__all__ = [
+    "CertAuth",
+    "ChildConfig",
+    "Endpoint",
+    "Identity",
+    "IkeConfig",
+    "PskAuth",
+    "RetransmitPolicy",
+    "Role",
+    "State",
+    "events",
+    "selector_for",
+]
