@@ -6,6 +6,8 @@ stderr and exit status 2; no traceback reaches the user.
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -99,6 +101,32 @@ def _check_ca_files(paths: list[Path]) -> list[str]:
         except CertificateDecodeError as e:
             raise UserError(f"--ca {p}: not a certificate ({e})") from None
     return [str(p) for p in paths]
+
+
+def _ports(option: str, default: int, extra: list[int] | None) -> list[int]:
+    for port in extra or []:
+        if not 1 <= port <= 65535:
+            raise UserError(f"{option} {port}: a UDP port is 1..65535")
+    return sorted({default, *(extra or [])})
+
+
+def _refuse_inputs(outputs: list[tuple[str, Path]], inputs: list[Path]) -> None:
+    from .outputs import OutputError, refuse_inputs
+
+    try:
+        refuse_inputs(outputs, inputs)
+    except OutputError as e:
+        raise UserError(str(e)) from None
+
+
+def _convert_outputs(to: str, output: Path) -> list[tuple[str, Path]]:
+    """The files ``keys convert`` may write: the file itself, or the tables of a directory."""
+    if to != "wireshark":
+        return [("--output", output)]
+    from .keys.wireshark import ESP_TABLE, IKEV1_TABLE, IKEV2_TABLE
+
+    names = (IKEV2_TABLE, IKEV1_TABLE, ESP_TABLE, "preferences")
+    return [("--output", output)] + [("--output", output / n) for n in names]
 
 
 def _progress_for(path: Path):
@@ -215,11 +243,15 @@ def analyze(
         sev = _parse_fail_on(fail_on)
         if replay_window < 1:
             raise UserError("--replay-window must be at least 1")
-        if natt_idle_timeout <= 0 or (path_mtu is not None and not 576 <= path_mtu <= 65535):
-            raise UserError("--natt-idle-timeout must be positive and --path-mtu within 576..65535")
+        if not (math.isfinite(natt_idle_timeout) and natt_idle_timeout > 0):
+            raise UserError(f"--natt-idle-timeout {natt_idle_timeout}: must be a finite number of seconds above 0")
+        if path_mtu is not None and not 576 <= path_mtu <= 65535:
+            raise UserError(f"--path-mtu {path_mtu}: must be within 576..65535")
+        if json_out not in (None, "-"):
+            _refuse_inputs([("--json", Path(json_out))], [*captures, *(keys or []), *(ca or [])])
         options = {
-            "ike_ports": sorted({500, *(ike_port or [])}),
-            "natt_ports": sorted({4500, *(natt_port or [])}),
+            "ike_ports": _ports("--ike-port", 500, ike_port),
+            "natt_ports": _ports("--natt-port", 4500, natt_port),
             "replay_window": replay_window,
             "natt_idle_timeout": natt_idle_timeout,
             "path_mtu": path_mtu,
@@ -236,10 +268,12 @@ def analyze(
         if json_out == "-":
             sys.stdout.write(text + "\n")
         else:
+            from .outputs import write_output
+
             try:
-                Path(json_out).write_text(text + "\n")
+                write_output(Path(json_out), text + "\n")
             except OSError as e:
-                _fail(f"cannot write {json_out}: {e.strerror}")
+                _fail(f"cannot write {json_out}: {e.strerror or e}")
     if json_out != "-":
         from .report.render import report_renderable
 
@@ -285,14 +319,25 @@ def decrypt(
     from .capture.model import CaptureError
 
     try:
+        _refuse_inputs([("--output", output)], [capture, *keys])
         store = _load_keys(keys)
         if not store:
             raise UserError("the key files hold no usable keys")
         options = {
-            "ike_ports": sorted({500, *(ike_port or [])}),
-            "natt_ports": sorted({4500, *(natt_port or [])}),
+            "ike_ports": _ports("--ike-port", 500, ike_port),
+            "natt_ports": _ports("--natt-port", 4500, natt_port),
         }
-        summary = export_decrypted(capture, store, output, keep_undecrypted=keep_undecrypted, options=options)
+        from .outputs import writing
+
+        with writing(output) as tmp:
+            summary = export_decrypted(
+                capture,
+                store,
+                tmp,
+                pcapng=output.suffix.lower() == ".pcapng",
+                keep_undecrypted=keep_undecrypted,
+                options=options,
+            )
     except UserError as e:
         _fail(str(e))
         return
@@ -303,7 +348,7 @@ def decrypt(
         _fail(f"cannot write {output}: {e.strerror or e}")
         return
     out = _stdout()
-    t = Table(title=f"Decrypted ESP -> {summary.output}", title_justify="left", box=_table_box())
+    t = Table(title=f"Decrypted ESP -> {output}", title_justify="left", box=_table_box())
     for col in ("SPI", "Src -> Dst", "Packets", "Decrypted", "Not decrypted", "Written"):
         t.add_column(col, justify="right" if col in ("Packets", "Decrypted", "Written") else "left")
     for (spi, src, dst), c in sorted(summary.per_spi.items()):
@@ -344,7 +389,11 @@ def keys_convert(
     from .keys.errors import KeyFileError
 
     try:
+        _refuse_inputs(_convert_outputs(to, output), sources)
         summary = convert(sources, to, output, esn_layout=esn_layout)
+    except UserError as e:
+        _fail(str(e))
+        return
     except (KeyFileError, ValueError) as e:
         _fail(str(e))
         return
@@ -473,14 +522,33 @@ def explain(
     out.print(t)
 
 
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null so the interpreter's final flush cannot fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def main() -> None:
     try:
-        app()
+        try:
+            app()
+        finally:
+            sys.stdout.flush()  # a full disk shows here, not in the interpreter's shutdown
     except KeyboardInterrupt:
         _stderr().print("ipsecdiag: interrupted", markup=False)
         sys.exit(130)
     except BrokenPipeError:
+        _silence_stdout()
         sys.exit(0)
+    except OSError as e:
+        # Standard output failed (a full disk, an I/O error): one line, never a traceback.
+        _silence_stdout()
+        _stderr().print(f"ipsecdiag: error: cannot write output: {e.strerror or e}", markup=False)
+        sys.exit(int(ExitStatus.ERROR))
 
 
 if __name__ == "__main__":
