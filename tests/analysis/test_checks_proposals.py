@@ -25,7 +25,9 @@ from checks_builders import TP as P
 from checks_keyed import SAMPLES, analyze, needs_decryption
 
 from ipsecdiag.analysis.checks.proposals import ProposalCheck
-from ipsecdiag.analysis.checks.suites import (
+from ipsecdiag.analysis.model import Severity
+from ipsecdiag.keys._swnames import encr_keyword, integ_keyword, prf_keyword
+from ipsecdiag.protocol.suites import (
     Algo,
     Suite,
     compare,
@@ -36,8 +38,6 @@ from ipsecdiag.analysis.checks.suites import (
     suites_from_v1,
     suites_from_v2,
 )
-from ipsecdiag.analysis.model import Severity
-from ipsecdiag.keys._swnames import encr_keyword, integ_keyword, prf_keyword
 from ipsecdiag.wire.ikev1_payloads import V1Attribute, V1Proposal, V1SaPayload, V1Transform
 from ipsecdiag.wire.ikev2 import KePayload
 from ipsecdiag.wire.registry import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ...crypto.errors import UnsupportedAlgorithm
 from ...crypto.transforms import encr_spec, integ_spec
+from ...protocol.notify_data import parse_dpd_sequence
 from ...wire import ikev1 as v1
 from ...wire.registry import EncrId, ExchangeType, IntegId
 from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report
@@ -136,7 +137,8 @@ class DpdCheck(Check):
         acked: set[tuple[bool, int]] = set()
         for _, m in infos:
             for n in payloads_of(m, v1.V1NotifyPayload):
-                seq = int.from_bytes(n.data[:4], "big") if len(n.data) >= 4 else -1
+                seq = parse_dpd_sequence(n.data)
+                seq = -1 if seq is None else seq
                 if n.name == "R_U_THERE":
                     probes.append((m, seq))
                 elif n.name == "R_U_THERE_ACK":

@@ -20,27 +20,17 @@ Reading one message M from S to R as the capture point P sees it:
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...protocol.natd import natd_hash_v1, natd_hash_v2, v1_hash_name
 from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import NotifyType
 from ..model import IkeSaRecord, MessageRecord
 
 SIDES = ("initiator", "responder")
-
-_V1_HASHES: dict[str, Callable[[bytes], Any]] = {
-    "MD5": hashlib.md5,
-    "SHA": hashlib.sha1,
-    "SHA2_256": hashlib.sha256,
-    "SHA2_384": hashlib.sha384,
-    "SHA2_512": hashlib.sha512,
-}
-_BY_DIGEST_LEN = {16: "MD5", 20: "SHA", 32: "SHA2_256", 48: "SHA2_384", 64: "SHA2_512"}
 
 
 @dataclass
@@ -100,10 +90,6 @@ def side_of(m: MessageRecord) -> str:
     return SIDES[0] if m.from_initiator else SIDES[1]
 
 
-def _packed(ip: str) -> bytes:
-    return ipaddress.ip_address(ip).packed
-
-
 def _v2_natd(m: MessageRecord) -> NatdCheck | None:
     hdr = getattr(m.parsed, "header", None)
     if hdr is None:
@@ -120,7 +106,7 @@ def _v2_natd(m: MessageRecord) -> NatdCheck | None:
         return None
 
     def h(ip: str, port: int) -> bytes:
-        return hashlib.sha1(hdr.spi_i + hdr.spi_r + _packed(ip) + port.to_bytes(2, "big")).digest()
+        return natd_hash_v2(hdr.spi_i, hdr.spi_r, ip, port)
 
     return NatdCheck(
         msg=m,
@@ -138,13 +124,12 @@ def _v1_natd(sa: IkeSaRecord, m: MessageRecord) -> NatdCheck | None:
     hashes = [p.hash for p in m.all_payloads() if isinstance(p, v1.V1NatDPayload)]
     if not hashes:
         return None
-    alg = str((sa.proposal or {}).get("hash") or _BY_DIGEST_LEN.get(len(hashes[0]), ""))
-    fn = _V1_HASHES.get(alg)
-    if fn is None:
+    alg = v1_hash_name(str((sa.proposal or {}).get("hash") or ""), hashes[0])
+    if alg is None:
         return None  # TIGER or unknown: cannot recompute
 
     def h(ip: str, port: int) -> bytes:
-        return fn(hdr.cookie_i + hdr.cookie_r + _packed(ip) + port.to_bytes(2, "big")).digest()
+        return natd_hash_v1(alg, hdr.cookie_i, hdr.cookie_r, ip, port)
 
     # RFC 3947 §3.2: the first NAT-D is the peer's (destination) address, the others ours.
     return NatdCheck(

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ...protocol.suites import ENCR, INTEG, KE, PRF, Algo, Suite, strongswan_proposal
 from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import EncrId, ExchangeType, IntegId, KeGroup, PrfId
@@ -15,7 +16,6 @@ from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Severit
 from .base import Check, CheckContext
 from .common import first_of, frames_of, hidden, payloads_of, role, where
 from .proposals import message_suites
-from .suites import ENCR, INTEG, KE, PRF, Algo, Suite, strongswan_proposal
 
 # Why each algorithm is weak today (RFC 8247 §2-§2.4 for IKEv2, RFC 8221 §5-§6 for ESP/AH).
 WEAK_ENCR = {

@@ -14,13 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ...wire import ikev1 as v1
-from ...wire import ikev2 as v2
-from ...wire.registry import ExchangeType, KeGroup, V1ProtocolId, name_of
-from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
-from .base import Check, CheckContext
-from .common import first_of, frames_of, hidden, notifies_named, payloads_of, same_peers, sentence, where, who
-from .suites import (
+from ...protocol.notify_data import parse_invalid_ke
+from ...protocol.suites import (
     ESN,
     KE,
     KIND_NAMES,
@@ -36,6 +31,12 @@ from .suites import (
     suites_from_v1,
     suites_from_v2,
 )
+from ...wire import ikev1 as v1
+from ...wire import ikev2 as v2
+from ...wire.registry import ExchangeType, KeGroup, V1ProtocolId, name_of
+from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
+from .base import Check, CheckContext
+from .common import first_of, frames_of, hidden, notifies_named, payloads_of, same_peers, sentence, where, who
 
 _FAILURES = {"NO_PROPOSAL_CHOSEN", "INVALID_KE_PAYLOAD", "TS_UNACCEPTABLE", "AUTHENTICATION_FAILED"}
 MAX_KNOWN = 6
@@ -210,8 +211,9 @@ class ProposalCheck(Check):
     ) -> Finding:
         wanted = None
         for n in notifies_named(m, "INVALID_KE_PAYLOAD"):
-            if len(n.data) >= 2:
-                wanted = int.from_bytes(n.data[:2], "big")
+            group = parse_invalid_ke(n.data)
+            if group is not None:
+                wanted = group
         ke = first_of(ex.request, v2.KePayload)
         guessed = ke.group if ke is not None else None
         wanted_s = name_of(KeGroup, wanted) if wanted is not None else "an unnamed group"

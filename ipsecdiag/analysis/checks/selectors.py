@@ -9,144 +9,20 @@ local side and TSi its remote side; as an initiator its request TSi is its local
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ...protocol.selectors import Sel, config_text, intersect, sel_from_ts, sel_from_v1_id, texts, uncovered
 from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
-from ...wire.registry import CfgType, ExchangeType, IpProto, V1IdType, name_of
+from ...wire.registry import CfgType, ExchangeType
 from ..model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
 from .base import Check, CheckContext
 from .common import frames_of, hidden, payloads_of, sentence, where, who
 
 _REJECTIONS_V2 = ("TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED")
 _FAILURES = {"TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED", "NO_PROPOSAL_CHOSEN", "INVALID_KE_PAYLOAD"}
-
-
-@dataclass(frozen=True)
-class Sel:
-    """One selector: an inclusive address interval (as ints), a protocol and a port range."""
-
-    version: int
-    start: int
-    end: int
-    proto: int = 0
-    sport: int = 0
-    eport: int = 0xFFFF
-
-    @property
-    def is_any(self) -> bool:
-        top = (1 << (32 if self.version == 4 else 128)) - 1
-        return (
-            self.start == 0
-            and self.end == top
-            and self.proto == 0
-            and (self.sport, self.eport) == (0, 0xFFFF)
-        )
-
-    def text(self) -> str:
-        return _range_text(self.version, self.start, self.end) + _pp_text(self.proto, self.sport, self.eport)
-
-    def with_range(self, start: int, end: int) -> Sel:
-        return Sel(self.version, start, end, self.proto, self.sport, self.eport)
-
-
-def _addr(version: int, value: int) -> Any:
-    return ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
-
-
-def _range_text(version: int, start: int, end: int) -> str:
-    a, b = _addr(version, start), _addr(version, end)
-    nets = list(ipaddress.summarize_address_range(a, b))
-    return str(nets[0]) if len(nets) == 1 else f"{a}-{b}"
-
-
-def _pp_text(proto: int, sport: int, eport: int) -> str:
-    if proto == 0 and (sport, eport) == (0, 0xFFFF):
-        return ""
-    pname = name_of(IpProto, proto).lower() if proto else "any"
-    if (sport, eport) == (0, 0xFFFF):
-        return f"[{pname}]"
-    return f"[{pname}/{sport if sport == eport else f'{sport}-{eport}'}]"
-
-
-def sel_from_ts(ts: Any) -> Sel | None:
-    if not ts.is_ip_range:
-        return None
-    version = 4 if len(ts.start_addr) == 4 else 6
-    return Sel(
-        version,
-        int.from_bytes(ts.start_addr, "big"),
-        int.from_bytes(ts.end_addr, "big"),
-        ts.ip_protocol,
-        ts.start_port,
-        ts.end_port,
-    )
-
-
-def sel_from_v1_id(p: Any) -> Sel | None:
-    """IKEv1 Quick Mode client IDs (RFC 2407 §4.6.2): address, subnet or range."""
-    d, t = p.data, p.id_type
-    port = (p.port, p.port) if p.port else (0, 0xFFFF)
-    if t in (V1IdType.ID_IPV4_ADDR, V1IdType.ID_IPV6_ADDR):
-        v = 4 if len(d) == 4 else 6
-        x = int.from_bytes(d, "big")
-        return Sel(v, x, x, p.protocol_id, *port)
-    if t in (V1IdType.ID_IPV4_ADDR_SUBNET, V1IdType.ID_IPV6_ADDR_SUBNET) and len(d) in (8, 32):
-        half = len(d) // 2
-        v = 4 if half == 4 else 6
-        addr, mask = int.from_bytes(d[:half], "big"), int.from_bytes(d[half:], "big")
-        top = (1 << (half * 8)) - 1
-        return Sel(v, addr & mask, (addr & mask) | (top ^ mask), p.protocol_id, *port)
-    if t in (V1IdType.ID_IPV4_ADDR_RANGE, V1IdType.ID_IPV6_ADDR_RANGE) and len(d) in (8, 32):
-        half = len(d) // 2
-        return Sel(
-            4 if half == 4 else 6,
-            int.from_bytes(d[:half], "big"),
-            int.from_bytes(d[half:], "big"),
-            p.protocol_id,
-            *port,
-        )
-    return None
-
-
-def intersect(a: Sel, b: Sel) -> Sel | None:
-    if a.version != b.version or a.proto and b.proto and a.proto != b.proto:
-        return None
-    start, end = max(a.start, b.start), min(a.end, b.end)
-    sport, eport = max(a.sport, b.sport), min(a.eport, b.eport)
-    if start > end or sport > eport:
-        return None
-    return Sel(a.version, start, end, a.proto or b.proto, sport, eport)
-
-
-def uncovered(requested: Sel, accepted: Iterable[Sel]) -> list[Sel]:
-    """Parts of ``requested`` (by address) that no compatible accepted selector covers."""
-    spans = sorted(
-        (s.start, s.end)
-        for s in accepted
-        if s.version == requested.version
-        and s.proto in (0, requested.proto)
-        and s.sport <= requested.sport
-        and s.eport >= requested.eport
-    )
-    out: list[Sel] = []
-    cur = requested.start
-    for start, end in spans:
-        if end < cur:
-            continue
-        if start > requested.end:
-            break
-        if start > cur:
-            out.append(requested.with_range(cur, start - 1))
-        cur = max(cur, end + 1)
-        if cur > requested.end:
-            break
-    if cur <= requested.end:
-        out.append(requested.with_range(cur, requested.end))
-    return out
 
 
 def ts_of(m: MessageRecord | None, which: int) -> list[Sel]:
@@ -156,10 +32,6 @@ def ts_of(m: MessageRecord | None, which: int) -> list[Sel]:
         if p.which == which:
             out += [s for s in (sel_from_ts(t) for t in p.selectors) if s is not None]
     return out
-
-
-def _texts(sels: Iterable[Sel]) -> str:
-    return ", ".join(s.text() for s in sels) or "none"
 
 
 def _creates_child(ex: ExchangeRecord) -> bool:
@@ -247,8 +119,8 @@ class SelectorCheck(Check):
         ev = [f"{who(m)} sent {n} in {where(ex)}, frame {m.first_frame}"]
         data: dict[str, Any] = {"notify": n}
         if tsi or tsr:
-            ev.append(f"{req.src if req else 'initiator'} proposed TSi (its side) {_texts(tsi)}")
-            ev.append(f"{req.src if req else 'initiator'} proposed TSr (the far side) {_texts(tsr)}")
+            ev.append(f"{req.src if req else 'initiator'} proposed TSi (its side) {texts(tsi)}")
+            ev.append(f"{req.src if req else 'initiator'} proposed TSr (the far side) {texts(tsr)}")
             data.update(tsi=[s.text() for s in tsi], tsr=[s.text() for s in tsr])
         elif hidden(req):
             ev.append("the proposed selectors are inside the encrypted request: supply keys to see them")
@@ -262,15 +134,15 @@ class SelectorCheck(Check):
             rem = list(dict.fromkeys(s for s, _, _ in pol.remote))
             frames = sorted({f for _, f, _ in pol.local + pol.remote})
             ev.append(
-                f"{rejecter} protects {_texts(loc)} on its side and {_texts(rem)} on the far side "
+                f"{rejecter} protects {texts(loc)} on its side and {texts(rem)} on the far side "
                 f"in other CHILD SAs (frames {', '.join(map(str, frames[:6]))})"
             )
             ov_r = [x for a in tsr for b in loc if (x := intersect(a, b)) is not None]
             ov_i = [x for a in tsi for b in rem if (x := intersect(a, b)) is not None]
             if tsr and loc:
-                ev.append(f"overlap of the requested TSr with {rejecter}'s side: {_texts(ov_r)}")
+                ev.append(f"overlap of the requested TSr with {rejecter}'s side: {texts(ov_r)}")
             if tsi and rem:
-                ev.append(f"overlap of the requested TSi with {rejecter}'s far side: {_texts(ov_i)}")
+                ev.append(f"overlap of the requested TSi with {rejecter}'s far side: {texts(ov_i)}")
             data.update(
                 peer_local=[s.text() for s in loc],
                 peer_remote=[s.text() for s in rem],
@@ -279,15 +151,15 @@ class SelectorCheck(Check):
             )
             if tsr and loc and not ov_r:
                 rem_lines.append(
-                    f"the initiator asks for {_texts(tsr)} behind {rejecter}, which serves {_texts(loc)}: "
-                    f"set the initiator's `remote_ts = {_cfg(loc)}` (libreswan `rightsubnet={_cfg(loc)}`) "
-                    f"or add {_cfg(tsr)} to {rejecter}'s `local_ts`"
+                    f"the initiator asks for {texts(tsr)} behind {rejecter}, which serves {texts(loc)}: "
+                    f"set the initiator's `remote_ts = {config_text(loc)}` (libreswan `rightsubnet={config_text(loc)}`) "
+                    f"or add {config_text(tsr)} to {rejecter}'s `local_ts`"
                 )
             if tsi and rem and not ov_i:
                 rem_lines.append(
-                    f"the initiator offers {_texts(tsi)} as its side, {rejecter} expects {_texts(rem)}: "
-                    f"set the initiator's `local_ts = {_cfg(rem)}` (libreswan `leftsubnet=`) or add "
-                    f"{_cfg(tsi)} to {rejecter}'s `remote_ts`"
+                    f"the initiator offers {texts(tsi)} as its side, {rejecter} expects {texts(rem)}: "
+                    f"set the initiator's `local_ts = {config_text(rem)}` (libreswan `leftsubnet=`) or add "
+                    f"{config_text(tsi)} to {rejecter}'s `remote_ts`"
                 )
         if n == "SINGLE_PAIR_REQUIRED":
             expl = sentence(
@@ -305,8 +177,8 @@ class SelectorCheck(Check):
             remediation = "; ".join(rem_lines) + "."
         elif tsi or tsr:
             remediation = (
-                f"Make the responder's policy cover the proposal: its `local_ts` must include {_cfg(tsr)} and "
-                f"its `remote_ts` {_cfg(tsi)} (libreswan `leftsubnet`/`rightsubnet`), or change the "
+                f"Make the responder's policy cover the proposal: its `local_ts` must include {config_text(tsr)} and "
+                f"its `remote_ts` {config_text(tsi)} (libreswan `leftsubnet`/`rightsubnet`), or change the "
                 "initiator's selectors to what the responder serves; the responder's log names the "
                 "selectors it has configured ('no acceptable traffic selectors found')."
             )
@@ -349,7 +221,7 @@ class SelectorCheck(Check):
             f"{where(ex)}: the request (frame {req.first_frame}) and the response (frame {resp.first_frame})"
         ]
         for label, s, gone, got in lost:
-            ev.append(f"{label}: requested {s.text()}, accepted {_texts(got)}; not covered: {_texts(gone)}")
+            ev.append(f"{label}: requested {s.text()}, accepted {texts(got)}; not covered: {texts(gone)}")
         expl = sentence(
             f"{who(resp)} narrowed the traffic selectors (RFC 7296 §2.9): the CHILD SA covers less than "
             "the initiator asked for, so traffic to or from the dropped ranges is not tunnelled (it is "
@@ -420,6 +292,3 @@ def quick_modes_before(sa: IkeSaRecord, m: MessageRecord) -> list[ExchangeRecord
     """IKEv1 Quick Mode exchanges that started before ``m`` (a notify about phase 2 follows one)."""
     return [e for e in sa.exchanges if e.type == "QUICK_MODE" and e.messages and e.first_ts <= m.ts]
 
-
-def _cfg(sels: list[Sel]) -> str:
-    return ",".join(dict.fromkeys(s.text() for s in sels)) or "..."

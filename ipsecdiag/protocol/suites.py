@@ -11,11 +11,12 @@ keywords and libreswan ``ike=``/``esp=`` strings.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
 
-from ...wire.registry import (
+from ..wire.ikev1_payloads import V1Proposal, V1SaPayload, V1Transform
+from ..wire.ikev2_sa import SaPayload
+from ..wire.registry import (
     EncrId,
     EsnId,
     IntegId,
@@ -94,7 +95,6 @@ class Suite:
     number: int = 0
     auth: str | None = None
     spi: bytes = b""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def of(self, t: int) -> tuple[Algo, ...]:
         return tuple(a for a in self.algos if a.type == t)
@@ -118,10 +118,10 @@ class Suite:
 # -- from the wire ------------------------------------------------------------------------
 
 
-def suites_from_v2(sa_payload: Any) -> list[Suite]:
+def suites_from_v2(sa_payload: SaPayload) -> list[Suite]:
     """Every proposal of an IKEv2 SA payload."""
     out = []
-    for p in getattr(sa_payload, "proposals", ()):
+    for p in sa_payload.proposals:
         algos = tuple(Algo(t.type, t.id, t.key_length) for t in p.transforms)
         out.append(Suite(name_of(ProtocolId, p.protocol_id), algos, 2, p.number, spi=p.spi))
     return out
@@ -160,20 +160,20 @@ _V1_ESP_AUTH = {
 }
 
 
-def suites_from_v1(sa_payload: Any) -> list[Suite]:
+def suites_from_v1(sa_payload: V1SaPayload) -> list[Suite]:
     """Every transform of an IKEv1 SA payload as a suite (IKEv1 transforms are alternatives)."""
     out: list[Suite] = []
-    for p in getattr(sa_payload, "proposals", ()):
+    for p in sa_payload.proposals:
         for t in p.transforms:
             out.append(_v1_suite(p, t))
     return out
 
 
-def _v1_suite(p: Any, t: Any) -> Suite:
+def _v1_suite(p: V1Proposal, t: V1Transform) -> Suite:
     attrs = {a.type: a.int_value for a in t.attributes if a.tv or len(a.raw) <= 4}
     algos: list[Algo] = []
     if p.protocol_id == V1ProtocolId.PROTO_ISAKMP:
-        from ...wire.ikev1_display import v1_phase1_params
+        from ..wire.ikev1_display import v1_phase1_params
 
         q = v1_phase1_params(t)
         if q["encr_id"] is not None:
