@@ -30,13 +30,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import UnsupportedAlgorithm as CgUnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from ..wire.buffer import Writer
-from ..wire.ikev2 import RawPayload
+from ..wire.errors import MalformedMessage
+from ..wire.ikev2 import HEADER_LEN as IKE_HEADER_LEN
+from ..wire.ikev2 import RawPayload, walk_payloads
 from ..wire.ikev2_payloads import IdPayload, NotifyPayload, push_id_body
 from ..wire.registry import AuthMethod, HashAlgorithm, NotifyType, PayloadType, name_of
 from .errors import CryptoError
@@ -95,14 +98,59 @@ def id_body(payload: IdPayload | RawPayload) -> bytes:
     return w.getvalue()
 
 
-def signed_octets(message: bytes, peer_nonce: bytes, prf_id: int, sk_p: bytes, id_body: bytes) -> bytes:
-    """RealMessage | NonceOfOtherSide | prf(SK_px, RestOfIDPayload) (RFC 7296 §2.15).
+def signed_octets(
+    message: bytes, peer_nonce: bytes, prf_id: int, sk_p: bytes, id_body: bytes, *, int_auth: bytes = b""
+) -> bytes:
+    """RealMessage | NonceOfOtherSide | prf(SK_px, RestOfIDPayload) [| IntAuth] (RFC 7296 §2.15,
+    RFC 9242 §3.3.2).
 
-    ``message`` is the whole first message this side sent (IKE_SA_INIT, or the
-    IKE_INTERMEDIATE-extended data the caller assembles), ``peer_nonce`` the other side's Nonce
-    data, ``sk_p`` this side's SK_pi (initiator) or SK_pr (responder).
+    ``message`` is this side's IKE_SA_INIT message as sent, ``peer_nonce`` the other side's
+    Nonce data, ``sk_p`` this side's SK_pi (initiator) or SK_pr (responder), ``int_auth`` the
+    :func:`int_auth_tail` when IKE_INTERMEDIATE exchanges took place (empty otherwise).
     """
-    return message + peer_nonce + prf(prf_id, sk_p, id_body)
+    return message + peer_nonce + prf(prf_id, sk_p, id_body) + int_auth
+
+
+# -- IKE_INTERMEDIATE (RFC 9242 §3.3.2) ----------------------------------------------------------
+
+
+def intermediate_auth_input(message: bytes, plaintext: bytes) -> bytes:
+    """IntAuth_*_A | IntAuth_*_P of one IKE_INTERMEDIATE message.
+
+    A: the message from the IKE header to the end of the Encrypted payload's generic header,
+    with the IKE header Length and the Encrypted payload's Payload Length set as if the
+    Encrypted payload held just the plaintext (no IV, padding or ICV). P: the plaintext inner
+    payloads. A fragmented message (RFC 7383) counts as unfragmented: pass its first fragment and
+    the reassembled plaintext; its SKF header becomes an SK header and the IKE header says SK.
+    """
+    try:
+        chain = list(walk_payloads(message[16], message, IKE_HEADER_LEN, len(message)))
+    except (MalformedMessage, IndexError) as e:
+        raise AuthError(f"IKE_INTERMEDIATE message does not parse: {e}") from None
+    sk = chain[-1] if chain else None
+    if sk is None or sk.type not in (PayloadType.SK, PayloadType.SKF):
+        raise AuthError("IKE_INTERMEDIATE message has no Encrypted payload")
+    unencrypted = message[IKE_HEADER_LEN : sk.offset]
+    header = bytearray(message[:IKE_HEADER_LEN])
+    if not chain[:-1]:
+        header[16] = PayloadType.SK
+    header[24:28] = (IKE_HEADER_LEN + len(unencrypted) + 4 + len(plaintext)).to_bytes(4, "big")
+    sk_header = message[sk.offset : sk.offset + 2] + (4 + len(plaintext)).to_bytes(2, "big")
+    return bytes(header) + unencrypted + sk_header + plaintext
+
+
+def int_auth(prf_id: int, sk_p: bytes, previous: bytes, message: bytes, plaintext: bytes) -> bytes:
+    """IntAuth_iN = prf(SK_piN, IntAuth_i(N-1) | IntAuth_iN_A | IntAuth_iN_P), likewise for r.
+
+    ``sk_p`` is the SK_pi/SK_pr in force for that exchange (they change when an additional key
+    exchange completes, RFC 9370 §2.2.2), ``previous`` the last IntAuth of that direction or empty.
+    """
+    return prf(prf_id, sk_p, previous + intermediate_auth_input(message, plaintext))
+
+
+def int_auth_tail(int_auth_i: bytes, int_auth_r: bytes, ike_auth_mid: int) -> bytes:
+    """IntAuth = IntAuth_iN | IntAuth_rN | IKE_AUTH_MID (Message ID of the first IKE_AUTH request)."""
+    return int_auth_i + int_auth_r + ike_auth_mid.to_bytes(4, "big")
 
 
 # -- shared key MIC --------------------------------------------------------------------------------
@@ -352,7 +400,9 @@ def verify_auth(
         raise AuthError(str(e)) from None
     except InvalidSignature:
         raise AuthError(f"{_signature_name(method, auth_data, kind)} signature invalid") from None
-    except (UnsupportedAlgorithm, ValueError) as e:
+    except AuthError:
+        raise
+    except (CgUnsupportedAlgorithm, CryptoError, ValueError) as e:
         raise AuthError(f"{name_of(AuthMethod, method)} signature cannot be checked: {e}") from None
 
 

@@ -17,6 +17,8 @@ import pytest
 from corpus import CORPUS, needs_corpus
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ike_frames import ike_messages
 
 from ipsecdiag.crypto.auth import (
@@ -413,3 +415,145 @@ def test_corpus_cert_auth_verifies() -> None:
         with pytest.raises(AuthError, match="signature invalid"):
             verify_auth(auth[0], flipped, s.octets(initiator), public_key=cert)
 
+
+
+# -- IKE_INTERMEDIATE (RFC 9242 §3.3.2) ----------------------------------------------------------
+
+_HDR = bytes.fromhex("0102030405060708a1a2a3a4a5a6a7a8" "2e202b08" "00000001" "00000000")  # IKE_INTERMEDIATE (43)
+_INNER = bytes.fromhex("000000100000abcd0102030405060708")  # one Notify-shaped inner payload
+
+
+def _gcm_keys() -> IkeSaKeys:
+    from ipsecdiag.keys.model import SecretBytes
+    from ipsecdiag.wire.registry import EncrId
+
+    return IkeSaKeys(_HDR[:8], _HDR[8:16], EncrId.ENCR_AES_GCM_16, SecretBytes(bytes(36)), SecretBytes(bytes(36)), encr_key_bits=256)
+
+
+def test_intermediate_auth_input_layout() -> None:
+    from ipsecdiag.crypto.auth import int_auth, int_auth_tail, intermediate_auth_input
+    from ipsecdiag.crypto.sk import SkContext
+
+    ctx = SkContext(_gcm_keys(), from_initiator=True)
+    msg = ctx.protect(ike_header=_HDR, first_inner_type=41, plaintext=_INNER, iv=bytes(8))
+    a_p = intermediate_auth_input(msg, _INNER)
+    # Header with Length = 28 + 4 + len(inner); SK header with Payload Length 4 + len(inner).
+    expected = _HDR[:16] + bytes((46,)) + _HDR[17:24] + (28 + 4 + 16).to_bytes(4, "big")
+    expected += bytes((41, 0)) + (4 + 16).to_bytes(2, "big") + _INNER
+    assert a_p == expected
+    # A fragmented message counts as unfragmented: SKF fragment 1 + reassembled plaintext.
+    frag1 = ctx.protect_fragment(
+        ike_header=_HDR, first_inner_type=41, fragment_number=1, total_fragments=2, plaintext=_INNER[:8], iv=bytes(8)
+    )
+    assert frag1[16] == PayloadType.SKF
+    assert intermediate_auth_input(frag1, _INNER) == expected
+    # Chaining and the final IntAuth.
+    p = PrfId.PRF_HMAC_SHA2_256
+    i1 = int_auth(p, b"k" * 32, b"", msg, _INNER)
+    assert i1 == prf(p, b"k" * 32, expected)
+    assert int_auth(p, b"k" * 32, i1, msg, _INNER) == prf(p, b"k" * 32, i1 + expected)
+    tail = int_auth_tail(i1, b"R" * 32, 2)
+    assert tail == i1 + b"R" * 32 + b"\x00\x00\x00\x02"
+    assert signed_octets(b"M", b"N", p, b"s", b"I", int_auth=tail).endswith(tail)
+    with pytest.raises(AuthError, match="no Encrypted payload"):
+        intermediate_auth_input(_HDR[:16] + b"\x00" + _HDR[17:], b"")
+
+
+# -- hostile input never escapes as anything but AuthError ----------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.sampled_from([1, 2, 3, 9, 10, 11, 14, 200]),
+    data=st.one_of(
+        st.binary(max_size=300),
+        st.builds(lambda der, tail: bytes((len(der),)) + der + tail, st.sampled_from([bytes.fromhex(d) for _, d in RFC_ALGIDS]), st.binary(max_size=80)),
+    ),
+    key=st.sampled_from(["rsa", "p256", "ed25519"]),
+)
+def test_verify_auth_hostile_input(method: int, data: bytes, key: str) -> None:
+    try:
+        verify_auth(method, data, OCTETS, public_key=_key(key).public_key(), psk=b"k", prf_id=PrfId.PRF_HMAC_SHA2_256)
+    except AuthError as e:
+        assert e.reason and "\n" not in e.reason
+    else:
+        raise AssertionError("random AUTH data verified")
+
+
+# -- key loading ------------------------------------------------------------------------------
+
+
+def test_load_private_key_encodings_and_errors() -> None:
+    from cryptography.hazmat.primitives import serialization as ser
+
+    from ipsecdiag.crypto.keyload import KeyLoadError, key_description, load_private_key
+
+    k = _key("p384")
+    pem8 = k.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    sec1 = k.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL, ser.NoEncryption())
+    der = k.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    enc = k.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.BestAvailableEncryption(b"pw"))
+    for blob, pw in ((pem8, None), (sec1, None), (der, None), (enc, b"pw")):
+        loaded = load_private_key(blob, password=pw)
+        assert key_description(loaded) == "ECDSA secp384r1"
+        assert loaded.private_numbers() == k.private_numbers()  # type: ignore[union-attr]
+    with pytest.raises(KeyLoadError, match="passphrase is needed"):
+        load_private_key(enc)
+    with pytest.raises(KeyLoadError, match="did not decrypt|not a usable"):
+        load_private_key(enc, password=b"wrong")
+    with pytest.raises(KeyLoadError, match="not a usable private key"):
+        load_private_key(b"garbage")
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    xk = x25519.X25519PrivateKey.generate().private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    with pytest.raises(KeyLoadError, match="cannot sign IKEv2 AUTH"):
+        load_private_key(xk)
+
+
+@needs_corpus
+def test_credentials_from_lab_pki() -> None:
+    from cryptography.hazmat.primitives import serialization as ser
+
+    from ipsecdiag.crypto.keyload import KeyLoadError, load_credentials, peer_public_key
+    from ipsecdiag.wire.registry import CertEncoding
+
+    certs = CORPUS / "lab" / "ikev2-cert-ok" / "certs"
+    bundle = (certs / "ca.crt").read_bytes() + (certs / "gw.crt").read_bytes()
+    # The lab's private keys are not in the corpus: a key of our own does not match gw.crt.
+    pem = _key("rsa").private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    with pytest.raises(KeyLoadError, match=r"RSA-2048\) does not belong to any certificate"):
+        load_credentials(pem, bundle)
+    gw = x509.load_pem_x509_certificate((certs / "gw.crt").read_bytes())
+    pub, cert = peer_public_key(CertEncoding.X509_CERT_SIGNATURE, gw.public_bytes(ser.Encoding.DER))
+    assert cert == gw and pub == gw.public_key()
+    spki = gw.public_key().public_bytes(ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo)
+    assert peer_public_key(CertEncoding.RAW_PUBLIC_KEY, spki) == (gw.public_key(), None)
+    with pytest.raises(KeyLoadError, match="does not decode"):
+        peer_public_key(CertEncoding.RAW_PUBLIC_KEY, spki[:-3])
+
+
+def test_credentials_round_trip_with_own_chain() -> None:
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.x509.oid import NameOID
+
+    from ipsecdiag.crypto.keyload import load_credentials
+
+    k = _key("p256")
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "probe.test")])
+    t0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
+        .serial_number(1).not_valid_before(t0).not_valid_after(t0 + datetime.timedelta(days=30))
+        .sign(k, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    creds = load_credentials(
+        k.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption()),
+        cert.public_bytes(ser.Encoding.PEM),
+    )
+    assert creds.certificate == cert
+    assert creds.cert_payloads() == [(4, cert.public_bytes(ser.Encoding.DER))]
+    method, h = auth_method_for_key(creds.private_key, peer_hashes=[2])
+    data = sign_auth(method, creds.private_key, OCTETS, hash_alg=h)
+    verify_auth(method, data, OCTETS, public_key=creds.certificate)
