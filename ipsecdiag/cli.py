@@ -28,6 +28,11 @@ app = typer.Typer(
 keys_app = typer.Typer(no_args_is_help=True, help="Convert and inspect key material.")
 app.add_typer(keys_app, name="keys")
 
+from .probe.cli import probe_app, responder_cmd  # noqa: E402  (active probing: ipsecdiag/probe/)
+
+app.add_typer(probe_app, name="probe")
+app.command("responder")(responder_cmd)
+
 
 class UserError(Exception):
     """A problem with the user's input: printed as one line, exit 2."""

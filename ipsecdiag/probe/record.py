@@ -21,6 +21,7 @@ from ipsecdiag.capture.writer import PcapNgWriter
 from ipsecdiag.keys.keyfile import write_keyfile
 from ipsecdiag.keys.model import AnyKeys, KeyStore
 from ipsecdiag.keys.wireshark import write_wireshark_dir
+from ipsecdiag.outputs import writing
 
 LINKTYPE_RAW = 101
 _UDP = 17
@@ -121,7 +122,8 @@ class SessionRecord:
 
     def write(self, pcapng: Path, *, with_keys: bool = True) -> WrittenFiles:
         """Write the pcapng and, when keys were negotiated, the key files (0600) beside it."""
-        with PcapNgWriter(pcapng, application="ipsecdiag probe") as w:
+        # atomic and private (ipsecdiag.outputs rules): the capture is half of a decryptable session
+        with writing(pcapng) as tmp, PcapNgWriter(tmp, application="ipsecdiag probe") as w:
             for ident, d in enumerate(self.datagrams, 1):
                 pkt = ip_udp_packet(d.src, d.dst, d.payload, ident)
                 w.write(d.ts, pkt, linktype=LINKTYPE_RAW, comment="sent" if d.outgoing else "received")

@@ -1,0 +1,266 @@
+"""``ipsecdiag probe connect`` and ``ipsecdiag responder``: the command-line side of probing.
+
+Steps are printed as they happen (stderr when ``--json -`` owns stdout); the end is the
+findings in ``analyze``'s layout, the files written and one result line. Exit status: 0 when
+the CHILD SA came up, 1 when the negotiation failed (a finding says why), 2 for bad usage or
+an unusable address/port (one line, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from ipsecdiag.exitcodes import ExitStatus
+from ipsecdiag.outputs import write_output
+from ipsecdiag.probe.options import DEFAULT_ESP, DEFAULT_IKE, UsageError
+from ipsecdiag.probe.transport import ProbeError
+
+if TYPE_CHECKING:
+    from ipsecdiag.probe.narrate import Step
+
+probe_app = typer.Typer(
+    no_args_is_help=True,
+    help="Active probing: negotiate with a gateway yourself and say where it breaks.",
+)
+
+SCHEMA = "ipsecdiag/probe-1"
+
+
+def _console(stderr: bool) -> Console:
+    tty = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, highlight=False, no_color=not tty, emoji=False, soft_wrap=True)
+
+
+def usage_error(msg: str) -> typer.Exit:
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"ipsecdiag: error: {msg}", markup=False)
+    return typer.Exit(ExitStatus.ERROR)
+
+
+def step_printer(console: Console) -> Any:
+    def emit(s: Step) -> None:
+        line = Text(f"{s.t:8.3f}  ")
+        style = "red" if s.kind == "finding" else "green" if s.kind in ("child-sa-up", "authenticated") else ""
+        line.append(f"{s.kind:14}", style=style or "bold")
+        line.append(" " + s.text)
+        if s.frame:
+            line.append(f"  (frame {s.frame})", style="dim")
+        console.print(line)
+
+    return emit
+
+
+def _json_doc(result: Any, files: Any) -> dict[str, Any]:
+    from ipsecdiag.probe.narrate import finding_dict
+
+    c = result.counters
+    return {
+        "schema": SCHEMA,
+        "gateway": str(result.gateway),
+        "local": str(result.local),
+        "result": "child-sa-up" if result.ok else "failed",
+        "ike_sa": result.ike or None,
+        "child_sa": result.child or None,
+        "steps": [{"t": s.t, "step": s.kind, "text": s.text, "frame": s.frame, **s.data} for s in result.steps],
+        "findings": [finding_dict(f) for f in result.findings],
+        "packets_sent": c.sent,
+        "packets_received": c.received,
+        "send_errors": c.send_errors,
+        "ignored": c.ignored,
+        "stopped": result.stop_reason,
+        "deleted": result.deleted,
+        "files": _files_dict(files),
+    }
+
+
+def _files_dict(files: Any) -> dict[str, str] | None:
+    if files is None:
+        return None
+    out = {"pcapng": str(files.pcapng)}
+    if files.keyfile is not None:
+        out["keys"] = str(files.keyfile)
+        out["wireshark"] = str(files.wireshark_dir)
+    return out
+
+
+def write_session(record: Any, path: Path | None, console: Console) -> Any:
+    """Write the pcapng (+ keys); an unwritable path is reported, the probe's result stands."""
+    if path is None:
+        return None
+    try:
+        files = record.write(path)
+    except OSError as e:
+        console.print(f"ipsecdiag: cannot write {path}: {e.strerror or e}", markup=False)
+        return None
+    extra = f", keys in {files.keyfile} and {files.wireshark_dir}/" if files.keyfile else ""
+    console.print(f"wrote {files.pcapng} ({files.frames} frames){extra}", markup=False)
+    return files
+
+
+@probe_app.command("connect")
+def connect_cmd(
+    gateway: Annotated[str, typer.Argument(help="The gateway's address (or name).")],
+    psk_file: Annotated[Path | None, typer.Option("--psk-file", help="File holding the pre-shared key.")] = None,
+    local_id: Annotated[str | None, typer.Option("--id", help="Our identity (default: our address or certificate DN).")] = None,
+    remote_id: Annotated[str | None, typer.Option("--remote-id", help="The gateway's expected identity.")] = None,
+    ike: Annotated[str, typer.Option("--ike", help="IKE proposals, strongSwan syntax (comma-separated list).")] = DEFAULT_IKE,
+    esp: Annotated[str, typer.Option("--esp", help="ESP proposals, strongSwan syntax.")] = DEFAULT_ESP,
+    ts: Annotated[str | None, typer.Option("--ts", help="Selectors asked for on the gateway's side (TSr).")] = None,
+    local_ts: Annotated[str | None, typer.Option("--local-ts", help="Our selectors (TSi); default: let the gateway narrow.")] = None,
+    cert: Annotated[Path | None, typer.Option("--cert", help="Our certificate (PEM/DER, chain allowed).")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="Our private key (PEM/DER, unencrypted).")] = None,
+    ca: Annotated[list[Path] | None, typer.Option("--ca", help="CA certificate(s) to trust the gateway's certificate.")] = None,
+    port: Annotated[int, typer.Option("--port", help="Our UDP source port: 500 (with 4500), or another (0: any) for both.")] = 500,
+    remote_port: Annotated[int, typer.Option("--remote-port", help="The gateway's IKE port.")] = 500,
+    source: Annotated[str | None, typer.Option("--source", help="Our local address (default: the route's).")] = None,
+    encap: Annotated[bool, typer.Option("--encap", help="Force UDP encapsulation (faked NAT-D, as strongSwan encap=yes).")] = False,
+    vip: Annotated[bool, typer.Option("--vip", help="Request a virtual IP (configuration payload).")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 20.0,
+    rate: Annotated[float, typer.Option("--rate", help="At most this many datagrams per second.")] = 10.0,
+    keep: Annotated[bool, typer.Option("--keep", help="Do not delete the SAs before exiting.")] = False,
+    write: Annotated[Path | None, typer.Option("--write", help="Write the session as pcapng (keys beside it).")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the result as JSON to this file ('-': stdout).")] = None,
+) -> None:
+    """Negotiate an IKE SA and a CHILD SA with GATEWAY and report each step."""
+    from ipsecdiag.probe.connect import ConnectOptions, connect
+    from ipsecdiag.probe.options import build_config, load_credentials
+    from ipsecdiag.probe.rng import SystemRandom
+    from ipsecdiag.probe.transport import resolve, source_address
+
+    if not (0 <= port <= 65535 and 1 <= remote_port <= 65535):
+        raise usage_error("--port must be 0-65535 and --remote-port 1-65535")
+    if not (0 < timeout <= 3600) or not (0 < rate <= 1000):
+        raise usage_error("--timeout must be in (0, 3600] seconds and --rate in (0, 1000] per second")
+    to_stdout = json_out == "-"
+    console = _console(stderr=to_stdout)
+    json_path = Path(json_out) if json_out not in (None, "-") else None
+    _refuse_inputs(write, json_path, [p for p in (psk_file, cert, key, *(ca or ())) if p is not None])
+    try:
+        gw = resolve(gateway)
+        local_addr = resolve(source) if source else source_address(gw, remote_port)
+        creds = load_credentials(psk_file, cert, key, ca or ())
+        cfg = build_config(
+            ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, ts=ts, local_ts=local_ts,
+            local_addr=local_addr, encap=encap, timeout=timeout, virtual_ip=vip,
+        )  # fmt: skip
+        opts = ConnectOptions(
+            gateway=gw, config=cfg, offered_ike=ike, offered_esp=esp, remote_port=remote_port,
+            local_addr=local_addr, local_port=port, timeout=timeout, keep=keep, rate=rate, write=write,
+        )  # fmt: skip
+        result = connect(opts, rng=SystemRandom(), emit=step_printer(console))
+    except (UsageError, ProbeError) as e:
+        raise usage_error(str(e)) from None
+    files = write_session(result.record, write, console)
+    render_end(console, result)
+    if json_out is not None:
+        doc = json.dumps(_json_doc(result, files), indent=2) + "\n"
+        if to_stdout:
+            sys.stdout.write(doc)
+        elif json_path is not None:
+            try:
+                write_output(json_path, doc)
+            except OSError as e:
+                raise usage_error(f"--json {json_out}: {e.strerror or e}") from None
+    raise typer.Exit(ExitStatus.OK if result.ok else ExitStatus.FINDINGS)
+
+
+def _refuse_inputs(write: Path | None, json_path: Path | None, inputs: list[Path]) -> None:
+    """The session files (pcapng, keys beside it) and the JSON must not overwrite an input."""
+    from ipsecdiag.outputs import OutputError, refuse_inputs
+    from ipsecdiag.probe.record import keys_paths
+
+    outputs: list[tuple[str, Path]] = []
+    if write is not None:
+        outputs += [("--write", write), *(("--write", p) for p in keys_paths(write))]
+    if json_path is not None:
+        outputs.append(("--json", json_path))
+    try:
+        refuse_inputs(outputs, inputs)
+    except OutputError as e:
+        raise usage_error(str(e)) from None
+
+
+def render_end(console: Console, result: Any) -> None:
+    from ipsecdiag.report.render import FindingsView
+
+    c = result.counters
+    if result.findings:
+        console.print()
+        console.print(FindingsView(result.findings))
+    console.print()
+    sent = f"{c.sent} datagrams sent, {c.received} received"
+    if c.send_errors:
+        sent += f", {c.send_errors} send errors ({c.last_send_error})"
+    if result.ok:
+        console.print(Text(f"Result: CHILD SA up ({sent})", style="bold green"))
+    else:
+        ids = ", ".join(f.id for f in result.findings if f.severity.label == "error") or "no answer"
+        console.print(Text(f"Result: failed: {ids} ({sent})", style="bold red"))
+
+
+
+
+
+def responder_cmd(
+    listen: Annotated[str, typer.Option("--listen", help="Our address to listen on (required: NAT detection needs it).")],
+    psk_file: Annotated[Path | None, typer.Option("--psk-file", help="File holding the pre-shared key.")] = None,
+    local_id: Annotated[str | None, typer.Option("--id", help="Our identity (default: our address or certificate DN).")] = None,
+    remote_id: Annotated[str | None, typer.Option("--remote-id", help="The identity clients must prove (default: any).")] = None,
+    ike: Annotated[str, typer.Option("--ike", help="IKE proposals we accept, strongSwan syntax.")] = DEFAULT_IKE,
+    esp: Annotated[str, typer.Option("--esp", help="ESP proposals we accept, strongSwan syntax.")] = DEFAULT_ESP,
+    ts: Annotated[str | None, typer.Option("--ts", help="Our side's selectors (default: everything, narrowed).")] = None,
+    remote_ts: Annotated[str | None, typer.Option("--remote-ts", help="Selectors allowed on the client's side.")] = None,
+    pool: Annotated[str | None, typer.Option("--pool", help="Virtual IP pool for clients that ask (e.g. 10.3.0.0/28).")] = None,
+    cert: Annotated[Path | None, typer.Option("--cert", help="Our certificate (PEM/DER, chain allowed).")] = None,
+    key: Annotated[Path | None, typer.Option("--key", help="Our private key (PEM/DER, unencrypted).")] = None,
+    ca: Annotated[list[Path] | None, typer.Option("--ca", help="CA certificate(s) to trust client certificates.")] = None,
+    port: Annotated[int, typer.Option("--port", help="UDP port: 500 (with 4500), or another port serving both.")] = 500,
+    timeout: Annotated[float, typer.Option("--timeout", help="Stop after this many seconds.")] = 300.0,
+    once: Annotated[bool, typer.Option("--once", help="Stop after the first client whose CHILD SA came up has left.")] = False,
+    linger: Annotated[float, typer.Option("--linger", help="With --once: stop this long after the CHILD SA came up.")] = 30.0,
+    keep: Annotated[bool, typer.Option("--keep", help="Do not delete the SAs still up at the end.")] = False,
+    write: Annotated[Path | None, typer.Option("--write", help="Write all sessions as pcapng (keys beside it).")] = None,
+) -> None:
+    """A minimal IKEv2 responder: report what clients send and bring their CHILD SAs up."""
+    from ipsecdiag.probe.options import build_responder_config, load_credentials
+    from ipsecdiag.probe.responder import Responder, ResponderOptions, collect_keys
+    from ipsecdiag.probe.rng import SystemRandom
+    from ipsecdiag.probe.transport import resolve
+
+    if not (0 <= port <= 65535) or not (0 < timeout <= 86400) or linger < 0:
+        raise usage_error("--port must be 0-65535, --timeout in (0, 86400] seconds, --linger >= 0")
+    console = _console(stderr=False)
+    _refuse_inputs(write, None, [p for p in (psk_file, cert, key, *(ca or ())) if p is not None])
+    try:
+        addr = resolve(listen)
+        creds = load_credentials(psk_file, cert, key, ca or ())
+        cfg = build_responder_config(
+            ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, local_ts=ts,
+            remote_ts=remote_ts, listen=addr, pool=pool,
+        )  # fmt: skip
+        opts = ResponderOptions(listen=addr, config=cfg, port=port, timeout=timeout, once=once, linger=linger, keep=keep)
+        result = Responder(opts, rng=SystemRandom(), emit=step_printer(console)).run()
+    except (UsageError, ProbeError) as e:
+        raise usage_error(str(e)) from None
+    collect_keys(result)
+    write_session(result.record, write, console)
+    from ipsecdiag.report.render import FindingsView
+
+    if result.findings:
+        console.print()
+        console.print(FindingsView(result.findings))
+    c = result.counters
+    console.print(
+        f"{len(result.clients)} client(s), {result.children_up} CHILD SA(s) up; "
+        f"{c.sent} datagrams sent, {c.received} received" + (f"; {result.refused} refused (client limit)" if result.refused else ""),
+        markup=False,
+    )
+    raise typer.Exit(ExitStatus.OK if result.children_up else ExitStatus.FINDINGS)
+
+__all__ = ["probe_app", "render_end", "responder_cmd", "step_printer", "usage_error", "write_session"]

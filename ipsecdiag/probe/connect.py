@@ -1,0 +1,203 @@
+"""``probe connect``: negotiate an IKE SA and a CHILD SA with a gateway, then clean up.
+
+:func:`connect` wires an initiator :class:`~ipsecdiag.engine.IkeSa` to a :class:`Driver`,
+narrates the events, deletes what it created (unless ``keep``) and returns a
+:class:`ConnectResult`; the CLI renders it. Time is bounded twice: the negotiation by
+``timeout``, the cleanup (INFORMATIONAL Delete) by :data:`CLEANUP_SECONDS` more.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ipsecdiag.analysis.model import Finding
+from ipsecdiag.crypto.rng import RandomSource
+from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
+from ipsecdiag.probe.narrate import Narrator, Step
+from ipsecdiag.probe.record import SessionRecord, WrittenFiles
+from ipsecdiag.probe.transport import (
+    IKE_PORT,
+    NATT_PORT,
+    Counters,
+    Driver,
+    Pacer,
+    UdpSockets,
+    source_address,
+)
+
+CLEANUP_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    gateway: str  # an IP address literal (resolved by the caller)
+    config: IkeConfig
+    offered_ike: str
+    offered_esp: str
+    remote_port: int = IKE_PORT
+    local_addr: str | None = None
+    local_port: int = IKE_PORT  # 500 also opens 4500; anything else serves both on one socket
+    timeout: float = 20.0
+    keep: bool = False
+    rate: float = 10.0
+    max_sends: int = 200
+    write: Path | None = None
+
+
+@dataclass
+class ConnectResult:
+    ok: bool
+    gateway: Endpoint
+    local: Endpoint
+    steps: list[Step]
+    findings: list[Finding]
+    counters: Counters
+    record: SessionRecord
+    ike: dict[str, object] = field(default_factory=dict)
+    child: dict[str, object] = field(default_factory=dict)
+    stop_reason: str = ""
+    deleted: bool = False
+    files: WrittenFiles | None = None
+
+
+def _ports(local_port: int) -> list[int]:
+    return [IKE_PORT, NATT_PORT] if local_port == IKE_PORT else [local_port]
+
+
+def connect(
+    opts: ConnectOptions,
+    *,
+    rng: RandomSource,
+    emit: Callable[[Step], None] = lambda s: None,
+    clock: Callable[[], float] = time.monotonic,
+) -> ConnectResult:
+    """Run one probe; raises :class:`~ipsecdiag.probe.transport.ProbeError` for unusable
+    addresses or ports (before anything is sent)."""
+    local_addr = opts.local_addr or source_address(opts.gateway, opts.remote_port)
+    sockets = UdpSockets(local_addr, _ports(opts.local_port))
+    ports = sockets.open()
+    try:
+        from ipsecdiag.engine import IkeSa
+
+        local = Endpoint(local_addr, ports[0])
+        local_natt = Endpoint(local_addr, ports[-1])
+        remote = Endpoint(opts.gateway, opts.remote_port)
+        start = clock()
+        sa = IkeSa(opts.config, role=Role.INITIATOR, rng=rng, now=start, local=local, remote=remote, local_natt=local_natt)
+        holder: list[Driver] = []
+        narrator = Narrator(
+            gateway=opts.gateway,
+            offered_ike=opts.offered_ike,
+            offered_esp=opts.offered_esp,
+            emit=emit,
+            clock=clock,
+            frame=lambda: holder[0].frame if holder else 0,
+        )
+
+        def route(payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> IkeSa | None:
+            # only the gateway's address: anything else on our ports is not this session's
+            return sa if src.host == opts.gateway else None
+
+        driver = Driver(
+            sockets,
+            route=route,
+            on_event=narrator.on_event,
+            pacer=Pacer(rate=opts.rate, burst=16, now=start),
+            max_sends=opts.max_sends,
+            clock=clock,
+        )
+        holder.append(driver)
+        driver.add(sa)
+        narrator.step("start", f"IKEv2 to {remote} from {local}" + (f" (NAT-T from {local_natt})" if local_natt != local else ""))
+        sa.initiate(start)
+        reason = driver.run(lambda: narrator.finished, deadline=start + opts.timeout)
+        narrator.end(reason, opts.timeout, opts.max_sends)
+        deleted = False
+        if not opts.keep and _has_state(sa) and reason != "budget":
+            deleted = _cleanup(sa, driver, narrator, clock)
+        result = ConnectResult(
+            ok=narrator.child is not None and not narrator.failed,
+            gateway=remote,
+            local=local,
+            steps=narrator.steps,
+            findings=narrator.findings,
+            counters=driver.counters,
+            record=driver.record,
+            stop_reason=reason,
+            deleted=deleted,
+        )
+        _fill_sa_info(result, narrator, sa)
+        return result
+    finally:
+        sockets.close()
+
+
+def _has_state(sa: object) -> bool:
+    """Does the gateway hold state for this IKE SA that a Delete should remove?"""
+    from ipsecdiag.engine.state import State
+
+    return getattr(sa, "state", None) in (State.AUTH_SENT, State.ESTABLISHED)
+
+
+def _cleanup(sa: object, driver: Driver, narrator: Narrator, clock: Callable[[], float]) -> bool:
+    """INFORMATIONAL Delete for the IKE SA (it takes its CHILD SAs along, RFC 7296 §1.4.1)."""
+    from ipsecdiag.engine.state import State
+
+    now = clock()
+    try:
+        sa.delete(now)  # type: ignore[attr-defined]
+    except Exception as e:  # noqa: BLE001 - an engine refusal must not lose the session's record
+        narrator.step("cleanup", f"could not delete the IKE SA: {e}")
+        return False
+    narrator.step("cleanup", "deleting the IKE SA (INFORMATIONAL Delete)")
+    driver.run(lambda: sa.state is State.CLOSED or narrator.deleted is not None, deadline=now + CLEANUP_SECONDS)  # type: ignore[attr-defined]
+    if narrator.deleted is None:
+        narrator.step("cleanup", f"no answer to the Delete within {CLEANUP_SECONDS:g} s; the gateway will expire it")
+        return False
+    return True
+
+
+def _fill_sa_info(result: ConnectResult, n: Narrator, sa: object) -> None:
+    from ipsecdiag.wire.ikev2_sa import proposal_summary
+    from ipsecdiag.wire.registry import KeGroup, name_of
+
+    if n.init_done is not None:
+        i = n.init_done
+        result.record.add_keys([i.keys])
+        result.ike = {
+            "spi_i": i.keys.spi_i.hex(),
+            "spi_r": i.keys.spi_r.hex(),
+            "proposal": proposal_summary(i.chosen),
+            "ke_group": name_of(KeGroup, i.ke_group),
+            "nat_local": i.nat_local,
+            "nat_remote": i.nat_remote,
+            "encap": i.encap,
+            "fragmentation": i.fragmentation,
+            "established": n.authenticated is not None,
+        }
+        # a rekeyed IKE SA or late keys: whatever the engine holds now
+        keys = getattr(sa, "keys", None)
+        if keys is not None:
+            result.record.add_keys([keys])
+    if n.authenticated is not None:
+        result.ike["peer_id"] = n.authenticated.peer_id_text
+    if n.child is not None:
+        c = n.child
+        result.record.add_keys([c.keys_in, c.keys_out])
+        result.child = {
+            "spi_in": f"{c.spi_in:08x}",
+            "spi_out": f"{c.spi_out:08x}",
+            "ts_i": [t.display() for t in c.ts_i],
+            "ts_r": [t.display() for t in c.ts_r],
+            "mode": c.mode,
+            "encap": c.encap,
+            "esn": c.esn,
+            "proposal": proposal_summary(c.proposal),
+            "virtual_ips": list(c.virtual_ips),
+        }
+
+
+__all__ = ["CLEANUP_SECONDS", "ConnectOptions", "ConnectResult", "connect"]

@@ -1,0 +1,209 @@
+"""``ipsecdiag responder``: a minimal IKEv2 responder on the engine, one IKE SA per client.
+
+Datagrams are demultiplexed by the initiator's SPI and the client's address (an IKE_SA_INIT
+request with a zero responder SPI from a new SPI opens a session, up to ``max_clients``);
+ESP-in-UDP and NAT keepalives go to the client's session, which hands ESP back as an event.
+Every client's steps are printed with its address; findings use the catalogue like
+``probe connect``. The run ends at the time bound, or with ``once`` after the first client that
+brought a CHILD SA up has left (it deleted its IKE SA) or ``linger`` seconds after its CHILD SA
+came up. SAs still up at the end are deleted (bounded) unless ``keep``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ipsecdiag.analysis.model import Finding
+from ipsecdiag.crypto.rng import RandomSource
+from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
+from ipsecdiag.probe.narrate import Narrator, Step
+from ipsecdiag.probe.record import SessionRecord
+from ipsecdiag.probe.transport import IKE_PORT, NATT_PORT, Counters, Driver, Pacer, UdpSockets
+
+_IKE_HDR = 28
+_NON_ESP_MARKER = b"\x00\x00\x00\x00"
+_IKE_SA_INIT = 34
+_FLAG_RESPONSE = 0x20
+CLEANUP_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class ResponderOptions:
+    listen: str
+    config: IkeConfig
+    port: int = IKE_PORT  # 500 also opens 4500; another port serves both on one socket
+    timeout: float = 300.0
+    once: bool = False
+    linger: float = 30.0
+    keep: bool = False
+    max_clients: int = 32
+    rate: float = 50.0
+    max_sends: int = 5000
+    write: Path | None = None
+
+
+@dataclass
+class Client:
+    peer: Endpoint
+    spi_i: bytes
+    sa: object
+    narrator: Narrator
+    up_at: float | None = None
+
+
+@dataclass
+class ResponderResult:
+    clients: list[Client]
+    counters: Counters
+    record: SessionRecord
+    findings: list[Finding] = field(default_factory=list)
+    refused: int = 0  # new clients beyond max_clients
+
+    @property
+    def children_up(self) -> int:
+        return sum(1 for c in self.clients if c.narrator.child is not None)
+
+
+def ike_spi_i(payload: bytes) -> tuple[bytes, bool] | None:
+    """(initiator SPI, is a new IKE_SA_INIT request) of an IKE datagram, None for ESP/keepalive."""
+    if payload.startswith(_NON_ESP_MARKER):
+        payload = payload[4:]
+    elif len(payload) == 1 and payload == b"\xff":
+        return None
+    if len(payload) < _IKE_HDR or payload[17] >> 4 != 2:
+        return None
+    spi_i, spi_r = payload[:8], payload[8:16]
+    new = payload[18] == _IKE_SA_INIT and not (payload[19] & _FLAG_RESPONSE) and spi_r == bytes(8)
+    return spi_i, new
+
+
+class Responder:
+    def __init__(
+        self,
+        opts: ResponderOptions,
+        *,
+        rng: RandomSource,
+        emit: Callable[[Step], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.opts, self.rng, self.emit, self.clock = opts, rng, emit, clock
+        self.clients: dict[tuple[str, bytes], Client] = {}
+        self.by_host: dict[str, Client] = {}  # the latest client per address, for ESP/keepalives
+        self.refused = 0
+        self.driver: Driver | None = None
+        self.local: Endpoint | None = None
+        self.local_natt: Endpoint | None = None
+
+    def _emit_for(self, peer: Endpoint) -> Callable[[Step], None]:
+        def emit(s: Step) -> None:
+            s.text = f"[{peer}] {s.text}"
+            self.emit(s)
+
+        return emit
+
+    def route(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> object | None:
+        head = ike_spi_i(payload)
+        if head is None:
+            c = self.by_host.get(src.host)
+            return c.sa if c else None
+        spi_i, new = head
+        c = self.clients.get((src.host, spi_i))
+        if c is not None:
+            return c.sa
+        if not new:
+            return None
+        if len(self.clients) >= self.opts.max_clients:
+            self.refused += 1
+            return None
+        return self._open(src, spi_i, now).sa
+
+    def _open(self, src: Endpoint, spi_i: bytes, now: float) -> Client:
+        from ipsecdiag.engine import IkeSa
+
+        assert self.local is not None and self.local_natt is not None
+        sa = IkeSa(
+            self.opts.config, role=Role.RESPONDER, rng=self.rng, now=now, local=self.local, remote=src,
+            local_natt=self.local_natt,
+        )  # fmt: skip
+        narrator = Narrator(
+            gateway=src.host, peer="the client", offered_ike="", offered_esp="",
+            emit=self._emit_for(src), clock=self.clock, frame=lambda: self.driver.frame if self.driver else 0,
+        )  # fmt: skip
+        c = Client(src, spi_i, sa, narrator)
+        self.clients[(src.host, spi_i)] = c
+        self.by_host[src.host] = c
+        narrator.step("client", f"new IKE_SA_INIT from {src} (SPI {spi_i.hex()})")
+        return c
+
+    def on_event(self, sa: object, e: object) -> None:
+        for c in self.clients.values():
+            if c.sa is sa:
+                c.narrator.on_event(sa, e)
+                if c.up_at is None and c.narrator.child is not None:
+                    c.up_at = self.clock()
+                return
+
+    def _done(self) -> bool:
+        if not self.opts.once:
+            return False
+        now = self.clock()
+        return any(
+            c.up_at is not None and (c.narrator.deleted is not None or now - c.up_at >= self.opts.linger)
+            for c in self.clients.values()
+        )
+
+    def run(self) -> ResponderResult:
+        o = self.opts
+        ports = [IKE_PORT, NATT_PORT] if o.port == IKE_PORT else [o.port]
+        sockets = UdpSockets(o.listen, ports)
+        bound = sockets.open()
+        self.local, self.local_natt = Endpoint(o.listen, bound[0]), Endpoint(o.listen, bound[-1])
+        try:
+            start = self.clock()
+            self.driver = Driver(
+                sockets, route=self.route, on_event=self.on_event,  # type: ignore[arg-type]
+                pacer=Pacer(rate=o.rate, burst=32, now=start), max_sends=o.max_sends, clock=self.clock,
+            )  # fmt: skip
+            self.emit(Step(0.0, "listening", f"IKEv2 responder on {self.local}" + (
+                f" and {self.local_natt}" if self.local_natt != self.local else "")))  # fmt: skip
+            self.driver.run(self._done, deadline=start + o.timeout)
+            if not o.keep:
+                self._cleanup()
+            findings = [f for c in self.clients.values() for f in c.narrator.findings]
+            return ResponderResult(list(self.clients.values()), self.driver.counters, self.driver.record, findings, self.refused)
+        finally:
+            sockets.close()
+
+    def _cleanup(self) -> None:
+        from ipsecdiag.engine.state import State
+
+        assert self.driver is not None
+        live = [c for c in self.clients.values() if getattr(c.sa, "state", None) is State.ESTABLISHED]
+        if not live:
+            return
+        now = self.clock()
+        for c in live:
+            c.sa.delete(now)  # type: ignore[attr-defined]
+            c.narrator.step("cleanup", "deleting the IKE SA (INFORMATIONAL Delete)")
+        self.driver.run(
+            lambda: all(getattr(c.sa, "state", None) is State.CLOSED for c in live), deadline=now + CLEANUP_SECONDS
+        )
+
+
+def collect_keys(result: ResponderResult) -> None:
+    """Every client's IKE and CHILD SA keys into the recording (for ``--write``)."""
+    for c in result.clients:
+        n = c.narrator
+        if n.init_done is not None:
+            result.record.add_keys([n.init_done.keys])
+        keys = getattr(c.sa, "keys", None)
+        if keys is not None:
+            result.record.add_keys([keys])
+        if n.child is not None:
+            result.record.add_keys([n.child.keys_in, n.child.keys_out])
+
+
+__all__ = ["Client", "Responder", "ResponderOptions", "ResponderResult", "collect_keys", "ike_spi_i"]
