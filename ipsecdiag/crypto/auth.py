@@ -68,7 +68,6 @@ _RFC4754 = {
 _METHOD_FOR_CURVE = {curve.name: m for m, (curve, _h, _n) in _RFC4754.items()}
 # Hashes we sign with under RFC 7427, best first; SHA-1 is verified, never chosen (RFC 8247 §3.2).
 SIGNING_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)
-_CURVE_HASH = {"secp256r1": HashAlgorithm.SHA2_256, "secp384r1": HashAlgorithm.SHA2_384, "secp521r1": HashAlgorithm.SHA2_512}
 
 
 class AuthError(CryptoError):
@@ -226,19 +225,36 @@ def parse_hash_algorithms(data: bytes) -> tuple[int, ...]:
     return tuple(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
 
 
-def choose_hash(peer_hashes: Sequence[int], private_key: PrivateKey | None = None) -> int | None:
+def key_strength(key: PrivateKey | PublicKey) -> int:
+    """Security strength in bits (NIST SP 800-57 Part 1 Table 2): RSA-2048 112, RSA-3072 128,
+    RSA-4096 (up to 7680) 192, P-256 128, P-384 192, P-521 256."""
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        size = key.key_size
+        return 80 if size <= 1024 else 112 if size <= 2048 else 128 if size <= 3072 else 192 if size <= 7680 else 256
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return min(256, key.curve.key_size // 2)
+    return 128 if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey) else 224
+
+
+_HASH_STRENGTH = {HashAlgorithm.SHA2_256: 128, HashAlgorithm.SHA2_384: 192, HashAlgorithm.SHA2_512: 256}
+
+
+def choose_hash(peer_hashes: Sequence[int], key: PrivateKey | PublicKey | None = None) -> int | None:
     """The hash to sign with under RFC 7427, or None when the peer announced none we use.
 
-    EdDSA needs IDENTITY (RFC 8420 §2). For ECDSA the hash that matches the curve comes first
-    (the RFC 4754 pairing), then the rest of :data:`SIGNING_HASHES`.
+    EdDSA needs IDENTITY (RFC 8420 §2). Otherwise the smallest of :data:`SIGNING_HASHES` at
+    least as strong as the key, falling back to the strongest the peer has: P-384 signs with
+    SHA-384 (the RFC 4754 pairing) and RSA-4096 with SHA-384, as strongSwan does (seen in the
+    corpus); with no key, SHA-256 first.
     """
     peer = set(peer_hashes)
-    if isinstance(private_key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
         return HashAlgorithm.IDENTITY if HashAlgorithm.IDENTITY in peer else None
-    order: list[int] = list(SIGNING_HASHES)
-    if isinstance(private_key, ec.EllipticCurvePrivateKey) and private_key.curve.name in _CURVE_HASH:
-        order.insert(0, _CURVE_HASH[private_key.curve.name])
-    return next((h for h in order if h in peer), None)
+    usable = [h for h in SIGNING_HASHES if h in peer]
+    if not usable:
+        return None
+    need = key_strength(key) if key is not None else 0
+    return next((h for h in usable if _HASH_STRENGTH[h] >= need), usable[-1])
 
 
 def key_kind(key: PrivateKey | PublicKey) -> str:

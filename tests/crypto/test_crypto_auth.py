@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from corpus import CORPUS, needs_corpus
@@ -186,6 +187,9 @@ def test_choose_hash_and_method() -> None:
     edk = ed25519.Ed25519PrivateKey.generate()
     assert choose_hash([H.SHA2_512, H.SHA2_256], rsa_key) == H.SHA2_256
     assert choose_hash([H.SHA2_256, H.SHA2_384], p384) == H.SHA2_384  # the curve's own hash first
+    assert choose_hash([H.SHA2_256], p384) == H.SHA2_256  # weaker, but what the peer has
+    assert choose_hash([H.SHA2_256, H.SHA2_384, H.SHA2_512], _key("p521")) == H.SHA2_512
+    assert choose_hash([H.SHA2_384, H.SHA2_256]) == H.SHA2_256
     assert choose_hash([H.SHA1], rsa_key) is None  # SHA-1 is never chosen
     assert choose_hash([H.SHA2_256], edk) is None and choose_hash([H.IDENTITY], edk) == H.IDENTITY
     assert auth_method_for_key(rsa_key, peer_hashes=[2, 3, 4, 5]) == (M.DIGITAL_SIGNATURE, H.SHA2_256)
@@ -354,11 +358,26 @@ def _lab_psk(scenario: str, side: str) -> bytes:
     return m.group(1).encode()
 
 
+def _lab_scenarios(auth: str) -> list[str]:
+    import json
+
+    if not CORPUS.is_dir():
+        return []
+    out = []
+    for d in sorted((CORPUS / "lab").glob("ikev2-*")):
+        sc = json.loads((d / "scenario.json").read_text())
+        if sc["auth"] == auth and sc["expect_ike_sa"] == "established":
+            out.append(d.name)
+    return out
+
+
 @needs_corpus
-def test_corpus_psk_reproduces_both_auth_payloads() -> None:
-    s = _session("ikev2-psk-ok")
-    psk = _lab_psk("ikev2-psk-ok", "initiator")
-    assert psk == _lab_psk("ikev2-psk-ok", "responder")
+@pytest.mark.parametrize("scenario", _lab_scenarios("psk"))
+def test_corpus_psk_reproduces_both_auth_payloads(scenario: str) -> None:
+    # ikev2-psk-ok (AES-GCM, PRF SHA-256), ikev2-cbc-sha256-ok (AES-CBC + HMAC), ikev2-natt (4500)
+    s = _session(scenario)
+    psk = _lab_psk(scenario, "initiator")
+    assert psk == _lab_psk(scenario, "responder")
     for initiator in (True, False):
         auth = s.auth(initiator)
         assert auth is not None and auth[0] == M.SHARED_KEY_MIC
@@ -394,22 +413,28 @@ def test_corpus_wrong_psk_side() -> None:
 
 
 @needs_corpus
-def test_corpus_cert_auth_verifies() -> None:
+@pytest.mark.parametrize("scenario", _lab_scenarios("cert"))
+def test_corpus_cert_auth_verifies(scenario: str) -> None:
     # strongSwan 5.9+ uses RFC 7427 (method 14) with RSA PKCS#1 v1.5 / SHA-256 when both sides
     # announce SIGNATURE_HASH_ALGORITHMS: this records that the corpus holds method 14, not 1.
-    s = _session("ikev2-cert-ok")
-    certs = CORPUS / "lab" / "ikev2-cert-ok" / "certs"
+    # ikev2-fragmentation: RSA-4096 chain, IKE_AUTH in SKF fragments (reassembled above).
+    s = _session(scenario)
+    certs = CORPUS / "lab" / scenario / "certs"
     gw = x509.load_pem_x509_certificate((certs / "gw.crt").read_bytes())
     client = x509.load_pem_x509_certificate((certs / "client.crt").read_bytes())
     for initiator, cert in ((True, client), (False, gw)):
         auth = s.auth(initiator)
         assert auth is not None and auth[0] == M.DIGITAL_SIGNATURE
-        assert auth[1][:16].hex() == "0f" + RFC_ALGIDS[0][1]  # strongSwan's AlgorithmIdentifier bytes
-        assert describe_auth(*auth) == "RSA_EMSA_PKCS1_SHA2_256"
+        # strongSwan's AlgorithmIdentifier bytes are the RFC's, with the hash we would choose
+        # for that key (RSA-2048: SHA-256, RSA-4096: SHA-384).
+        sch, der, _sig = split_digital_signature(auth[1])
+        assert (sch, der.hex()) in RFC_ALGIDS and sch.kind == "rsa-pkcs1"
+        assert sch.hash_alg == choose_hash([2, 3, 4, 5], cert.public_key())  # type: ignore[arg-type]
+        assert describe_auth(*auth) == sch.name
         verify_auth(auth[0], auth[1], s.octets(initiator), public_key=cert)
         # The other side's certificate does not verify it; nor does a flipped bit.
         other = gw if cert is client else client
-        with pytest.raises(AuthError, match="RSA_EMSA_PKCS1_SHA2_256 signature invalid"):
+        with pytest.raises(AuthError, match=f"{sch.name} signature invalid"):
             verify_auth(auth[0], auth[1], s.octets(initiator), public_key=other)
         flipped = auth[1][:-1] + bytes((auth[1][-1] ^ 0x80,))
         with pytest.raises(AuthError, match="signature invalid"):
@@ -557,3 +582,54 @@ def test_credentials_round_trip_with_own_chain() -> None:
     method, h = auth_method_for_key(creds.private_key, peer_hashes=[2])
     data = sign_auth(method, creds.private_key, OCTETS, hash_alg=h)
     verify_auth(method, data, OCTETS, public_key=creds.certificate)
+
+
+# -- second opinion: the system OpenSSL command line --------------------------------------------
+
+_OPENSSL = __import__("shutil").which("openssl")
+
+
+@pytest.mark.skipif(_OPENSSL is None, reason="openssl command not installed")
+@pytest.mark.parametrize(
+    ("key", "method", "hash_alg", "pss", "args"),
+    [
+        ("rsa", M.RSA_DIGITAL_SIGNATURE, None, False, ["dgst", "-sha1"]),
+        ("rsa", M.DIGITAL_SIGNATURE, H.SHA2_256, True,
+         ["dgst", "-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32", "-sigopt", "rsa_mgf1_md:sha256"]),
+        ("rsa", M.DIGITAL_SIGNATURE, H.SHA2_512, True,
+         ["dgst", "-sha512", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:64", "-sigopt", "rsa_mgf1_md:sha512"]),
+        ("p384", M.ECDSA_SHA384_P384, None, False, ["dgst", "-sha384"]),
+        ("p256", M.DIGITAL_SIGNATURE, H.SHA2_256, False, ["dgst", "-sha256"]),
+        ("ed25519", M.DIGITAL_SIGNATURE, None, False, ["pkeyutl", "-rawin"]),
+    ],
+)
+def test_openssl_verifies_our_signatures(
+    tmp_path: Path, key: str, method: int, hash_alg: int | None, pss: bool, args: list[str]
+) -> None:
+    import subprocess
+
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    k = _key(key)
+    data = sign_auth(method, k, OCTETS, hash_alg=hash_alg, pss=pss)
+    sig = split_digital_signature(data)[2] if method == M.DIGITAL_SIGNATURE else data
+    if method == M.ECDSA_SHA384_P384:  # RFC 4754 r | s -> the DER OpenSSL reads
+        sig = encode_dss_signature(int.from_bytes(sig[:48], "big"), int.from_bytes(sig[48:], "big"))
+    (tmp_path / "pub.pem").write_bytes(k.public_key().public_bytes(ser.Encoding.PEM, ser.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "data").write_bytes(OCTETS)
+    (tmp_path / "sig").write_bytes(sig)
+    if args[0] == "pkeyutl":
+        cmd = ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "data", "-sigfile", "sig"]
+    else:
+        cmd = ["openssl", *args, "-verify", "pub.pem", "-signature", "sig", "data"]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode == 0 and re.search("Verified (OK|Successfully)", out.stdout), out.stdout + out.stderr
+    # And the reverse: OpenSSL's PSS signature in our RFC 7427 framing verifies here.
+    if pss:
+        k_pem = k.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+        (tmp_path / "key.pem").write_bytes(k_pem)
+        sign = ["openssl", *args, "-sign", "key.pem", "-out", "sig2", "data"]
+        subprocess.run(sign, cwd=tmp_path, capture_output=True, timeout=30, check=True)
+        theirs = data[: 1 + data[0]] + (tmp_path / "sig2").read_bytes()
+        verify_auth(method, theirs, OCTETS, public_key=k.public_key())
