@@ -10,17 +10,15 @@ signature. Signature methods are also round-tripped with generated keys and tamp
 from __future__ import annotations
 
 import re
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from auth_session import Session, session
 from corpus import CORPUS, needs_corpus
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ike_frames import ike_messages
 
 from ipsecdiag.crypto.auth import (
     KEY_PAD,
@@ -49,10 +47,9 @@ from ipsecdiag.crypto.sigalg import (
     scheme,
     split_digital_signature,
 )
-from ipsecdiag.crypto.sk import decrypt_sk
 from ipsecdiag.keys.load import load_keys
 from ipsecdiag.keys.model import IkeSaKeys
-from ipsecdiag.wire.ikev2 import RawPayload, parse_message, walk_payloads
+from ipsecdiag.wire.ikev2 import RawPayload
 from ipsecdiag.wire.ikev2_payloads import IdPayload
 from ipsecdiag.wire.registry import AuthMethod, HashAlgorithm, IdType, NotifyType, PayloadType, PrfId
 
@@ -299,56 +296,10 @@ def test_sha1_digital_signature_verifies() -> None:
 # -- corpus: real strongSwan sessions ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Session:
-    keys: IkeSaKeys
-    init_request: bytes
-    init_response: bytes
-    inner: dict[bool, dict[int, RawPayload]]  # from_initiator -> IKE_AUTH payloads by type
-
-    def nonce(self, initiator: bool) -> bytes:
-        msg = parse_message(self.init_request if initiator else self.init_response)
-        return next(p.data for p in msg.payloads if p.payload_type == PayloadType.Nonce)  # type: ignore[union-attr]
-
-    def octets(self, initiator: bool) -> bytes:
-        """The signed octets of one side, built from the capture and charon's SK_pi/SK_pr."""
-        k = self.keys
-        ident = self.inner[initiator][PayloadType.IDi if initiator else PayloadType.IDr]
-        msg = self.init_request if initiator else self.init_response
-        sk = (k.sk_pi if initiator else k.sk_pr).reveal()
-        return signed_octets(msg, self.nonce(not initiator), k.prf, sk, id_body(ident))
-
-    def auth(self, initiator: bool) -> tuple[int, bytes] | None:
-        p = self.inner[initiator].get(PayloadType.AUTH)
-        return None if p is None else (p.body[0], p.body[4:])
-
-
 def _session(scenario: str) -> Session:
     d = CORPUS / "lab" / scenario
     keys = next(k for k in load_keys(d / "keys.json") if isinstance(k, IkeSaKeys))
-    frames = [f.message for f in ike_messages(d / "capture.pcap") if f.message[:8] == keys.spi_i]
-    init = [m for m in frames if m[18] == 34]
-    request = [m for m in init if m[19] & 0x08][-1]  # after a COOKIE / INVALID_KE retry: the last
-    response = [m for m in init if not m[19] & 0x08][-1]
-    inner: dict[bool, dict[int, RawPayload]] = {}
-    frags: dict[bool, dict[int, tuple[int, bytes]]] = {}
-    for m in frames:
-        if m[18] != 35:
-            continue
-        from_i = bool(m[19] & 0x08)
-        plain = decrypt_sk(keys, m, 28, from_initiator=from_i)
-        first = m[28]
-        if m[16] == PayloadType.SKF:  # RFC 7383 §2.6: reassemble the decrypted fragments
-            number, total = struct.unpack_from("!HH", m, 32)
-            parts = frags.setdefault(from_i, {})
-            parts[number] = (first, plain)
-            if len(parts) < total:
-                continue
-            first = parts[1][0]
-            plain = b"".join(parts[i][1] for i in range(1, total + 1))
-            del frags[from_i]
-        inner[from_i] = {p.type: p for p in walk_payloads(first, plain, 0, len(plain))}
-    return Session(keys, request, response, inner)
+    return session(d / "capture.pcap", keys)
 
 
 def _lab_psk(scenario: str, side: str) -> bytes:
