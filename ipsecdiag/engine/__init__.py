@@ -19,14 +19,18 @@ from .config import (
     Role,
     selector_for,
 )
+from .ike_sa import IkeSa
 from .state import State
+from .window import Datagram
 
 __all__ = [
     "CertAuth",
     "ChildConfig",
+    "Datagram",
     "Endpoint",
     "Identity",
     "IkeConfig",
+    "IkeSa",
     "PskAuth",
     "RetransmitPolicy",
     "Role",

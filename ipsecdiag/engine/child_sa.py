@@ -1,0 +1,243 @@
+"""CHILD SA negotiation pieces shared by IKE_AUTH and CREATE_CHILD_SA (RFC 7296 §1.3, §2.17).
+
+* :func:`offer` builds our SA (ESP proposals carrying our inbound SPI), TSi and TSr.
+* :func:`select` is the responder's choice: proposal, mode, narrowed selectors (§2.9), or a
+  :class:`~ipsecdiag.engine.errors.Refuse` with NO_PROPOSAL_CHOSEN / TS_UNACCEPTABLE.
+* :func:`accept` is the initiator's check of the answer.
+* :func:`install` derives KEYMAT and records the :class:`ChildSa` (event ChildSaUp).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from ..crypto.prf import child_keymat
+from ..keys.model import ChildSaKeys
+from ..protocol.narrow import is_subset, narrow
+from ..protocol.select import check_chosen, select_proposal, transform_of
+from ..wire.ikev2 import Payload
+from ..wire.ikev2_payloads import NotifyPayload
+from ..wire.ikev2_sa import Proposal, SaPayload
+from ..wire.ikev2_ts import TrafficSelector, TsPayload
+from ..wire.registry import EsnId, NotifyType, PayloadType, ProtocolId, TransformType
+from . import events as ev
+from .config import ChildConfig, selector_for
+from .errors import Refuse
+
+if TYPE_CHECKING:
+    from .ike_sa import IkeSa
+
+
+@dataclass
+class ChildSa:
+    """An installed CHILD SA: ``spi_in`` is ours (inbound), ``spi_out`` the peer's."""
+
+    spi_in: int
+    spi_out: int
+    proposal: Proposal
+    keys_in: ChildSaKeys
+    keys_out: ChildSaKeys
+    ts_i: tuple[TrafficSelector, ...]
+    ts_r: tuple[TrafficSelector, ...]
+    mode: str
+    esn: bool
+    rekeyed: bool = False
+
+
+def payloads_of(payloads: tuple[Payload, ...], cls: type) -> list[Payload]:
+    return [p for p in payloads if isinstance(p, cls)]
+
+
+def notify_of(payloads: tuple[Payload, ...], ntype: int) -> NotifyPayload | None:
+    return next((p for p in payloads if isinstance(p, NotifyPayload) and p.notify_type == ntype), None)
+
+
+def ts_payload(payloads: tuple[Payload, ...], which: int) -> TsPayload | None:
+    return next((p for p in payloads if isinstance(p, TsPayload) and p.which == which), None)
+
+
+def default_ts(
+    sa: IkeSa, child: ChildConfig
+) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]]:
+    """Our TSi/TSr (initiator view): configured, else our own address / the peer's address
+    (strongSwan's ``dynamic``); with a virtual IP request, any address of our family for TSi."""
+    fam = "0.0.0.0/0" if ":" not in sa.local.host else "::/0"
+    local = child.local_ts or (
+        (selector_for(fam),) if sa.config.request_virtual_ip else (selector_for(sa.local.host),)
+    )
+    remote = child.remote_ts or (selector_for(sa.remote.host),)
+    return local, remote
+
+
+def offer(sa: IkeSa, child: ChildConfig, spi: bytes, *, extra_ke_group: int | None = None) -> list[Payload]:
+    """SA, TSi, TSr for our request (mode notify first, as RFC 7296 §1.3.1 orders it)."""
+    proposals = tuple(replace(p, spi=spi, number=i) for i, p in enumerate(child.proposals, 1))
+    tsi, tsr = default_ts(sa, child)
+    out: list[Payload] = []
+    if child.mode == "transport":
+        out.append(NotifyPayload(0, b"", NotifyType.USE_TRANSPORT_MODE))
+    out += [SaPayload(proposals), TsPayload(PayloadType.TSi, tsi), TsPayload(PayloadType.TSr, tsr)]
+    return out
+
+
+@dataclass(frozen=True)
+class Selection:
+    proposal: Proposal
+    ts_i: tuple[TrafficSelector, ...]
+    ts_r: tuple[TrafficSelector, ...]
+    mode: str
+
+
+def select(
+    sa: IkeSa,
+    payloads: tuple[Payload, ...],
+    child: ChildConfig,
+    our_spi: bytes,
+    *,
+    virtual_ip: str | None = None,
+) -> Selection:
+    """Responder: choose a proposal and narrow the selectors, or refuse (non-fatal notify)."""
+    sa_p = next((p for p in payloads if isinstance(p, SaPayload)), None)
+    tsi_p, tsr_p = ts_payload(payloads, PayloadType.TSi), ts_payload(payloads, PayloadType.TSr)
+    if sa_p is None or tsi_p is None or tsr_p is None:
+        raise Refuse(NotifyType.INVALID_SYNTAX, "CHILD SA request without SA, TSi or TSr")
+    esp = [p for p in sa_p.proposals if p.protocol_id == ProtocolId.ESP]
+    if any(len(p.spi) != 4 for p in esp):
+        raise Refuse(NotifyType.INVALID_SYNTAX, "ESP proposal SPI is not 4 octets")
+    chosen = select_proposal(esp, child.proposals, spi=our_spi)
+    if chosen is None:
+        raise Refuse(NotifyType.NO_PROPOSAL_CHOSEN, "no ESP proposal in common", fatal=False)
+    # Initiator's side (TSi) against what we allow as remote, ours (TSr) against our local.
+    allowed_i = child.remote_ts or (selector_for(virtual_ip or sa.remote.host),)
+    if virtual_ip is not None:
+        allowed_i = narrow((selector_for(virtual_ip),), allowed_i)
+    allowed_r = child.local_ts or (selector_for(sa.local.host),)
+    ts_i, ts_r = narrow(tsi_p.selectors, allowed_i), narrow(tsr_p.selectors, allowed_r)
+    if not ts_i or not ts_r:
+        raise Refuse(
+            NotifyType.TS_UNACCEPTABLE,
+            f"requested TSi {tsi_p.display()} TSr {tsr_p.display()} outside the allowed selectors",
+            fatal=False,
+        )
+    wants_transport = notify_of(payloads, NotifyType.USE_TRANSPORT_MODE) is not None
+    mode = "transport" if wants_transport and child.mode == "transport" else "tunnel"
+    return Selection(chosen, ts_i, ts_r, mode)
+
+
+def answer(sel: Selection) -> list[Payload]:
+    out: list[Payload] = []
+    if sel.mode == "transport":
+        out.append(NotifyPayload(0, b"", NotifyType.USE_TRANSPORT_MODE))
+    out += [
+        SaPayload((sel.proposal,)),
+        TsPayload(PayloadType.TSi, sel.ts_i),
+        TsPayload(PayloadType.TSr, sel.ts_r),
+    ]
+    return out
+
+
+def accept(
+    sa: IkeSa,
+    payloads: tuple[Payload, ...],
+    child: ChildConfig,
+    requested: tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]],
+) -> Selection:
+    """Initiator: the responder's CHILD SA answer, checked against our offer."""
+    sa_p = next((p for p in payloads if isinstance(p, SaPayload)), None)
+    tsi_p, tsr_p = ts_payload(payloads, PayloadType.TSi), ts_payload(payloads, PayloadType.TSr)
+    if sa_p is None or tsi_p is None or tsr_p is None:
+        raise Refuse(0, "CHILD SA answer without SA, TSi or TSr", respond=False)
+    offered = tuple(replace(p, number=i) for i, p in enumerate(child.proposals, 1))
+    why = check_chosen(offered, sa_p.proposals)
+    if why is None and len(sa_p.proposals[0].spi) != 4:
+        why = "the chosen ESP proposal's SPI is not 4 octets"
+    if why is not None:
+        raise Refuse(NotifyType.NO_PROPOSAL_CHOSEN, f"unacceptable ESP answer: {why}", respond=False)
+    if not is_subset(tsi_p.selectors, requested[0]) or not is_subset(tsr_p.selectors, requested[1]):
+        raise Refuse(NotifyType.TS_UNACCEPTABLE, "the responder widened the traffic selectors", respond=False)
+    transport = notify_of(payloads, NotifyType.USE_TRANSPORT_MODE) is not None
+    return Selection(
+        sa_p.proposals[0], tsi_p.selectors, tsr_p.selectors, "transport" if transport else "tunnel"
+    )
+
+
+def install(
+    sa: IkeSa,
+    sel: Selection,
+    *,
+    spi_in: bytes,
+    spi_out: bytes,
+    ni: bytes,
+    nr: bytes,
+    shared_secret: bytes = b"",
+    rekey_of: int | None = None,
+) -> ChildSa:
+    """Derive KEYMAT (RFC 7296 §2.17) and record the CHILD SA; emits ChildSaUp."""
+    keys = sa.keys
+    assert keys is not None and keys.prf is not None
+    p = sel.proposal
+    encr = transform_of(p, TransformType.ENCR)
+    integ = transform_of(p, TransformType.INTEG)
+    esn_t = transform_of(p, TransformType.ESN)
+    assert encr is not None
+    esn = esn_t is not None and esn_t.id == EsnId.EXT_SEQ
+    integ_id = integ.id if integ is not None else 0
+    km = child_keymat(
+        prf_id=keys.prf,
+        sk_d=keys.sk_d.reveal(),
+        ni=ni,
+        nr=nr,
+        encr_id=encr.id,
+        integ_id=integ_id,
+        encr_key_bits=encr.key_length,
+        shared_secret=shared_secret,
+    )
+    # The first half of KEYMAT protects initiator -> responder traffic (§2.17).
+    i_to_r = (km.encr_i, km.integ_i)
+    r_to_i = (km.encr_r, km.integ_r)
+    ours_in, ours_out = (r_to_i, i_to_r) if sa.is_initiator else (i_to_r, r_to_i)
+    src_in, dst_in = sa.remote.host, sa.local.host
+    common = {
+        "encr": encr.id,
+        "integ": integ_id,
+        "encr_key_bits": encr.key_length,
+        "esn": esn,
+        "mode": sel.mode,
+        "source": "negotiated by ipsecdiag",
+    }
+    k_in = ChildSaKeys(
+        spi=int.from_bytes(spi_in, "big"),
+        encr_key=ours_in[0],
+        integ_key=ours_in[1],
+        src=src_in,
+        dst=dst_in,
+        **common,
+    )  # type: ignore[arg-type]
+    k_out = ChildSaKeys(
+        spi=int.from_bytes(spi_out, "big"),
+        encr_key=ours_out[0],
+        integ_key=ours_out[1],
+        src=dst_in,
+        dst=src_in,
+        **common,
+    )  # type: ignore[arg-type]
+    child = ChildSa(k_in.spi, k_out.spi, p, k_in, k_out, sel.ts_i, sel.ts_r, sel.mode, esn)
+    sa.child_sas[child.spi_in] = child
+    sa.emit(
+        ev.ChildSaUp(
+            child.spi_in,
+            child.spi_out,
+            k_in,
+            k_out,
+            sel.ts_i,
+            sel.ts_r,
+            sel.mode,
+            sa.encap,
+            esn,
+            p,
+            sa.neg.virtual_ips,
+            rekey_of,
+        )
+    )
+    return child

@@ -1,0 +1,609 @@
+"""The IKE SA endpoint: receive path, dispatch through the state table, send path, timers.
+
+This module is plumbing only. What each exchange *means* lives in ``init_exchange.py``,
+``auth_exchange.py``, ``informational.py`` and ``create_child.py``; whether a message is legal
+in the current state lives in ``state.py``. The public surface is :class:`IkeSa` (see
+``ENGINE_API.md``).
+
+Receive path for one datagram (every failure is a counted drop or a ProtocolError event, never
+an exception to the caller):
+
+1. on the NAT-T port: a 0xFF keepalive is ignored, ESP-in-UDP is handed back as an event, the
+   non-ESP marker is removed (RFC 3948 §2.2);
+2. the IKE header: size, version 2, the I flag (must be the peer's role), the SPIs (a request
+   for an SA we do not have gets INVALID_IKE_SPI, §2.21.4);
+3. message ids: a retransmitted request gets the cached response again, other unexpected ids
+   are dropped silently (§2.3); a response must answer our outstanding request;
+4. decode and decrypt (SK, or SKF fragments collected until complete); a bad ICV is a silent
+   drop (§2.21.2), a malformed authenticated request gets INVALID_SYNTAX;
+5. unknown payloads with the critical bit set get UNSUPPORTED_CRITICAL_PAYLOAD (§2.5);
+6. the state table names the handler, or the message does not fit (a protocol error).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..crypto.errors import CryptoError, IntegrityError
+from ..crypto.rng import RandomSource, random_spi
+from ..crypto.sk import SkContext
+from ..keys.model import IkeSaKeys
+from ..wire.errors import MalformedMessage, WireError
+from ..wire.ikev2 import HEADER_LEN, IkeHeader, Payload, parse_message, peek_header
+from ..wire.ikev2_payloads import NotifyPayload, SkfPayload, UnknownPayload
+from ..wire.registry import ExchangeType, NotifyType, PayloadType, name_of
+from . import events as ev
+from .config import Endpoint, IkeConfig, Role
+from .errors import Drop, Refuse
+from .fragments import Reassembler
+from .protect import decrypt, encode, flags_for, inner_payloads
+from .state import State, Trigger, handler_for, next_state
+from .window import CachedResponse, Datagram, Outstanding, PendingRequest
+
+if TYPE_CHECKING:
+    from .child_sa import ChildSa
+    from .pool import AddressPool
+
+__all__ = ["Datagram", "IkeSa"]
+
+_NON_ESP_MARKER = b"\x00\x00\x00\x00"
+_MAX_INVALID_SPI_NOTIFIES = 3  # answers to requests for unknown SPIs, per IKE SA (rate limit)
+
+
+@dataclass
+class Negotiation:
+    """What the exchanges so far established (read by the exchange modules)."""
+
+    ni: bytes = b""
+    nr: bytes = b""
+    init_request: bytes = b""  # RealMessage1 (the last IKE_SA_INIT request, as sent/received)
+    init_response: bytes = b""  # RealMessage2
+    chosen: Any = None  # the IKE proposal (wire Proposal)
+    ke: Any = None  # our KeyExchange object during IKE_SA_INIT
+    ke_group: int = 0
+    cookie: bytes = b""
+    cookie_retries: int = 0
+    ke_retries: int = 0
+    redirects: int = 0
+    redirected_from: Endpoint | None = None
+    peer_fragmentation: bool = False
+    peer_hashes: tuple[int, ...] = ()
+    peer_vendor_ids: tuple[bytes, ...] = ()
+    nat_local: bool = False
+    nat_remote: bool = False
+    peer_certreq: bool = False
+    child_spi: bytes = b""  # our inbound SPI proposed in IKE_AUTH
+    virtual_ips: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class IkeSa:
+    """One IKEv2 SA, initiator or responder, driven by the caller's datagrams and clock.
+
+    :param config: what to negotiate and with which credentials.
+    :param role: the original role; it never changes over the SA's life.
+    :param rng: every nonce, SPI, IV and private value comes from here.
+    :param now: the current time (any monotonic clock, in seconds).
+    :param local: our address and port as the peer should see it before any NAT (used for
+        NAT detection, so it must be a real address, not 0.0.0.0).
+    :param remote: the peer's address and port (the responder: the first request's source).
+    :param local_natt: our NAT-T socket (default ``local`` host, port 4500).
+    :param pool: responder: the virtual IP pool to assign from (shared between SAs).
+    """
+
+    def __init__(
+        self,
+        config: IkeConfig,
+        *,
+        role: Role,
+        rng: RandomSource,
+        now: float,
+        local: Endpoint,
+        remote: Endpoint,
+        local_natt: Endpoint | None = None,
+        pool: AddressPool | None = None,
+    ) -> None:
+        from .pool import AddressPool
+
+        self.config = config
+        self.role = role
+        self.rng = rng
+        self.created = now
+        self.local = local
+        self.remote = remote
+        self.local_natt = local_natt or local.with_port(config.natt_port)
+        self.pool = pool if pool is not None else (AddressPool(config.pool) if config.pool else None)
+        self.state = State.INITIAL
+        self.spi_i = random_spi(rng, 8) if role is Role.INITIATOR else bytes(8)
+        self.spi_r = bytes(8)
+        self.keys: IkeSaKeys | None = None
+        self.child_sas: dict[int, ChildSa] = {}
+        self.neg = Negotiation()
+        self.peer_id: Any = None
+        self.drops: Counter[str] = Counter()
+        # UDP encapsulation: True once IKE moved to the NAT-T port (or started there).
+        self.encap = remote.port == config.natt_port
+        self._events: deque[ev.Event] = deque()
+        self._out: deque[Datagram] = deque()
+        self._tx: SkContext | None = None
+        self._rx: SkContext | None = None
+        self._next_mid = 0  # id of our next request
+        self._peer_mid = 0  # id of the next request we accept
+        self._outstanding: Outstanding | None = None
+        self._pending: deque[PendingRequest] = deque()
+        self._cached: CachedResponse | None = None
+        self._reassembler = Reassembler(config.max_fragments)
+        self._invalid_spi_answers = 0
+        self.last_raw = b""
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def is_initiator(self) -> bool:
+        return self.role is Role.INITIATOR
+
+    def initiate(self, now: float) -> None:
+        """Initiator: queue the IKE_SA_INIT request."""
+        from . import init_exchange
+
+        self._transition(Trigger.INITIATE)
+        init_exchange.start(self, now)
+
+    def receive_datagram(self, data: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
+        """Process one UDP payload exactly as received on ``dst`` from ``src``."""
+        try:
+            self._receive(bytes(data), src, dst, now)
+        except Drop as d:
+            self._drop(d.reason)
+        except (WireError, CryptoError, ValueError, LookupError, struct.error, OverflowError) as e:
+            # A safety net: input we failed to classify above must still not escape.
+            self._drop(f"unprocessable message ({type(e).__name__}: {e})")
+
+    def datagrams_to_send(self, now: float) -> list[Datagram]:
+        out = list(self._out)
+        self._out.clear()
+        return out
+
+    def next_event(self) -> ev.Event | None:
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` must be called next (None: nothing pending)."""
+        times = [t for t in (self._retransmit_due(), self._reassembler.deadline) if t is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        if self._reassembler.expire(now):
+            self._drop("incomplete fragmented message expired")
+        out = self._outstanding
+        if out is None or now < out.next_due or self.state is State.CLOSED:
+            return
+        if out.exhausted:
+            self._outstanding = None
+            self._emit(ev.Timeout(name_of(ExchangeType, out.exchange), out.message_id, out.sent_count - 1))
+            self._close("no answer after the retransmission schedule (RFC 7296 §2.1)", by_peer=False)
+            return
+        out.sent_count += 1
+        out.sent_at = now
+        self._out.extend(out.datagrams)
+        self._emit_sent(out.exchange, out.message_id, False, out.sent_count - 1, out.datagrams)
+
+    def delete(self, now: float) -> None:
+        """Delete the IKE SA (INFORMATIONAL with Delete(IKE)); its CHILD SAs go with it."""
+        from . import informational
+
+        self._request_when_free(lambda t: informational.start_delete_ike(self, t), "delete IKE SA", now)
+
+    def delete_child(self, spi_in: int, now: float) -> None:
+        from . import informational
+
+        self._request_when_free(
+            lambda t: informational.start_delete_child(self, spi_in, t), "delete CHILD SA", now
+        )
+
+    def send_liveness(self, now: float) -> None:
+        """An empty INFORMATIONAL request (liveness check, RFC 7296 §1.4)."""
+        from . import informational
+
+        self._request_when_free(lambda t: informational.start_liveness(self, t), "liveness", now)
+
+    # -- helpers for the exchange modules -----------------------------------------------------
+
+    def emit(self, event: ev.Event) -> None:
+        self._events.append(event)
+
+    _emit = emit
+
+    def transition(self, trigger: Trigger) -> None:
+        self._transition(trigger)
+
+    def _transition(self, trigger: Trigger) -> None:
+        self.state = next_state(self.role, self.state, trigger)
+
+    def install_keys(self, keys: IkeSaKeys) -> None:
+        """Use ``keys`` for SK from now on (IKE_SA_INIT done, or the IKE SA rekeyed)."""
+        self.keys = keys
+        self._tx = SkContext(keys, from_initiator=self.is_initiator)
+        self._rx = SkContext(keys, from_initiator=not self.is_initiator)
+
+    def move_to_natt(self) -> None:
+        """RFC 7296 §2.23: after NAT detection the initiator continues on port 4500."""
+        if not self.encap:
+            self.encap = True
+            self.remote = self.remote.with_port(self.config.natt_port)
+
+    def send_request(self, exchange: int, payloads: list[Payload], now: float, **context: Any) -> None:
+        """Send a new request with the next message id (IKE_SA_INIT reuses id 0 on retries)."""
+        if self._outstanding is not None:
+            raise RuntimeError("engine bug: a request is already outstanding (window size 1)")
+        mid = 0 if exchange == ExchangeType.IKE_SA_INIT else self._next_mid
+        datagrams = self._datagrams(exchange, mid, payloads, response=False, dst=self.remote)
+        if exchange == ExchangeType.IKE_SA_INIT:
+            self.neg.init_request = (
+                datagrams[0].payload[4:] if self._src().port == self.local_natt.port else datagrams[0].payload
+            )
+        self._outstanding = Outstanding(exchange, mid, datagrams, self.config.retransmit, now, dict(context))
+        self._out.extend(datagrams)
+        self._emit_sent(exchange, mid, False, 0, datagrams)
+
+    def send_response(
+        self,
+        exchange: int,
+        message_id: int,
+        payloads: list[Payload],
+        src: Endpoint,
+        dst: Endpoint,
+        *,
+        stateless: bool = False,
+    ) -> bytes:
+        """Answer the request that came from ``src`` to our ``dst``; returns the first message
+        (IKE_SA_INIT: RealMessage2). Stateless answers are neither cached nor consume the id."""
+        datagrams = self._datagrams(exchange, message_id, payloads, response=True, dst=src, local=dst)
+        if not stateless:
+            self._cached = CachedResponse(message_id, exchange, datagrams)
+            self._peer_mid = message_id + 1
+        self._out.extend(datagrams)
+        self._emit_sent(exchange, message_id, True, 0, datagrams)
+        first = datagrams[0].payload
+        return first[4:] if dst.port == self.local_natt.port else first
+
+    def send_oneway(self, exchange: int, payloads: list[Payload]) -> None:
+        """A request we do not wait for (e.g. AUTHENTICATION_FAILED before closing, §2.21.2)."""
+        mid = self._next_mid
+        datagrams = self._datagrams(exchange, mid, payloads, response=False, dst=self.remote)
+        self._next_mid += 1
+        self._out.extend(datagrams)
+        self._emit_sent(exchange, mid, False, 0, datagrams)
+
+    def refuse(self, r: Refuse, exchange: int) -> None:
+        self._emit(
+            ev.ProtocolError(
+                r.notify,
+                r.notify_name,
+                r.fault,
+                r.received,
+                r.detail,
+                name_of(ExchangeType, exchange),
+                r.fatal,
+            )
+        )
+        if r.fatal:
+            self._close(f"{r.notify_name or 'failure'}: {r.detail}", by_peer=r.received)
+
+    def close(self, reason: str, *, by_peer: bool) -> None:
+        self._close(reason, by_peer=by_peer)
+
+    def after_response(self, now: float) -> None:
+        """Start the next queued request once the window is free."""
+        while self._outstanding is None and self._pending and self.state is not State.CLOSED:
+            self._pending.popleft().start(now)
+
+    # -- receive path -------------------------------------------------------------------------
+
+    def _receive(self, data: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
+        if self.state is State.CLOSED:
+            raise Drop("IKE SA closed")
+        if dst.port == self.local_natt.port:
+            if data == b"\xff":
+                return  # NAT-keepalive (RFC 3948 §2.3): nothing to count
+            if len(data) < 4:
+                raise Drop(f"{len(data)}-byte datagram on the NAT-T port")
+            if data[:4] != _NON_ESP_MARKER:
+                self._emit(ev.EspReceived(data, src, dst))
+                return
+            data = data[4:]
+        if len(data) < HEADER_LEN:
+            raise Drop(f"{len(data)} bytes: shorter than the IKE header")
+        h = peek_header(data)
+        if h.major != 2:
+            raise Drop(f"IKE major version {h.major}")
+        if h.length > len(data) or h.length < HEADER_LEN:
+            raise Drop(f"header length {h.length} does not fit the {len(data)}-byte datagram")
+        self.last_raw = data[: h.length]  # the message being handled (RealMessage1/2 for AUTH)
+        if h.is_initiator == self.is_initiator:
+            raise Drop("the I flag says the message comes from our own role")
+        if not self._spis_match(h):
+            self._unknown_spi(h, data, src, dst)
+            return
+        if h.is_response:
+            self._receive_response(data, h, src, now)
+        else:
+            self._receive_request(data, h, src, dst, now)
+
+    def _spis_match(self, h: IkeHeader) -> bool:
+        if self.is_initiator:
+            if h.spi_i != self.spi_i:
+                return False
+            return self.state is State.INIT_SENT or h.spi_r == self.spi_r
+        if self.state is State.INITIAL:
+            return h.spi_r == bytes(8) and h.exchange_type == ExchangeType.IKE_SA_INIT
+        if h.spi_i != self.spi_i:
+            return False
+        # A retransmitted IKE_SA_INIT still carries a zero responder SPI.
+        return h.spi_r == self.spi_r or (h.spi_r == bytes(8) and h.exchange_type == ExchangeType.IKE_SA_INIT)
+
+    def _unknown_spi(self, h: IkeHeader, data: bytes, src: Endpoint, dst: Endpoint) -> None:
+        # RFC 7296 §2.21.4: a request for an SA we do not have may get an unprotected
+        # INVALID_IKE_SPI (rate limited); a response is dropped.
+        if (
+            not h.is_response
+            and h.exchange_type != ExchangeType.IKE_SA_INIT
+            and self._invalid_spi_answers < _MAX_INVALID_SPI_NOTIFIES
+        ):
+            self._invalid_spi_answers += 1
+            note = NotifyPayload(0, b"", NotifyType.INVALID_IKE_SPI)
+            from ..wire.ikev2 import build_message, serialize_message
+
+            flags = flags_for(original_initiator=self.is_initiator, response=True)
+            msg = serialize_message(
+                build_message(h.spi_i, h.spi_r, ExchangeType.INFORMATIONAL, h.message_id, [note], flags=flags)
+            )
+            self._out.append(Datagram(self._marked(msg, dst), dst, src))
+            self._emit(
+                ev.ProtocolError(
+                    NotifyType.INVALID_IKE_SPI,
+                    "INVALID_IKE_SPI",
+                    "peer",
+                    False,
+                    "request for an unknown IKE SA",
+                    h.exchange_name,
+                )
+            )
+        raise Drop("unknown IKE SPIs")
+
+    def _receive_request(self, data: bytes, h: IkeHeader, src: Endpoint, dst: Endpoint, now: float) -> None:
+        cached = self._cached
+        if cached is not None and h.message_id == cached.message_id and h.exchange_type == cached.exchange:
+            # A retransmitted request: the same answer again, byte for byte (§2.1).
+            cached.resent += 1
+            for d in cached.datagrams:
+                self._out.append(Datagram(d.payload, d.src, src))
+            self._emit_sent(cached.exchange, cached.message_id, True, cached.resent, cached.datagrams)
+            return
+        if h.message_id != self._peer_mid:
+            raise Drop(
+                f"request message id {h.message_id}, expected {self._peer_mid} (INVALID_MESSAGE_ID, dropped §2.3)"
+            )
+        payloads = self._decode(data, h, now, request=True, src=src, dst=dst)
+        if payloads is None:
+            return
+        self._note_received(h, payloads)
+        if self.encap and self.keys is not None:
+            self.remote = src  # §2.23: follow the peer's NAT mapping on authenticated requests
+        handler = handler_for(self.role, self.state, h.exchange_type, False)
+        try:
+            self._check_critical(payloads)
+            if handler is None:
+                raise Refuse(
+                    NotifyType.INVALID_SYNTAX if self.keys is not None else 0,
+                    f"{h.exchange_name} request does not fit state {self.state.value}",
+                    respond=self.keys is not None,
+                )
+            self._call(handler, h, payloads, src, dst, now)
+        except Refuse as r:
+            if r.respond and r.notify:
+                note = NotifyPayload(0, b"", r.notify, r.data)
+                self.send_response(h.exchange_type, h.message_id, [note], src, dst, stateless=r.stateless)
+            self.refuse(r, h.exchange_type)
+
+    def _receive_response(self, data: bytes, h: IkeHeader, src: Endpoint, now: float) -> None:
+        out = self._outstanding
+        if out is None or h.message_id != out.message_id or h.exchange_type != out.exchange:
+            raise Drop(
+                f"{h.exchange_name} response with message id {h.message_id} answers no request of ours"
+            )
+        payloads = self._decode(data, h, now, request=False, src=src, dst=None)
+        if payloads is None:
+            return
+        self._outstanding = None
+        self._next_mid = out.message_id + 1  # an IKE_SA_INIT retry reuses id 0 by itself
+        self._note_received(h, payloads)
+        if self.encap and self.keys is not None and h.exchange_type != ExchangeType.IKE_SA_INIT:
+            self.remote = src
+        handler = handler_for(self.role, self.state, h.exchange_type, True)
+        try:
+            if handler is None:
+                raise Refuse(
+                    0, f"{h.exchange_name} response does not fit state {self.state.value}", respond=False
+                )
+            self._call(handler, h, payloads, src, None, now, context=out.context)
+        except Refuse as r:
+            self.refuse(r, h.exchange_type)
+        self.after_response(now)
+
+    def _call(
+        self,
+        handler: str,
+        h: IkeHeader,
+        payloads: tuple[Payload, ...],
+        src: Endpoint,
+        dst: Endpoint | None,
+        now: float,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        from . import auth_exchange, create_child, informational, init_exchange
+
+        modules = {
+            "init_request": init_exchange.handle_request,
+            "init_response": init_exchange.handle_response,
+            "auth_request": auth_exchange.handle_request,
+            "auth_response": auth_exchange.handle_response,
+            "informational_request": informational.handle_request,
+            "informational_response": informational.handle_response,
+            "create_child_request": create_child.handle_request,
+            "create_child_response": create_child.handle_response,
+        }
+        fn: Any = modules[handler]
+        if h.is_response:
+            fn(self, h, payloads, src, now, context or {})
+        else:
+            fn(self, h, payloads, src, dst, now)
+
+    def _decode(
+        self, data: bytes, h: IkeHeader, now: float, *, request: bool, src: Endpoint, dst: Endpoint | None
+    ) -> tuple[Payload, ...] | None:
+        """The message's payloads (decrypted, reassembled); None while fragments are missing."""
+        try:
+            msg = parse_message(data[: h.length])
+        except MalformedMessage as e:
+            if h.exchange_type == ExchangeType.IKE_SA_INIT or self.keys is None:
+                raise Drop(f"malformed unprotected message: {e}") from None
+            # The outer chain of a protected message is broken: nothing is authenticated yet.
+            raise Drop(f"malformed protected message: {e}") from None
+        enc = msg.encrypted
+        if enc is None:
+            if h.exchange_type != ExchangeType.IKE_SA_INIT:
+                raise Drop(f"unprotected {h.exchange_name} message")
+            return msg.payloads
+        if self._rx is None:
+            raise Drop(f"protected {h.exchange_name} before keys exist")
+        try:
+            plaintext = decrypt(self._rx, data, msg)
+        except IntegrityError:
+            raise Drop("integrity check failed (ICV)") from None
+        except CryptoError as e:
+            raise Drop(f"cannot decrypt: {e}") from None
+        first = enc.next_payload
+        if isinstance(enc, SkfPayload):
+            deadline = now + self.config.retransmit.timeout * 8
+            done = self._reassembler.add(h.message_id, enc, plaintext, deadline)
+            if isinstance(done, str):
+                if done != "waiting":
+                    self._drop(f"fragment: {done}")
+                return None
+            first, plaintext = done
+        try:
+            return inner_payloads(msg, first, plaintext)
+        except MalformedMessage as e:
+            r = Refuse(
+                NotifyType.INVALID_SYNTAX,
+                f"malformed inner payloads: {e}",
+                fatal=not request or h.exchange_type == ExchangeType.IKE_AUTH,
+            )
+            if request and dst is not None:
+                self.send_response(
+                    h.exchange_type,
+                    h.message_id,
+                    [NotifyPayload(0, b"", NotifyType.INVALID_SYNTAX)],
+                    src,
+                    dst,
+                )
+            self.refuse(r, h.exchange_type)
+            return None
+
+    def _check_critical(self, payloads: tuple[Payload, ...]) -> None:
+        for p in payloads:
+            if isinstance(p, UnknownPayload) and p.critical:
+                raise Refuse(
+                    NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                    f"critical payload {name_of(PayloadType, p.type)} not supported",
+                    data=bytes((p.type & 0xFF,)),
+                    fatal=self.state in (State.INITIAL, State.INIT_DONE),
+                    stateless=self.state is State.INITIAL,
+                )
+
+    def _note_received(self, h: IkeHeader, payloads: tuple[Payload, ...]) -> None:
+        names = tuple(name_of(PayloadType, p.payload_type) for p in payloads)
+        notes = tuple(p.name for p in payloads if isinstance(p, NotifyPayload))
+        self._emit(ev.Received(h.exchange_name, h.message_id, h.is_response, names, notes))
+
+    # -- send path ----------------------------------------------------------------------------
+
+    def _src(self) -> Endpoint:
+        return self.local_natt if self.encap else self.local
+
+    def _marked(self, msg: bytes, src: Endpoint) -> bytes:
+        return _NON_ESP_MARKER + msg if src.port == self.local_natt.port else msg
+
+    def _datagrams(
+        self,
+        exchange: int,
+        mid: int,
+        payloads: list[Payload],
+        *,
+        response: bool,
+        dst: Endpoint,
+        local: Endpoint | None = None,
+    ) -> list[Datagram]:
+        src = local or self._src()
+        marker = src.port == self.local_natt.port
+        frag = (
+            self.config.fragment_size if self.neg.peer_fragmentation and self.config.fragmentation else None
+        )
+        msgs = encode(
+            spi_i=self.spi_i,
+            spi_r=self.spi_r,
+            exchange=exchange,
+            message_id=mid,
+            flags=flags_for(original_initiator=self.is_initiator, response=response),
+            payloads=payloads,
+            ctx=None if exchange == ExchangeType.IKE_SA_INIT else self._tx,
+            rng=self.rng,
+            fragment_size=frag,
+            ipv6=":" in dst.host,
+            marker=marker,
+        )
+        return [Datagram(self._marked(m, src), src, dst) for m in msgs]
+
+    def _emit_sent(
+        self, exchange: int, mid: int, response: bool, retransmission: int, datagrams: list[Datagram]
+    ) -> None:
+        size = sum(len(d.payload) for d in datagrams)
+        self._emit(
+            ev.Sent(name_of(ExchangeType, exchange), mid, response, retransmission, size, len(datagrams))
+        )
+
+    def _request_when_free(self, start: Any, label: str, now: float) -> None:
+        if self.state is State.CLOSED:
+            raise RuntimeError(f"cannot {label}: the IKE SA is closed")
+        if self.state not in (State.ESTABLISHED, State.DELETING):
+            raise RuntimeError(f"cannot {label} before the IKE SA is established (state {self.state.value})")
+        self._pending.append(PendingRequest(start, label))
+        self.after_response(now)
+
+    def _retransmit_due(self) -> float | None:
+        out = self._outstanding
+        return out.next_due if out is not None and self.state is not State.CLOSED else None
+
+    # -- bookkeeping --------------------------------------------------------------------------
+
+    def _drop(self, reason: str) -> None:
+        key = reason.split(":")[0].split(" (")[0]
+        self.drops[key] += 1
+        self._emit(ev.MessageDropped(reason))
+
+    def _close(self, reason: str, *, by_peer: bool) -> None:
+        if self.state is State.CLOSED:
+            return
+        self.state = next_state(self.role, self.state, Trigger.FAILED)
+        self._outstanding = None
+        self._pending.clear()
+        for child in list(self.child_sas.values()):
+            self._emit(ev.ChildSaDeleted(child.spi_in, child.spi_out, by_peer))
+        self.child_sas.clear()
+        if self.pool is not None:
+            self.pool.release_owner(self.spi_i + self.spi_r)
+        self._emit(ev.IkeSaDeleted(reason, by_peer))
