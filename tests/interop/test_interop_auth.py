@@ -1,4 +1,4 @@
-"""strongSwan's signatures, checked by ipsecdiag.crypto.auth: every AUTH method charon produces.
+"""strongSwan's AUTH payloads, checked by ipsecdiag.crypto.auth: every method charon produces.
 
 The lab corpus only holds RSA PKCS#1 v1.5 under RFC 7427. Here charon authenticates both ways
 with RSA-PSS, ECDSA and Ed25519 keys under RFC 7427, and with RSA and ECDSA under the classic
@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from harness import Lab, Pki, missing_prerequisites
-from swanconf import INITIATOR_ID, RESPONDER_ID, PeerConfig
+from swanconf import CHARON_PLUGINS, DEFAULT_PSK, INITIATOR_ID, RESPONDER_ID, PeerConfig
 
-from ipsecdiag.crypto.auth import AuthError, describe_auth, verify_auth
+from ipsecdiag.crypto.auth import AuthError, describe_auth, eap_auth, psk_auth, psk_verifies, verify_auth
 from ipsecdiag.keys.load import load_keys
 from ipsecdiag.keys.model import IkeSaKeys
 from ipsecdiag.wire.registry import AuthMethod
@@ -90,21 +90,7 @@ def test_strongswan_auth_verifies(
     tmp_path: Path, kind: str, extra: tuple[tuple[str, str], ...], method: int, text: str
 ) -> None:
     pki = _pki(tmp_path / "pki", kind)
-    cfg = PeerConfig(auth="pubkey", charon_extra=extra)
-    pcap = tmp_path / "auth.pcap"
-    with Lab(tmp_path / "lab") as lab:
-        lab.start_peer("responder", cfg, pki)
-        lab.start_peer("initiator", cfg, pki)
-        lab.start_capture(pcap)
-        time.sleep(0.2)
-        result = lab.initiate(timeout=15)
-        time.sleep(0.3)
-        lab.stop_capture()
-        log = lab.peer("initiator").log
-        for peer in lab.peers.values():
-            peer.stop()
-        assert result.ok, result.output[-2000:]
-        keys = next(k for k in load_keys(log) if isinstance(k, IkeSaKeys))
+    pcap, keys = _run(tmp_path, PeerConfig(auth="pubkey", charon_extra=extra), pki)
     s = session(pcap, keys)
     certs = {True: x509.load_pem_x509_certificate(pki.cert("initiator").read_bytes()),
              False: x509.load_pem_x509_certificate(pki.cert("responder").read_bytes())}
@@ -115,3 +101,86 @@ def test_strongswan_auth_verifies(
         verify_auth(auth[0], auth[1], s.octets(initiator), public_key=certs[initiator])
         with pytest.raises(AuthError, match="signature invalid"):
             verify_auth(auth[0], auth[1], s.octets(initiator), public_key=certs[not initiator])
+
+
+def _run(tmp_path: Path, cfg: PeerConfig, pki: Pki | None = None, edits: dict[str, tuple[str, str]] | None = None) -> tuple[Path, IkeSaKeys]:
+    """One initiate through a fresh lab: the capture and the initiator's logged IKE SA keys.
+
+    ``edits`` rewrites a role's generated swanctl.conf (old text -> new text, secrets appended)
+    and reloads it, for what PeerConfig cannot say (different auth on the two sides)."""
+    pcap = tmp_path / "auth.pcap"
+    with Lab(tmp_path / "lab") as lab:
+        for role in ("responder", "initiator"):
+            peer = lab.start_peer(role, cfg, pki)
+            if edits and role in edits:
+                conf = peer.directory / "swanctl" / "swanctl.conf"
+                old, new = edits[role]
+                text = conf.read_text()
+                assert old in text, f"{role} swanctl.conf changed shape"
+                conf.write_text(text.replace(old, new) + _EAP_SECRET)
+                peer.swanctl("--load-all", "--noprompt", check=True)
+        lab.start_capture(pcap)
+        time.sleep(0.2)
+        result = lab.initiate(timeout=15)
+        time.sleep(0.3)
+        lab.stop_capture()
+        log = lab.peer("initiator").log
+        for peer in lab.peers.values():
+            peer.stop()
+        assert result.ok, result.output[-2000:]
+        return pcap, next(k for k in load_keys(log) if isinstance(k, IkeSaKeys))
+
+
+# PSK across every PRF charon offers: AES-XCBC and AES-CMAC take the 25-octet PSK through their
+# key rules (RFC 4434 §2, RFC 4615 §3), the HMACs through RFC 2104.
+PRF_PROPOSALS = [
+    "aes128-sha256-prfaesxcbc-modp2048",
+    "aes128-sha256-prfaescmac-modp2048",
+    "aes128-sha1-prfsha1-modp2048",
+    "aes256gcm16-prfsha384-curve25519",
+    "aes256-sha512-prfsha512-ecp384",
+]
+
+
+@pytest.mark.interop
+@needs_lab
+@pytest.mark.parametrize("proposal", PRF_PROPOSALS)
+def test_strongswan_psk_auth_every_prf(tmp_path: Path, proposal: str) -> None:
+    cfg = PeerConfig(auth="psk", proposals=proposal, charon_extra=(("load", CHARON_PLUGINS + " xcbc cmac"),))
+    pcap, keys = _run(tmp_path, cfg)
+    s = session(pcap, keys)
+    for initiator in (True, False):
+        auth = s.auth(initiator)
+        assert auth is not None and auth[0] == AuthMethod.SHARED_KEY_MIC
+        assert psk_auth(keys.prf, DEFAULT_PSK.encode(), s.octets(initiator)) == auth[1]
+        assert not psk_verifies(keys.prf, DEFAULT_PSK.encode() + b" ", auth[1], s.octets(initiator))
+
+
+_EAP_SECRET = '\nsecrets {\n  eap-1 {\n    id = client.example\n    secret = "ipsecdiag-eap-md5-3e1"\n  }\n}\n'
+
+
+@pytest.mark.interop
+@needs_lab
+def test_strongswan_eap_without_msk_auth(tmp_path: Path) -> None:
+    # EAP-MD5 makes no MSK, so after EAP both AUTH payloads are shared key MICs keyed with the
+    # sender's SK_pi / SK_pr (RFC 7296 §2.16). The gateway first signs with its certificate.
+    pki = _pki(tmp_path / "pki", "rsa")
+    cfg = PeerConfig(auth="pubkey", charon_extra=(("load", CHARON_PLUGINS + " eap-md5 eap-identity"),))
+    edits = {
+        "responder": (
+            "remote {\n      auth = pubkey\n      id = client.example",
+            "remote {\n      auth = eap-md5\n      eap_id = %any",
+        ),
+        "initiator": (
+            "local {\n      auth = pubkey\n      id = client.example\n      certs = initiator.crt",
+            "local {\n      auth = eap-md5\n      id = client.example",
+        ),
+    }
+    pcap, keys = _run(tmp_path, cfg, pki, edits)
+    s = session(pcap, keys)
+    for initiator in (True, False):
+        auth = s.auth(initiator)  # the last AUTH each side sent: the one after EAP
+        assert auth is not None and auth[0] == AuthMethod.SHARED_KEY_MIC
+        sk = (keys.sk_pi if initiator else keys.sk_pr).reveal()
+        assert eap_auth(keys.prf, None, sk, s.octets(initiator)) == auth[1]
+        assert eap_auth(keys.prf, b"\x00" * 64, sk, s.octets(initiator)) != auth[1]
