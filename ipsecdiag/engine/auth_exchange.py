@@ -153,8 +153,8 @@ def _trusted_chain(sa: IkeSa, certs: tuple[bytes, ...], id_p: IdPayload) -> x509
         raise AuthError("no CA certificate configured to verify the peer's certificate with")
     ee = parsed[0]
     match = match_identity(id_p.id_type, id_p.data, ee)
-    if match.ok is False:
-        raise AuthError(f"identity {id_p.display()} is not in the certificate's {match.field}")
+    if match.matched is False:
+        raise AuthError(f"identity {id_p.display()} is not in the certificate's {match.against}")
     cur = ee
     for _ in range(_CHAIN_DEPTH):
         if any(cur == a or issued_by(cur, a) for a in anchors):

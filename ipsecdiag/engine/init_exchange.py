@@ -426,9 +426,9 @@ def handle_request(
         out.append(certreq(cfg.ca_certs))
     out += _capabilities(sa)
     out += [VendorIdPayload(v) for v in cfg.vendor_ids]
-    if dst.port == sa.local_natt.port:
-        sa.encap = True
     neg.init_response = sa.send_response(_X, h.message_id, out, src, dst)
+    if dst.port == sa.local_natt.port or neg.nat_local or neg.nat_remote:
+        sa.encap = True  # later messages (ours and the peer's) use the NAT-T port (§2.23)
     _derive(sa, shared)
     sa.transition(Trigger.INIT_OK)
     _done_event(sa, payloads)
