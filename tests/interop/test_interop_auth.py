@@ -4,7 +4,8 @@ The lab corpus only holds RSA PKCS#1 v1.5 under RFC 7427. Here charon authentica
 with RSA-PSS, ECDSA and Ed25519 keys under RFC 7427, and with RSA and ECDSA under the classic
 methods (``charon.signature_authentication = no``); the capture and charon's logged SK_pi/SK_pr
 give each side's signed octets, and verify_auth must accept charon's AUTH with the peer's
-certificate and reject it with the other side's. The certificates are made here with
+certificate and reject it with the other side's. The shared key MIC is checked with every PRF
+charon offers and after EAP without an MSK. The certificates are made here with
 ``cryptography`` (an issuer of the leaf's own key type).
 """
 
