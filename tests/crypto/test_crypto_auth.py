@@ -336,6 +336,21 @@ def test_corpus_psk_reproduces_both_auth_payloads(scenario: str) -> None:
         verify_auth(auth[0], auth[1], s.octets(initiator), psk=psk, prf_id=s.keys.prf)
         with pytest.raises(AuthError, match="does not verify with the PSK"):
             verify_auth(auth[0], auth[1], s.octets(initiator), psk=psk + b"x", prf_id=s.keys.prf)
+    verdict = psk_check(
+        s.keys.prf,
+        psk,
+        init_request=s.init_request,
+        init_response=s.init_response,
+        nonce_i=s.nonce(True),
+        nonce_r=s.nonce(False),
+        sk_pi=s.keys.sk_pi.reveal(),
+        sk_pr=s.keys.sk_pr.reveal(),
+        id_i=s.id_body(True),
+        id_r=s.id_body(False),
+        auth_i=s.auth(True),
+        auth_r=s.auth(False),
+    )
+    assert (verdict.initiator, verdict.responder) == (True, True)
 
 
 @needs_corpus
@@ -472,6 +487,12 @@ def test_load_private_key_encodings_and_errors() -> None:
         loaded = load_private_key(blob, password=pw)
         assert key_description(loaded) == "ECDSA secp384r1"
         assert loaded.private_numbers() == k.private_numbers()  # type: ignore[union-attr]
+    # RSA as PKCS#1 DER and Ed25519 in OpenSSH's format load too.
+    r = _key("rsa")
+    pkcs1 = r.private_bytes(ser.Encoding.DER, ser.PrivateFormat.TraditionalOpenSSL, ser.NoEncryption())
+    assert key_description(load_private_key(pkcs1)) == "RSA-2048"
+    ssh = _key("ed25519").private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH, ser.NoEncryption())
+    assert key_description(load_private_key(ssh)) == "Ed25519"
     with pytest.raises(KeyLoadError, match="passphrase is needed"):
         load_private_key(enc)
     with pytest.raises(KeyLoadError, match="did not decrypt|not a usable"):
