@@ -17,6 +17,7 @@ from rich.console import Console
 
 from .analysis.model import Report, Severity
 from .exitcodes import ExitStatus, status_for
+from .reconstruction.options import AnalysisOptions
 
 app = typer.Typer(
     name="ipsecdiag",
@@ -32,6 +33,14 @@ from .probe.cli import probe_app, responder_cmd  # noqa: E402  (active probing: 
 
 app.add_typer(probe_app, name="probe")
 app.command("responder")(responder_cmd)
+
+from .live.command import live_cmd  # noqa: E402  (live capture: ipsecdiag/live/)
+
+app.command("live")(live_cmd)
+
+
+# Path parameters say readable=False: click's own check would print its multi-line usage box;
+# the code that opens each file reports an unreadable one in one line instead.
 
 
 class UserError(Exception):
@@ -83,14 +92,16 @@ def _load_keys(paths: list[Path] | None):  # -> KeyStore
     store = KeyStore()
     if not paths:
         return store
-    from .keys.load import KeyFileError, load_keys
+    from .keys.load import KeyFileError, load_key_sources
 
-    for p in paths:
-        try:
-            store.extend(load_keys(p))
-        except KeyFileError as e:
-            raise UserError(str(e)) from None
-    return store
+    try:
+        loaded = load_key_sources(paths)
+    except KeyFileError as e:
+        raise UserError(str(e)) from None
+    # A recognised source without usable keys is a warning, never the end of the analysis.
+    for note in loaded.notes:
+        _stderr().print(f"ipsecdiag: warning: {note}", markup=False)
+    return loaded.store
 
 
 def _check_ca_files(paths: list[Path]) -> list[str]:
@@ -162,10 +173,9 @@ def _progress_for(path: Path):
     return prog, update
 
 
-def run_analysis(captures: list[Path], key_paths: list[Path] | None, options: dict) -> list[Report]:
-    from .analysis.decrypt import install_decryption
-    from .analysis.reconstruct import analyze_capture
+def run_analysis(captures: list[Path], key_paths: list[Path] | None, options: AnalysisOptions) -> list[Report]:
     from .capture.model import CaptureError
+    from .pipeline import analyze_capture
 
     store = _load_keys(key_paths)
     reports = []
@@ -174,11 +184,9 @@ def run_analysis(captures: list[Path], key_paths: list[Path] | None, options: di
         try:
             if prog is not None:
                 with prog:
-                    r = analyze_capture(
-                        cap, keys=store, options=options, progress=update, setup=install_decryption
-                    )
+                    r = analyze_capture(cap, keys=store, options=options, progress=update)
             else:
-                r = analyze_capture(cap, keys=store, options=options, setup=install_decryption)
+                r = analyze_capture(cap, keys=store, options=options)
         except CaptureError as e:
             raise UserError(str(e)) from None
         reports.append(r)
@@ -187,12 +195,13 @@ def run_analysis(captures: list[Path], key_paths: list[Path] | None, options: di
 
 @app.command()
 def analyze(
-    captures: Annotated[list[Path], typer.Argument(help="pcap/pcapng files to analyse.", show_default=False)],
+    captures: Annotated[list[Path], typer.Argument(help="pcap/pcapng files to analyse.", show_default=False, readable=False)],
     keys: Annotated[
         list[Path] | None,
         typer.Option(
             "--keys",
             "-k",
+            readable=False,
             help=(
                 "Key material (repeatable): strongSwan charon log, `ip xfrm state` output, Wireshark "
                 "ikev2/ikev1_decryption_table or esp_sa, a Wireshark profile dir, or an ipsecdiag TOML key file."
@@ -239,6 +248,7 @@ def analyze(
         typer.Option(
             "--ca",
             metavar="FILE",
+            readable=False,
             help="CA certificate (PEM or DER, repeatable): names the CAs peers request in CERTREQ.",
         ),
     ] = None,
@@ -254,14 +264,14 @@ def analyze(
             raise UserError(f"--path-mtu {path_mtu}: must be within 576..65535")
         if json_out not in (None, "-"):
             _refuse_inputs([("--json", Path(json_out))], [*captures, *(keys or []), *(ca or [])])
-        options = {
-            "ike_ports": _ports("--ike-port", 500, ike_port),
-            "natt_ports": _ports("--natt-port", 4500, natt_port),
-            "replay_window": replay_window,
-            "natt_idle_timeout": natt_idle_timeout,
-            "path_mtu": path_mtu,
-            "ca_files": _check_ca_files(ca or []),
-        }
+        options = AnalysisOptions(
+            ike_ports=tuple(_ports("--ike-port", 500, ike_port)),
+            natt_ports=tuple(_ports("--natt-port", 4500, natt_port)),
+            replay_window=replay_window,
+            natt_idle_timeout=natt_idle_timeout,
+            path_mtu=path_mtu,
+            ca_files=tuple(_check_ca_files(ca or [])),
+        )
         reports = run_analysis(captures, keys, options)
     except UserError as e:
         _fail(str(e))
@@ -291,9 +301,9 @@ def analyze(
 
 @app.command()
 def decrypt(
-    capture: Annotated[Path, typer.Argument(help="pcap/pcapng file with ESP traffic.", show_default=False)],
+    capture: Annotated[Path, typer.Argument(help="pcap/pcapng file with ESP traffic.", show_default=False, readable=False)],
     keys: Annotated[
-        list[Path], typer.Option("--keys", "-k", help="Key material (repeatable), as for analyze.")
+        list[Path], typer.Option("--keys", "-k", help="Key material (repeatable), as for analyze.", readable=False)
     ],
     output: Annotated[
         Path,
@@ -328,10 +338,10 @@ def decrypt(
         store = _load_keys(keys)
         if not store:
             raise UserError("the key files hold no usable keys")
-        options = {
-            "ike_ports": _ports("--ike-port", 500, ike_port),
-            "natt_ports": _ports("--natt-port", 4500, natt_port),
-        }
+        options = AnalysisOptions(
+            ike_ports=tuple(_ports("--ike-port", 500, ike_port)),
+            natt_ports=tuple(_ports("--natt-port", 4500, natt_port)),
+        )
         from .outputs import writing
 
         with writing(output) as tmp:
@@ -377,7 +387,7 @@ def decrypt(
 @keys_app.command("convert")
 def keys_convert(
     sources: Annotated[
-        list[Path], typer.Argument(help="Key sources (any supported format).", show_default=False)
+        list[Path], typer.Argument(help="Key sources (any supported format).", show_default=False, readable=False)
     ],
     to: Annotated[str, typer.Option("--to", help="Target format: wireshark, toml or xfrm.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output directory (wireshark) or file.")],
@@ -422,7 +432,7 @@ def keys_convert(
 @keys_app.command("list")
 def keys_list(
     sources: Annotated[
-        list[Path], typer.Argument(help="Key sources (any supported format).", show_default=False)
+        list[Path], typer.Argument(help="Key sources (any supported format).", show_default=False, readable=False)
     ],
     show_keys: Annotated[
         bool, typer.Option("--show-keys", help="Print the key bytes (hidden by default).")
@@ -482,10 +492,10 @@ def keys_list(
 
 @app.command()
 def show(
-    capture: Annotated[Path, typer.Argument(help="pcap/pcapng file.", show_default=False)],
+    capture: Annotated[Path, typer.Argument(help="pcap/pcapng file.", show_default=False, readable=False)],
     frames: Annotated[list[int], typer.Argument(help="Frame numbers to dissect.", show_default=False)],
     keys: Annotated[
-        list[Path] | None, typer.Option("--keys", "-k", help="Key material (repeatable).")
+        list[Path] | None, typer.Option("--keys", "-k", help="Key material (repeatable).", readable=False)
     ] = None,
 ) -> None:
     """Wireshark's full dissection of the chosen frames, decrypted with the keys (needs the

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ipsecdiag.keys.model import AnyKeys
+from ipsecdiag.keys.model import KeyRecord
 
 
 class KeyFileError(ValueError):
@@ -28,17 +28,39 @@ class KeyFileError(ValueError):
         return f"{where}: {self.message}"
 
 
+@dataclass(frozen=True)
+class KeySourceNote:
+    """Something about a whole key source the user must hear, while the analysis goes on.
+
+    ``kind``: ``"no-keys"`` (recognised, but nothing usable in it; ``reason`` says why),
+    ``"incomplete"`` (some records cut short by the source), ``"pending"`` (rekeyed IKE SAs whose
+    SPIs must come from the capture).
+    """
+
+    source: str
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
 @dataclass
 class ParseResult:
-    """What a reader found: usable key records plus one warning per thing it skipped."""
+    """What a reader found: key records, one warning per thing it skipped, and notes about the
+    source as a whole (see :class:`KeySourceNote`)."""
 
-    keys: list[AnyKeys] = field(default_factory=list)
+    keys: list[KeyRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     format: str = ""
+    notes: list[KeySourceNote] = field(default_factory=list)
+    # Why a source that yields no usable keys yields none (reader-specific hint, may be "").
+    empty_reason: str = ""
 
     def extend(self, other: ParseResult) -> None:
         self.keys.extend(other.keys)
         self.warnings.extend(other.warnings)
+        self.notes.extend(other.notes)
 
 
 def where(name: str, line_no: int | None) -> str:

@@ -46,7 +46,8 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "ikev1": ("cookie_i", "cookie_r", "encr", "key_bits", "hash", "key", "skeyid_a", "skeyid_d", "source"),
     "esp": (
-        "spi", "src", "dst", "encr", "key_bits", "key", "integ", "integ_key", "esn", "esn_high", "mode", "source",
+        "spi", "src", "dst", "encr", "key_bits", "key", "integ", "integ_key", "esn", "esn_high", "mode",
+        "encap_sport", "encap_dport", "source",
     ),
     "ah": ("spi", "src", "dst", "integ", "integ_key", "esn", "esn_high", "mode", "source"),
 }  # fmt: skip
@@ -238,8 +239,11 @@ def _child(t: _Table) -> ChildSaKeys:
             spi = ANY_SPI if s.strip() == "*" else int(s, 0)
         except ValueError:
             t.fail("spi", f'spi {s!r} is not a number (write "0x1234abcd", or "*" for any SPI)')
-    if spi != ANY_SPI and not 0 <= spi <= 0xFFFFFFFF:
-        t.fail("spi", f"spi {spi:#x} does not fit in 32 bits")
+    # Only "*" means any SPI: a -1 (ANY_SPI's internal value) written as a number is an error,
+    # not a silent wildcard.
+    wildcard = isinstance(spi_v, str) and spi_v.strip() == "*"
+    if not wildcard and not 0 <= spi <= 0xFFFFFFFF:
+        t.fail("spi", f'spi {spi} is outside 0..0xffffffff (a 32-bit SPI; "*" for any SPI)')
     if t.kind == "esp":
         encr, kw_bits = _encr(t)
         key = t.hex("key", required=encr != EncrId.ENCR_NULL)
@@ -254,6 +258,9 @@ def _child(t: _Table) -> ChildSaKeys:
     mode = t.str("mode")
     if mode is not None and mode not in _MODES:
         t.fail("mode", f"mode {mode!r} (expected tunnel, transport or beet)")
+    ports = (t.int("encap_sport"), t.int("encap_dport")) if t.kind == "esp" else (None, None)
+    if (ports[0] is None) != (ports[1] is None) or any(p is not None and not 0 < p < 65536 for p in ports):
+        t.fail("encap_sport", "ESP-in-UDP needs both encap_sport and encap_dport (1-65535)")
     return ChildSaKeys(
         spi=spi,
         encr=encr,
@@ -268,6 +275,7 @@ def _child(t: _Table) -> ChildSaKeys:
         esn_high=t.int("esn_high"),
         mode=mode,
         source=t.str("source") or where(t.name, t.line),
+        encap=(ports[0], ports[1]) if ports[0] is not None and ports[1] is not None else None,
     )
 
 
@@ -391,6 +399,8 @@ def format_keyfile(items: Iterable[AnyKeys]) -> str:
                         ("esn", k.esn),
                         ("esn_high", k.esn_high),
                         ("mode", k.mode),
+                        ("encap_sport", k.encap[0] if k.encap else None),
+                        ("encap_dport", k.encap[1] if k.encap else None),
                         ("source", k.source or None),
                     ],
                 )

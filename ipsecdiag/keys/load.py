@@ -8,16 +8,18 @@ file and the lab's ``keys.json``. Every failure is a one-line :class:`KeyFileErr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipsecdiag.keys import keyfile, labjson, libreswan, strongswan, tcpdump, wireshark, xfrm
-from ipsecdiag.keys.errors import KeyFileError, ParseResult
-from ipsecdiag.keys.model import AnyKeys
+from ipsecdiag.keys.errors import KeyFileError, KeySourceNote, ParseResult
+from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, KeyRecord, KeyStore, PendingIkeKeys
 
 _NOT_RECOGNISED = (
     "not a recognised key file (expected a Wireshark UAT table, `ip xfrm state` output, "
-    "a strongSwan charon log, or an ipsecdiag TOML key file)"
+    "a strongSwan charon log, a libreswan pluto log, a tcpdump -E secrets file, "
+    "or an ipsecdiag TOML key file)"
 )
 
 Reader = Callable[..., ParseResult]
@@ -59,12 +61,47 @@ def parse_text(text: str, *, name: str = "<input>") -> ParseResult:
     """Parse key material already in memory (format detected from the content)."""
     fmt = detect_format(text.removeprefix("\ufeff"))
     if fmt == "empty":
-        return ParseResult(format="empty", warnings=[f"{name}: no key material (empty or only comments)"])
-    if fmt is None:
+        res = ParseResult(format="empty", empty_reason="the file is empty (or holds only comments)")
+    elif fmt is None:
         raise KeyFileError(name, None, _NOT_RECOGNISED)
-    res = READERS[fmt](text.removeprefix("\ufeff"), name=name)
-    res.format = fmt
+    else:
+        res = READERS[fmt](text.removeprefix("\ufeff"), name=name)
+        res.format = fmt
+    res.notes.extend(source_notes(res, name))
     return res
+
+
+def source_notes(res: ParseResult, name: str) -> list[KeySourceNote]:
+    """Notes about a whole source: no usable keys (and why), records cut short, pending rekeys."""
+    notes: list[KeySourceNote] = []
+    incomplete = [k for k in res.keys if isinstance(k, IkeSaKeys | ChildSaKeys) and k.incomplete]
+    pending = [k for k in res.keys if isinstance(k, PendingIkeKeys)]
+    usable = len(res.keys) - len(incomplete) - len(pending)
+    if usable == 0:
+        why = res.empty_reason or (
+            f"recognised as {res.format}, but it holds no usable key records"
+            + (f" ({len(res.warnings)} skipped, see the warnings)" if res.warnings else "")
+        )
+        notes.append(KeySourceNote(name, "no-keys", f"no usable keys: {why}"))
+    if incomplete:
+        notes.append(
+            KeySourceNote(
+                name,
+                "incomplete",
+                f"{len(incomplete)} key record(s) are incomplete and not used: {incomplete[0].incomplete} "
+                f"({incomplete[0].source})",
+            )
+        )
+    if pending:
+        notes.append(
+            KeySourceNote(
+                name,
+                "pending",
+                f"{len(pending)} rekeyed IKE SA(s) keyed without their SPIs ({pending[0].describe()}); "
+                "they need the CREATE_CHILD_SA that created them",
+            )
+        )
+    return notes
 
 
 def load_key_file(path: str | Path) -> ParseResult:
@@ -76,7 +113,9 @@ def load_key_file(path: str | Path) -> ParseResult:
             raise KeyFileError(
                 path, None, "directory holds no ikev2_decryption_table, ikev1_decryption_table or esp_sa"
             )
-        return wireshark.read_wireshark_dir(p)
+        res = wireshark.read_wireshark_dir(p)
+        res.notes.extend(source_notes(res, str(path)))
+        return res
     try:
         with p.open("rb") as fh:
             head = fh.read(4096)
@@ -91,6 +130,29 @@ def load_key_file(path: str | Path) -> ParseResult:
     return parse_text(data.decode("utf-8", errors="replace"), name=str(path))
 
 
-def load_keys(path: str | Path) -> list[AnyKeys]:
-    """All usable key records in ``path`` (see :func:`load_key_file` for the warnings)."""
+def load_keys(path: str | Path) -> list[KeyRecord]:
+    """All key records in ``path`` (see :func:`load_key_file` for the warnings and notes)."""
     return load_key_file(path).keys
+
+
+@dataclass
+class KeyLoad:
+    """Every key source of a run: one store, the per-item warnings and the per-source notes."""
+
+    store: KeyStore = field(default_factory=KeyStore)
+    formats: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[KeySourceNote] = field(default_factory=list)
+
+
+def load_key_sources(paths: Iterable[str | Path]) -> KeyLoad:
+    """Load every source; an unreadable or unrecognisable one raises :class:`KeyFileError`,
+    a recognised one without usable keys only adds a note."""
+    out = KeyLoad()
+    for p in paths:
+        res = load_key_file(p)
+        out.formats[str(p)] = res.format
+        out.store.extend(res.keys)
+        out.warnings.extend(res.warnings)
+        out.notes.extend(res.notes)
+    return out

@@ -85,6 +85,10 @@ class IkeSaKeys:
     sk_pi: SecretBytes = field(default_factory=_empty)
     sk_pr: SecretBytes = field(default_factory=_empty)
     source: str = ""
+    # Why these keys cannot be used (e.g. the source cut them short), or "" when usable.
+    incomplete: str = ""
+    # The source's own name of the cipher when the id alone does not say it (private ids).
+    encr_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,9 +132,44 @@ class ChildSaKeys:
     esn_high: int | None = None
     mode: str | None = None  # "tunnel" | "transport" | "beet"
     source: str = ""
+    # ESP-in-UDP (RFC 3948): (UDP source port, destination port) of this SA's packets.
+    encap: tuple[int, int] | None = None
+    incomplete: str = ""
+    encr_label: str = ""
+    integ_label: str = ""
+
+
+@dataclass(frozen=True)
+class PendingIkeKeys:
+    """Keys of an IKE SA created by rekeying another one (CREATE_CHILD_SA, RFC 7296 §1.3.2)
+    whose own SPIs the source does not give.
+
+    ``keys`` has empty SPIs. The rekeyed (parent) IKE SA is named by its SPIs when known, and
+    always by the ``source`` label of its key record, which may itself be pending (a chain of
+    rekeys). A linking step binds the SPIs: the decrypted CREATE_CHILD_SA that created the SA
+    carries them in its SA payloads, and with ``shared_secret`` and the exchange's nonces the
+    keys can be derived and checked (RFC 7296 §2.18).
+    """
+
+    keys: IkeSaKeys
+    parent_source: str
+    parent_spis: tuple[bytes, bytes] | None = None
+    shared_secret: SecretBytes = field(default_factory=_empty)
+    ni: bytes = b""
+    nr: bytes = b""
+    source: str = ""
+
+    def describe(self) -> str:
+        parent = (
+            f"IKE SA {self.parent_spis[0].hex()}/{self.parent_spis[1].hex()}"
+            if self.parent_spis
+            else f"the IKE SA keyed at {self.parent_source}"
+        )
+        return f"keys for an IKE SA created by a rekey of {parent}, SPIs unknown"
 
 
 AnyKeys = IkeSaKeys | IkeV1Keys | ChildSaKeys
+KeyRecord = AnyKeys | PendingIkeKeys
 
 # ChildSaKeys.spi for a Wireshark esp_sa row with SPI "*": it applies to every SPI between its
 # addresses (looked up only when no row names the SPI itself).
@@ -158,17 +197,28 @@ def addr_matches(pattern: str, addr: str) -> bool:
 
 
 class KeyStore:
-    """All key material for one run, looked up by SPIs (and addresses for child SAs)."""
+    """All key material for one run, looked up by SPIs (and addresses for child SAs).
 
-    def __init__(self, items: Iterable[AnyKeys] = ()) -> None:
+    Records marked ``incomplete`` and pending rekey records are kept aside: lookups and
+    iteration never return them (decrypting with a cut key would only look like wrong keys),
+    :meth:`incomplete` and :meth:`pending` list them for the report.
+    """
+
+    def __init__(self, items: Iterable[KeyRecord] = ()) -> None:
         self._ike: dict[tuple[bytes, bytes], IkeSaKeys] = {}
         self._v1: dict[bytes, IkeV1Keys] = {}
         self._child: dict[int, list[ChildSaKeys]] = {}
+        self._incomplete: list[IkeSaKeys | ChildSaKeys] = []
+        self._pending: list[PendingIkeKeys] = []
         for k in items:
             self.add(k)
 
-    def add(self, k: AnyKeys) -> None:
-        if isinstance(k, IkeSaKeys):
+    def add(self, k: KeyRecord) -> None:
+        if isinstance(k, PendingIkeKeys):
+            self._pending.append(k)
+        elif isinstance(k, IkeSaKeys | ChildSaKeys) and k.incomplete:
+            self._incomplete.append(k)
+        elif isinstance(k, IkeSaKeys):
             self._ike[(k.spi_i, k.spi_r)] = k
         elif isinstance(k, IkeV1Keys):
             self._v1[k.cookie_i] = k
@@ -177,9 +227,15 @@ class KeyStore:
             if k not in lst:
                 lst.append(k)
 
-    def extend(self, items: Iterable[AnyKeys]) -> None:
+    def extend(self, items: Iterable[KeyRecord]) -> None:
         for k in items:
             self.add(k)
+
+    def incomplete(self) -> list[IkeSaKeys | ChildSaKeys]:
+        return list(self._incomplete)
+
+    def pending(self) -> list[PendingIkeKeys]:
+        return list(self._pending)
 
     def ike(self, spi_i: bytes, spi_r: bytes) -> IkeSaKeys | None:
         return self._ike.get((spi_i, spi_r))

@@ -10,14 +10,19 @@ and ``<conn|N>`` IKE_SA prefixes. What charon prints and what we take from it:
 * SPIs/cookies are not printed with the keys. They come from the ``natd_chunk`` dump of the
   same IKE_SA (``SPIi | SPIr | IP | port``, RFC 7296 §2.23 / RFC 3947 §3) and, with ``mgr >= 2``,
   from ``checkout IKEv2 SA with SPIs …`` followed by ``IKE_SA name[N] successfully checked out``.
-  An IKE SA created by a rekey (CREATE_CHILD_SA) has no NAT-D: without the manager lines its
-  SPIs are unknown and it is reported as a warning.
+* An IKE SA created by a rekey (CREATE_CHILD_SA, RFC 7296 §1.3.2) has no NAT-D. Its creation is
+  logged in the old SA's context (``<c|1> IKE_SA c[2] state change: CREATED => CONNECTING``);
+  the exchange initiator logs the new keys in that old context too, the responder in the new
+  one. Without manager lines its SPIs are unknown: it becomes a
+  :class:`~ipsecdiag.keys.model.PendingIkeKeys` naming the rekeyed SA and carrying the logged
+  ``shared Diffie Hellman secret``, for :mod:`ipsecdiag.keys.rekey` to bind from the capture.
 * CHILD SA: ``encryption|integrity initiator|responder key`` dumps, then ``adding inbound|outbound
   ESP|AH SA`` + ``SPI 0x…, src … dst …``. "initiator" is the initiator of the exchange that
   created the CHILD SA (RFC 7296 §2.17: KEYMAT = encr_i | integ_i | encr_r | integ_r; traffic
   from the exchange initiator uses the ``_i`` keys). So the inbound SA of the exchange initiator
   takes the responder keys; which side we are follows from the last message of that IKE_SA
-  (``parsed … response`` = we initiated).
+  (``parsed … response`` = we initiated). ESP-in-UDP (RFC 3948) when the IKE SA saw a NAT
+  (``local/remote host is behind NAT`` or a faked one), with the IKE SA's current ports.
 
 Events are grouped per IKE_SA (the ``<…|N>`` unique id) and fall back to the thread id when the
 log has no IKE_SA names.
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from ipsecdiag.keys._swnames import Proposal, parse_proposal
 from ipsecdiag.keys.algorithms import encr_name, key_bits_for, parse_v1_encr_name, parse_v1_hash_name
 from ipsecdiag.keys.errors import ParseResult, where
-from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, SecretBytes
+from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, PendingIkeKeys, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId, PrfId
 
 _LINE = re.compile(r"(?:^|\s)(?P<thr>\d{2,})\[(?P<grp>[A-Z]{3})\d?\] (?:<(?P<ike>[^>]*)> )?(?P<msg>.*)$")
@@ -40,7 +45,9 @@ _DUMP_ROW = re.compile(r"^\s*(?P<off>\d+): (?P<hex>(?:[0-9A-Fa-f]{2} ){1,16})")
 _MSG = re.compile(r"^(parsed|generating) (\S+) (request|response) \d+")
 _ADDING = re.compile(r"^adding (inbound|outbound) (ESP|AH) SA")
 _SPI = re.compile(r"^\s*SPI 0x([0-9a-fA-F]{1,8}), src (\S+) dst (\S+)")
-_STATE = re.compile(r"IKE_SA (\S+)\[(\d+)\] state change: \w+ => (\w+)")
+_STATE = re.compile(r"IKE_SA (\S+)\[(\d+)\] state change: (\w+) => (\w+)")
+_NAT = re.compile(r"^(?:local|remote) host is behind NAT|^faking NAT situation")
+_PACKET = re.compile(r"^(sending|received) packet: from \S+\[(\d+)\] to \S+\[(\d+)\]")
 _CHECKOUT = re.compile(r"checkout IKEv[12] SA with SPIs ([0-9a-f]{16})_i ([0-9a-f]{16})_r")
 _CHECKED_OUT = re.compile(r"IKE_SA \S+\[(\d+)\] successfully checked out")
 _CHILD_STATE = re.compile(r"CHILD_SA (\S+)\{\d+\} state change: CREATED => INSTALLING")
@@ -81,6 +88,10 @@ class _Ctx:
     child_initiator: bool | None = None
     child_name: str | None = None
     rekeyed: list[_PendingIke] = field(default_factory=list)
+    rekey_child: int | None = None  # IKE SA being created by a rekey of this one
+    shared: bytes = b""  # the last "shared Diffie Hellman secret"
+    nat: bool | None = None
+    ports: tuple[int, int] | None = None  # (ours, peer's) of the last IKE packet of this SA
 
 
 @dataclass
@@ -104,6 +115,8 @@ class _PendingIke:
     ctx: _Ctx
     rekey: bool = False
     target: int | None = None
+    parent: int | None = None
+    shared: bytes = b""
 
 
 class _Parser:
@@ -115,6 +128,7 @@ class _Parser:
         self.adding: dict[str, tuple[str, str, int, _Ctx]] = {}
         self.checkout: dict[str, tuple[bytes, bytes]] = {}
         self.uid_spis: dict[int, tuple[bytes, bytes]] = {}
+        self.parent_of: dict[int, int] = {}  # IKE SA uid -> uid of the SA it rekeyed
         self.ike: list[_PendingIke] = []
         self.cfg_child: dict[str, str] = {}
         self.child_modes: dict[str, str] = {}
@@ -181,10 +195,22 @@ class _Parser:
             )
         elif mm := _STATE.search(msg):
             uid = int(mm.group(2))
+            if uid != ctx.uid and ctx.uid is not None and mm.group(3) == "CREATED":
+                # Another IKE SA created in this one's context: a rekey of this one.
+                self.parent_of[uid] = ctx.uid
+                ctx.rekey_child = uid
+                self.uid_ctx(uid).nat = ctx.nat
             for p in ctx.rekeyed:
-                if p.target is None and uid != ctx.uid and mm.group(3) == "ESTABLISHED":
+                if p.target is None and uid != ctx.uid and mm.group(4) == "ESTABLISHED":
                     p.target = uid
             ctx.rekeyed = [p for p in ctx.rekeyed if p.target is None]
+            if uid == ctx.rekey_child and mm.group(4) != "CONNECTING":
+                ctx.rekey_child = None
+        elif _NAT.match(msg):
+            ctx.nat = True
+        elif mm := _PACKET.match(msg):
+            a, b = int(mm.group(2)), int(mm.group(3))
+            ctx.ports = (a, b) if mm.group(1) == "sending" else (b, a)
         elif mm := _CHECKOUT.search(msg):
             spi_r = bytes.fromhex(mm.group(2))
             if any(spi_r):
@@ -202,7 +228,9 @@ class _Parser:
     def on_dump(self, d: _Dump, data: bytes) -> None:
         ctx = d.ctx
         key = d.name.removesuffix(" secret")
-        if d.name == "natd_chunk" and len(data) >= 16 and any(data[8:16]):
+        if d.name == "shared Diffie Hellman secret":
+            ctx.shared = data
+        elif d.name == "natd_chunk" and len(data) >= 16 and any(data[8:16]):
             ctx.natd = (data[:8], data[8:16])
             self.last_natd = ctx.natd
             if ctx.uid is not None:
@@ -233,13 +261,23 @@ class _Parser:
             ctx.child[slot] = data
 
     def finish_ike(self, ctx: _Ctx) -> None:
+        # Keys logged in the context of an SA whose CREATE_CHILD_SA is creating another one
+        # (the exchange initiator's view) belong to that new SA; the responder logs them in the
+        # new SA's own context, whose parent is known from its creation line.
         rekey = ctx.last_msg is not None and ctx.last_msg[1] == "CREATE_CHILD_SA"
         prop = ctx.ike_prop or self.last_ike_prop
-        p = _PendingIke(2, ctx.uid, dict(ctx.ike_keys), prop, ctx.ike_line, ctx, rekey=rekey)
-        self.ike.append(p)
+        p = _PendingIke(2, ctx.uid, dict(ctx.ike_keys), prop, ctx.ike_line, ctx, rekey=rekey, shared=ctx.shared)
         if rekey:
-            ctx.rekeyed.append(p)
+            p.parent, p.target = ctx.uid, ctx.rekey_child
+            if p.target is None:
+                ctx.rekeyed.append(p)
+        elif ctx.uid is not None and ctx.uid in self.parent_of:
+            p.parent = self.parent_of[ctx.uid]
+        self.ike.append(p)
         ctx.ike_keys = {}
+
+    def uid_ctx(self, uid: int) -> _Ctx:
+        return self.ctxs.setdefault(("uid", uid), _Ctx(uid))
 
     def on_child_sa(
         self, direction: str, proto: str, line: int, ctx: _Ctx, *, spi: int, src: str, dst: str
@@ -281,6 +319,7 @@ class _Parser:
                 esn=prop.esn if prop else None,
                 mode=self.child_modes.get(ctx.child_name or ""),
                 source=label,
+                encap=_encap(ctx, direction),
             )
         )
 
@@ -291,13 +330,28 @@ class _Parser:
             self.res.warnings.append(
                 f"{where(self.name, d.line)}: hex dump of {d.name!r} is truncated (thread {t})"
             )
-        ike_out: list[IkeSaKeys | IkeV1Keys] = []
+        ike_out: list[IkeSaKeys | IkeV1Keys | PendingIkeKeys] = []
+        owner = {id(p): p.target if p.rekey else p.uid for p in self.ike}
+        label_of = {owner[id(p)]: where(self.name, p.line) for p in self.ike if owner[id(p)] is not None}
         for p in self.ike:
             label = where(self.name, p.line)
-            uid = p.target if p.rekey else p.uid
+            uid = owner[id(p)]
             spis = self.uid_spis.get(uid) if uid is not None else None
             if spis is None and uid is None and not p.rekey:
                 spis = p.ctx.natd or self.last_natd
+            if spis is None and p.version == 2 and p.parent is not None and p.prop and p.prop.encr is not None:
+                keys = self.ike_record(p, (b"", b""), label)
+                assert isinstance(keys, IkeSaKeys)
+                ike_out.append(
+                    PendingIkeKeys(
+                        keys=keys,
+                        parent_source=label_of.get(p.parent, f"{self.name} (IKE_SA #{p.parent}, no keys logged)"),
+                        parent_spis=self.uid_spis.get(p.parent),
+                        shared_secret=SecretBytes(p.shared),
+                        source=label,
+                    )
+                )
+                continue
             if spis is None:
                 why = (
                     "rekeyed IKE SA: the log has no SPIs for it (log mgr >= 2)"
@@ -349,6 +403,14 @@ class _Parser:
             sk_pr=SecretBytes(k.get("Sk_pr", b"")),
             source=label,
         )
+
+
+def _encap(ctx: _Ctx, direction: str) -> tuple[int, int] | None:
+    """UDP ports of an ESP-in-UDP SA (RFC 3948): those of the IKE SA that saw a NAT."""
+    if not ctx.nat or ctx.ports is None:
+        return None
+    ours, peer = ctx.ports
+    return (ours, peer) if direction == "outbound" else (peer, ours)
 
 
 def looks_like_charon_log(text: str) -> bool:

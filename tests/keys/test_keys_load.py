@@ -18,7 +18,8 @@ from ipsecdiag.wire.registry import EncrId, IntegId
 
 NOT_RECOGNISED = (
     "not a recognised key file (expected a Wireshark UAT table, `ip xfrm state` output, "
-    "a strongSwan charon log, or an ipsecdiag TOML key file)"
+    "a strongSwan charon log, a libreswan pluto log, a tcpdump -E secrets file, "
+    "or an ipsecdiag TOML key file)"
 )
 
 # Corpus file (relative to the corpus) -> format the loader must see in it. Copies get
@@ -85,7 +86,9 @@ def test_xfrm_text_and_empty_files(tmp_path: Path) -> None:
     empty.write_text("# only a comment\n\n")
     res = load_key_file(empty)
     assert (res.format, res.keys) == ("empty", [])
-    assert res.warnings == [f"{empty}: no key material (empty or only comments)"]
+    assert res.warnings == []
+    assert [str(n) for n in res.notes] == [f"{empty}: no usable keys: the file is empty (or holds only comments)"]
+    assert load_key_file("/dev/null").notes[0].kind == "no-keys"
 
 
 @pytest.mark.parametrize(

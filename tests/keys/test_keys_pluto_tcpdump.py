@@ -8,7 +8,7 @@ from corpus import CORPUS, needs_corpus
 from ipsecdiag.keys.algorithms import AUTH_ANY
 from ipsecdiag.keys.errors import KeyFileError
 from ipsecdiag.keys.libreswan import looks_like_pluto_log, parse_pluto_log
-from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys
+from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore
 from ipsecdiag.keys.tcpdump import looks_like_tcpdump_secrets, parse_tcpdump_secrets
 from ipsecdiag.wire.registry import EncrId, IntegId
 
@@ -130,9 +130,11 @@ def test_pluto_ikev1_dumps() -> None:
     assert k.source == "pluto.log:11"
 
 
-def test_pluto_aead_and_cut_keys_are_skipped() -> None:
+def test_pluto_aead_and_cut_keys_are_marked_incomplete() -> None:
+    # "crypt private" without "all": no extraction dumps, so the printed keys are all there is.
     text = (
-        "| ikev2 I 0x8001020304050607 0xdebc583a8f40d0cf none:0x aes_gcm_16_256:0x" + "11" * 32 + "\n"
+        "| ikev2 I 0x8001020304050607 0xdebc583a8f40d0cf none: aes_gcm_16256:0x" + "11" * 32 + "\n"
+        "| ikev2 R 0x8001020304050607 0xdebc583a8f40d0cf none: aes_gcm_16256:0x" + "12" * 32 + "\n"
         "| ikev2 I 0x0101010101010101 0x0202020202020202 sha512:0x"
         + "11" * 32
         + " aes256:0x"
@@ -145,8 +147,8 @@ def test_pluto_aead_and_cut_keys_are_skipped() -> None:
         + "\n"
     )
     res = parse_pluto_log(text, name="p")
-    assert res.keys == []
-    assert res.warnings == [
-        "p:1: pluto prints AEAD keys without their salt; skipped",
-        "p:2: integrity keys of IKE SA 0101010101010101 are shorter than 64 octets (pluto cuts long keys); skipped",
-    ]
+    gcm, sha = res.keys
+    assert isinstance(gcm, IkeSaKeys) and isinstance(sha, IkeSaKeys)
+    assert gcm.incomplete == "SK_ei is printed without its 4-octet salt (pluto omits AEAD/CTR salts)"
+    assert sha.incomplete == "SK_ai has 32 of its 64 octets (pluto prints at most 32 octets of a key)"
+    assert KeyStore(res.keys).incomplete() == [gcm, sha] and not KeyStore(res.keys)

@@ -10,7 +10,7 @@ import pytest
 from corpus import CORPUS, needs_corpus
 
 from ipsecdiag.keys._swnames import encr_token, integ_token
-from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys
+from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, PendingIkeKeys
 from ipsecdiag.keys.strongswan import looks_like_charon_log, parse_charon_log
 from ipsecdiag.wire.registry import EncrId, IntegId, PrfId, V1EncrAlg, V1HashAlg
 
@@ -172,12 +172,17 @@ def test_rekeyed_ike_sa_takes_spis_from_manager_checkout() -> None:
     assert k.source == "rekey.log:5"
 
 
-def test_rekeyed_ike_sa_without_spis_is_a_warning() -> None:
+def test_rekeyed_ike_sa_without_spis_is_kept_pending() -> None:
     res = parse_charon_log(REKEY_SNIPPET, name="rekey.log")
-    assert res.keys == []
-    assert res.warnings == [
-        "rekey.log:5: IKEv2 SA keys without SPIs (rekeyed IKE SA: the log has no SPIs for it (log mgr >= 2)); skipped"
-    ]
+    assert res.warnings == []
+    (p,) = res.keys
+    assert isinstance(p, PendingIkeKeys)
+    assert (p.source, p.parent_source, p.parent_spis) == ("rekey.log:5", "rekey.log (IKE_SA #1, no keys logged)", None)
+    assert p.keys.spi_i == b"" and p.keys.sk_ei.hex() == "00112233445566778899aabbccddeeff"
+    assert p.describe() == (
+        "keys for an IKE SA created by a rekey of the IKE SA keyed at rekey.log (IKE_SA #1, no keys logged), "
+        "SPIs unknown"
+    )
 
 
 def test_truncated_hex_dump_is_reported_not_guessed() -> None:

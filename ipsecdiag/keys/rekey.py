@@ -1,0 +1,123 @@
+"""Binding the keys of rekeyed IKE SAs to their SPIs (pure functions, no capture access).
+
+A key source may log the keys of an IKE SA created by CREATE_CHILD_SA (RFC 7296 §1.3.2) without
+its SPIs (:class:`~ipsecdiag.keys.model.PendingIkeKeys`). The exchange that created it shows them:
+the SA payload of the request carries the new initiator SPI, that of the response the new
+responder SPI, and its Nonce payloads carry Ni and Nr. The caller decrypts those exchanges with
+the rekeyed SA's keys and hands them in as :class:`RekeyExchange`; chains of rekeys resolve one
+link at a time, each bound SA decrypting the next exchange.
+
+With one IKE rekey exchange per rekeyed SA, the pairing is unambiguous. When there are several
+(simultaneous rekeys, RFC 7296 §2.8.2) a ``verify`` function must decide, e.g.
+:func:`ipsecdiag.crypto.ikerekey.verify_by_derivation`, which recomputes the keys from the logged
+shared secret and the old SK_d (RFC 7296 §2.18).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ipsecdiag.keys.model import IkeSaKeys, PendingIkeKeys
+
+
+@dataclass(frozen=True)
+class RekeyExchange:
+    """A decrypted CREATE_CHILD_SA exchange that rekeyed the IKE SA ``old_spi_i``/``old_spi_r``."""
+
+    old_spi_i: bytes
+    old_spi_r: bytes
+    new_spi_i: bytes
+    new_spi_r: bytes
+    ni: bytes
+    nr: bytes
+    source: str = ""  # where it was seen, e.g. "frames 41-42"
+
+
+Verifier = Callable[[PendingIkeKeys, IkeSaKeys, RekeyExchange], IkeSaKeys | None]
+
+
+@dataclass
+class RekeyLinks:
+    """Pending records that got their SPIs, and those that did not (with the reason)."""
+
+    bound: list[IkeSaKeys] = field(default_factory=list)
+    unresolved: list[tuple[PendingIkeKeys, str]] = field(default_factory=list)
+
+
+def bind(pending: PendingIkeKeys, ex: RekeyExchange) -> IkeSaKeys:
+    """The pending keys under the SPIs the creating exchange carried."""
+    where = f" (SPIs from {ex.source})" if ex.source else ""
+    return dataclasses.replace(pending.keys, spi_i=ex.new_spi_i, spi_r=ex.new_spi_r, source=pending.source + where)
+
+
+def link_rekeys(
+    known: Iterable[IkeSaKeys],
+    pending: Iterable[PendingIkeKeys],
+    exchanges: Iterable[RekeyExchange],
+    *,
+    verify: Verifier | None = None,
+) -> RekeyLinks:
+    """Bind every pending record whose rekeyed (parent) SA is known and whose creating exchange
+    is among ``exchanges``; bound records become parents for the next link of a chain."""
+    by_spis = {(k.spi_i, k.spi_r): k for k in known}
+    by_source = {k.source: k for k in by_spis.values()}
+    exs = list(exchanges)
+    used: set[int] = set()
+    waiting = list(pending)
+    out = RekeyLinks()
+    progress = True
+    while progress and waiting:
+        progress = False
+        for p in list(waiting):
+            parent = by_spis.get(p.parent_spis) if p.parent_spis else None
+            parent = parent or by_source.get(p.parent_source)
+            if parent is None:
+                continue
+            cands = [
+                i
+                for i, e in enumerate(exs)
+                if i not in used and (e.old_spi_i, e.old_spi_r) == (parent.spi_i, parent.spi_r)
+            ]
+            got = _choose(p, parent, [exs[i] for i in cands], verify)
+            if got is None:
+                continue
+            idx, keys = cands[got[0]], got[1]
+            used.add(idx)
+            waiting.remove(p)
+            out.bound.append(keys)
+            by_spis[(keys.spi_i, keys.spi_r)] = keys
+            by_source[p.source] = keys
+            progress = True
+    for p in waiting:
+        out.unresolved.append((p, _why(p, by_spis, by_source, exs)))
+    return out
+
+
+def _choose(
+    p: PendingIkeKeys, parent: IkeSaKeys, cands: list[RekeyExchange], verify: Verifier | None
+) -> tuple[int, IkeSaKeys] | None:
+    if verify is not None:
+        hits = [(i, k) for i, e in enumerate(cands) if (k := verify(p, parent, e)) is not None]
+        if len(hits) == 1:
+            return hits[0]
+        if hits or len(cands) != 1:
+            return None
+    # Without a verdict, only a single candidate is safe to take.
+    return (0, bind(p, cands[0])) if len(cands) == 1 else None
+
+
+def _why(
+    p: PendingIkeKeys,
+    by_spis: dict[tuple[bytes, bytes], IkeSaKeys],
+    by_source: dict[str, IkeSaKeys],
+    exs: list[RekeyExchange],
+) -> str:
+    parent = (by_spis.get(p.parent_spis) if p.parent_spis else None) or by_source.get(p.parent_source)
+    if parent is None:
+        return "the rekeyed IKE SA's own keys/SPIs are unknown"
+    n = sum((e.old_spi_i, e.old_spi_r) == (parent.spi_i, parent.spi_r) for e in exs)
+    if n == 0:
+        return f"no decrypted IKE rekey exchange in IKE SA {parent.spi_i.hex()}/{parent.spi_r.hex()}"
+    return f"{n} IKE rekey exchanges in IKE SA {parent.spi_i.hex()}/{parent.spi_r.hex()}, none singled out"
