@@ -116,7 +116,7 @@ def connect_cmd(
     cert: Annotated[Path | None, typer.Option("--cert", help="Our certificate (PEM/DER, chain allowed).")] = None,
     key: Annotated[Path | None, typer.Option("--key", help="Our private key (PEM/DER, unencrypted).")] = None,
     ca: Annotated[list[Path] | None, typer.Option("--ca", help="CA certificate(s) to trust the gateway's certificate.")] = None,
-    port: Annotated[int, typer.Option("--port", help="Our UDP source port: 500 (with 4500), or another (0: any) for both.")] = 500,
+    port: Annotated[int, typer.Option("--port", help="Our IKE source port: 500 (NAT-T from 4500), or another (0: any; NAT-T from a free port).")] = 500,
     remote_port: Annotated[int, typer.Option("--remote-port", help="The gateway's IKE port.")] = 500,
     source: Annotated[str | None, typer.Option("--source", help="Our local address (default: the route's).")] = None,
     encap: Annotated[bool, typer.Option("--encap", help="Force UDP encapsulation (faked NAT-D, as strongSwan encap=yes).")] = False,
@@ -186,6 +186,10 @@ def _refuse_inputs(write: Path | None, json_path: Path | None, inputs: list[Path
         raise usage_error(str(e)) from None
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def render_end(console: Console, result: Any) -> None:
     from ipsecdiag.report.render import FindingsView
 
@@ -194,7 +198,7 @@ def render_end(console: Console, result: Any) -> None:
         console.print()
         console.print(FindingsView(result.findings))
     console.print()
-    sent = f"{c.sent} datagrams sent, {c.received} received"
+    sent = f"{_n(c.sent, 'datagram')} sent, {c.received} received"
     if c.send_errors:
         sent += f", {c.send_errors} send errors ({c.last_send_error})"
     if result.ok:
@@ -220,7 +224,8 @@ def responder_cmd(
     cert: Annotated[Path | None, typer.Option("--cert", help="Our certificate (PEM/DER, chain allowed).")] = None,
     key: Annotated[Path | None, typer.Option("--key", help="Our private key (PEM/DER, unencrypted).")] = None,
     ca: Annotated[list[Path] | None, typer.Option("--ca", help="CA certificate(s) to trust client certificates.")] = None,
-    port: Annotated[int, typer.Option("--port", help="UDP port: 500 (with 4500), or another port serving both.")] = 500,
+    port: Annotated[int, typer.Option("--port", help="UDP port for IKE.")] = 500,
+    natt_port: Annotated[int, typer.Option("--natt-port", help="UDP port for NAT-T (IKE with the non-ESP marker, ESP-in-UDP).")] = 4500,
     timeout: Annotated[float, typer.Option("--timeout", help="Stop after this many seconds.")] = 300.0,
     once: Annotated[bool, typer.Option("--once", help="Stop after the first client whose CHILD SA came up has left.")] = False,
     linger: Annotated[float, typer.Option("--linger", help="With --once: stop this long after the CHILD SA came up.")] = 30.0,
@@ -233,8 +238,10 @@ def responder_cmd(
     from ipsecdiag.probe.rng import SystemRandom
     from ipsecdiag.probe.transport import resolve
 
-    if not (0 <= port <= 65535) or not (0 < timeout <= 86400) or linger < 0:
-        raise usage_error("--port must be 0-65535, --timeout in (0, 86400] seconds, --linger >= 0")
+    if not (0 <= port <= 65535 and 0 <= natt_port <= 65535) or port == natt_port != 0:
+        raise usage_error("--port and --natt-port must be two different ports in 0-65535")
+    if not (0 < timeout <= 86400) or linger < 0:
+        raise usage_error("--timeout must be in (0, 86400] seconds and --linger >= 0")
     console = _console(stderr=False)
     _refuse_inputs(write, None, [p for p in (psk_file, cert, key, *(ca or ())) if p is not None])
     try:
@@ -244,7 +251,7 @@ def responder_cmd(
             ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, local_ts=ts,
             remote_ts=remote_ts, listen=addr, pool=pool,
         )  # fmt: skip
-        opts = ResponderOptions(listen=addr, config=cfg, port=port, timeout=timeout, once=once, linger=linger, keep=keep)
+        opts = ResponderOptions(listen=addr, config=cfg, port=port, natt_port=natt_port, timeout=timeout, once=once, linger=linger, keep=keep)
         result = Responder(opts, rng=SystemRandom(), emit=step_printer(console)).run()
     except (UsageError, ProbeError) as e:
         raise usage_error(str(e)) from None

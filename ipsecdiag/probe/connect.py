@@ -39,7 +39,7 @@ class ConnectOptions:
     offered_esp: str
     remote_port: int = IKE_PORT
     local_addr: str | None = None
-    local_port: int = IKE_PORT  # 500 also opens 4500; anything else serves both on one socket
+    local_port: int = IKE_PORT  # 500 also opens 4500; another port (0: any) gets a free NAT-T port
     timeout: float = 20.0
     keep: bool = False
     rate: float = 10.0
@@ -64,7 +64,12 @@ class ConnectResult:
 
 
 def _ports(local_port: int) -> list[int]:
-    return [IKE_PORT, NATT_PORT] if local_port == IKE_PORT else [local_port]
+    """Our IKE and NAT-T source ports: 500 and 4500, or ``local_port`` and a free port.
+
+    Two sockets always: the engine tells NAT-T traffic (non-ESP marker) by our local port, and
+    a NAT-T source port other than 4500 is what every NAT produces anyway (RFC 7296 §2.23).
+    """
+    return [IKE_PORT, NATT_PORT] if local_port == IKE_PORT else [local_port, 0]
 
 
 def connect(

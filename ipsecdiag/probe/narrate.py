@@ -77,7 +77,9 @@ def ts_text(selectors: tuple[Any, ...]) -> str:
     return ", ".join(s.display() for s in selectors) or "(none)"
 
 
-def _id_of(notify_name: str, exchange: str) -> str:
+def _id_of(notify_name: str, exchange: str, received: bool) -> str:
+    if not received and notify_name in ("", "INVALID_SYNTAX"):
+        return "malformed-packet"  # we refused the peer's message: it broke the RFC
     if notify_name == "NO_PROPOSAL_CHOSEN" and exchange not in ("", "IKE_SA_INIT"):
         return "child-no-proposal-chosen"
     info = NOTIFY_HELP.get(notify_name)
@@ -236,12 +238,12 @@ class Narrator:
 
     def _on_ProtocolError(self, e: ev.ProtocolError) -> None:
         frame = self._frame()
-        fid = _id_of(e.notify_name, e.exchange)
+        fid = _id_of(e.notify_name, e.exchange, e.received)
         where = e.exchange or "the exchange"
         if e.received:
             ev_line = f"{self.peer} answered our {where} request with {e.notify_name or 'an error'}, frame {frame}"
         elif e.notify_name:
-            ev_line = f"we refused {self.peer}'s {where} message and sent {e.notify_name}: {e.detail}"
+            ev_line = f"we refused {self.peer}'s {where} message ({e.notify_name}): {e.detail}"
         else:
             ev_line = f"{self.peer}'s {where} message was refused: {e.detail}"
         evidence = [ev_line]
@@ -262,6 +264,8 @@ class Narrator:
             explanation = f"{self.peer.capitalize()} sent the error notify {e.notify_name} in {where}." + (
                 f" {info.meaning}" if info else ""
             )
+        elif fid == "malformed-packet":
+            explanation = f"{self.peer.capitalize()}'s {where} message violates RFC 7296 and was refused: {e.detail}."
         severity = Severity.ERROR if fid == "malformed-packet" and e.fatal else None
         self.fail(
             finding(

@@ -141,13 +141,19 @@ def load_credentials(
 
 
 def retransmit_for(timeout: float) -> RetransmitPolicy:
-    """RFC 7296 §2.1 schedule that fits ``timeout``: 1 s, then x1.8, as many tries as fit."""
-    first, base = 1.0, 1.8
-    spent, tries = first, 0
-    while spent + first * base ** (tries + 1) <= timeout and tries < 8:
+    """An RFC 7296 §2.1 schedule (x1.8 back-off) that spends ``timeout`` before giving up.
+
+    As many retransmissions as fit with a first wait of at least 0.5 s (at most 5), the first
+    wait then stretched (up to 4 s) so that the engine gives up just before the probe's own
+    deadline: a short ``--timeout`` still retransmits, a long one does not flood.
+    """
+    base = 1.8
+    tries = 0
+    while tries < 5 and 0.5 * sum(base**k for k in range(tries + 2)) <= timeout:
         tries += 1
-        spent += first * base**tries
-    return RetransmitPolicy(timeout=first, base=base, tries=tries)
+    total = sum(base**k for k in range(tries + 1))
+    # never slower than strongSwan's default first wait (4 s): a long --timeout just ends earlier
+    return RetransmitPolicy(timeout=min(4.0, 0.95 * timeout / total), base=base, tries=tries)
 
 
 def build_config(

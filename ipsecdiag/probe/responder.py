@@ -34,7 +34,8 @@ CLEANUP_SECONDS = 3.0
 class ResponderOptions:
     listen: str
     config: IkeConfig
-    port: int = IKE_PORT  # 500 also opens 4500; another port serves both on one socket
+    port: int = IKE_PORT
+    natt_port: int = NATT_PORT  # where clients float to after NAT detection (0: any free port)
     timeout: float = 300.0
     once: bool = False
     linger: float = 30.0
@@ -157,7 +158,8 @@ class Responder:
 
     def run(self) -> ResponderResult:
         o = self.opts
-        ports = [IKE_PORT, NATT_PORT] if o.port == IKE_PORT else [o.port]
+        # two sockets: the engine tells NAT-T traffic (non-ESP marker) by our local port
+        ports = [o.port, o.natt_port]
         sockets = UdpSockets(o.listen, ports)
         bound = sockets.open()
         self.local, self.local_natt = Endpoint(o.listen, bound[0]), Endpoint(o.listen, bound[-1])

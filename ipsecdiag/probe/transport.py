@@ -131,13 +131,14 @@ def source_address(gateway: str, port: int = IKE_PORT) -> str:
 class UdpSockets:
     """Non-blocking UDP sockets on one local address, one per distinct local port.
 
-    ``ports`` are what the engine will use as source ports; port 0 asks the kernel for a free
-    one (read the real number from :attr:`ports` after :meth:`open`).
+    ``ports`` are what the engine will use as source ports, in order; each 0 asks the kernel
+    for another free port. :meth:`open` returns the real numbers in the same order (a port
+    listed twice is bound once and returned twice).
     """
 
     def __init__(self, local: str, ports: Iterable[int]) -> None:
         self.local = local
-        self.wanted = list(dict.fromkeys(ports))
+        self.wanted = list(ports)
         self.socks: dict[int, socket.socket] = {}
 
     def open(self) -> list[int]:
@@ -145,6 +146,9 @@ class UdpSockets:
         bound = []
         try:
             for port in self.wanted:
+                if port and port in self.socks:
+                    bound.append(port)
+                    continue
                 s = socket.socket(fam, socket.SOCK_DGRAM)
                 try:
                     s.setblocking(False)

@@ -1,0 +1,105 @@
+"""A hostile or broken "gateway" on loopback: the probe ends within its timeout with a finding.
+
+The fake peer answers every datagram the probe sends with what the script says: nothing,
+garbage, a truncated IKE header, an IKE header with huge length fields, a flood of datagrams,
+or a well-formed header whose payload chain lies. Whatever it does, ``probe connect`` must end
+within ``--timeout`` (plus its short cleanup) with exit status 1, a catalogue finding and no
+traceback. Runs the real engine (``ipsecdiag.engine.IkeSa``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ipsecdiag.cli import app
+
+_engine = importlib.util.find_spec("ipsecdiag.engine.ike_sa") is not None
+pytestmark = pytest.mark.skipif(not _engine, reason="the IKEv2 engine (ipsecdiag.engine.ike_sa) is not there yet")
+
+runner = CliRunner()
+TIMEOUT = 2.0
+Reply = Callable[[bytes], list[bytes]]
+
+
+def _hdr(req: bytes, *, length: int, next_payload: int = 0, spi_r: bytes = b"\x42" * 8) -> bytes:
+    """An IKE_SA_INIT response header to ``req`` (its SPIi, flags R, message id 0)."""
+    return req[:8] + spi_r + bytes([next_payload, 0x20, 34, 0x20]) + bytes(4) + struct.pack("!I", length)
+
+
+SCRIPTS: dict[str, Reply] = {
+    "silent": lambda req: [],
+    "garbage": lambda req: [b"\x00", b"hello gateway", os.urandom(300)],
+    "truncated": lambda req: [_hdr(req, length=28)[:20]],
+    "huge-length": lambda req: [_hdr(req, length=0xFFFFFFFF) + b"\x00" * 40],
+    # SA payload announced with a length far beyond the datagram
+    "lying-payload": lambda req: [
+        _hdr(req, length=28 + 8, next_payload=33) + b"\x00\x00\xff\xf0" + b"\x00" * 4
+    ],
+    # a valid-looking header but the payload chain is garbage of the declared size
+    "payload-garbage": lambda req: [_hdr(req, length=28 + 64, next_payload=33) + os.urandom(64)],
+    "flood": lambda req: [os.urandom(64) for _ in range(200)],
+    "zero-spi-response": lambda req: [_hdr(req, length=28, spi_r=bytes(8))],
+}
+
+
+@pytest.fixture
+def fake_peer(request: pytest.FixtureRequest) -> Iterator[tuple[int, list[bytes]]]:
+    reply: Reply = SCRIPTS[request.param]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.05)
+    got: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set() and len(got) < 100:
+            try:
+                data, addr = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            got.append(data)
+            for d in reply(data):
+                sock.sendto(d, addr)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield sock.getsockname()[1], got
+    stop.set()
+    t.join(timeout=2)
+    sock.close()
+
+
+@pytest.mark.parametrize("fake_peer", list(SCRIPTS), indirect=True)
+def test_broken_gateway_gets_a_clear_outcome(fake_peer: tuple[int, list[bytes]], tmp_path: Path) -> None:
+    port, got = fake_peer
+    psk = tmp_path / "psk"
+    psk.write_text("secret\n")
+    out = tmp_path / "s.pcapng"
+    t0 = time.monotonic()
+    res = runner.invoke(
+        app,
+        ["probe", "connect", "127.0.0.1", "--remote-port", str(port), "--port", "0", "--psk-file", str(psk),
+         "--timeout", str(TIMEOUT), "--json", "-", "--write", str(out)],
+    )  # fmt: skip
+    elapsed = time.monotonic() - t0
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert "Traceback" not in res.output
+    assert res.exit_code == 1, res.output[-2000:]
+    assert elapsed < TIMEOUT + 4  # the bound, the cleanup and interpreter noise
+    doc = json.loads(res.output[res.output.index("{\n") :])
+    ids = [f["id"] for f in doc["findings"]]
+    assert ids and ids[0] in ("ike-unanswered", "malformed-packet"), ids
+    assert doc["result"] == "failed" and 1 <= doc["packets_sent"] <= 20
+    assert got, "the probe sent nothing"
+    assert out.is_file()
