@@ -392,9 +392,9 @@ def verify_auth(
         if not psk_verifies(prf_id, psk, auth_data, octets):
             raise AuthError("AUTH payload does not verify with the PSK")
         return
-    key = _public(public_key)
-    kind = key_kind(key)
     try:
+        key = _public(public_key)
+        kind = key_kind(key)
         if method == AuthMethod.RSA_DIGITAL_SIGNATURE:
             if kind != "rsa":
                 raise AuthError(f"RSA_DIGITAL_SIGNATURE AUTH but the peer's key is {kind}")

@@ -271,6 +271,10 @@ def test_signature_mismatches_are_named() -> None:
         verify_auth(M.DIGITAL_SIGNATURE, sig, OCTETS, public_key=p256.public_key())
     with pytest.raises(AuthError, match="no public key"):
         verify_auth(M.DIGITAL_SIGNATURE, sig, OCTETS)
+    from cryptography.hazmat.primitives.asymmetric import dsa
+
+    with pytest.raises(AuthError, match="unsupported key type"):
+        verify_auth(M.DIGITAL_SIGNATURE, sig, OCTETS, public_key=dsa.generate_private_key(1024).public_key())  # type: ignore[arg-type]
     with pytest.raises(AuthError, match="ASN.1 length 200"):
         verify_auth(M.DIGITAL_SIGNATURE, b"\xc8" + sig[1:40], OCTETS, public_key=rsa_key.public_key())
     with pytest.raises(AuthError, match=r"unsupported signature algorithm 1\.2\.840\.113549\.1\.1\.4"):
