@@ -15,19 +15,19 @@ Encodings on the wire and of the secret:
   padded to the field size, without the 0x04 point-format octet; the secret is x only.
 * Curve25519 / Curve448 (RFC 8031 §2): the raw 32 / 56 octets of RFC 7748; an all-zero secret is
   rejected.
-* ML-KEM-512/768/1024 (FIPS 203; transform ids 35/36/37 in IANA's Transform Type 4 registry as
-  assigned by draft-ietf-ipsecme-ikev2-mlkem, used as RFC 9370 additional key exchanges):
+* ML-KEM-512/768/1024 (FIPS 203; Transform Type 4 ids 35/36/37, IANA registry entries for
+  draft-ietf-ipsecme-ikev2-mlkem, which uses them alone or as RFC 9370 additional key exchanges):
   encapsulation key, ciphertext and the 32-octet shared secret as FIPS 203 defines them.
 
 Every peer value is validated before use and a failure is an :class:`InvalidKeyExchange` naming
 the group and the reason (RFC 6989: public value range, subgroup membership, point on curve).
 
-Randomness: DH exponents, EC scalars, X25519/X448 private keys and the 64-octet ML-KEM key
-generation seed all come from the injected source, so a seeded source reproduces them exactly.
-One exception: ``cryptography``'s ML-KEM ``encapsulate()`` takes no randomness argument and draws
-its 32-octet message from OpenSSL's own generator. A responder's ML-KEM ciphertext and shared
-secret are therefore *not* reproducible from the seed; everything else is. Python's ``pow`` is
-not constant-time; these are ephemeral keys of a diagnostic prober, which is why that is accepted.
+Randomness: DH exponents, EC scalars, X25519/X448 private keys, the 64-octet ML-KEM key
+generation seed and the responder's 32-octet ML-KEM message all come from the injected source,
+so a seeded source reproduces every exchange exactly, in both roles. (``cryptography``'s
+``encapsulate()`` draws its own randomness from OpenSSL; that is why encapsulation is done by
+:mod:`ipsecdiag.crypto.mlkem`.) Python's ``pow`` and the pure-Python ML-KEM are not
+constant-time; these are ephemeral keys of a diagnostic prober, which is why that is accepted.
 """
 
 from __future__ import annotations
@@ -41,7 +41,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..wire.registry import KeGroup, name_of
+from . import mlkem
 from .errors import CryptoError, UnsupportedAlgorithm
+from .mlkem import MlKemParams
 from .modp_groups import MODP_GROUPS, ModpGroup
 from .rng import RandomSource, random_int_below
 
@@ -252,79 +254,76 @@ class _MontgomeryKeyExchange(_DiffieHellman):
 
 # -- ML-KEM --------------------------------------------------------------------------------------
 
-# FIPS 203 Table 3: encapsulation key and ciphertext octets per parameter set.
-_MLKEM_SIZES: dict[int, tuple[int, int]] = {
-    KeGroup.ML_KEM_512: (800, 768),
-    KeGroup.ML_KEM_768: (1184, 1088),
-    KeGroup.ML_KEM_1024: (1568, 1568),
+_MLKEM_PARAMS: dict[int, MlKemParams] = {
+    KeGroup.ML_KEM_512: mlkem.PARAMS[512],
+    KeGroup.ML_KEM_768: mlkem.PARAMS[768],
+    KeGroup.ML_KEM_1024: mlkem.PARAMS[1024],
 }
 
 
-def _mlkem_classes(group: int) -> tuple[Any, Any] | None:
-    if _mlkem is None:
-        return None
-    names = {KeGroup.ML_KEM_768: "MLKEM768", KeGroup.ML_KEM_1024: "MLKEM1024"}.get(KeGroup(group))
-    if names is None:  # ML-KEM-512 is not offered by cryptography
-        return None
-    private_cls = getattr(_mlkem, f"{names}PrivateKey", None)
-    public_cls = getattr(_mlkem, f"{names}PublicKey", None)
-    return None if private_cls is None or public_cls is None else (private_cls, public_cls)
-
-
 @cache
-def _mlkem_usable(group: int) -> bool:
-    classes = _mlkem_classes(group)
-    if classes is None:
-        return False
+def _library_mlkem(group: int) -> Any:
+    """``cryptography``'s private-key class for ``group``, or None (no ML-KEM-512 there)."""
+    name = {KeGroup.ML_KEM_768: "MLKEM768PrivateKey", KeGroup.ML_KEM_1024: "MLKEM1024PrivateKey"}.get(
+        KeGroup(group)
+    )
+    cls = getattr(_mlkem, name, None) if _mlkem is not None and name else None
+    if cls is None:
+        return None
     try:  # the Python API can exist over an OpenSSL without ML-KEM
-        classes[0].from_seed_bytes(bytes(64))
+        cls.from_seed_bytes(bytes(64))
     except Exception:  # noqa: BLE001 - any failure means "not usable here"
-        return False
-    return True
+        return None
+    return cls
 
 
 class _MlKemKeyExchange(KeyExchange):
     """ML-KEM as a key exchange: initiator = key pair owner, responder = encapsulator.
 
-    The key pair is made from a 64-octet seed (d || z, FIPS 203 §6.1) drawn from the injected
-    source the first time :meth:`public_value` is called. :meth:`respond` uses the library's
-    ``encapsulate()``, which draws its randomness from OpenSSL (it accepts none): the ciphertext
-    is not reproducible from a seeded source.
+    The key pair comes from a 64-octet seed (d || z, FIPS 203 §6.1) drawn from the injected
+    source the first time :meth:`public_value` is called; the responder's 32-octet message m is
+    drawn from it too, so both roles replay exactly from a seeded source. Key generation and
+    decapsulation use ``cryptography`` where it has the parameter set; encapsulation always uses
+    :func:`ipsecdiag.crypto.mlkem.encaps`, because the library's ``encapsulate()`` takes its
+    randomness from OpenSSL and would break replays (tests hold the two against each other).
     """
 
     is_kem = True
 
     def __init__(self, group: int, rng: RandomSource) -> None:
-        classes = _mlkem_classes(group)
-        assert classes is not None
         self.group = group
-        self._private_cls, self._public_cls = classes
-        self._ek_size, self._ct_size = _MLKEM_SIZES[group]
+        self._params = _MLKEM_PARAMS[group]
+        self._library = _library_mlkem(group)
         self._rng = rng
-        self._key: Any = None
+        self._ek: bytes | None = None
+        self._dk: Any = None  # library private key or FIPS 203 decapsulation key octets
 
     def public_value(self) -> bytes:
-        if self._key is None:
-            self._key = self._private_cls.from_seed_bytes(self._rng.bytes(64))
-        return bytes(self._key.public_key().public_bytes_raw())
+        if self._ek is None:
+            seed = self._rng.bytes(64)
+            if self._library is not None:
+                self._dk = self._library.from_seed_bytes(seed)
+                self._ek = bytes(self._dk.public_key().public_bytes_raw())
+            else:
+                self._ek, self._dk = mlkem.keygen(self._params, seed[:32], seed[32:])
+        return self._ek
 
     def respond(self, peer_value: bytes) -> tuple[bytes, bytes]:
-        self._check_length(peer_value, self._ek_size, "encapsulation key")
-        try:
-            # The library applies FIPS 203 §7.2's modulus check (every coefficient < q).
-            ek = self._public_cls.from_public_bytes(peer_value)
-        except ValueError:
-            raise InvalidKeyExchange(self.group, "encapsulation key fails the FIPS 203 §7.2 check") from None
-        secret, ciphertext = ek.encapsulate()
-        return bytes(ciphertext), bytes(secret)
+        self._check_length(peer_value, self._params.ek_size, "encapsulation key")
+        if not mlkem.encaps_key_is_valid(self._params, peer_value):
+            raise InvalidKeyExchange(self.group, "encapsulation key fails the FIPS 203 §7.2 modulus check")
+        secret, ciphertext = mlkem.encaps(self._params, peer_value, self._rng.bytes(32))
+        return ciphertext, secret
 
     def shared_secret(self, peer_value: bytes) -> bytes:
-        if self._key is None:
+        if self._ek is None:
             raise CryptoError(f"{name_of(KeGroup, self.group)}: shared_secret() before public_value()")
-        self._check_length(peer_value, self._ct_size, "ciphertext")
+        self._check_length(peer_value, self._params.ct_size, "ciphertext")
         # Decapsulation never fails on a well-sized ciphertext: a forged one yields the implicit
         # rejection secret (FIPS 203 §6.3), which then fails the AUTH check, as designed.
-        return bytes(self._key.decapsulate(peer_value))
+        if self._library is not None:
+            return bytes(self._dk.decapsulate(peer_value))
+        return mlkem.decaps(self._params, self._dk, peer_value)
 
 
 # -- the registry --------------------------------------------------------------------------------
@@ -332,8 +331,7 @@ class _MlKemKeyExchange(KeyExchange):
 
 def supported_groups() -> tuple[int, ...]:
     """Transform Type 4 ids we can compute here, ascending."""
-    groups = set(MODP_GROUPS) | set(_CURVES) | set(_MONTGOMERY)
-    groups |= {g for g in _MLKEM_SIZES if _mlkem_usable(g)}
+    groups = set(MODP_GROUPS) | set(_CURVES) | set(_MONTGOMERY) | set(_MLKEM_PARAMS)
     return tuple(sorted(int(g) for g in groups))
 
 
@@ -345,7 +343,7 @@ def new_key_exchange(group: int, rng: RandomSource) -> KeyExchange:
         return _EcpKeyExchange(group, rng)
     if group in _MONTGOMERY:
         return _MontgomeryKeyExchange(group, rng)
-    if group in _MLKEM_SIZES and _mlkem_usable(group):
+    if group in _MLKEM_PARAMS:
         return _MlKemKeyExchange(group, rng)
     raise UnsupportedAlgorithm(name_of(KeGroup, group), "no key exchange implementation here")
 
@@ -353,7 +351,7 @@ def new_key_exchange(group: int, rng: RandomSource) -> KeyExchange:
 def public_value_size(group: int, *, responder: bool) -> int | None:
     """Octets of the KE payload data for ``group`` (``responder``: the responder's), or None.
 
-    A wire fact, known also for groups we cannot compute (ML-KEM-512, brainpool-224)."""
+    A wire fact, known also for a group we cannot compute (brainpool-224)."""
     if group in MODP_GROUPS:
         return MODP_GROUPS[group].size
     if group in _CURVES:
@@ -362,8 +360,9 @@ def public_value_size(group: int, *, responder: bool) -> int | None:
         return 56
     if group in _MONTGOMERY:
         return _MONTGOMERY[group][2]
-    if group in _MLKEM_SIZES:
-        return _MLKEM_SIZES[group][1 if responder else 0]
+    if group in _MLKEM_PARAMS:
+        params = _MLKEM_PARAMS[group]
+        return params.ct_size if responder else params.ek_size
     return None
 
 
