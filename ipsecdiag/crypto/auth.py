@@ -66,7 +66,8 @@ _RFC4754 = {
     AuthMethod.ECDSA_SHA512_P521: (ec.SECP521R1, HashAlgorithm.SHA2_512, 66),
 }
 _METHOD_FOR_CURVE = {curve.name: m for m, (curve, _h, _n) in _RFC4754.items()}
-# Hashes we sign with under RFC 7427, best first; SHA-1 is verified, never chosen (RFC 8247 §3.2).
+# Hashes we sign with under RFC 7427, weakest first (choose_hash takes the first strong enough for
+# the key); SHA-1 is verified, never chosen (RFC 8247 §3.2).
 SIGNING_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)
 
 
@@ -226,8 +227,10 @@ def parse_hash_algorithms(data: bytes) -> tuple[int, ...]:
 
 
 def key_strength(key: PrivateKey | PublicKey) -> int:
-    """Security strength in bits (NIST SP 800-57 Part 1 Table 2): RSA-2048 112, RSA-3072 128,
-    RSA-4096 (up to 7680) 192, P-256 128, P-384 192, P-521 256."""
+    """Security strength in bits for picking a hash. NIST SP 800-57 Part 1 Table 2 gives RSA-2048
+    112, RSA-3072 128, RSA-7680 192, RSA-15360 256 and half the curve size for ECDSA; sizes in
+    between round up here, so RSA-4096 counts as 192 and signs with SHA-384, which is what
+    strongSwan does (ikev2-fragmentation in the corpus)."""
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         size = key.key_size
         return 80 if size <= 1024 else 112 if size <= 2048 else 128 if size <= 3072 else 192 if size <= 7680 else 256
