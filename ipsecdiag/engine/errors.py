@@ -50,6 +50,7 @@ class Refuse(Exception):
 class Drop(Exception):
     """Discard the datagram silently (RFC 7296 §2.21.1-2); ``reason`` is counted."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind  # the counter name (default: the reason up to its first detail)

@@ -157,7 +157,7 @@ class IkeSa:
         try:
             self._receive(bytes(data), src, dst, now)
         except Drop as d:
-            self._drop(d.reason)
+            self._drop(d.reason, d.kind)
         except (WireError, CryptoError, ValueError, LookupError, struct.error, OverflowError) as e:
             # A safety net: input we failed to classify above must still not escape.
             self._drop(f"unprocessable message ({type(e).__name__}: {e})")
@@ -310,18 +310,18 @@ class IkeSa:
             if data == b"\xff":
                 return  # NAT-keepalive (RFC 3948 §2.3): nothing to count
             if len(data) < 4:
-                raise Drop(f"{len(data)}-byte datagram on the NAT-T port")
+                raise Drop(f"{len(data)}-byte datagram on the NAT-T port", "truncated")
             if data[:4] != _NON_ESP_MARKER:
                 self._emit(ev.EspReceived(data, src, dst))
                 return
             data = data[4:]
         if len(data) < HEADER_LEN:
-            raise Drop(f"{len(data)} bytes: shorter than the IKE header")
+            raise Drop(f"{len(data)} bytes: shorter than the IKE header", "truncated")
         h = peek_header(data)
         if h.major != 2:
-            raise Drop(f"IKE major version {h.major}")
+            raise Drop(f"IKE major version {h.major}", "unsupported version")
         if h.length > len(data) or h.length < HEADER_LEN:
-            raise Drop(f"header length {h.length} does not fit the {len(data)}-byte datagram")
+            raise Drop(f"header length {h.length} does not fit the {len(data)}-byte datagram", "bad length")
         self.last_raw = data[: h.length]  # the message being handled (RealMessage1/2 for AUTH)
         if h.is_initiator == self.is_initiator:
             raise Drop("the I flag says the message comes from our own role")
@@ -385,7 +385,8 @@ class IkeSa:
             return
         if h.message_id != self._peer_mid:
             raise Drop(
-                f"request message id {h.message_id}, expected {self._peer_mid} (INVALID_MESSAGE_ID, dropped §2.3)"
+                f"request message id {h.message_id}, expected {self._peer_mid} (INVALID_MESSAGE_ID, dropped §2.3)",
+                "INVALID_MESSAGE_ID",
             )
         payloads = self._decode(data, h, now, request=True, src=src, dst=dst)
         if payloads is None:
@@ -413,7 +414,8 @@ class IkeSa:
         out = self._outstanding
         if out is None or h.message_id != out.message_id or h.exchange_type != out.exchange:
             raise Drop(
-                f"{h.exchange_name} response with message id {h.message_id} answers no request of ours"
+                f"{h.exchange_name} response with message id {h.message_id} answers no request of ours",
+                "unexpected response",
             )
         payloads = self._decode(data, h, now, request=False, src=src, dst=None)
         if payloads is None:
@@ -476,10 +478,10 @@ class IkeSa:
         enc = msg.encrypted
         if enc is None:
             if h.exchange_type != ExchangeType.IKE_SA_INIT:
-                raise Drop(f"unprotected {h.exchange_name} message")
+                raise Drop(f"unprotected {h.exchange_name} message", "unprotected")
             return msg.payloads
         if self._rx is None:
-            raise Drop(f"protected {h.exchange_name} before keys exist")
+            raise Drop(f"protected {h.exchange_name} before keys exist", "no keys")
         try:
             plaintext = decrypt(self._rx, data, msg)
         except IntegrityError:
@@ -590,8 +592,8 @@ class IkeSa:
 
     # -- bookkeeping --------------------------------------------------------------------------
 
-    def _drop(self, reason: str) -> None:
-        key = reason.split(":")[0].split(" (")[0]
+    def _drop(self, reason: str, kind: str | None = None) -> None:
+        key = kind or reason.split(":")[0].split(" (")[0]
         self.drops[key] += 1
         self._emit(ev.MessageDropped(reason))
 
