@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loopback import loopback_peer
 from typer.testing import CliRunner
 
 import ipsecdiag.engine
@@ -119,27 +119,8 @@ class ScriptedSa:
 @pytest.fixture
 def echo_peer() -> Iterator[tuple[int, list[bytes]]]:
     """A loopback 'gateway' that answers every datagram with one of its own."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.1)
-    got: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set() and len(got) < 50:
-            try:
-                data, addr = sock.recvfrom(2048)
-            except TimeoutError:
-                continue
-            got.append(data)
-            sock.sendto(b"answer" + data[:28], addr)
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield sock.getsockname()[1], got
-    stop.set()
-    t.join(timeout=2)
-    sock.close()
+    with loopback_peer(lambda data: [b"answer" + data[:28]], max_datagrams=50) as peer:
+        yield peer
 
 
 @pytest.fixture

@@ -12,14 +12,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import struct
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loopback import Reply, loopback_peer
 from typer.testing import CliRunner
 
 from ipsecdiag.cli import app
@@ -29,7 +28,6 @@ pytestmark = pytest.mark.skipif(not _engine, reason="the IKEv2 engine (ipsecdiag
 
 runner = CliRunner()
 TIMEOUT = 2.0
-Reply = Callable[[bytes], list[bytes]]
 
 
 def _hdr(req: bytes, *, length: int, next_payload: int = 0, spi_r: bytes = b"\x42" * 8) -> bytes:
@@ -55,29 +53,8 @@ SCRIPTS: dict[str, Reply] = {
 
 @pytest.fixture
 def fake_peer(request: pytest.FixtureRequest) -> Iterator[tuple[int, list[bytes]]]:
-    reply: Reply = SCRIPTS[request.param]
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.05)
-    got: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set() and len(got) < 100:
-            try:
-                data, addr = sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            got.append(data)
-            for d in reply(data):
-                sock.sendto(d, addr)
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    yield sock.getsockname()[1], got
-    stop.set()
-    t.join(timeout=2)
-    sock.close()
+    with loopback_peer(SCRIPTS[request.param]) as peer:
+        yield peer
 
 
 @pytest.mark.parametrize("fake_peer", list(SCRIPTS), indirect=True)
