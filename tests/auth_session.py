@@ -14,7 +14,7 @@ from pathlib import Path
 
 from crypto.ike_frames import ike_messages
 
-from ipsecdiag.crypto.auth import id_body, signed_octets
+from ipsecdiag.crypto.auth import PskVerdict, id_body, psk_check, signed_octets
 from ipsecdiag.crypto.sk import decrypt_sk
 from ipsecdiag.keys.model import IkeSaKeys
 from ipsecdiag.wire.ikev2 import RawPayload, parse_message, walk_payloads
@@ -41,6 +41,26 @@ class Session:
         msg = self.init_request if initiator else self.init_response
         sk = (k.sk_pi if initiator else k.sk_pr).reveal()
         return signed_octets(msg, self.nonce(not initiator), k.prf, sk, self.id_body(initiator))
+
+    def psk_check(self, psk: bytes) -> PskVerdict:
+        """Which side's AUTH this candidate PSK explains (None: that side sent no PSK AUTH)."""
+        k = self.keys
+        has_id = {i: (PayloadType.IDi if i else PayloadType.IDr) in self.inner.get(i, {}) for i in (True, False)}
+        ids = {i: self.id_body(i) if has_id[i] else None for i in (True, False)}
+        return psk_check(
+            k.prf,
+            psk,
+            init_request=self.init_request,
+            init_response=self.init_response,
+            nonce_i=self.nonce(True),
+            nonce_r=self.nonce(False),
+            sk_pi=k.sk_pi.reveal(),
+            sk_pr=k.sk_pr.reveal(),
+            id_i=ids[True],
+            id_r=ids[False],
+            auth_i=self.auth(True),
+            auth_r=self.auth(False),
+        )
 
     def auth(self, initiator: bool) -> tuple[int, bytes] | None:
         """(AUTH method, AUTH data) as that side sent it, or None without an AUTH payload."""

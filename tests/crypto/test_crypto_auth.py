@@ -32,7 +32,6 @@ from ipsecdiag.crypto.auth import (
     id_body,
     parse_hash_algorithms,
     psk_auth,
-    psk_check,
     psk_verifies,
     sign_auth,
     signed_octets,
@@ -340,20 +339,7 @@ def test_corpus_psk_reproduces_both_auth_payloads(scenario: str) -> None:
         verify_auth(auth[0], auth[1], s.octets(initiator), psk=psk, prf_id=s.keys.prf)
         with pytest.raises(AuthError, match="does not verify with the PSK"):
             verify_auth(auth[0], auth[1], s.octets(initiator), psk=psk + b"x", prf_id=s.keys.prf)
-    verdict = psk_check(
-        s.keys.prf,
-        psk,
-        init_request=s.init_request,
-        init_response=s.init_response,
-        nonce_i=s.nonce(True),
-        nonce_r=s.nonce(False),
-        sk_pi=s.keys.sk_pi.reveal(),
-        sk_pr=s.keys.sk_pr.reveal(),
-        id_i=s.id_body(True),
-        id_r=s.id_body(False),
-        auth_i=s.auth(True),
-        auth_r=s.auth(False),
-    )
+    verdict = s.psk_check(psk)
     assert (verdict.initiator, verdict.responder) == (True, True)
 
 
@@ -362,22 +348,9 @@ def test_corpus_wrong_psk_side() -> None:
     # The responder held a different PSK and answered AUTHENTICATION_FAILED (no AUTH of its own):
     # the initiator's AUTH verifies with the initiator's key, not with the responder's.
     s = _session("ikev2-auth-failed")
-    auth_i, auth_r = s.auth(True), s.auth(False)
-    assert auth_r is None
-    common = dict(
-        init_request=s.init_request,
-        init_response=s.init_response,
-        nonce_i=s.nonce(True),
-        nonce_r=s.nonce(False),
-        sk_pi=s.keys.sk_pi.reveal(),
-        sk_pr=s.keys.sk_pr.reveal(),
-        id_i=id_body(s.inner[True][PayloadType.IDi]),
-        id_r=None,
-        auth_i=auth_i,
-        auth_r=auth_r,
-    )
-    good = psk_check(s.keys.prf, _lab_psk("ikev2-auth-failed", "initiator"), **common)  # type: ignore[arg-type]
-    bad = psk_check(s.keys.prf, _lab_psk("ikev2-auth-failed", "responder"), **common)  # type: ignore[arg-type]
+    assert s.auth(True) is not None and s.auth(False) is None
+    good = s.psk_check(_lab_psk("ikev2-auth-failed", "initiator"))
+    bad = s.psk_check(_lab_psk("ikev2-auth-failed", "responder"))
     assert (good.initiator, good.responder) == (True, None)
     assert (bad.initiator, bad.responder) == (False, None)
 
