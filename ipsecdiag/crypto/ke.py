@@ -28,6 +28,7 @@ so a seeded source reproduces every exchange exactly, in both roles. (``cryptogr
 ``encapsulate()`` draws its own randomness from OpenSSL; that is why encapsulation is done by
 :mod:`ipsecdiag.crypto.mlkem`.) Python's ``pow`` and the pure-Python ML-KEM are not
 constant-time; these are ephemeral keys of a diagnostic prober, which is why that is accepted.
+(MODP is plain ``pow`` on purpose: ``cryptography`` deprecates finite-field DH and will drop it.)
 """
 
 from __future__ import annotations

@@ -522,3 +522,40 @@ def test_mlkem_without_the_library_gives_the_same_bytes(group: int, monkeypatch:
     pure = new_key_exchange(group, DeterministicRandom("i"))
     assert pure.public_value() == ek
     assert pure.shared_secret(ciphertext) == secret == with_library.shared_secret(ciphertext)
+
+
+@pytest.mark.parametrize("group", [KeGroup.MODP_1024, KeGroup.ECP_256, KeGroup.CURVE25519])
+def test_leading_zero_octets_are_kept(group: int) -> None:
+    # RFC 7296 §3.4 / §2.14 and RFC 5903 §7: fixed-length encodings, a value that happens to
+    # start with 0x00 keeps that octet (a classic interop bug is to strip it).
+    size = public_value_size(group, responder=False)
+    seen_public = seen_secret = False
+    for i in range(3000):  # each draw has a 1/256 chance per field; bounded search
+        initiator = new_key_exchange(group, DeterministicRandom(f"lz-{i}"))
+        ke_i = initiator.public_value()
+        ke_r, secret = new_key_exchange(group, DeterministicRandom(f"lz-r-{i}")).respond(ke_i)
+        assert len(ke_i) == size and initiator.shared_secret(ke_r) == secret
+        seen_public |= ke_i[0] == 0
+        if secret[0] == 0:
+            seen_secret = True
+            assert len(secret) in (size, size // 2)
+        if seen_public and seen_secret:
+            break
+    assert seen_public and seen_secret
+
+
+@pytest.mark.filterwarnings("ignore:Diffie-Hellman over finite fields")  # deprecated in cryptography
+@pytest.mark.parametrize("group", [KeGroup.MODP_2048, KeGroup.MODP_4096, KeGroup.MODP_2048_256])
+def test_modp_agrees_with_openssl(group: int) -> None:
+    # An independent implementation of g^xy: OpenSSL through cryptography's DH.
+    from cryptography.hazmat.primitives.asymmetric import dh
+
+    params = MODP_GROUPS[group]
+    numbers = dh.DHParameterNumbers(params.p, params.g, params.q)
+    x = 0x1D2C3B4A5968778695A4B3C2D1E0F  # small but valid in every group here
+    ours = with_private(group, x.to_bytes(16, "big"))
+    assert int.from_bytes(ours.public_value(), "big") == pow(params.g, x, params.p)
+    theirs = dh.DHPrivateNumbers(x, dh.DHPublicNumbers(pow(params.g, x, params.p), numbers)).private_key()
+    peer = new_key_exchange(group, DeterministicRandom("peer")).public_value()
+    their_secret = theirs.exchange(dh.DHPublicNumbers(int.from_bytes(peer, "big"), numbers).public_key())
+    assert ours.shared_secret(peer) == their_secret.rjust(params.size, b"\x00")
