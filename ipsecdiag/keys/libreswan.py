@@ -43,6 +43,7 @@ from ipsecdiag.wire.registry import EncrId, IntegId
 _PREFIX = r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?: |\d{4}-\d\d-\d\dT\S+?:? |.*?\bpluto(?:\[\d+\])?: )"
 _BODY = re.compile(rf"^{_PREFIX}?\| ?(?P<body>.*)$")
 _PLUTO_LINE = re.compile(rf"^{_PREFIX}")
+_STATE_LINE = re.compile(rf'^{_PREFIX}"[^"]+"(?:\[\d+\])? .*#\d+: ')
 _LABELLED = re.compile(
     r"^(?P<label>skeyid(?:_[dae])?|enc key|icookie|rcookie):\s*(?P<hex>(?:[0-9a-f]{2}\s*)*)$", re.IGNORECASE
 )
@@ -97,18 +98,22 @@ _NO_DEBUG = 'the log has no debug lines (`| …`): pluto logs keys only with plu
 
 
 def looks_like_pluto_log(text: str) -> bool:
-    """pluto lines anywhere: a marker of pluto plus at least three of its debug lines."""
-    debug = 0
+    """pluto lines anywhere: "Starting Pluto", or three of its state lines (``"conn"[1] … #1: …``
+    after pluto's timestamp or a ``pluto[pid]:`` syslog prefix), or three debug lines with a key
+    marker. Logs without debug lines are recognised too: they then yield a "no keys" note."""
+    debug = state = 0
     marker = False
     for line in text.splitlines():
+        if "Starting Pluto" in line:
+            return True
         m = _BODY.match(line)
         if m and (line.startswith("|") or _PLUTO_LINE.match(line)):
             debug += 1
             body = m.group("body")
             marker = marker or body.startswith(("ikev2 I 0x", "ESP enckey:", "enc key:", "Skeyid", "ICOOKIE:"))
-        elif "Starting Pluto" in line or "pluto[" in line:
-            marker = True
-        if marker and debug >= 3:
+        elif _STATE_LINE.match(line):
+            state += 1
+        if (marker and debug >= 3) or state >= 3:
             return True
     return False
 

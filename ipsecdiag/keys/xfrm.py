@@ -88,6 +88,7 @@ class _Block:
     integ: int = _I.NONE
     integ_key: bytes = b""
     counters: dict[str, int] | None = None
+    encap: tuple[int, int] | None = None
 
 
 def looks_like_xfrm(text: str) -> bool:
@@ -129,6 +130,8 @@ def parse_xfrm_state(text: str, *, name: str = "ip-xfrm-state") -> ParseResult:
             cur.encr, cur.encr_key = _aead(tok, name=name, no=no)
         elif head in ("auth", "auth-trunc"):
             cur.integ, cur.integ_key = _auth(tok, name=name, no=no)
+        elif head == "encap":
+            cur.encap = _encap(tok, name=name, no=no)
         elif head == "anti-replay" and "esn" in tok:
             # Counters follow on the next line, or on the same one in newer iproute2.
             in_esn_ctx = True
@@ -199,6 +202,18 @@ def _auth(tok: list[str], *, name: str, no: int) -> tuple[int, bytes]:
     return int(table[trunc]), _key(tok, 2, name=name, no=no, what="integrity key")
 
 
+def _encap(tok: list[str], *, name: str, no: int) -> tuple[int, int] | None:
+    """``encap type espinudp sport 4500 dport 4500 addr 0.0.0.0``: ESP-in-UDP (RFC 3948) ports.
+    Other types (``espintcp``, RFC 8229) are not UDP: None."""
+    fields = dict(zip(tok[1::2], tok[2::2], strict=False))
+    if fields.get("type") != "espinudp":
+        return None
+    return (
+        _int(fields.get("sport", ""), name=name, no=no, what="encap sport"),
+        _int(fields.get("dport", ""), name=name, no=no, what="encap dport"),
+    )
+
+
 def _record(b: _Block, *, name: str, res: ParseResult) -> AnyKeys | None:
     label = where(name, b.line)
     if b.proto not in ("esp", "ah") or b.spi is None:
@@ -227,6 +242,7 @@ def _record(b: _Block, *, name: str, res: ParseResult) -> AnyKeys | None:
         esn_high=esn_high,
         mode=b.mode,
         source=label,
+        encap=b.encap if b.proto == "esp" else None,
     )
 
 
@@ -270,5 +286,8 @@ def format_xfrm_commands(items: Iterable[ChildSaKeys]) -> tuple[list[str], list[
                 continue
             alg, trunc = _AUTH_OUT[k.integ]
             cmd.append(f"auth-trunc '{alg}' 0x{k.integ_key.hex()} {trunc}")
+        if k.encap is not None and k.protocol == "esp":
+            # ESP-in-UDP (RFC 3948); the original address is only used for transport-mode checksums.
+            cmd.append(f"encap espinudp {k.encap[0]} {k.encap[1]} 0.0.0.0")
         lines.append(" ".join(cmd))
     return lines, warnings

@@ -208,3 +208,21 @@ def test_commands_round_trip_through_the_parser() -> None:
     assert [(b.spi, b.encr, b.encr_key, b.integ, b.integ_key, b.esn, b.mode) for b in back] == [
         (s.spi, s.encr, s.encr_key, s.integ, s.integ_key, s.esn, s.mode) for s in sas[:2]
     ]
+
+
+def test_esp_in_udp_ports_are_read_and_written() -> None:
+    inbound, _outbound = parse_xfrm_state(ESN_GCM).keys
+    assert isinstance(inbound, ChildSaKeys) and inbound.encap == (4500, 4500)
+    assert parse_xfrm_state(STATS_CBC).keys[0].encap is None  # type: ignore[union-attr]
+    natted = ChildSaKeys(0x1004, EncrId.ENCR_AES_GCM_16, SecretBytes(b"\x04" * 36), src="192.0.2.1",
+                         dst="198.51.100.2", encr_key_bits=256, encap=(31337, 4500))  # fmt: skip
+    [line], _ = format_xfrm_commands([natted])
+    assert line.endswith(" encap espinudp 31337 4500 0.0.0.0")
+    # `ip xfrm state` prints what `ip xfrm state add … encap …` set: the reader gets it back.
+    listing = (
+        "src 192.0.2.1 dst 198.51.100.2\n\tproto esp spi 0x00001004 reqid 1 mode tunnel\n"
+        f"\taead rfc4106(gcm(aes)) 0x{'04' * 36} 128\n\tencap type espinudp sport 31337 dport 4500 addr 0.0.0.0\n"
+    )
+    assert parse_xfrm_state(listing).keys[0].encap == (31337, 4500)  # type: ignore[union-attr]
+    tcp = listing.replace("espinudp", "espintcp")
+    assert parse_xfrm_state(tcp).keys[0].encap is None  # type: ignore[union-attr]
