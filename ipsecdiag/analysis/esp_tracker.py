@@ -25,17 +25,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..reconstruction.options import DEFAULT_OPTIONS
 from .model import EspFlow, addr_text
 
 SEQ_WINDOW = 4096  # default tracking window: reordering deeper than this is "too old"
 MAX_TRACK = 1 << 16
 RECENT = 1024  # recent packets remembered to recognise byte-identical capture duplicates
-DUP_SECONDS = 0.001  # a copy within this time is a capture artefact (mirror port)
 RESET_LOW = 16  # a sequence number this low after ...
 RESET_DROP = 32  # ... the SA had gone at least this much higher: the sender started again
 UNDO_PACKETS = 4  # a "reset" followed within this many packets by the old numbering was a stale packet
 RESET_CONFIRM = 2  # a reset counts once at least one packet continued the new numbering
-IDLE_GAP = 30.0  # record gaps this long between packets of a flow: natt_idle_timeout default
 MAX_EVENTS = 64  # evidence entries kept per kind and flow
 MAX_IDLE = 256
 _M32 = 0xFFFFFFFF
@@ -168,7 +167,10 @@ class EspTracker:
     :attr:`FlowState.out_of_window`; ``dup_seconds`` the capture-duplicate horizon."""
 
     def __init__(
-        self, replay_window: int = 64, dup_seconds: float = DUP_SECONDS, idle_gap: float = IDLE_GAP
+        self,
+        replay_window: int = DEFAULT_OPTIONS.replay_window,
+        dup_seconds: float = DEFAULT_OPTIONS.dup_seconds,
+        idle_gap: float = DEFAULT_OPTIONS.natt_idle_timeout,
     ) -> None:
         self.flows: dict[tuple[bytes, bytes, bytes, int, int], FlowState] = {}
         self.hook: EspHook | None = None
@@ -447,10 +449,12 @@ class EspTracker:
             f.idle_dropped += 1
 
     # -- results ------------------------------------------------------------------------------
-    def flows_out(self) -> list[EspFlow]:
+    def flows_out(self, *, final: bool = True) -> list[EspFlow]:
+        """The flows as report data. ``final=False`` (a snapshot mid-capture) leaves a suspected
+        sequence reset pending instead of deciding it: more packets may still confirm it."""
         out: list[EspFlow] = []
         for f in sorted(self.flows.values(), key=lambda x: (x.first_frame, x.spi)):
-            if f.saved is not None and f.packets - f.saved[3] < RESET_CONFIRM:
+            if final and f.saved is not None and f.packets - f.saved[3] < RESET_CONFIRM:
                 self._undo_reset(f, f.saved)  # nothing followed the low packet: not a restart
                 f.saved = None
             full_top = (f.epoch << 32) | f.top

@@ -17,11 +17,12 @@ from typing import Any
 
 from ..capture.writer import PcapNgWriter, PcapWriter
 from ..keys.model import KeyStore
+from ..reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
 from .decrypt import install_decryption
 from .decrypt_esp import NO_KEY_STATUS, ip_packet
 from .esp_tracker import FlowState
 from .model import Report
-from .reconstruct import Reconstructor, analyze_capture
+from .reconstruct import Reconstructor
 
 LINKTYPE_RAW = 101
 
@@ -79,7 +80,7 @@ def export_decrypted(
     *,
     pcapng: bool | None = None,
     keep_undecrypted: bool = False,
-    options: dict[str, Any] | None = None,
+    options: AnalysisOptions = DEFAULT_OPTIONS,
 ) -> ExportSummary:
     out_path = Path(output)
     use_ng = out_path.suffix.lower() == ".pcapng" if pcapng is None else pcapng
@@ -139,6 +140,8 @@ def export_decrypted(
                 hook(f, frame, ts, data, off, end)
 
             rec.esp.hook = esp_hook
+
+    from ..pipeline import analyze_capture  # the pipeline sits above the decryption stage
 
     try:
         summary.report = analyze_capture(

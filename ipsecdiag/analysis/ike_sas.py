@@ -15,9 +15,10 @@ quick mode / informational / transaction message id form one exchange of several
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from ..capture.model import IkeDatagram
 from ..wire import ikev1 as v1
@@ -25,6 +26,8 @@ from ..wire import ikev2 as v2
 from ..wire.errors import MalformedMessage, WireError
 from ..wire.registry import ExchangeType, name_of
 from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
+
+_R = TypeVar("_R")
 
 ZERO_SPI = bytes(8)
 
@@ -350,6 +353,47 @@ class IkeReconstructor:
         for sa in self.sas:
             _settle_state(sa)
         return self.sas
+
+    def snapshot(self) -> list[IkeSaRecord]:
+        """The IKE SAs as :meth:`finish` would return them now, as copies: the records the pass
+        keeps updating (SAs, exchanges, messages and their lists) are not shared."""
+        sas = [_copy_sa(sa) for sa in self.sas]
+        _infer_rekeys(sas)
+        for sa in sas:
+            _settle_state(sa)
+        return sas
+
+
+def _copied(obj: _R) -> _R:
+    """A shallow copy whose list, dict and set fields are copies too."""
+    new = copy.copy(obj)
+    for f in fields(new):  # type: ignore[arg-type]
+        v = getattr(new, f.name)
+        if isinstance(v, list | dict | set):
+            setattr(new, f.name, type(v)(v))
+    return new
+
+
+def _copy_sa(sa: IkeSaRecord) -> IkeSaRecord:
+    new = _copied(sa)
+    msgs: dict[int, MessageRecord] = {}
+
+    def m(rec: MessageRecord | None) -> MessageRecord | None:
+        if rec is None:
+            return None
+        if id(rec) not in msgs:
+            msgs[id(rec)] = _copied(rec)
+        return msgs[id(rec)]
+
+    exchanges = []
+    for ex in sa.exchanges:
+        e = _copied(ex)
+        e.request, e.response = m(ex.request), m(ex.response)
+        e.messages = [m(x) for x in ex.messages]  # type: ignore[misc]
+        exchanges.append(e)
+    new.exchanges = exchanges
+    new.child_sas = [_copied(c) for c in sa.child_sas]
+    return new
 
 
 # How soon after a CREATE_CHILD_SA on the old IKE SA the old SA must go quiet (its DELETE) for

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from ..reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
+
 
 class Severity(IntEnum):
     INFO = 0
@@ -296,7 +298,7 @@ class Report:
     fragment_groups: list[Any] = field(default_factory=list)  # capture.model.FragmentGroup
     malformed: list[tuple[int, str, int, str]] = field(default_factory=list)  # frame, layer, offset, reason
     truncated_frames: list[int] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: AnalysisOptions = DEFAULT_OPTIONS
 
     def worst_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)

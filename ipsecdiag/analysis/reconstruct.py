@@ -2,43 +2,39 @@
 
 The :class:`Reconstructor` implements the capture layer's ``Sink``: ESP goes to the
 :class:`EspTracker` hot path, IKE to the :class:`IkeReconstructor`, the rest is kept as
-evidence for the checks. :func:`analyze_capture` wires it together and runs the checks.
+evidence for the checks. :mod:`ipsecdiag.pipeline` drives it and runs the checks.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
 
-from ..capture.decode import Decoder
 from ..capture.model import FragmentGroup, IcmpError, IkeDatagram
-from ..capture.reader import open_capture
 from ..keys.model import KeyStore
-from .checks import default_checks
-from .checks.base import Check, CheckContext
-from .esp_tracker import DUP_SECONDS, IDLE_GAP, EspTracker
+from ..reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
+from .esp_tracker import EspTracker
 from .ike_sas import IkeReconstructor
-from .model import AhFlow, Keepalive, Report, addr_text
+from .model import AhFlow, EspFlow, IkeSaRecord, Keepalive, Report, SourceInfo, addr_text
 
 MAX_KEEPALIVES = 100_000
 MAX_EVIDENCE = 10_000
-
-Progress = Callable[[int, int], None]  # (bytes read so far, total bytes)
 
 
 class Reconstructor:
     """The Sink: collects everything the decoder finds into a Report."""
 
-    def __init__(self, report: Report, keys: KeyStore | None = None) -> None:
+    def __init__(
+        self, report: Report, keys: KeyStore | None = None, options: AnalysisOptions = DEFAULT_OPTIONS
+    ) -> None:
         self.report = report
         self.keys = keys or KeyStore()
-        opts = report.options
+        self.options = options
         self.esp = EspTracker(
-            replay_window=int(opts.get("replay_window") or 64),
-            dup_seconds=float(opts.get("dup_seconds") or DUP_SECONDS),
-            idle_gap=float(opts.get("natt_idle_timeout") or IDLE_GAP),
+            replay_window=options.replay_window,
+            dup_seconds=options.dup_seconds,
+            idle_gap=options.natt_idle_timeout,
         )
         self.ike = IkeReconstructor()
         self.ah: dict[tuple[int, bytes, bytes], AhFlow] = {}
@@ -120,9 +116,33 @@ class Reconstructor:
     def finish(self) -> None:
         for fn in self.finishers:
             fn()
+        self._fill(self.report, self.ike.finish(), self.esp.flows_out())
+
+    def close(self) -> None:
+        """Release what the pass holds (worker processes); safe to call more than once."""
+        closers, self.closers = self.closers, []
+        for close in closers:
+            close()
+
+    def provisional_report(self, source: SourceInfo) -> Report:
+        """The Report as it would be if the capture ended now, built from copies so that the
+        pass goes on undisturbed (for live snapshots). Checks are not run."""
         r = self.report
-        r.ike_sas = self.ike.finish()
-        r.esp_flows = self.esp.flows_out()
+        out = Report(
+            source=source,
+            keepalives=list(r.keepalives),
+            icmp_errors=list(r.icmp_errors),
+            fragment_groups=list(r.fragment_groups),
+            malformed=list(r.malformed),
+            truncated_frames=list(r.truncated_frames),
+            options=r.options,
+        )
+        self._fill(out, self.ike.snapshot(), self.esp.flows_out(final=False))
+        return out
+
+    def _fill(self, r: Report, ike_sas: list[IkeSaRecord], esp_flows: list[EspFlow]) -> None:
+        r.ike_sas = ike_sas
+        r.esp_flows = esp_flows
         for flow in r.esp_flows:
             if flow.inner_protocols:  # keyed by decrypt_esp.inner_code on the hot path
                 from .decrypt_esp import SYN_CODE, inner_name
@@ -136,7 +156,9 @@ class Reconstructor:
                 flow.inner_protocols = named
                 if syn_mss:
                     flow.extra["syn_mss"] = dict(sorted(syn_mss.items()))
-        r.ah_flows = sorted(self.ah.values(), key=lambda f: f.first_frame)
+        r.ah_flows = sorted(
+            (replace(f, next_headers=Counter(f.next_headers)) for f in self.ah.values()), key=lambda f: f.first_frame
+        )
         r.source.ike_messages = self.ike.messages
         r.source.esp_packets = self.esp.packets
         r.source.ah_packets = sum(f.packets for f in r.ah_flows)
@@ -176,139 +198,3 @@ def _link_child_sas(r: Report) -> None:
                     owner[spi] = sa.key
     for f in r.esp_flows:
         f.child_sa = owner.get(f.spi)
-
-
-def analyze_capture(
-    path: str | Path,
-    *,
-    keys: KeyStore | None = None,
-    checks: Sequence[Check] | None = None,
-    options: dict[str, Any] | None = None,
-    progress: Progress | None = None,
-    setup: Callable[[Reconstructor], None] | None = None,
-    on_frame: Callable[[int, float, int, bytes], None] | None = None,
-) -> Report:
-    """Read one capture in a single streaming pass and return its Report (checks included).
-
-    ``setup`` may install decryption hooks (see :mod:`ipsecdiag.analysis.decrypt`);
-    ``on_frame(frame, ts, linktype, data)`` sees every frame before it is decoded.
-    Raises ``CaptureError`` for unreadable input.
-    """
-    opts = dict(options or {})
-    report = Report(options=opts)
-    rec = Reconstructor(report, keys)
-    rec.capture_bytes = _size(path)
-    try:
-        return _run(path, rec, report, opts, checks, progress, setup, on_frame, keys)
-    finally:
-        for close in rec.closers:
-            close()
-
-
-def _run(
-    path: str | Path,
-    rec: Reconstructor,
-    report: Report,
-    opts: dict[str, Any],
-    checks: Sequence[Check] | None,
-    progress: Progress | None,
-    setup: Callable[[Reconstructor], None] | None,
-    on_frame: Callable[[int, float, int, bytes], None] | None,
-    keys: KeyStore | None,
-) -> Report:
-    if setup is not None:
-        setup(rec)
-    ike_ports = frozenset(opts.get("ike_ports") or (500,))
-    natt_ports = frozenset(opts.get("natt_ports") or (4500,))
-    decoder = Decoder(rec, ike_ports=ike_ports, natt_ports=natt_ports)
-    src = report.source
-    with open_capture(path) as cap:
-        src.files.append(str(path))
-        src.formats.append(cap.format)
-        feed = decoder.feed
-        total = _size(path)
-        it = cap.frames()
-        fr0 = next(it, None)
-        fr = fr0
-        if fr0 is not None:
-            if on_frame is not None:
-                on_frame(*fr0[:4])
-            feed(*fr0)
-        # The loop runs once per packet: the common case carries nothing but the call.
-        if on_frame is None and progress is None:
-            for fr in it:
-                feed(*fr)
-        else:
-            for fr in it:
-                if on_frame is not None:
-                    on_frame(*fr[:4])
-                feed(*fr)
-                if progress is not None and not fr[0] & 0x3FFF:
-                    progress(cap.stats.position, total)
-        first = fr0[1] if fr0 is not None else None
-        last = fr[1] if fr is not None else None
-        n = fr[0] if fr is not None else 0
-        decoder.finish()
-        st = cap.stats
-        src.frames = n
-        src.bytes = st.bytes
-        src.first_ts = first
-        src.last_ts = last
-        src.linktypes = set(cap.linktypes)
-        if st.truncated_file:
-            src.truncated_files.append(f"{path}: {st.truncated_detail}")
-    src.ipsec_frames = decoder.ipsec_frames
-    src.skipped.update(decoder.skipped)
-    src.keys_loaded = len(keys) if keys else 0
-    rec.finish()
-    run_checks(report, checks if checks is not None else default_checks(), opts)
-    return report
-
-
-def run_checks(report: Report, checks: Iterable[Check], options: dict[str, Any]) -> None:
-    ctx = CheckContext(report=report, options=options)
-    found = []
-    for c in checks:
-        found.extend(c.run(ctx))
-    report.findings = rank_findings(found)
-
-
-def rank_findings(findings: list[Any]) -> list[Any]:
-    """Root causes first, each followed by the findings it explains, then by severity.
-
-    A finding that explains others (``explains`` lists their ids; same IKE SA when both name
-    one) is placed at the severity of the worst of them, so an expired certificate comes
-    before the AUTHENTICATION_FAILED it caused even when that is the more severe finding.
-    """
-
-    def related(root: Any, f: Any) -> bool:
-        return f.id in root.explains and (root.ike_sa is None or f.ike_sa is None or root.ike_sa == f.ike_sa)
-
-    def base(f: Any) -> tuple[int, int, str]:
-        return (f.frames[0] if f.frames else 1 << 30, 0 if f.explains else 1, f.id)
-
-    roots = sorted((f for f in findings if f.explains), key=lambda f: (-int(f.severity), base(f)))
-    attached: dict[int, list[Any]] = {}
-    free: list[Any] = []
-    for f in findings:
-        root = None if f.explains else next((r for r in roots if related(r, f)), None)
-        if root is None:
-            free.append(f)
-        else:
-            attached.setdefault(id(root), []).append(f)
-
-    def effective(f: Any) -> int:
-        return max([int(f.severity)] + [int(c.severity) for c in attached.get(id(f), [])])
-
-    out: list[Any] = []
-    for f in sorted(free, key=lambda f: (-effective(f), base(f))):
-        out.append(f)
-        out.extend(sorted(attached.get(id(f), []), key=lambda c: (-int(c.severity), base(c))))
-    return out
-
-
-def _size(path: str | Path) -> int:
-    try:
-        return Path(path).stat().st_size
-    except OSError:
-        return 0

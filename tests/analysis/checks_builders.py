@@ -19,7 +19,8 @@ from ipsecdiag.analysis.model import (
     Report,
     Transmission,
 )
-from ipsecdiag.analysis.reconstruct import rank_findings
+from ipsecdiag.pipeline import rank_findings
+from ipsecdiag.reconstruction.options import AnalysisOptions
 from ipsecdiag.wire import ikev1 as v1
 from ipsecdiag.wire import ikev2 as v2
 from ipsecdiag.wire.ikev2_sa import Proposal, SaPayload, Transform, TransformAttribute
@@ -183,7 +184,7 @@ def report(*sas: IkeSaRecord, last_ts: float | None = None) -> Report:
 
 
 def run(check: Check, r: Report, **options: Any) -> list[Finding]:
-    return rank_findings(list(check.run(CheckContext(report=r, options=options))))
+    return rank_findings(list(check.run(CheckContext(report=r, options=AnalysisOptions(**options)))))
 
 
 # -- payloads ------------------------------------------------------------------------------

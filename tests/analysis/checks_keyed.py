@@ -40,28 +40,16 @@ needs_v1_decryption = pytest.mark.skipif(
 )
 
 
-def _setup(rec: Any) -> None:
-    if FULL_DECRYPTION:
-        from ipsecdiag.analysis.decrypt import install_decryption
-
-        install_decryption(rec)
-        return
-    from ipsecdiag.analysis.decrypt import IkeV2Decryptor
-
-    if rec.keys:
-        rec.ike.decrypt_hook = IkeV2Decryptor(rec).decrypt
-
-
 def analyze(pcap: Path, *keys: Path, **options: Any) -> Any:
     """The Report of ``pcap`` with the key files loaded (checks run)."""
-    from ipsecdiag.analysis.reconstruct import analyze_capture
     from ipsecdiag.keys.load import load_keys
     from ipsecdiag.keys.model import KeyStore
+    from ipsecdiag.pipeline import AnalysisOptions, analyze_capture
 
     store = KeyStore()
     for k in keys:
         store.extend(load_keys(k))
-    return analyze_capture(pcap, keys=store, options=options, setup=_setup)
+    return analyze_capture(pcap, keys=store, options=AnalysisOptions(**options))
 
 
 def first_error(report: Any) -> Any:

@@ -13,9 +13,10 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from ipsecdiag.analysis.decrypt import install_decryption
-from ipsecdiag.analysis.reconstruct import analyze_capture, ip_header_before
+from ipsecdiag.analysis.reconstruct import ip_header_before
 from ipsecdiag.capture.writer import PcapWriter
 from ipsecdiag.keys.model import ChildSaKeys, KeyStore, SecretBytes
+from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.wire.registry import IntegId
 
 KEY = bytes(range(20))

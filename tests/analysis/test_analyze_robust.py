@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from ipsecdiag.analysis.decrypt import install_decryption
-from ipsecdiag.analysis.reconstruct import analyze_capture
 from ipsecdiag.capture.model import CaptureError
 from ipsecdiag.keys.load import load_keys
 from ipsecdiag.keys.model import KeyStore
+from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.report.json import dumps
 from ipsecdiag.report.render import report_renderable
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from corpus import CORPUS, needs_corpus
 
-from ipsecdiag.analysis.reconstruct import analyze_capture
+from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.report.json import report_dict
 from ipsecdiag.wire.registry import NotifyType, V1NotifyType, name_of
 

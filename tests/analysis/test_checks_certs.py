@@ -222,7 +222,7 @@ def test_not_yet_valid_causes_the_auth_failure() -> None:
     sa = _sa([CertPayload(4, der(make_cert(nb=dt.timedelta(hours=3))))], rejected_by_initiator=True)
     r = report(sa)
     found = run(CertCheck(), r) + run(AuthCheck(), r)
-    from ipsecdiag.analysis.reconstruct import rank_findings
+    from ipsecdiag.pipeline import rank_findings
 
     ranked = rank_findings(found)
     assert [f.id for f in ranked] == ["cert-not-yet-valid", "auth-failed"]

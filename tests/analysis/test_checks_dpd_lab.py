@@ -45,7 +45,7 @@ def test_dpd_timeout_with_keys(dead_peer: LabRun) -> None:
 
 
 def test_dpd_timeout_without_keys_is_probable(dead_peer: LabRun) -> None:
-    from ipsecdiag.analysis.reconstruct import analyze_capture
+    from ipsecdiag.pipeline import analyze_capture
 
     f = first_error(analyze_capture(Path(dead_peer.pcap)))
     assert f.id == "dpd-timeout" and f.data["certain"] is False

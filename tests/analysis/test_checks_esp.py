@@ -26,7 +26,7 @@ from ipsecdiag.analysis.model import (
     Severity,
     Transmission,
 )
-from ipsecdiag.analysis.reconstruct import analyze_capture
+from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.wire import ikev2 as v2
 from ipsecdiag.wire.registry import ExchangeType, NotifyType
 
@@ -49,7 +49,7 @@ ms = _load_synth()
 
 
 def run(r: Report) -> list[Finding]:
-    return list(EspFlowCheck().run(CheckContext(report=r, options={})))
+    return list(EspFlowCheck().run(CheckContext(report=r)))
 
 
 def message(
@@ -258,7 +258,7 @@ def test_invalid_spi_notify() -> None:
     assert any("0xdeadbeef" in e for e in f.evidence)
     # ... and the generic error-notify check leaves it to this one
     r = report([sa], [], 5.0)
-    assert list(ErrorNotifyCheck().run(CheckContext(report=r, options={}))) == []
+    assert list(ErrorNotifyCheck().run(CheckContext(report=r))) == []
 
 
 def test_one_way_with_decrypted_ike_from_a_recorded_tunnel(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from ipsecdiag.analysis.checks.fragmentation import IkeFragmentationCheck
 from ipsecdiag.analysis.checks.mtu import MtuCheck, Overhead, overhead_for
 from ipsecdiag.analysis.checks.unanswered import UnansweredCheck
 from ipsecdiag.analysis.model import EspFlow, Finding, Report, Severity
-from ipsecdiag.analysis.reconstruct import analyze_capture
+from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.options import AnalysisOptions
 
 SYNTH = REPO_ROOT / "sample_pcaps" / "synth"
 SAMPLES = REPO_ROOT / "sample_pcaps"
@@ -98,7 +99,7 @@ def test_icmp_too_big_for_esp_and_ike() -> None:
 def test_tunnel_mtu_only_when_informative() -> None:
     r = analyze_capture(SAMPLES / "ikev2-psk-ok.pcap", checks=[MtuCheck()])
     assert r.findings == []  # small pings, no ICMP, no --path-mtu
-    r = analyze_capture(SAMPLES / "ikev2-psk-ok.pcap", checks=[MtuCheck()], options={"path_mtu": 1400})
+    r = analyze_capture(SAMPLES / "ikev2-psk-ok.pcap", checks=[MtuCheck()], options=AnalysisOptions(path_mtu=1400))
     assert len(of(r, "tunnel-mtu")) == 2  # one per direction
     assert all(f.data["path_mtu_source"] == "given with --path-mtu" for f in r.findings)
 
@@ -166,7 +167,7 @@ def _keyed(name: str, **options: object) -> Report:
     store = KeyStore()
     store.extend(load_keys(SAMPLES / f"{name}.charon.log"))
     return analyze_capture(
-        SAMPLES / f"{name}.pcap", keys=store, setup=install_decryption, options=dict(options)
+        SAMPLES / f"{name}.pcap", keys=store, setup=install_decryption, options=AnalysisOptions(**options)
     )
 
 

@@ -17,7 +17,8 @@ from ipsecdiag.analysis.checks.esp_flows import EspFlowCheck
 from ipsecdiag.analysis.checks.natd import natd_checks
 from ipsecdiag.analysis.checks.natt import NatCheck
 from ipsecdiag.analysis.model import Finding, Report, Severity
-from ipsecdiag.analysis.reconstruct import analyze_capture
+from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.options import AnalysisOptions
 
 SYNTH = REPO_ROOT / "sample_pcaps" / "synth"
 SAMPLES = REPO_ROOT / "sample_pcaps"
@@ -38,7 +39,7 @@ ms = _load_synth()
 
 
 def analyse(path: Path, **options: object) -> Report:
-    return analyze_capture(path, checks=[NatCheck(), EspFlowCheck()], options=dict(options))
+    return analyze_capture(path, checks=[NatCheck(), EspFlowCheck()], options=AnalysisOptions(**options))
 
 
 def of(r: Report, fid: str) -> list[Finding]:

@@ -186,7 +186,7 @@ def test_aggressive_mode_without_psk_or_answer_is_not_reported() -> None:
 
 @needs_corpus
 def test_external_aggressive_mode_capture() -> None:
-    from ipsecdiag.analysis.reconstruct import analyze_capture
+    from ipsecdiag.pipeline import analyze_capture
 
     r = analyze_capture(EXTERNAL / "zeek-spicy-ipsec" / "traces" / "ipsec-ikev1-isakmp-aggressive-mode.pcap")
     ids = {(f.id, f.severity) for f in r.findings}
@@ -196,7 +196,7 @@ def test_external_aggressive_mode_capture() -> None:
 
 @needs_corpus
 def test_external_weak_dh_offer() -> None:
-    from ipsecdiag.analysis.reconstruct import analyze_capture
+    from ipsecdiag.pipeline import analyze_capture
 
     r = analyze_capture(EXTERNAL / "suricata-verify" / "ikev2-weak-dh" / "IKEv2_SA_INIT_2-8-weak.pcap")
     [f] = [f for f in r.findings if f.id == "weak-crypto"]

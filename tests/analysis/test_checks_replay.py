@@ -15,7 +15,8 @@ from ipsecdiag.analysis.checks.base import CheckContext
 from ipsecdiag.analysis.checks.replay import ReplayCheck
 from ipsecdiag.analysis.esp_tracker import MAX_EVENTS, RECENT, EspTracker
 from ipsecdiag.analysis.model import ChildSaRecord, EspFlow, IkeSaRecord, Report
-from ipsecdiag.analysis.reconstruct import analyze_capture
+from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.options import AnalysisOptions
 
 SYNTH = REPO_ROOT / "sample_pcaps" / "synth"
 SAMPLES = REPO_ROOT / "sample_pcaps"
@@ -79,8 +80,8 @@ def test_reordering_beyond_the_window_is_dropped_and_the_needed_window_reported(
 
 def test_window_option_reaches_the_tracker_through_analyze() -> None:
     path = SYNTH / "esp-reorder.pcap"
-    narrow = analyze_capture(path, checks=[ReplayCheck()], options={"replay_window": 64})
-    wide = analyze_capture(path, checks=[ReplayCheck()], options={"replay_window": 128})
+    narrow = analyze_capture(path, checks=[ReplayCheck()], options=AnalysisOptions(replay_window=64))
+    wide = analyze_capture(path, checks=[ReplayCheck()], options=AnalysisOptions(replay_window=128))
     assert [f.id for f in narrow.findings] == ["esp-out-of-window"]
     assert narrow.findings[0].data["window_needed"] == 111
     assert wide.findings == []
@@ -224,7 +225,7 @@ def _flow_near_limit() -> EspFlow:
 
 def run_replay_check(flows: list[EspFlow], sas: list[IkeSaRecord] | None = None) -> list:
     r = Report(esp_flows=flows, ike_sas=sas or [])
-    return list(ReplayCheck().run(CheckContext(report=r, options={})))
+    return list(ReplayCheck().run(CheckContext(report=r)))
 
 
 def _sa_with_esn(spi: int, esn: bool | None) -> IkeSaRecord:
@@ -298,7 +299,7 @@ def test_window_model_matches_reference(seqs: list[int], window: int) -> None:
 
 # -- end to end on the synthesized and recorded captures --------------------------------------
 def _ids(path: Path, **options: object) -> list[str]:
-    r = analyze_capture(path, options=dict(options))
+    r = analyze_capture(path, options=AnalysisOptions(**options))
     return [f.id for f in r.findings]
 
 

@@ -11,9 +11,9 @@ from corpus import CORPUS, needs_corpus
 from ipsecdiag.analysis import decrypt_pool
 from ipsecdiag.analysis.decrypt import install_decryption
 from ipsecdiag.analysis.export import export_decrypted
-from ipsecdiag.analysis.reconstruct import analyze_capture
 from ipsecdiag.keys.load import load_keys
 from ipsecdiag.keys.model import KeyStore
+from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.report.json import report_dict
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_pcaps"

@@ -12,10 +12,10 @@ from scapy.packet import Raw
 
 from ipsecdiag.analysis.decrypt import install_decryption
 from ipsecdiag.analysis.decrypt_esp import SYN_CODE, inner_code, inner_name
-from ipsecdiag.analysis.reconstruct import analyze_capture
 from ipsecdiag.capture.writer import PcapWriter
 from ipsecdiag.esp.sa import EspEncryptor
 from ipsecdiag.keys.model import ChildSaKeys, KeyStore, SecretBytes
+from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.wire.registry import EncrId
 
 KEYS = ChildSaKeys(

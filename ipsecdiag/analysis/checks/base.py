@@ -1,15 +1,16 @@
 """The check protocol: each diagnosis is a small class that owns its finding ids.
 
 Checks run after reconstruction over the finished :class:`Report` (results are data), read
-what they need from it and return findings. Options come from the command line as a dict.
+what they need from it and return findings. Options are the typed :class:`AnalysisOptions`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ...reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
 from ..knowledge import CATALOGUE
 from ..model import Finding, Report, Severity
 
@@ -17,7 +18,7 @@ from ..model import Finding, Report, Severity
 @dataclass
 class CheckContext:
     report: Report
-    options: dict[str, Any] = field(default_factory=dict)
+    options: AnalysisOptions = DEFAULT_OPTIONS
 
 
 class Check:

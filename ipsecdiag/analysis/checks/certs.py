@@ -151,7 +151,7 @@ class CertCheck(Check):
     )
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
-        cas = load_ca_files(ctx.options.get("ca_files") or ())
+        cas = load_ca_files(ctx.options.ca_files)
         for sa in ctx.report.ike_sas:
             for chain in sent_chains(sa):
                 if not chain.certs:

@@ -17,9 +17,8 @@ from ...wire.registry import ExchangeType
 from ..model import Finding
 from .base import Check, CheckContext
 
-WINDOW = 60.0  # seconds
-DELETE_STORM = 10  # DELETE payloads between two hosts within WINDOW
-SETUP_STORM = 5  # new IKE SAs between two hosts within WINDOW
+DELETE_STORM = 10  # DELETE payloads between two hosts within options.churn_window
+SETUP_STORM = 5  # new IKE SAs between two hosts within options.churn_window
 
 
 def _densest(times: list[tuple[float, int]], window: float) -> tuple[int, float, float, list[int]]:
@@ -41,7 +40,7 @@ class ChurnCheck(Check):
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report
-        window = float(ctx.options.get("churn_window", WINDOW))
+        window = ctx.options.churn_window
         deletes: dict[frozenset[str], list[tuple[float, int]]] = defaultdict(list)
         setups: dict[frozenset[str], list[tuple[float, int]]] = defaultdict(list)
         for sa in r.ike_sas:

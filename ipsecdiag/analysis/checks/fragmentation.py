@@ -72,7 +72,7 @@ class IkeFragmentationCheck(Check):
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report
-        ports = set(ctx.options.get("ike_ports") or (500,)) | set(ctx.options.get("natt_ports") or (4500,))
+        ports = set(ctx.options.ike_ports) | set(ctx.options.natt_ports)
         end = r.source.last_ts or 0.0
         for sa in r.ike_sas:
             f = self._loss(r, sa, end, ports)

@@ -116,7 +116,7 @@ class MtuCheck(Check):
         proposals = {spi: c.proposal for spi, (_, c) in child_spis(r).items()}
         icmp_mtu: dict[tuple[str, str], int] = {}
         yield from self._icmp(r, proposals, icmp_mtu)
-        yield from self._tunnel(r, proposals, icmp_mtu, ctx.options.get("path_mtu"))
+        yield from self._tunnel(r, proposals, icmp_mtu, ctx.options.path_mtu)
 
     # -- icmp-too-big --------------------------------------------------------------------------
     def _icmp(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..esp_tracker import IDLE_GAP
 from ..model import EspFlow, Finding, IkeSaRecord, Report, Severity
 from .base import Check, CheckContext
 from .natd import SIDES, NatVerdict, analyse_sa, messages, side_of
@@ -17,7 +16,6 @@ from .natd import SIDES, NatVerdict, analyse_sa, messages, side_of
 # Idle time after which a NAT may drop its UDP mapping. 30 s is the low end found in practice:
 # Linux conntrack's nf_conntrack_udp_timeout (30 s until traffic was seen both ways; 120 s
 # after), AWS's udpTimeout default, many home routers. RFC 3948 §4 keepalives default to 20 s.
-NATT_IDLE_TIMEOUT = IDLE_GAP  # 30 s; the ESP tracker records flow gaps from the same value on
 MAX_LINES = 12
 
 
@@ -36,8 +34,8 @@ def _both(sides: Iterable[str]) -> str:
 
 def verdicts(ctx: CheckContext) -> list[NatVerdict]:
     r = ctx.report
-    ike_ports = ctx.options.get("ike_ports") or (500,)
-    natt_ports = ctx.options.get("natt_ports") or (4500,)
+    ike_ports = ctx.options.ike_ports
+    natt_ports = ctx.options.natt_ports
     return [analyse_sa(sa, r.esp_flows, ike_ports, natt_ports) for sa in r.ike_sas]
 
 
@@ -68,7 +66,7 @@ class NatCheck(Check):
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report
-        timeout = float(ctx.options.get("natt_idle_timeout") or NATT_IDLE_TIMEOUT)
+        timeout = ctx.options.natt_idle_timeout
         vs = verdicts(ctx)
         for v in self._one_per_conclusion(vs):
             f = self._detected(v)

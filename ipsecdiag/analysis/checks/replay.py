@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..esp_tracker import DUP_SECONDS
 from ..model import EspFlow, Finding, Report, Severity
 from .base import Check, CheckContext
 from .esp_flows import child_spis
 
 # Warn when a flow without ESN got this close to 2^32: at 100k packets/s, 2^24 packets are
 # under three minutes of traffic, about the time a rekey needs to be triggered and completed.
-SEQ_EXHAUSTION_MARGIN = 1 << 24
 MAX_LINES = 10
 
 
@@ -41,10 +39,10 @@ class ReplayCheck(Check):
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report
-        dup_s = float(ctx.options.get("dup_seconds") or DUP_SECONDS)
+        dup_s = ctx.options.dup_seconds
         yield from self._capture_duplicates(r, dup_s)
         esn = _esn(r)
-        margin = int(ctx.options.get("seq_exhaustion_margin") or SEQ_EXHAUSTION_MARGIN)
+        margin = ctx.options.seq_exhaustion_margin
         for f in r.esp_flows:
             x = f.extra
             if x.get("replays"):

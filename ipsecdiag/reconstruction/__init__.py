@@ -1,0 +1,1 @@
+"""Reconstruction: frames in, IKE SAs, exchanges and ESP/AH flows out (one streaming pass)."""
