@@ -31,6 +31,7 @@ from ipsecdiag.keys.algorithms import (
     AUTH_HMAC_SHA2_256_96,
     ENCR_TWOFISH_CBC,
     INTEG_KEY_BYTES,
+    PRIVATE_BASE,
     encr_name,
     expected,
     integ_name,
@@ -304,6 +305,9 @@ def parse_esp_sa(text: str, *, name: str = ESP_TABLE) -> ParseResult:
                 esn=esn,
                 esn_high=esn_high,
                 source=where(name, no),
+                # Private ids (no IANA number) keep the UAT's own name for the report.
+                encr_label=encr_s if encr >= PRIVATE_BASE else "",
+                integ_label=auth_s if integ >= PRIVATE_BASE else "",
             )
         )
     return res

@@ -26,6 +26,7 @@ from ipsecdiag.keys.algorithms import (
     AUTH_HMAC_RIPEMD160_96,
     AUTH_HMAC_SHA2_256_96,
     ENCR_TWOFISH_CBC,
+    PRIVATE_BASE,
     encr_name,
     expected,
     integ_name,
@@ -84,8 +85,10 @@ class _Block:
     mode: str | None = None
     esn: bool = False
     encr: int | None = None
+    encr_name: str = ""
     encr_key: bytes = b""
     integ: int = _I.NONE
+    integ_name: str = ""
     integ_key: bytes = b""
     counters: dict[str, int] | None = None
     encap: tuple[int, int] | None = None
@@ -126,10 +129,13 @@ def parse_xfrm_state(text: str, *, name: str = "ip-xfrm-state") -> ParseResult:
             cur.esn = "esn" in tok[tok.index("flag") + 1 :]
         elif head == "enc":
             cur.encr, cur.encr_key = _enc(tok, name=name, no=no)
+            cur.encr_name = tok[1]
         elif head == "aead":
             cur.encr, cur.encr_key = _aead(tok, name=name, no=no)
+            cur.encr_name = tok[1]
         elif head in ("auth", "auth-trunc"):
             cur.integ, cur.integ_key = _auth(tok, name=name, no=no)
+            cur.integ_name = tok[1]
         elif head == "encap":
             cur.encap = _encap(tok, name=name, no=no)
         elif head == "anti-replay" and "esn" in tok:
@@ -243,6 +249,9 @@ def _record(b: _Block, *, name: str, res: ParseResult) -> AnyKeys | None:
         mode=b.mode,
         source=label,
         encap=b.encap if b.proto == "esp" else None,
+        # Private ids (no IANA number) keep the kernel's own name for the report.
+        encr_label=b.encr_name if encr >= PRIVATE_BASE else "",
+        integ_label=b.integ_name if b.integ >= PRIVATE_BASE else "",
     )
 
 

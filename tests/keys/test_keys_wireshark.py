@@ -161,6 +161,8 @@ def test_wireshark_wiki_esp_sa_ascii_keys_and_decimal_spis() -> None:
         (ENCR_TWOFISH_CBC, 128),
         (ENCR_TWOFISH_CBC, 256),
     ]
+    # No IANA number: the record keeps the UAT's own name, for a finding to say what it is.
+    assert {k.encr_label for k in twofish[1:]} == {"TWOFISH-CBC"} and twofish[0].encr_label == ""
 
 
 @needs_corpus

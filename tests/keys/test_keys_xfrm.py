@@ -226,3 +226,15 @@ def test_esp_in_udp_ports_are_read_and_written() -> None:
     assert parse_xfrm_state(listing).keys[0].encap == (31337, 4500)  # type: ignore[union-attr]
     tcp = listing.replace("espinudp", "espintcp")
     assert parse_xfrm_state(tcp).keys[0].encap is None  # type: ignore[union-attr]
+
+
+def test_private_algorithms_keep_the_sources_name() -> None:
+    text = (
+        "src 192.0.2.1 dst 192.0.2.2\n\tproto esp spi 0x00002000 reqid 1 mode tunnel\n"
+        f"\tauth-trunc hmac(rmd160) 0x{'05' * 20} 96\n\tenc cbc(twofish) 0x{'06' * 32}\n"
+    )
+    [k] = parse_xfrm_state(text).keys
+    assert isinstance(k, ChildSaKeys)
+    assert (k.encr_label, k.integ_label) == ("cbc(twofish)", "hmac(rmd160)")
+    [gcm] = parse_xfrm_state(ESN_GCM).keys[:1]
+    assert isinstance(gcm, ChildSaKeys) and (gcm.encr_label, gcm.integ_label) == ("", "")
