@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ipsecdiag.crypto import ke as ke_module
 from ipsecdiag.crypto.errors import CryptoError, UnsupportedAlgorithm
@@ -559,3 +561,38 @@ def test_modp_agrees_with_openssl(group: int) -> None:
     peer = new_key_exchange(group, DeterministicRandom("peer")).public_value()
     their_secret = theirs.exchange(dh.DHPublicNumbers(int.from_bytes(peer, "big"), numbers).public_key())
     assert ours.shared_secret(peer) == their_secret.rjust(params.size, b"\x00")
+
+
+# -- hostile input: any octets give a secret or an InvalidKeyExchange, nothing else ---------------
+
+_HOSTILE_GROUPS = [g for g in supported_groups() if g not in (15, 16, 17, 18)]  # big MODP: slow
+
+
+@pytest.mark.parametrize("group", _HOSTILE_GROUPS)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_hostile_peer_values_never_escape_as_other_errors(group: int, data: st.DataObject) -> None:
+    size = public_value_size(group, responder=True)
+    assert size is not None
+    value = data.draw(st.one_of(st.binary(max_size=2 * size), st.binary(min_size=size, max_size=size)))
+    initiator = new_key_exchange(group, DeterministicRandom("hostile"))
+    initiator.public_value()
+    try:
+        secret = initiator.shared_secret(value)
+    except InvalidKeyExchange:
+        return
+    assert len(secret) > 0 and len(value) == size
+
+
+@pytest.mark.parametrize("group", _HOSTILE_GROUPS)
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_hostile_initiator_values_never_escape_as_other_errors(group: int, data: st.DataObject) -> None:
+    size = public_value_size(group, responder=False)
+    assert size is not None
+    value = data.draw(st.one_of(st.binary(max_size=2 * size), st.binary(min_size=size, max_size=size)))
+    try:
+        ke_r, secret = new_key_exchange(group, DeterministicRandom("hostile")).respond(value)
+    except InvalidKeyExchange:
+        return
+    assert len(ke_r) == public_value_size(group, responder=True) and len(secret) > 0

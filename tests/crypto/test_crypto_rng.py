@@ -109,3 +109,27 @@ def test_short_reads_from_a_source_are_errors() -> None:
         random_spi(Short(), 4)
     with pytest.raises(CryptoError, match="octets"):
         random_int_below(Short(), 1 << 20)
+
+
+def test_key_exchange_modules_stay_sans_io() -> None:
+    # The rule behind the injected source: these modules import no I/O, clock or global
+    # randomness and never call os.urandom (the OS source lives in ipsecdiag.probe.rng).
+    import ast
+    from pathlib import Path
+
+    import ipsecdiag.crypto
+
+    forbidden = {"socket", "select", "asyncio", "time", "random", "secrets", "subprocess", "threading"}
+    root = Path(ipsecdiag.crypto.__file__).parent
+    for name in ("rng.py", "ke.py", "mlkem.py", "modp_groups.py"):
+        tree = ast.parse((root / name).read_text(), name)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = {node.module.split(".")[0]}
+            else:
+                modules = set()
+            assert not modules & forbidden, (name, modules & forbidden)
+            if isinstance(node, ast.Attribute):
+                assert node.attr != "urandom", name
