@@ -67,7 +67,7 @@ class InvalidKeyExchange(CryptoError):
     """The peer's KE data fails validation; ``group`` and ``reason`` say which and why."""
 
     def __init__(self, group: int, reason: str) -> None:
-        self.group = group
+        self.group = int(group)
         self.reason = reason
         super().__init__(f"invalid {name_of(KeGroup, group)} key exchange data: {reason}")
 
@@ -202,7 +202,7 @@ _CURVES: dict[int, _Curve] = {
 
 class _EcpKeyExchange(_DiffieHellman):
     def __init__(self, group: int, rng: RandomSource) -> None:
-        self.group = group
+        self.group = int(group)
         self._curve = _CURVES[group]
         # Scalar uniform in [1, n-1] by rejection sampling (no modulo bias).
         d = random_int_below(rng, self._curve.order - 1) + 1
@@ -233,7 +233,7 @@ _MONTGOMERY: dict[int, tuple[Any, Any, int]] = {
 
 class _MontgomeryKeyExchange(_DiffieHellman):
     def __init__(self, group: int, rng: RandomSource) -> None:
-        self.group = group
+        self.group = int(group)
         private_cls, self._public_cls, self._size = _MONTGOMERY[group]
         # RFC 7748 §5: any 32/56 random octets; the clamping happens inside the function.
         self._key = private_cls.from_private_bytes(rng.bytes(self._size))
@@ -292,7 +292,7 @@ class _MlKemKeyExchange(KeyExchange):
     is_kem = True
 
     def __init__(self, group: int, rng: RandomSource) -> None:
-        self.group = group
+        self.group = int(group)
         self._params = _MLKEM_PARAMS[group]
         self._library = _library_mlkem(group)
         self._rng = rng
