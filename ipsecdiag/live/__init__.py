@@ -1,0 +1,1 @@
+"""`ipsecdiag live`: live capture, the analyze pipeline fed incrementally, a dashboard."""
