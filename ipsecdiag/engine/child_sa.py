@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..crypto.prf import child_keymat
@@ -42,7 +42,28 @@ class ChildSa:
     ts_r: tuple[TrafficSelector, ...]
     mode: str
     esn: bool
-    rekeyed: bool = False
+    local_ts: tuple[TrafficSelector, ...] = ()  # our side, whoever initiated
+    remote_ts: tuple[TrafficSelector, ...] = ()
+
+
+def numbered(proposals: tuple[Proposal, ...], spi: bytes, *, keep_ke: bool) -> tuple[Proposal, ...]:
+    """Our proposals as sent: numbered from 1, with our SPI; KE transforms only for
+    CREATE_CHILD_SA (IKE_AUTH derives the first CHILD SA's keys without one, RFC 7296 §1.2)."""
+    out = []
+    for i, p in enumerate(proposals, 1):
+        ts = p.transforms if keep_ke else tuple(t for t in p.transforms if t.type != TransformType.KE)
+        out.append(Proposal(i, p.protocol_id, spi, ts))
+    return tuple(out)
+
+
+def ts_payloads(ts_i: tuple[TrafficSelector, ...], ts_r: tuple[TrafficSelector, ...]) -> list[Payload]:
+    return [TsPayload(PayloadType.TSi, ts_i), TsPayload(PayloadType.TSr, ts_r)]
+
+
+def requested_ts(payloads: list[Payload]) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]]:
+    tsi = next(p for p in payloads if isinstance(p, TsPayload) and p.which == PayloadType.TSi)
+    tsr = next(p for p in payloads if isinstance(p, TsPayload) and p.which == PayloadType.TSr)
+    return tsi.selectors, tsr.selectors
 
 
 def payloads_of(payloads: tuple[Payload, ...], cls: type) -> list[Payload]:
@@ -70,9 +91,9 @@ def default_ts(
     return local, remote
 
 
-def offer(sa: IkeSa, child: ChildConfig, spi: bytes, *, extra_ke_group: int | None = None) -> list[Payload]:
+def offer(sa: IkeSa, child: ChildConfig, spi: bytes, *, keep_ke: bool = False) -> list[Payload]:
     """SA, TSi, TSr for our request (mode notify first, as RFC 7296 §1.3.1 orders it)."""
-    proposals = tuple(replace(p, spi=spi, number=i) for i, p in enumerate(child.proposals, 1))
+    proposals = numbered(child.proposals, spi, keep_ke=keep_ke)
     tsi, tsr = default_ts(sa, child)
     out: list[Payload] = []
     if child.mode == "transport":
@@ -96,6 +117,8 @@ def select(
     our_spi: bytes,
     *,
     virtual_ip: str | None = None,
+    keep_ke: bool = False,
+    allowed: tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] | None = None,
 ) -> Selection:
     """Responder: choose a proposal and narrow the selectors, or refuse (non-fatal notify)."""
     sa_p = next((p for p in payloads if isinstance(p, SaPayload)), None)
@@ -105,7 +128,14 @@ def select(
     esp = [p for p in sa_p.proposals if p.protocol_id == ProtocolId.ESP]
     if any(len(p.spi) != 4 for p in esp):
         raise Refuse(NotifyType.INVALID_SYNTAX, "ESP proposal SPI is not 4 octets")
-    chosen = select_proposal(esp, child.proposals, spi=our_spi)
+    if not keep_ke:
+        esp = [
+            Proposal(
+                p.number, p.protocol_id, p.spi, tuple(t for t in p.transforms if t.type != TransformType.KE)
+            )
+            for p in esp
+        ]
+    chosen = select_proposal(esp, numbered(child.proposals, b"", keep_ke=keep_ke), spi=our_spi)
     if chosen is None:
         raise Refuse(NotifyType.NO_PROPOSAL_CHOSEN, "no ESP proposal in common", fatal=False)
     # Initiator's side (TSi) against what we allow as remote, ours (TSr) against our local.
@@ -113,6 +143,8 @@ def select(
     if virtual_ip is not None:
         allowed_i = narrow((selector_for(virtual_ip),), allowed_i)
     allowed_r = child.local_ts or (selector_for(sa.local.host),)
+    if allowed is not None:  # a rekey keeps the old SA's selectors
+        allowed_i, allowed_r = allowed
     ts_i, ts_r = narrow(tsi_p.selectors, allowed_i), narrow(tsr_p.selectors, allowed_r)
     if not ts_i or not ts_r:
         raise Refuse(
@@ -142,13 +174,15 @@ def accept(
     payloads: tuple[Payload, ...],
     child: ChildConfig,
     requested: tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]],
+    *,
+    keep_ke: bool = False,
 ) -> Selection:
     """Initiator: the responder's CHILD SA answer, checked against our offer."""
     sa_p = next((p for p in payloads if isinstance(p, SaPayload)), None)
     tsi_p, tsr_p = ts_payload(payloads, PayloadType.TSi), ts_payload(payloads, PayloadType.TSr)
     if sa_p is None or tsi_p is None or tsr_p is None:
         raise Refuse(0, "CHILD SA answer without SA, TSi or TSr", respond=False)
-    offered = tuple(replace(p, number=i) for i, p in enumerate(child.proposals, 1))
+    offered = numbered(child.proposals, b"", keep_ke=keep_ke)
     why = check_chosen(offered, sa_p.proposals)
     if why is None and len(sa_p.proposals[0].spi) != 4:
         why = "the chosen ESP proposal's SPI is not 4 octets"
@@ -172,6 +206,7 @@ def install(
     nr: bytes,
     shared_secret: bytes = b"",
     rekey_of: int | None = None,
+    initiated: bool | None = None,
 ) -> ChildSa:
     """Derive KEYMAT (RFC 7296 §2.17) and record the CHILD SA; emits ChildSaUp."""
     keys = sa.keys
@@ -196,7 +231,9 @@ def install(
     # The first half of KEYMAT protects initiator -> responder traffic (§2.17).
     i_to_r = (km.encr_i, km.integ_i)
     r_to_i = (km.encr_r, km.integ_r)
-    ours_in, ours_out = (r_to_i, i_to_r) if sa.is_initiator else (i_to_r, r_to_i)
+    # "Initiator" is the side that sent this exchange's request (IKE_AUTH: the IKE initiator).
+    we_initiated = sa.is_initiator if initiated is None else initiated
+    ours_in, ours_out = (r_to_i, i_to_r) if we_initiated else (i_to_r, r_to_i)
     src_in, dst_in = sa.remote.host, sa.local.host
     common = {
         "encr": encr.id,
@@ -222,7 +259,10 @@ def install(
         dst=src_in,
         **common,
     )  # type: ignore[arg-type]
-    child = ChildSa(k_in.spi, k_out.spi, p, k_in, k_out, sel.ts_i, sel.ts_r, sel.mode, esn)
+    local_ts, remote_ts = (sel.ts_i, sel.ts_r) if we_initiated else (sel.ts_r, sel.ts_i)
+    child = ChildSa(
+        k_in.spi, k_out.spi, p, k_in, k_out, sel.ts_i, sel.ts_r, sel.mode, esn, local_ts, remote_ts
+    )
     sa.child_sas[child.spi_in] = child
     sa.emit(
         ev.ChildSaUp(

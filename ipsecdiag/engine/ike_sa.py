@@ -36,7 +36,7 @@ from ..wire.ikev2 import HEADER_LEN, IkeHeader, Payload, parse_message, peek_hea
 from ..wire.ikev2_payloads import NotifyPayload, SkfPayload, UnknownPayload
 from ..wire.registry import ExchangeType, NotifyType, PayloadType, name_of
 from . import events as ev
-from .config import Endpoint, IkeConfig, Role
+from .config import ChildConfig, Endpoint, IkeConfig, Role
 from .errors import Drop, Refuse
 from .fragments import Reassembler
 from .protect import decrypt, encode, flags_for, inner_payloads
@@ -138,6 +138,8 @@ class IkeSa:
         self._reassembler = Reassembler(config.max_fragments)
         self._invalid_spi_answers = 0
         self.last_raw = b""
+        # After an IKE SA rekey: the old SA, kept only to complete its Delete exchange.
+        self._retired: IkeSa | None = None
 
     # -- public API --------------------------------------------------------------------------
 
@@ -165,17 +167,24 @@ class IkeSa:
     def datagrams_to_send(self, now: float) -> list[Datagram]:
         out = list(self._out)
         self._out.clear()
+        if self._retired is not None:
+            out += self._retired.datagrams_to_send(now)
         return out
 
     def next_event(self) -> ev.Event | None:
+        self._drain_retired()
         return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must be called next (None: nothing pending)."""
         times = [t for t in (self._retransmit_due(), self._reassembler.deadline) if t is not None]
+        if self._retired is not None and (t := self._retired.get_timer()) is not None:
+            times.append(t)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
+        if self._retired is not None:
+            self._retired.handle_timer(now)
         if self._reassembler.expire(now):
             self._drop("incomplete fragmented message expired")
         out = self._outstanding
@@ -209,6 +218,28 @@ class IkeSa:
         from . import informational
 
         self._request_when_free(lambda t: informational.start_liveness(self, t), "liveness", now)
+
+    def create_child(self, now: float, child: ChildConfig | None = None) -> None:
+        """CREATE_CHILD_SA for another CHILD SA (PFS when the ESP proposals name a KE method)."""
+        from . import create_child
+
+        self._request_when_free(
+            lambda t: create_child.start_new_child(self, t, child), "create CHILD SA", now
+        )
+
+    def rekey_child(self, spi_in: int, now: float) -> None:
+        """Rekey the CHILD SA whose inbound SPI is ``spi_in``; the old one is deleted after."""
+        from . import create_child
+
+        self._request_when_free(
+            lambda t: create_child.start_rekey_child(self, spi_in, t), "rekey CHILD SA", now
+        )
+
+    def rekey_ike(self, now: float) -> None:
+        """Rekey the IKE SA (RFC 7296 §1.3.2); this object continues as the new IKE SA."""
+        from . import create_child
+
+        self._request_when_free(lambda t: create_child.start_rekey_ike(self, t), "rekey IKE SA", now)
 
     # -- helpers for the exchange modules -----------------------------------------------------
 
@@ -296,6 +327,52 @@ class IkeSa:
     def close(self, reason: str, *, by_peer: bool) -> None:
         self._close(reason, by_peer=by_peer)
 
+    def outstanding_context(self) -> dict[str, Any]:
+        return self._outstanding.context if self._outstanding is not None else {}
+
+    def replace_ike_sa(
+        self, keys: IkeSaKeys, role: Role, group: int, chosen: Any, now: float, *, delete_old: bool
+    ) -> None:
+        """Continue as the rekeyed IKE SA (RFC 7296 §2.18): new SPIs, keys and role, message
+        ids from 0, CHILD SAs kept. The old SA lives on in a retired object only to finish its
+        Delete exchange (sent by us when ``delete_old``, else expected from the peer)."""
+        retired = IkeSa.__new__(IkeSa)
+        retired.__dict__.update(self.__dict__)
+        retired._events, retired._out, retired._pending = deque(), deque(), deque()
+        retired.child_sas, retired.pool, retired._retired = {}, None, None
+        retired._reassembler = Reassembler(self.config.max_fragments)
+        old_i, old_r = self.spi_i, self.spi_r
+        self._retired = retired
+        self.role = role
+        self.spi_i, self.spi_r = keys.spi_i, keys.spi_r
+        self.install_keys(keys)
+        self._next_mid = self._peer_mid = 0
+        self._cached, self._outstanding = None, None
+        self.neg.chosen, self.neg.ke_group = chosen, group
+        self._emit(ev.IkeSaRekeyed(old_i, old_r, keys))
+        if delete_old:
+            retired.delete(now)
+
+    def owns(self, data: bytes, dst: Endpoint) -> bool:
+        """Do the datagram's IKE SPIs name this SA? (routing to a retired SA)"""
+        off = 4 if dst.port == self.local_natt.port and data[:4] == _NON_ESP_MARKER else 0
+        return (
+            len(data) >= off + 16
+            and data[off : off + 8] == self.spi_i
+            and data[off + 8 : off + 16] == self.spi_r
+        )
+
+    def _drain_retired(self) -> None:
+        r = self._retired
+        if r is None:
+            return
+        while (e := r.next_event()) is not None:
+            # Only the sends are the caller's business; the old SA's end is implied by IkeSaRekeyed.
+            if isinstance(e, ev.Sent):
+                self._events.append(e)
+        if r.state is State.CLOSED and not r._out:
+            self._retired = None
+
     def after_response(self, now: float) -> None:
         """Start the next queued request once the window is free."""
         while self._outstanding is None and self._pending and self.state is not State.CLOSED:
@@ -304,6 +381,9 @@ class IkeSa:
     # -- receive path -------------------------------------------------------------------------
 
     def _receive(self, data: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
+        if self._retired is not None and self._retired.owns(data, dst):
+            self._retired._receive(data, src, dst, now)
+            return
         if self.state is State.CLOSED:
             raise Drop("IKE SA closed")
         if dst.port == self.local_natt.port:
