@@ -167,6 +167,9 @@ def connect_cmd(
                 write_output(json_path, doc)
             except OSError as e:
                 raise usage_error(f"--json {json_out}: {e.strerror or e}") from None
+    if result.internal_error:
+        where = f"; the session so far is in {write}" if write is not None else ""
+        raise usage_error(f"internal error in the IKEv2 engine ({result.internal_error}){where}; please report it")
     raise typer.Exit(ExitStatus.OK if result.ok else ExitStatus.FINDINGS)
 
 

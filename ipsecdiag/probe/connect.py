@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ipsecdiag.analysis.model import Finding
 from ipsecdiag.crypto.rng import RandomSource
 from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
 from ipsecdiag.probe.narrate import Narrator, Step
@@ -27,6 +26,7 @@ from ipsecdiag.probe.transport import (
     UdpSockets,
     source_address,
 )
+from ipsecdiag.reconstruction.model import Finding
 
 CLEANUP_SECONDS = 3.0
 
@@ -61,6 +61,7 @@ class ConnectResult:
     stop_reason: str = ""
     deleted: bool = False
     files: WrittenFiles | None = None
+    internal_error: str = ""  # an exception out of the engine: a bug to report, exit status 2
 
 
 def _ports(local_port: int) -> list[int]:
@@ -117,11 +118,17 @@ def connect(
         holder.append(driver)
         driver.add(sa)
         narrator.step("start", f"IKEv2 to {remote} from {local}" + (f" (NAT-T from {local_natt})" if local_natt != local else ""))
-        sa.initiate(start)
-        reason = driver.run(lambda: narrator.finished, deadline=start + opts.timeout)
-        narrator.end(reason, opts.timeout, opts.max_sends)
+        internal = ""
+        try:
+            sa.initiate(start)
+            reason = driver.run(lambda: narrator.finished, deadline=start + opts.timeout)
+        except Exception as e:  # noqa: BLE001 - an engine bug must not lose the session's record
+            reason, internal = "engine-error", f"{type(e).__name__}: {e}"
+            narrator.step("internal-error", f"the IKEv2 engine failed: {internal}")
+        else:
+            narrator.end(reason, opts.timeout, opts.max_sends)
         deleted = False
-        if not opts.keep and _has_state(sa) and reason != "budget":
+        if not opts.keep and not internal and _has_state(sa) and reason != "budget":
             deleted = _cleanup(sa, driver, narrator, clock)
         result = ConnectResult(
             ok=narrator.child is not None and not narrator.failed,
@@ -133,6 +140,7 @@ def connect(
             record=driver.record,
             stop_reason=reason,
             deleted=deleted,
+            internal_error=internal,
         )
         _fill_sa_info(result, narrator, sa)
         return result
@@ -144,7 +152,8 @@ def _has_state(sa: object) -> bool:
     """Does the gateway hold state for this IKE SA that a Delete should remove?"""
     from ipsecdiag.engine.state import State
 
-    return getattr(sa, "state", None) in (State.AUTH_SENT, State.ESTABLISHED)
+    # A half-open SA (IKE_AUTH unanswered) is abandoned: the gateway expires it (RFC 7296 §2.4).
+    return getattr(sa, "state", None) is State.ESTABLISHED
 
 
 def _cleanup(sa: object, driver: Driver, narrator: Narrator, clock: Callable[[], float]) -> bool:
@@ -158,7 +167,11 @@ def _cleanup(sa: object, driver: Driver, narrator: Narrator, clock: Callable[[],
         narrator.step("cleanup", f"could not delete the IKE SA: {e}")
         return False
     narrator.step("cleanup", "deleting the IKE SA (INFORMATIONAL Delete)")
-    driver.run(lambda: sa.state is State.CLOSED or narrator.deleted is not None, deadline=now + CLEANUP_SECONDS)  # type: ignore[attr-defined]
+    try:
+        driver.run(lambda: sa.state is State.CLOSED or narrator.deleted is not None, deadline=now + CLEANUP_SECONDS)  # type: ignore[attr-defined]
+    except Exception as e:  # noqa: BLE001 - as above: report, keep the record
+        narrator.step("internal-error", f"the IKEv2 engine failed during the Delete: {type(e).__name__}: {e}")
+        return False
     if narrator.deleted is None:
         narrator.step("cleanup", f"no answer to the Delete within {CLEANUP_SECONDS:g} s; the gateway will expire it")
         return False

@@ -1,7 +1,7 @@
 """Engine events as the steps a user reads, and failures as the findings ``analyze`` would give.
 
 :class:`Narrator` watches one initiator IKE SA. Each event becomes a :class:`Step` (printed as it
-happens); an event that ends the negotiation becomes a :class:`~ipsecdiag.analysis.model.Finding`
+happens); an event that ends the negotiation becomes a :class:`~ipsecdiag.reconstruction.model.Finding`
 with the catalogue's id, title, meaning, cause and fix (``ipsecdiag explain ID`` prints the
 same text) plus evidence from this session, with frame numbers of the pcapng ``--write``
 produces. Mapping (ENGINE_API.md): a Notify sent or received maps through the Notify knowledge
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ipsecdiag.analysis.knowledge import CATALOGUE, NOTIFY_HELP
-from ipsecdiag.analysis.model import Finding, Severity
+from ipsecdiag.diagnosis.knowledge import CATALOGUE, NOTIFY_HELP
 from ipsecdiag.engine import events as ev
+from ipsecdiag.reconstruction.model import Finding, Severity
 from ipsecdiag.wire.ikev2_sa import proposal_summary
 from ipsecdiag.wire.registry import AuthMethod, KeGroup, name_of
 
@@ -196,7 +196,9 @@ class Narrator:
             where = " and ".join(
                 w for w, on in (("in front of us", e.nat_local), (f"in front of {self.peer}", e.nat_remote)) if on
             )
-            self.step("nat", f"NAT found {where}: IKE and ESP move to UDP 4500", nat_local=e.nat_local)
+            # a faked NAT-D hash (strongSwan encap=yes, kernel-libipsec) looks exactly like a NAT
+            why = " (or it forces UDP encapsulation)" if e.nat_remote and not e.nat_local else ""
+            self.step("nat", f"NAT found {where}{why}: IKE and ESP move to UDP 4500", nat_local=e.nat_local)
         elif e.encap:
             self.step("nat", "no NAT found; UDP encapsulation forced (faked NAT-D): IKE moves to UDP 4500")
         else:
@@ -222,7 +224,7 @@ class Narrator:
         )
 
     def _on_ChildSaDeleted(self, e: ev.ChildSaDeleted) -> None:
-        who = self.peer if e.by_peer else "we"
+        who = self.peer if e.by_peer else "us"
         self.step("deleted", f"CHILD SA 0x{e.spi_in:08x}/0x{e.spi_out:08x} deleted by {who}")
 
     def _on_InformationalReceived(self, e: ev.InformationalReceived) -> None:
@@ -247,7 +249,7 @@ class Narrator:
         else:
             ev_line = f"{self.peer}'s {where} message was refused: {e.detail}"
         evidence = [ev_line]
-        if e.detail and e.received:
+        if e.detail and e.received and e.notify_name not in e.detail:
             evidence.append(e.detail)
         if fid in ("ike-no-proposal-chosen", "ke-group-mismatch"):
             evidence.append(f"we offered IKE proposals: {self.offered_ike}")
@@ -288,14 +290,21 @@ class Narrator:
     # -- endings without an engine event
     def unanswered(self, exchange: str, mid: int, times: int, sent: ev.Sent | None, how: str) -> None:
         size = sent.size if sent else 0
+        unfragmented = sent is not None and sent.fragments == 1
         evidence = [f"{exchange} request (message id {mid}, {size} bytes) sent {times}x to {self.gateway}, never answered ({how})"]
         fid = "ike-unanswered"
-        if exchange != "IKE_SA_INIT" and self.init_done is not None and self.init_done.encap:
-            evidence.append("IKE_SA_INIT on UDP 500 was answered; the unanswered request went to UDP 4500")
-            if size < _IP_FRAGMENTED:
+        i = self.init_done
+        if exchange != "IKE_SA_INIT" and i is not None:
+            evidence.append(f"IKE_SA_INIT ({'UDP 500' if i.encap else 'the same ports'}) was answered")
+            if unfragmented and size > _IP_FRAGMENTED:
+                fid = "ike-fragment-loss"
+                evidence.append(
+                    f"the request ({size} bytes) needed IP fragmentation; IKEv2 fragmentation (RFC 7383) was "
+                    + ("negotiated but not used" if i.fragmentation else f"not announced by {self.peer}")
+                )
+            elif i.encap:
                 fid = "natt-port-blocked"
-            else:
-                evidence.append(f"the request needed IP fragmentation ({size} bytes): fragments may be dropped")
+                evidence.append("the unanswered request went to UDP 4500 (NAT-T)")
         if self.drops:
             evidence.append(
                 f"datagrams from {self.peer} were discarded: "

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ipsecdiag.analysis.model import Finding
 from ipsecdiag.crypto.rng import RandomSource
 from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
 from ipsecdiag.probe.narrate import Narrator, Step
 from ipsecdiag.probe.record import SessionRecord
 from ipsecdiag.probe.transport import IKE_PORT, NATT_PORT, Counters, Driver, Pacer, UdpSockets
+from ipsecdiag.reconstruction.model import Finding
 
 _IKE_HDR = 28
 _NON_ESP_MARKER = b"\x00\x00\x00\x00"
@@ -94,6 +94,7 @@ class Responder:
         self.clients: dict[tuple[str, bytes], Client] = {}
         self.by_host: dict[str, Client] = {}  # the latest client per address, for ESP/keepalives
         self.refused = 0
+        self.internal_errors = 0
         self.driver: Driver | None = None
         self.local: Endpoint | None = None
         self.local_natt: Endpoint | None = None
@@ -147,6 +148,14 @@ class Responder:
                     c.up_at = self.clock()
                 return
 
+    def on_error(self, sa: object, e: Exception) -> None:
+        """An exception out of one client's engine: reported, that client dropped, others go on."""
+        for c in self.clients.values():
+            if c.sa is sa:
+                c.narrator.step("internal-error", f"the IKEv2 engine failed: {type(e).__name__}: {e}")
+                c.narrator.failed = True
+        self.internal_errors += 1
+
     def _done(self) -> bool:
         if not self.opts.once:
             return False
@@ -166,7 +175,7 @@ class Responder:
         try:
             start = self.clock()
             self.driver = Driver(
-                sockets, route=self.route, on_event=self.on_event,  # type: ignore[arg-type]
+                sockets, route=self.route, on_event=self.on_event, on_error=self.on_error,  # type: ignore[arg-type]
                 pacer=Pacer(rate=o.rate, burst=32, now=start), max_sends=o.max_sends, clock=self.clock,
             )  # fmt: skip
             self.emit(Step(0.0, "listening", f"IKEv2 responder on {self.local}" + (

@@ -218,6 +218,9 @@ class Driver:
     counters: Counters = field(default_factory=Counters)
     sessions: list[Session] = field(default_factory=list)
     reason: str = ""
+    # With several sessions (the responder), an exception out of one engine ends that session
+    # only: it goes to on_error and the session is dropped. Without it, the exception propagates.
+    on_error: Callable[[Session, Exception], None] | None = None
 
     def __post_init__(self) -> None:
         self._queue: deque[tuple[Session, Outgoing]] = deque()
@@ -236,11 +239,30 @@ class Driver:
         return len(self.record.datagrams)
 
     # -- one turn of the loop
+    def _guarded(self, s: Session, call: Callable[..., None], *args: object) -> None:
+        if self.on_error is None:
+            call(*args)
+            return
+        try:
+            call(*args)
+        except Exception as e:  # noqa: BLE001 - one broken session must not end the others
+            if s in self.sessions:
+                self.sessions.remove(s)
+            self.on_error(s, e)
+
     def _collect(self, now: float) -> None:
         for s in list(self.sessions):
-            for d in s.datagrams_to_send(now):
-                self._queue.append((s, d))
-            self._drain_events(s)
+            self._guarded(s, self._collect_one, s, now)
+
+    def _collect_one(self, s: Session, now: float) -> None:
+        for d in s.datagrams_to_send(now):
+            self._queue.append((s, d))
+        self._drain_events(s)
+
+    def _deliver(self, s: Session, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
+        s.receive_datagram(payload, src, dst, now)
+        # events right away, so that on_event can cite this datagram's frame number
+        self._drain_events(s)
 
     def _drain_events(self, s: Session) -> None:
         # bounded: an engine that keeps producing events must not spin us forever
@@ -305,15 +327,13 @@ class Driver:
                 continue
             self._record(Datagram(self.wall(now), (src.host, src.port), (dst.host, dst.port), payload, False))
             self.add(session)
-            session.receive_datagram(payload, src, dst, now)
-            # events right away, so that on_event can cite this datagram's frame number
-            self._drain_events(session)
+            self._guarded(session, self._deliver, session, payload, src, dst, now)
 
     def _fire_timers(self, now: float) -> None:
         for s in list(self.sessions):
             t = s.get_timer()
             if t is not None and t <= now:
-                s.handle_timer(now)
+                self._guarded(s, s.handle_timer, now)
 
     def run(self, done: Callable[[], bool], deadline: float) -> str:
         """Loop until ``done()``, ``deadline`` (a ``clock()`` value) or the send budget.

@@ -176,3 +176,23 @@ def test_resolve_and_source_address() -> None:
     with pytest.raises(ProbeError, match="cannot resolve"):
         resolve("no-such-host.invalid")
     assert source_address("127.0.0.1") == "127.0.0.1"
+
+
+def test_on_error_drops_only_the_broken_session() -> None:
+    class Broken(Scripted):
+        def handle_timer(self, now: float) -> None:
+            raise RuntimeError("engine bug")
+
+    good = Scripted(Endpoint("127.0.0.1", 0), Endpoint("127.0.0.1", 9))
+    bad = Broken(Endpoint("127.0.0.1", 0), Endpoint("127.0.0.1", 9), timer=time.monotonic())
+    errors: list[tuple[object, str]] = []
+    socks = UdpSockets("127.0.0.1", [0, 0])
+    assert len(set(socks.open())) == 2  # two free ports, not one
+    drv = Driver(socks, route=lambda *a: None, on_event=lambda s, e: None, on_error=lambda s, e: errors.append((s, str(e))))
+    drv.add(good)
+    drv.add(bad)
+    try:
+        assert drv.run(lambda: False, deadline=time.monotonic() + 0.2) == "deadline"
+    finally:
+        socks.close()
+    assert errors == [(bad, "engine bug")] and drv.sessions == [good]

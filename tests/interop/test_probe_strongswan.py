@@ -1,0 +1,230 @@
+"""ipsecdiag's IKEv2 endpoint against Debian's strongSwan (charon, kernel-libipsec) in namespaces.
+
+``probe connect`` in the initiator namespace against a charon gateway: a CHILD SA comes up with
+PSK and certificates, AES-GCM and AES-CBC+HMAC-SHA2, ECP-256, MODP-2048 and Curve25519, forced
+UDP encapsulation, and IKEv2 fragmentation of an RSA-4096 certificate across a router that drops
+IP fragments; it fails with the catalogue's finding id when the gateway is configured so. The
+session files decrypt in ``ipsecdiag analyze`` and in tshark. The other way round, a charon
+initiator brings a tunnel up against ``ipsecdiag responder``.
+
+Needs root, charon, swanctl, pki, nft (skipped with the reason otherwise). Every command has a
+timeout; the probe's own ``--timeout`` bounds each negotiation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import Lab, NetOptions, PeerConfig, Pki, make_pki, missing_prerequisites
+from probelab import (
+    Responder,
+    analyze,
+    identities,
+    probe,
+    psk_file,
+    start_gateway,
+    tshark_decrypted_ids,
+)
+from swanconf import INITIATOR_ID, INITIATOR_NET, RESPONDER_ID, RESPONDER_NET
+
+_missing = missing_prerequisites(need_pki=True, need_nft=True)
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(bool(_missing), reason="strongSwan lab needs " + ", ".join(_missing)),
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with Lab(tmp_path_factory.mktemp("probe-lab")) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("probe-pki"), bits=2048)
+
+
+def _ok(run_: object) -> None:
+    r = run_.result  # type: ignore[attr-defined]
+    assert r.rc == 0, r.output[-3000:]
+    assert run_.doc["result"] == "child-sa-up"  # type: ignore[attr-defined]
+
+
+def _psk_args(tmp: Path, psk: str | None = None) -> list[str]:
+    return ["--psk-file", str(psk_file(tmp, psk) if psk else psk_file(tmp)), *identities()]
+
+
+# ----------------------------------------------------------------- CHILD SA up
+
+
+def test_psk_child_sa_up_matches_the_gateway_and_decrypts(lab: Lab, tmp_path: Path) -> None:
+    gw = start_gateway(lab, "gw-psk", PeerConfig())
+    run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--keep"])
+    _ok(run_)
+    child = run_.doc["child_sa"]
+    assert child["ts_i"] == [INITIATOR_NET] and child["ts_r"] == [RESPONDER_NET]
+    sas = gw.list_sas()
+    assert "ESTABLISHED" in sas and "INSTALLED" in sas, sas
+    # the gateway's SPIs are ours crossed over
+    assert child["spi_in"] in sas and child["spi_out"] in sas, (child, sas)
+    assert run_.doc["ike_sa"]["spi_i"] in sas.replace("_i", "")
+    report = analyze(run_.pcapng, run_.keys)
+    assert [sa["state"] for sa in report["ike_sas"]] == ["established"]
+    assert report["ike_sas"][0]["keys"] is True
+    ids = tshark_decrypted_ids(run_.pcapng, run_.wireshark)
+    assert len(ids) >= 2, ids  # IDi and IDr, visible only after decryption
+
+
+def test_psk_cleanup_deletes_the_sas_on_the_gateway(lab: Lab, tmp_path: Path) -> None:
+    gw = start_gateway(lab, "gw-psk-del", PeerConfig())
+    run_ = probe(lab, tmp_path, _psk_args(tmp_path))
+    _ok(run_)
+    assert run_.doc["deleted"] is True
+    assert "ESTABLISHED" not in gw.list_sas()
+    report = analyze(run_.pcapng, run_.keys)
+    assert [sa["state"] for sa in report["ike_sas"]] == ["deleted"]
+
+
+def test_unprivileged_source_port(lab: Lab, tmp_path: Path) -> None:
+    start_gateway(lab, "gw-port", PeerConfig())
+    run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--port", "0"])
+    _ok(run_)
+    assert not run_.doc["local"].endswith(":500")
+
+
+@pytest.mark.parametrize(
+    ("ike", "esp"),
+    [
+        ("aes256gcm16-prfsha256-ecp256", "aes256gcm16"),
+        ("aes128-sha256-ecp256", "aes128-sha256"),
+        ("aes256-sha384-modp2048", "aes256-sha512"),
+        ("aes256gcm16-prfsha384-curve25519", "aes128gcm16"),
+    ],
+    ids=["gcm-ecp256", "cbc-sha256-ecp256", "cbc-sha384-modp2048", "gcm-curve25519"],
+)
+def test_suites(lab: Lab, tmp_path: Path, ike: str, esp: str) -> None:
+    start_gateway(lab, f"gw-{ike}", PeerConfig(proposals=ike, esp_proposals=esp))
+    run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--ike", ike, "--esp", esp])
+    _ok(run_)
+    report = analyze(run_.pcapng, run_.keys)
+    assert report["ike_sas"][0]["keys"] is True and report["ike_sas"][0]["state"] == "deleted"
+    assert tshark_decrypted_ids(run_.pcapng, run_.wireshark)
+
+
+def test_forced_encapsulation(lab: Lab, tmp_path: Path) -> None:
+    start_gateway(lab, "gw-encap", PeerConfig())
+    run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--encap"])
+    _ok(run_)
+    assert run_.doc["ike_sa"]["encap"] is True and run_.doc["child_sa"]["encap"] is True
+    nat_steps = [s["text"] for s in run_.doc["steps"] if s["step"] == "nat"]
+    assert nat_steps and "4500" in nat_steps[0]
+
+
+def test_certificates(lab: Lab, pki: Pki, tmp_path: Path) -> None:
+    start_gateway(lab, "gw-cert", PeerConfig(auth="pubkey"), pki)
+    args = ["--cert", str(pki.cert("initiator")), "--key", str(pki.key("initiator")), "--ca", str(pki.cert("ca"))]
+    args += ["--id", INITIATOR_ID, "--remote-id", RESPONDER_ID, "--ts", RESPONDER_NET, "--local-ts", INITIATOR_NET]
+    run_ = probe(lab, tmp_path, args)
+    _ok(run_)
+    auth = [s["text"] for s in run_.doc["steps"] if s["step"] == "authenticated"]
+    assert auth and "certificate" in auth[0]
+
+
+def _dropped_fragments(lab: Lab) -> int:
+    m = re.search(r"frag-off .* counter packets (\d+)", lab.nft_ruleset())
+    assert m is not None, lab.nft_ruleset()
+    return int(m.group(1))
+
+
+def test_fragmentation_of_a_large_certificate(tmp_path: Path) -> None:
+    """RSA-4096 certificates make IKE_AUTH larger than one IP packet and the router drops every
+    IP fragment: with IKEv2 fragmentation (RFC 7383) the CHILD SA comes up and no IP fragment is
+    dropped; with it off on the gateway, the probe names the fragmentation black hole."""
+    big = make_pki(tmp_path / "pki4096", bits=4096, initiator_padding_sans=8)
+    args = ["--cert", str(big.cert("initiator")), "--key", str(big.key("initiator")), "--ca", str(big.cert("ca"))]
+    args += ["--id", INITIATOR_ID, "--remote-id", RESPONDER_ID, "--ts", RESPONDER_NET, "--local-ts", INITIATOR_NET]
+    with Lab(tmp_path / "lab", NetOptions(drop_ip_fragments=True)) as lab:
+        start_gateway(lab, "gw-frag", PeerConfig(auth="pubkey", fragmentation="yes"), big)
+        run_ = probe(lab, tmp_path / "probe", args, timeout=20)
+        _ok(run_)
+        sent = [s["text"] for s in run_.doc["steps"] if s["step"] == "sent" and "IKE_AUTH" in s["text"]]
+        m = re.search(r"(\d+) bytes in (\d+) fragments", sent[0]) if sent else None
+        assert m is not None and int(m.group(1)) > 1500 and int(m.group(2)) >= 2, sent
+        assert _dropped_fragments(lab) == 0
+        assert analyze(run_.pcapng, run_.keys)["ike_sas"][0]["keys"] is True
+        assert tshark_decrypted_ids(run_.pcapng, run_.wireshark)
+
+        start_gateway(lab, "gw-nofrag", PeerConfig(auth="pubkey", fragmentation="no"), big)
+        run_ = probe(lab, tmp_path / "probe-nofrag", args, timeout=6)
+        assert run_.result.rc == 1, run_.result.output[-2000:]
+        assert run_.finding_ids[0] == "ike-fragment-loss", run_.result.output[-2000:]
+        assert _dropped_fragments(lab) > 0
+
+
+# ----------------------------------------------------------------- failures with the right finding
+
+
+def test_no_proposal_chosen(lab: Lab, tmp_path: Path) -> None:
+    start_gateway(lab, "gw-nopro", PeerConfig(proposals="aes128-sha256-modp3072"))
+    run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--ike", "aes256gcm16-prfsha256-ecp256"])
+    assert run_.result.rc == 1, run_.result.output[-2000:]
+    assert run_.finding_ids[0] == "ike-no-proposal-chosen"
+    report = analyze(run_.pcapng, None)  # no keys: IKE_SA_INIT failed
+    assert "ike-no-proposal-chosen" in [f["id"] for f in report["findings"]]
+
+
+def test_wrong_psk_is_auth_failed(lab: Lab, tmp_path: Path) -> None:
+    start_gateway(lab, "gw-auth", PeerConfig())
+    run_ = probe(lab, tmp_path, _psk_args(tmp_path, "not-the-gateways-psk"))
+    assert run_.result.rc == 1, run_.result.output[-2000:]
+    assert run_.finding_ids[0] == "auth-failed"
+
+
+def test_selectors_the_gateway_refuses(lab: Lab, tmp_path: Path) -> None:
+    start_gateway(lab, "gw-ts", PeerConfig())
+    args = ["--psk-file", str(psk_file(tmp_path)), "--id", INITIATOR_ID, "--remote-id", RESPONDER_ID]
+    run_ = probe(lab, tmp_path, [*args, "--ts", "10.9.0.0/24", "--local-ts", INITIATOR_NET])
+    assert run_.result.rc == 1, run_.result.output[-2000:]
+    assert run_.finding_ids[0] == "ts-unacceptable"
+
+
+def test_ke_group_mismatch_then_retry_succeeds(lab: Lab, tmp_path: Path) -> None:
+    start_gateway(lab, "gw-ke", PeerConfig(proposals="aes256gcm16-prfsha256-modp2048"))
+    run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--ike", "aes256gcm16-prfsha256-ecp256-modp2048"])
+    _ok(run_)
+    assert run_.finding_ids == ["ke-group-mismatch"]
+    assert [f["severity"] for f in run_.doc["findings"]] == ["warning"]
+    assert "MODP_2048" in run_.doc["ike_sa"]["ke_group"]
+
+
+# ----------------------------------------------------------------- strongSwan initiates
+
+
+def test_strongswan_initiator_against_ipsecdiag_responder(lab: Lab, tmp_path: Path) -> None:
+    old = lab.peers.pop("responder", None)
+    if old is not None:
+        old.stop()
+    psk = psk_file(tmp_path)
+    args = ["--psk-file", str(psk), "--id", RESPONDER_ID, "--remote-id", INITIATOR_ID]
+    args += ["--ts", RESPONDER_NET, "--remote-ts", INITIATOR_NET, "--once", "--linger", "10"]
+    responder = Responder(lab, tmp_path, args, timeout=40)
+    try:
+        lab.start_peer("initiator", PeerConfig())
+        up = lab.initiate(timeout=15)
+        sas = lab.list_sas("initiator")
+        down = lab.terminate(timeout=10)
+        rc = responder.wait(timeout=20)
+    finally:
+        responder.stop()
+        lab.peers.pop("initiator").stop()
+    out = responder.output()
+    assert up.ok, up.output[-2000:] + "\n--- responder:\n" + out[-2000:]
+    assert "ESTABLISHED" in sas and "INSTALLED" in sas, sas
+    assert down.ok and rc == 0, out[-2000:]
+    assert "child-sa-up" in out and "1 CHILD SA(s) up" in out
+    report = analyze(responder.pcapng, responder.pcapng.with_name("responder.keys.toml"))
+    assert report["ike_sas"][0]["state"] == "deleted"
