@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,10 @@ BLOCK_NAMES: dict[int, str] = {
     0x40000BAD: "custom",
 }
 
+# What a damaged gzip stream raises: BadGzipFile (an OSError) for a bad header, zlib.error for
+# corrupt deflate data, EOFError for a stream cut short.
+_GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
 _OPT_IF_TSRESOL = 9
 _OPT_IF_TSOFFSET = 14
 
@@ -113,7 +118,7 @@ class CaptureFile:
             self._f = fileobj
             try:
                 head = _read_exact(fileobj, 4)
-            except (OSError, EOFError) as exc:
+            except _GZIP_ERRORS as exc:
                 raise CaptureError(f"{name}: unreadable gzip data ({exc})") from None
         self._gz = fileobj if isinstance(fileobj, gzip.GzipFile) else None
         self._late_detail = ""
@@ -123,7 +128,12 @@ class CaptureFile:
             raise CaptureError(f"{name}: file is empty")
         if head in PCAP_MAGICS:
             self.format = "pcap"
-            self._start_pcap(head)
+            try:
+                self._start_pcap(head)
+            except _GZIP_ERRORS as exc:
+                if self._gz is None:
+                    raise
+                raise CaptureError(f"{name}: gzip data ends or breaks inside the pcap header ({exc})") from None
         elif head == PCAPNG_SHB:
             self.format = "pcapng"
             self._pending = head
@@ -179,7 +189,7 @@ class CaptureFile:
         while got < want and not self._late_detail:
             try:
                 piece = self._gz.read1(want - got)
-            except (OSError, EOFError) as exc:
+            except _GZIP_ERRORS as exc:
                 self._late_detail = f"compressed data ends early ({exc})"
                 break
             if not piece:
@@ -416,7 +426,7 @@ def _read_exact(f: _Readable, n: int) -> bytes:
 def _peek_more(f: _Readable) -> bytes:
     try:
         return _read_exact(f, 12)
-    except (OSError, EOFError):
+    except _GZIP_ERRORS:
         return b""
 
 

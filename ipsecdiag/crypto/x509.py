@@ -44,13 +44,36 @@ def certificates_from_payload(encoding: int, data: bytes) -> list[x509.Certifica
     """
     try:
         if encoding == CertEncoding.X509_CERT_SIGNATURE:
-            return [x509.load_der_x509_certificate(data)]
-        if encoding == CertEncoding.PKCS7_WRAPPED_X509:
-            # a SET OF: DER sorts it, so the end entity is found by the issuer links
-            return order_chain(list(pkcs7.load_der_pkcs7_certificates(data)))
+            certs = [x509.load_der_x509_certificate(data)]
+        elif encoding == CertEncoding.PKCS7_WRAPPED_X509:
+            certs = list(pkcs7.load_der_pkcs7_certificates(data))
+        else:
+            return []
     except ValueError as e:
         raise CertificateDecodeError(f"CERT encoding {encoding}: {e}") from None
-    return []
+    for n, c in enumerate(certs, 1):
+        _check_readable(c, n, encoding)
+    # a SET OF: DER sorts it, so the end entity is found by the issuer links
+    return order_chain(certs)
+
+
+def _check_readable(cert: x509.Certificate, n: int, encoding: int) -> None:
+    """cryptography parses names, extensions and validity lazily and raises ValueError on first
+    access; touch them here, so a damaged certificate is one CertificateDecodeError naming it
+    instead of an exception inside whichever check reads the broken field first."""
+    try:
+        cert.extensions  # noqa: B018 - parsed on access
+        dn_text(cert.subject)
+        dn_text(cert.issuer)
+        validity(cert)
+        return
+    except ValueError as e:
+        reason = str(e)
+    try:
+        who = f"subject {dn_text(cert.subject)}, serial {cert.serial_number:x}"
+    except ValueError:
+        who = f"serial {cert.serial_number:x}"
+    raise CertificateDecodeError(f"CERT encoding {encoding}: certificate {n} ({who}): {reason}")
 
 
 def order_chain(certs: list[x509.Certificate]) -> list[x509.Certificate]:

@@ -8,6 +8,7 @@ file and the lab's ``keys.json``. Every failure is a one-line :class:`KeyFileErr
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +108,12 @@ def source_notes(res: ParseResult, name: str) -> list[KeySourceNote]:
 def load_key_file(path: str | Path) -> ParseResult:
     """Keys, warnings and the detected format of a file or Wireshark configuration directory."""
     p = Path(path)
-    if p.is_dir():
+    try:
+        # Not Path.is_dir(): it raises for a file behind a directory we may not search.
+        is_dir = stat.S_ISDIR(p.stat().st_mode)
+    except OSError as e:
+        raise KeyFileError(path, None, f"cannot read: {e.strerror or e}") from None
+    if is_dir:
         tables = [p / t for t in (wireshark.IKEV2_TABLE, wireshark.IKEV1_TABLE, wireshark.ESP_TABLE)]
         if not any(t.is_file() for t in tables):
             raise KeyFileError(

@@ -203,6 +203,8 @@ def _esp_entry(entry: str, *, name: str, no: int, res: ParseResult) -> ChildSaKe
         spi = int(spi_s, 0)
     except ValueError:
         raise KeyFileError(name, no, f"SPI {spi_s!r} is not a number") from None
+    if not 0 <= spi <= 0xFFFFFFFF:
+        raise KeyFileError(name, no, f"SPI {spi_s!r} does not fit in 32 bits")
     cipher = alg.lower()
     integ = IntegId.NONE
     if cipher.endswith("-hmac96"):

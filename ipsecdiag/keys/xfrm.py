@@ -122,6 +122,8 @@ def parse_xfrm_state(text: str, *, name: str = "ip-xfrm-state") -> ParseResult:
         if head == "proto" and len(tok) >= 4 and tok[2] == "spi":
             cur.proto = tok[1]
             cur.spi = _int(tok[3], name=name, no=no, what="SPI")
+            if not 0 <= cur.spi <= 0xFFFFFFFF:
+                raise KeyFileError(name, no, f"SPI {tok[3]!r} does not fit in 32 bits")
             if "mode" in tok[:-1]:
                 mode = tok[tok.index("mode") + 1]
                 cur.mode = mode if mode in _MODES else None
