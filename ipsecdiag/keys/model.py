@@ -210,6 +210,7 @@ class KeyStore:
         self._child: dict[int, list[ChildSaKeys]] = {}
         self._incomplete: list[IkeSaKeys | ChildSaKeys] = []
         self._pending: list[PendingIkeKeys] = []
+        self._resolved: dict[str, IkeSaKeys] = {}
         for k in items:
             self.add(k)
 
@@ -236,6 +237,16 @@ class KeyStore:
 
     def pending(self) -> list[PendingIkeKeys]:
         return list(self._pending)
+
+    def resolve_pending(self, pending: PendingIkeKeys, keys: IkeSaKeys) -> None:
+        """``pending`` got its SPIs: ``keys`` replaces it (and stands for it as a parent)."""
+        self._pending = [p for p in self._pending if p is not pending]
+        self._resolved[pending.source] = keys
+        self.add(keys)
+
+    def resolved(self) -> dict[str, IkeSaKeys]:
+        """Bound keys by the ``source`` of the pending record they replaced."""
+        return dict(self._resolved)
 
     def ike(self, spi_i: bytes, spi_r: bytes) -> IkeSaKeys | None:
         return self._ike.get((spi_i, spi_r))

@@ -16,10 +16,10 @@ shared secret and the old SK_d (RFC 7296 §2.18).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ipsecdiag.keys.model import IkeSaKeys, PendingIkeKeys
+from ipsecdiag.keys.model import IkeSaKeys, KeyStore, PendingIkeKeys
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class RekeyLinks:
     """Pending records that got their SPIs, and those that did not (with the reason)."""
 
     bound: list[IkeSaKeys] = field(default_factory=list)
+    resolved: list[PendingIkeKeys] = field(default_factory=list)  # same order as ``bound``
     unresolved: list[tuple[PendingIkeKeys, str]] = field(default_factory=list)
 
 
@@ -58,11 +59,13 @@ def link_rekeys(
     exchanges: Iterable[RekeyExchange],
     *,
     verify: Verifier | None = None,
+    resolved: Mapping[str, IkeSaKeys] | None = None,
 ) -> RekeyLinks:
     """Bind every pending record whose rekeyed (parent) SA is known and whose creating exchange
-    is among ``exchanges``; bound records become parents for the next link of a chain."""
+    is among ``exchanges``; bound records become parents for the next link of a chain.
+    ``resolved`` maps the sources of pending records bound earlier to their keys."""
     by_spis = {(k.spi_i, k.spi_r): k for k in known}
-    by_source = {k.source: k for k in by_spis.values()}
+    by_source = {k.source: k for k in by_spis.values()} | dict(resolved or {})
     exs = list(exchanges)
     used: set[int] = set()
     waiting = list(pending)
@@ -87,6 +90,7 @@ def link_rekeys(
             used.add(idx)
             waiting.remove(p)
             out.bound.append(keys)
+            out.resolved.append(p)
             by_spis[(keys.spi_i, keys.spi_r)] = keys
             by_source[p.source] = keys
             progress = True
@@ -121,3 +125,15 @@ def _why(
     if n == 0:
         return f"no decrypted IKE rekey exchange in IKE SA {parent.spi_i.hex()}/{parent.spi_r.hex()}"
     return f"{n} IKE rekey exchanges in IKE SA {parent.spi_i.hex()}/{parent.spi_r.hex()}, none singled out"
+
+
+def link_store(store: KeyStore, exchanges: Iterable[RekeyExchange], *, verify: Verifier | None = None) -> RekeyLinks:
+    """:func:`link_rekeys` on a store: bound records join its IKE keys and leave its pending list.
+
+    Call it again after decrypting with the newly bound keys to resolve the next link of a chain.
+    """
+    known = [k for k in store if isinstance(k, IkeSaKeys)]
+    links = link_rekeys(known, store.pending(), exchanges, verify=verify, resolved=store.resolved())
+    for p, k in zip(links.resolved, links.bound, strict=True):
+        store.resolve_pending(p, k)
+    return links

@@ -23,7 +23,7 @@ from ipsecdiag.crypto.prf import derive_ike_sa_keys
 from ipsecdiag.crypto.sk import decrypt_sk
 from ipsecdiag.keys.load import load_key_file
 from ipsecdiag.keys.model import IkeSaKeys, KeyStore, PendingIkeKeys, SecretBytes
-from ipsecdiag.keys.rekey import RekeyExchange, link_rekeys
+from ipsecdiag.keys.rekey import RekeyExchange, link_rekeys, link_store
 from ipsecdiag.keys.strongswan import parse_charon_log
 from ipsecdiag.wire.ikev2 import parse_payloads, peek_header
 from ipsecdiag.wire.ikev2_payloads import NoncePayload
@@ -104,6 +104,10 @@ def test_store_keeps_pending_records_out_of_lookups() -> None:
     p = _pending(old, _exchange(old, 0x30), b"\xaa" * 32, "log:1")
     store = KeyStore([old, p])
     assert list(store) == [old] and store.pending() == [p] and len(store) == 1
+    ex = _exchange(old, 0x30)
+    links = link_store(store, [ex], verify=verify_by_derivation)
+    assert links.resolved == [p] and store.pending() == [] and len(store) == 2
+    assert store.ike(ex.new_spi_i, ex.new_spi_r) == links.bound[0]
 
 
 RESPONDER_REKEY = """\
@@ -208,13 +212,13 @@ def test_recorded_ike_rekeys_bind_from_both_peers_logs(rekeys: tuple[Path, str],
     assert len(known) == 1 and len(pending) >= 3 and all(p.shared_secret for p in pending)
     assert [n.kind for n in res.notes] == ["pending"]
     msgs = _ike_messages(out / "capture.pcap")
-    store = {(k.spi_i, k.spi_r): k for k in known}
-    bound: list[IkeSaKeys] = []
+    store = KeyStore(res.keys)
     for _ in range(len(pending)):  # each round decrypts the next link of the chain
-        links = link_rekeys(known, pending, _exchanges(msgs, store), verify=verify_by_derivation)
-        bound = links.bound
-        store.update({(k.spi_i, k.spi_r): k for k in bound})
-    assert len(bound) == len(pending) and links.unresolved == []
+        ikes = {(k.spi_i, k.spi_r): k for k in store if isinstance(k, IkeSaKeys)}
+        link_store(store, _exchanges(msgs, ikes), verify=verify_by_derivation)
+    assert store.pending() == []
+    bound = [k for k in store if isinstance(k, IkeSaKeys) and k is not known[0]]
+    assert len(bound) == len(pending)
     assert all("checked by RFC 7296 §2.18 derivation" in k.source for k in bound)
     # The last SA's SPIs are those swanctl lists as established.
     spi_i, spi_r = re.search(r"#\d+, ESTABLISHED, IKEv2, ([0-9a-f]{16})_i\*? ([0-9a-f]{16})_r", final).groups()
