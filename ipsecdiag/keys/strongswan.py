@@ -365,6 +365,11 @@ class _Parser:
                 continue
             ike_out.append(self.ike_record(p, spis, label))
         self.res.keys[:0] = ike_out
+        if not self.res.keys and not self.res.warnings:
+            self.res.empty_reason = (
+                "no key dumps (`Sk_ei secret`, `encryption initiator key`): charon logs keys only "
+                "with ike = 4 and chd = 4, and only once an SA gets that far"
+            )
         return self.res
 
     def ike_record(self, p: _PendingIke, spis: tuple[bytes, bytes], label: str) -> IkeSaKeys | IkeV1Keys:

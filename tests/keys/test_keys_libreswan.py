@@ -5,6 +5,7 @@ charon's log of the same IKE SA is the reference for every key pluto's log yield
 
 from __future__ import annotations
 
+import dataclasses
 import lzma
 import re
 import struct
@@ -144,3 +145,17 @@ def test_recorded_log_cut_before_the_keys_is_a_warning_not_an_error() -> None:
     assert res.format == "pluto" and res.keys == []
     [note] = res.notes
     assert note.kind == "no-keys" and str(note).startswith("pluto.log: no usable keys: no `ikev2 I/R` key lines")
+
+
+@pytest.mark.parametrize("fmt", [
+    r"\1 gw pluto[4321]: ",  # syslog (rsyslog's traditional format)
+    r"\1.123456 gw pluto[4321]: ",  # journalctl -o short-precise
+])  # fmt: skip
+def test_syslog_and_journal_lines_give_the_same_keys(fmt: str) -> None:
+    text = _pluto("sha512")
+    relined = re.sub(r"(?m)^([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\.\d+: ", fmt, text)
+    relined = "Dec  3 10:08:20 gw systemd[1]: Started ipsec.service\n" + relined
+    assert relined.count("pluto[4321]: | ikev2 I 0x") == 1
+    res = parse_text(relined, name="syslog")
+    assert res.format == "pluto" and res.notes == []
+    assert _ike(res.keys) == dataclasses.replace(_ike(parse_pluto_log(text, name="syslog").keys), source=_ike(res.keys).source)

@@ -10,6 +10,7 @@ import pytest
 from corpus import CORPUS, needs_corpus
 
 from ipsecdiag.keys._swnames import encr_token, integ_token
+from ipsecdiag.keys.load import parse_text
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, PendingIkeKeys
 from ipsecdiag.keys.strongswan import looks_like_charon_log, parse_charon_log
 from ipsecdiag.wire.registry import EncrId, IntegId, PrfId, V1EncrAlg, V1HashAlg
@@ -221,3 +222,17 @@ def test_child_keys_without_role_are_not_guessed() -> None:
 )
 def test_non_logs_give_nothing(text: str) -> None:
     assert parse_charon_log(text).keys == []
+
+
+def test_charon_log_without_key_dumps_says_why() -> None:
+    text = (
+        "2026-12-03T10:07:04.231 11[IKE] <c|1> initiating IKE_SA c[1] to 198.51.100.2\n"
+        "2026-12-03T10:07:04.236 16[CFG] <c|1> selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/ECP_256\n"
+        "2026-12-03T10:07:04.240 04[IKE] <c|1> IKE_SA c[1] established between 192.0.2.2[a]...198.51.100.2[b]\n"
+    )
+    res = parse_text(text, name="charon.log")
+    assert res.format == "strongswan" and res.keys == []
+    assert [str(n) for n in res.notes] == [
+        "charon.log: no usable keys: no key dumps (`Sk_ei secret`, `encryption initiator key`): "
+        "charon logs keys only with ike = 4 and chd = 4, and only once an SA gets that far"
+    ]
