@@ -106,10 +106,21 @@ class _Output:
         self.close()
 
 
+# Classic pcap holds 32-bit seconds (until 2106); pcapng uses the same bound here, which keeps
+# its 64-bit count of units in range even at nanosecond resolution.
+_MAX_SEC = 0xFFFFFFFF
+
+
 def _split_ts(ts: float, units: int) -> tuple[int, int]:
-    """Seconds and sub-second units of a float timestamp, rounding without overflow."""
-    if ts < 0:
-        ts = 0.0
+    """Seconds and sub-second units of a float timestamp, rounding without overflow.
+
+    A time the record cannot hold (before 1970, after 2106: a capture's out-of-range record
+    time, which the analysis reports) is clamped to the nearest one it can.
+    """
+    if not ts > 0:  # also NaN
+        return 0, 0
+    if ts >= _MAX_SEC:
+        return _MAX_SEC, 0
     sec = int(ts)
     frac = round((ts - sec) * units)
     if frac >= units:

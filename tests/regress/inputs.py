@@ -41,9 +41,11 @@ def epb_offsets(ng: bytes) -> list[int]:
 
 
 def far_timestamps() -> bytes:
-    """Frames 2 and 3 claim the largest 64-bit time (microseconds: about year 586 000)."""
+    """Frames 2 and 3 (IKE) and the last three (ESP) claim the largest 64-bit time
+    (microseconds: about year 586 000)."""
     ng = bytearray(as_pcapng())
-    for pos in epb_offsets(bytes(ng))[1:3]:
+    epbs = epb_offsets(bytes(ng))
+    for pos in epbs[1:3] + epbs[-3:]:
         struct.pack_into("<II", ng, pos + 12, 0xFFFFFFFF, 0xFFFFFFFF)
     return bytes(ng)
 

@@ -80,6 +80,20 @@ def test_far_timestamps_are_raw_seconds_in_both_reports(tmp_path: Path) -> None:
     assert "18446744073709.55" in text and "2026-" in text  # the good frames keep their dates
 
 
+@pytest.mark.parametrize("suffix", [".pcap", ".pcapng"])
+def test_far_timestamps_in_decrypt_output_are_clamped_not_a_crash(tmp_path: Path, suffix: str) -> None:
+    cap = tmp_path / "t.pcapng"
+    cap.write_bytes(GENERATED["far-timestamps.pcapng"]())
+    out = tmp_path / f"plain{suffix}"
+    code, stdout, _ = behaved(["decrypt", str(cap), "-k", str(BASE_KEYS), "-o", str(out)])
+    assert code == 0 and "20 decrypted" in stdout
+    from ipsecdiag.capture.reader import open_capture
+
+    with open_capture(out) as plain:
+        times = [ts for _fr, ts, *_ in plain.frames()]
+    assert len(times) == 20 and max(times) == 0xFFFFFFFF  # the last ESP frames, clamped to 2106
+
+
 @pytest.mark.parametrize(
     "option",
     [
