@@ -148,6 +148,19 @@ def run_analyze(capture: Path, key_files: list[Path], json_out: Path, time_limit
     args = ["analyze", str(capture), "--json", str(json_out), "--fail-on", "never"]
     for k in key_files:
         args += ["--keys", str(k)]
+    return run_command(args, time_limit)
+
+
+def run_decrypt(capture: Path, key_files: list[Path], out: Path, time_limit: float) -> Outcome:
+    """Run ``ipsecdiag decrypt`` (pcap or pcapng output, by ``out``'s suffix) in process."""
+    args = ["decrypt", str(capture), "-o", str(out), "--keep-undecrypted"]
+    for k in key_files:
+        args += ["--keys", str(k)]
+    return run_command(args, time_limit)
+
+
+def run_command(args: list[str], time_limit: float) -> Outcome:
+    """Run one ipsecdiag command in process; an escape is anything but exit 0/1/2 done right."""
     try:
         with deadline(time_limit):
             res = _runner.invoke(app, args, catch_exceptions=True)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .mutate import Mutator
-from .pipeline import CaptureMutator, run_analyze
+from .pipeline import CaptureMutator, run_analyze, run_decrypt
 from .seeds import REPO, gzip_variant, ike_messages, load_seed_captures
 from .targets import TARGETS
 
@@ -143,12 +143,24 @@ def fuzz_pipeline(args: argparse.Namespace) -> Figures:
             data = cm.mutate(seed)
             cap.write_bytes(data)
             fig.inputs += 1
-            for keys in ([], seed.key_files) if seed.key_files else ([],):
+            runs: list[tuple[str, list[Path]]] = [("analyze", [])]
+            if seed.key_files:
+                runs.append(("analyze", seed.key_files))
+                # decrypt -o shares the pass; once in four keyed inputs covers its writers.
+                if rng.random() < 0.25:
+                    runs.append(("decrypt", seed.key_files))
+            for command, keys in runs:
                 fig.runs += 1
-                res = run_analyze(cap, keys, out, args.time_limit)
+                if command == "analyze":
+                    res = run_analyze(cap, keys, out, args.time_limit)
+                else:
+                    res = run_decrypt(cap, keys, work / rng.choice(("plain.pcap", "plain.pcapng")), args.time_limit)
                 if res.escape is not None:
                     fig.escapes += 1
-                    ctx = f"pipeline, seed capture {seed.path}, keys {[str(k) for k in keys]}, campaign seed {args.seed}"
+                    ctx = (
+                        f"pipeline ({command}), seed capture {seed.path}, keys {[str(k) for k in keys]}, "
+                        f"campaign seed {args.seed}"
+                    )
                     unique.add(record(args.crash_dir, "pipeline", data, res.escape, ctx))
             now = time.monotonic()
             if now - last >= args.progress:
