@@ -47,6 +47,7 @@ from . import events as ev
 from .config import CertAuth, Identity, PskAuth
 from .errors import Refuse
 from .init_exchange import certreq
+from .intermediate import int_auth
 from .state import Trigger
 
 if TYPE_CHECKING:
@@ -79,11 +80,11 @@ def _id_payload(which: int, ident: Identity) -> IdPayload:
     return IdPayload(which, ident.id_type, ident.data)
 
 
-def _our_auth(sa: IkeSa, id_p: IdPayload, message: bytes, peer_nonce: bytes) -> AuthPayload:
+def _our_auth(sa: IkeSa, id_p: IdPayload, message: bytes, peer_nonce: bytes, mid: int) -> AuthPayload:
     keys = sa.keys
     assert keys is not None and keys.prf is not None
     sk_p = keys.sk_pi if sa.is_initiator else keys.sk_pr
-    octets = signed_octets(message, peer_nonce, keys.prf, sk_p.reveal(), id_body(id_p))
+    octets = signed_octets(message, peer_nonce, keys.prf, sk_p.reveal(), id_body(id_p)) + int_auth(sa, mid)
     auth = sa.config.auth
     if isinstance(auth, PskAuth):
         return AuthPayload(AuthMethod.SHARED_KEY_MIC, psk_auth(keys.prf, auth.psk.reveal(), octets))
@@ -100,7 +101,7 @@ def _cert_payloads(sa: IkeSa) -> list[Payload]:
 
 
 def _verify_peer(
-    sa: IkeSa, payloads: tuple[Payload, ...], id_p: IdPayload, message: bytes, our_nonce: bytes
+    sa: IkeSa, payloads: tuple[Payload, ...], id_p: IdPayload, message: bytes, our_nonce: bytes, mid: int
 ) -> tuple[int, tuple[bytes, ...]]:
     """Check the peer's AUTH (and certificate chain); returns (method, DER certs)."""
     keys = sa.keys
@@ -117,7 +118,7 @@ def _verify_peer(
             fatal=True,
         )
     sk_p = keys.sk_pr if sa.is_initiator else keys.sk_pi
-    octets = signed_octets(message, our_nonce, keys.prf, sk_p.reveal(), id_body(id_p))
+    octets = signed_octets(message, our_nonce, keys.prf, sk_p.reveal(), id_body(id_p)) + int_auth(sa, mid)
     certs = tuple(
         p.data
         for p in payloads
@@ -185,7 +186,7 @@ def start(sa: IkeSa, now: float) -> None:
         payloads.append(certreq(cfg.ca_certs))
     if cfg.remote_id is not None:
         payloads.append(_id_payload(PayloadType.IDr, cfg.remote_id))
-    payloads.append(_our_auth(sa, idi, sa.neg.init_request, sa.neg.nr))
+    payloads.append(_our_auth(sa, idi, sa.neg.init_request, sa.neg.nr, sa.next_message_id))
     context: dict[str, Any] = {}
     if cfg.child is not None:
         if cfg.request_virtual_ip:
@@ -216,7 +217,7 @@ def handle_response(
             fatal=True,
         )
     try:
-        method, certs = _verify_peer(sa, payloads, idr, sa.neg.init_response, sa.neg.ni)
+        method, certs = _verify_peer(sa, payloads, idr, sa.neg.init_response, sa.neg.ni, h.message_id)
     except Refuse as r:
         # §2.21.2: tell the responder before giving up on the IKE SA.
         sa.send_oneway(ExchangeType.INFORMATIONAL, [NotifyPayload(0, b"", NotifyType.AUTHENTICATION_FAILED)])
@@ -274,10 +275,18 @@ def handle_request(
             f"initiator asked for identity {idr_wanted.display()}, we are {IdPayload(0, cfg.local_id.id_type, cfg.local_id.data).display()}",
             fatal=True,
         )
-    method, certs = _verify_peer(sa, payloads, idi, sa.neg.init_request, sa.neg.nr)
+    if sa.neg.pending_addke:
+        raise Refuse(
+            NotifyType.INVALID_SYNTAX, "IKE_AUTH before the additional key exchanges (RFC 9370)", fatal=True
+        )
+    method, certs = _verify_peer(sa, payloads, idi, sa.neg.init_request, sa.neg.nr, h.message_id)
     sa.peer_id = Identity(idi.id_type, idi.data)
     idr = _id_payload(PayloadType.IDr, cfg.local_id)
-    out: list[Payload] = [idr, *_cert_payloads(sa), _our_auth(sa, idr, sa.neg.init_response, sa.neg.ni)]
+    out: list[Payload] = [
+        idr,
+        *_cert_payloads(sa),
+        _our_auth(sa, idr, sa.neg.init_response, sa.neg.ni, h.message_id),
+    ]
     pending_child = None
     if cfg.child is not None and _one(payloads, child_sa.SaPayload) is not None:
         try:

@@ -61,6 +61,10 @@ class Negotiation:
     peer_certreq: bool = False
     child_spi: bytes = b""  # our inbound SPI proposed in IKE_AUTH
     virtual_ips: tuple[str, ...] = ()
+    peer_intermediate: bool = False  # INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242)
+    pending_addke: list[tuple[int, int]] = field(default_factory=list)  # (ADDKEn, group) still to run
+    int_auth_i: bytes = b""  # IntAuth_iN / IntAuth_rN chains (RFC 9242 §3.3.2)
+    int_auth_r: bytes = b""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -122,6 +126,7 @@ class IkeSa(ReceivePath):
         self._reassembler = Reassembler(config.max_fragments)
         self._invalid_spi_answers = 0
         self.last_raw = b""
+        self.last_plain: tuple[int, bytes] = (0, b"")
         # After an IKE SA rekey: the old SA, kept only to complete its Delete exchange.
         self._retired: IkeSa | None = None
 
@@ -310,6 +315,11 @@ class IkeSa(ReceivePath):
 
     def close(self, reason: str, *, by_peer: bool) -> None:
         self._close(reason, by_peer=by_peer)
+
+    @property
+    def next_message_id(self) -> int:
+        """The id our next request will carry."""
+        return self._next_mid
 
     def outstanding_context(self) -> dict[str, Any]:
         return self._outstanding.context if self._outstanding is not None else {}

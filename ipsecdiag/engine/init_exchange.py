@@ -23,6 +23,7 @@ from ..crypto.rng import random_spi
 from ..crypto.x509 import load_certificates, spki_sha1
 from ..protocol.natd import natd_hash_v2
 from ..protocol.select import (
+    additional_groups,
     check_chosen,
     chosen_group,
     ke_choice,
@@ -101,6 +102,7 @@ def _record_capabilities(sa: IkeSa, payloads: tuple[Payload, ...]) -> None:
     sa.neg.peer_hashes = (sh.signature_hash_algorithms() or ()) if sh is not None else ()
     sa.neg.peer_vendor_ids = tuple(p.data for p in payloads if isinstance(p, VendorIdPayload))
     sa.neg.peer_certreq = any(isinstance(p, CertReqPayload) for p in payloads)
+    sa.neg.peer_intermediate = _notify(payloads, NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) is not None
 
 
 def _derive(sa: IkeSa, shared: bytes) -> None:
@@ -165,6 +167,8 @@ def start(sa: IkeSa, now: float, group: int | None = None) -> None:
     payloads += [SaPayload(proposals), KePayload(group, sa.neg.ke.public_value()), NoncePayload(sa.neg.ni)]
     payloads += _natd(sa, bytes(8), sa._src(), sa.remote)
     payloads += _capabilities(sa)
+    if any(additional_groups(p) for p in proposals):
+        payloads.append(_n(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
     if sa.config.follow_redirect:
         if sa.neg.redirected_from is not None:
             payloads.append(_n(NotifyType.REDIRECTED_FROM, _gateway(sa.neg.redirected_from.host)))
@@ -302,11 +306,18 @@ def handle_response(
     neg.ke = None  # the private value is not needed any more
     if neg.nat_local or neg.nat_remote or cfg.force_encap:
         sa.move_to_natt()
-    sa.transition(Trigger.INIT_OK)
     _done_event(sa, payloads)
-    from . import auth_exchange
+    neg.pending_addke = additional_groups(chosen)
+    if neg.pending_addke and not neg.peer_intermediate:
+        raise Refuse(
+            0,
+            "additional key exchanges chosen without INTERMEDIATE_EXCHANGE_SUPPORTED",
+            respond=False,
+            fatal=True,
+        )
+    from . import intermediate
 
-    auth_exchange.start(sa, now)
+    intermediate.start(sa, now)  # the additional key exchanges (RFC 9370), then IKE_AUTH
 
 
 def name_of_group(group: int | None) -> str:
@@ -425,6 +436,9 @@ def handle_request(
     if isinstance(cfg.auth, CertAuth) and cfg.send_certreq and cfg.ca_certs:
         out.append(certreq(cfg.ca_certs))
     out += _capabilities(sa)
+    if neg.peer_intermediate:
+        out.append(_n(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
+    neg.pending_addke = additional_groups(chosen)
     out += [VendorIdPayload(v) for v in cfg.vendor_ids]
     neg.init_response = sa.send_response(_X, h.message_id, out, src, dst)
     if dst.port == sa.local_natt.port or neg.nat_local or neg.nat_remote:

@@ -53,6 +53,7 @@ class ReceivePath:
     _peer_mid: int
     _rx: Any
     _invalid_spi_answers: int
+    last_plain: tuple[int, bytes]
 
     # -- receive path -------------------------------------------------------------------------
 
@@ -201,12 +202,14 @@ class ReceivePath:
         now: float,
         context: dict[str, Any] | None = None,
     ) -> None:
-        from . import auth_exchange, create_child, informational, init_exchange
+        from . import auth_exchange, create_child, informational, init_exchange, intermediate
 
         modules = {
             "init_request": init_exchange.handle_request,
             "init_response": init_exchange.handle_response,
             "auth_request": auth_exchange.handle_request,
+            "intermediate_request": intermediate.handle_request,
+            "intermediate_response": intermediate.handle_response,
             "auth_response": auth_exchange.handle_response,
             "informational_request": informational.handle_request,
             "informational_response": informational.handle_response,
@@ -252,6 +255,7 @@ class ReceivePath:
                     self._drop(f"fragment: {done}")
                 return None
             first, plaintext = done
+        self.last_plain = (first, plaintext)  # RFC 9242 IntAuth covers the inner payloads as sent
         try:
             return inner_payloads(msg, first, plaintext)
         except MalformedMessage as e:

@@ -35,6 +35,7 @@ class State(Enum):
     INITIAL = "initial"  # nothing sent or received yet
     INIT_SENT = "init-sent"  # initiator: IKE_SA_INIT request outstanding
     INIT_DONE = "init-done"  # responder: IKE_SA_INIT answered, keys derived, waiting for IKE_AUTH
+    INTERMEDIATE = "intermediate"  # initiator: IKE_INTERMEDIATE (RFC 9242) request outstanding
     AUTH_SENT = "auth-sent"  # initiator: IKE_AUTH request outstanding
     ESTABLISHED = "established"
     DELETING = "deleting"  # we sent the IKE SA Delete, waiting for its answer
@@ -45,6 +46,7 @@ class Trigger(Enum):
     INITIATE = "initiate"  # initiator queued IKE_SA_INIT
     INIT_RETRY = "init-retry"  # COOKIE, INVALID_KE_PAYLOAD or REDIRECT: IKE_SA_INIT again
     INIT_OK = "init-ok"  # IKE_SA_INIT done (initiator: response processed; responder: answered)
+    INTERMEDIATE = "intermediate"  # initiator: an IKE_INTERMEDIATE exchange starts (RFC 9242)
     AUTH_OK = "auth-ok"  # IKE_AUTH done, the IKE SA is established
     DELETE_SENT = "delete-sent"
     DELETED = "deleted"  # the IKE SA delete completed (either side)
@@ -60,13 +62,16 @@ TRANSITIONS: dict[tuple[Role, State, Trigger], State] = {
     (_I, _S.INITIAL, _T.INITIATE): _S.INIT_SENT,
     (_I, _S.INIT_SENT, _T.INIT_RETRY): _S.INIT_SENT,
     (_I, _S.INIT_SENT, _T.INIT_OK): _S.AUTH_SENT,  # IKE_AUTH is queued with the keys
+    (_I, _S.INIT_SENT, _T.INTERMEDIATE): _S.INTERMEDIATE,  # additional key exchanges first
+    (_I, _S.INTERMEDIATE, _T.INTERMEDIATE): _S.INTERMEDIATE,
+    (_I, _S.INTERMEDIATE, _T.INIT_OK): _S.AUTH_SENT,
     (_I, _S.AUTH_SENT, _T.AUTH_OK): _S.ESTABLISHED,
     (_R, _S.INITIAL, _T.INIT_OK): _S.INIT_DONE,
     (_R, _S.INIT_DONE, _T.AUTH_OK): _S.ESTABLISHED,
 }
 for _role in Role:
     TRANSITIONS[(_role, _S.ESTABLISHED, _T.DELETE_SENT)] = _S.DELETING
-    for _st in (_S.INIT_DONE, _S.AUTH_SENT, _S.ESTABLISHED, _S.DELETING):
+    for _st in (_S.INIT_DONE, _S.INTERMEDIATE, _S.AUTH_SENT, _S.ESTABLISHED, _S.DELETING):
         TRANSITIONS[(_role, _st, _T.DELETED)] = _S.CLOSED
     for _st in State:
         if _st is not _S.CLOSED:
@@ -84,7 +89,9 @@ _ESTABLISHED = {
 RECEIVE: dict[tuple[Role, State], dict[tuple[int, bool], str]] = {
     (_R, _S.INITIAL): {(_X.IKE_SA_INIT, False): "init_request"},
     (_I, _S.INIT_SENT): {(_X.IKE_SA_INIT, True): "init_response"},
+    (_I, _S.INTERMEDIATE): {(_X.IKE_INTERMEDIATE, True): "intermediate_response"},
     (_R, _S.INIT_DONE): {
+        (_X.IKE_INTERMEDIATE, False): "intermediate_request",
         (_X.IKE_AUTH, False): "auth_request",
         (_X.INFORMATIONAL, False): "informational_request",
     },

@@ -22,7 +22,15 @@ from dataclasses import replace
 from ..wire.ikev2_sa import Proposal, Transform
 from ..wire.registry import KeGroup, TransformType
 
-__all__ = ["check_chosen", "chosen_group", "ke_choice", "proposal_groups", "select_proposal", "transform_of"]
+__all__ = [
+    "additional_groups",
+    "check_chosen",
+    "chosen_group",
+    "ke_choice",
+    "proposal_groups",
+    "select_proposal",
+    "transform_of",
+]
 
 
 def _types(p: Proposal) -> frozenset[int]:
@@ -47,10 +55,15 @@ def select_proposal(
     for ours in configured:
         our_types = _types(ours)
         for theirs in offered:
-            if theirs.protocol_id != ours.protocol_id or _types(theirs) != our_types:
+            # RFC 9370 §2.2.1: an additional key exchange the peer offers with NONE among its
+            # choices is optional; without one configured we answer NONE.
+            optional = {
+                t.type for t in theirs.transforms if _is_addke(t.type) and t.id == KeGroup.NONE
+            } - our_types
+            if theirs.protocol_id != ours.protocol_id or _types(theirs) - optional != our_types:
                 continue
             their_keys = {_key(t) for t in theirs.transforms}
-            chosen: list[Transform] = []
+            chosen: list[Transform] = [Transform(t, KeGroup.NONE) for t in sorted(optional)]
             for ttype in sorted(our_types, key=_type_rank):
                 pick = next((t for t in ours.transforms if t.type == ttype and _key(t) in their_keys), None)
                 if pick is None:
@@ -58,8 +71,19 @@ def select_proposal(
                 # Echo the peer's encoding of the transform (attributes as it sent them).
                 chosen.append(next(t for t in theirs.transforms if _key(t) == _key(pick)))
             else:
+                chosen.sort(key=lambda t: _type_rank(t.type))
                 return Proposal(theirs.number, theirs.protocol_id, spi, tuple(chosen))
     return None
+
+
+def _is_addke(ttype: int) -> bool:
+    return TransformType.ADDKE1 <= ttype <= TransformType.ADDKE7
+
+
+def additional_groups(p: Proposal) -> list[tuple[int, int]]:
+    """``(transform type, group)`` of the chosen additional key exchanges, in order
+    (RFC 9370 §2.2.2: ADDKE1 first), NONE left out."""
+    return [(t.type, t.id) for t in sorted(p.transforms, key=lambda t: t.type) if _is_addke(t.type) and t.id]
 
 
 def _type_rank(ttype: int) -> int:
