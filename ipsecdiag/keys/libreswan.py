@@ -131,6 +131,7 @@ class _State:
     halves: dict[tuple[bytes, bytes], dict[str, _Half]] = field(default_factory=dict)
     esp: dict[str, bytes] = field(default_factory=dict)
     natt: tuple[int, int] | None = None
+    esn: bool | None = None  # "kernel: Enabling ESN" before the next add_sa()
     v1: dict[str, bytes] = field(default_factory=dict)
     debug_lines: int = 0
 
@@ -169,6 +170,8 @@ def _line(st: _State, no: int, body: str) -> None:
         st.extracted = {}
     elif mm := _IKE_LINE.match(body):
         _ike_half(st, no, mm)
+    elif body.endswith("Enabling ESN"):
+        st.esn = True
     elif mm := _NATT.search(body):
         st.natt = (int(mm.group("sport")), int(mm.group("dport"))) if mm.group("type") == "espinudp" else None
     elif mm := _ADD_SA.search(body):
@@ -303,6 +306,7 @@ def _child(st: _State, no: int, mm: re.Match[str]) -> None:
     label = where(st.name, no)
     esp, st.esp = st.esp, {}
     natt, st.natt = st.natt, None
+    esn, st.esn = st.esn, None
     if "ESP enckey" not in esp:
         st.res.warnings.append(f"{label}: SA without a preceding `ESP enckey` dump (AH?); skipped")
         return
@@ -327,6 +331,7 @@ def _child(st: _State, no: int, mm: re.Match[str]) -> None:
             src=mm.group("src"),
             dst=mm.group("dst"),
             encr_key_bits=key_bits_for(encr, len(ekey)),
+            esn=esn,
             mode=mm.group("mode") if mm.group("mode") in ("tunnel", "transport") else None,
             source=label,
             encap=encap,

@@ -1,5 +1,9 @@
 """Binding the keys of rekeyed IKE SAs to their SPIs (pure functions, no capture access).
 
+Two ways, both used by :func:`link_store`: another key source logged the same keys with SPIs
+(:func:`link_by_matching_keys`, e.g. the peer's pluto log), or the exchange that created the SA
+(:func:`link_rekeys`).
+
 A key source may log the keys of an IKE SA created by CREATE_CHILD_SA (RFC 7296 §1.3.2) without
 its SPIs (:class:`~ipsecdiag.keys.model.PendingIkeKeys`). The exchange that created it shows them:
 the SA payload of the request carries the new initiator SPI, that of the response the new
@@ -127,13 +131,40 @@ def _why(
     return f"{n} IKE rekey exchanges in IKE SA {parent.spi_i.hex()}/{parent.spi_r.hex()}, none singled out"
 
 
+_SAME = ("encr", "sk_ei", "sk_er", "integ", "sk_ai", "sk_ar")
+
+
+def link_by_matching_keys(known: Iterable[IkeSaKeys], pending: Iterable[PendingIkeKeys]) -> RekeyLinks:
+    """Bind pending records whose keys another source logged with SPIs (e.g. the peer's pluto
+    log next to this charon log): the same SK_e/SK_a bytes cannot belong to another SA. The
+    bound record keeps what only the pending one has (SK_d, SK_p, the PRF)."""
+    out = RekeyLinks()
+    known = list(known)
+    for p in pending:
+        if not p.keys.sk_ei:
+            continue
+        hits = [k for k in known if all(getattr(k, f) == getattr(p.keys, f) for f in _SAME)]
+        if len({(k.spi_i, k.spi_r) for k in hits}) != 1:
+            continue
+        k = hits[0]
+        out.bound.append(
+            dataclasses.replace(p.keys, spi_i=k.spi_i, spi_r=k.spi_r, source=f"{p.source} (SPIs from {k.source})")
+        )
+        out.resolved.append(p)
+    return out
+
+
 def link_store(store: KeyStore, exchanges: Iterable[RekeyExchange], *, verify: Verifier | None = None) -> RekeyLinks:
     """:func:`link_rekeys` on a store: bound records join its IKE keys and leave its pending list.
 
     Call it again after decrypting with the newly bound keys to resolve the next link of a chain.
     """
+    matched = link_by_matching_keys([k for k in store if isinstance(k, IkeSaKeys)], store.pending())
+    for p, k in zip(matched.resolved, matched.bound, strict=True):
+        store.resolve_pending(p, k)
     known = [k for k in store if isinstance(k, IkeSaKeys)]
     links = link_rekeys(known, store.pending(), exchanges, verify=verify, resolved=store.resolved())
     for p, k in zip(links.resolved, links.bound, strict=True):
         store.resolve_pending(p, k)
+    links.bound[:0], links.resolved[:0] = matched.bound, matched.resolved
     return links

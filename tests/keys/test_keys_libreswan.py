@@ -18,7 +18,8 @@ from ipsecdiag.crypto.sk import decrypt_sk
 from ipsecdiag.keys.convert import convert
 from ipsecdiag.keys.libreswan import looks_like_pluto_log, parse_pluto_log
 from ipsecdiag.keys.load import detect_format, parse_text
-from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, KeyStore
+from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, KeyStore, PendingIkeKeys
+from ipsecdiag.keys.rekey import link_store
 from ipsecdiag.keys.strongswan import parse_charon_log
 from ipsecdiag.wire.ikev2 import peek_header
 from ipsecdiag.wire.registry import EncrId, IntegId
@@ -159,3 +160,37 @@ def test_syslog_and_journal_lines_give_the_same_keys(fmt: str) -> None:
     res = parse_text(relined, name="syslog")
     assert res.format == "pluto" and res.notes == []
     assert _ike(res.keys) == dataclasses.replace(_ike(parse_pluto_log(text, name="syslog").keys), source=_ike(res.keys).source)
+
+
+def test_esn_announced_before_the_sa_is_recorded() -> None:
+    text = _pluto("gcm").replace("| kernel: add_sa() level=0", "| kernel: Enabling ESN\n| kernel: add_sa() level=0", 1)
+    [esp] = [k for k in parse_pluto_log(text).keys if isinstance(k, ChildSaKeys)]
+    assert esp.esn is True
+    [plain] = [k for k in parse_pluto_log(_pluto("gcm")).keys if isinstance(k, ChildSaKeys)]
+    assert plain.esn is None  # not said: the decryptor tries both
+
+
+def test_charons_pending_rekeyed_sa_takes_its_spis_from_the_peers_pluto_log() -> None:
+    """charon logs the rekeyed IKE SA's keys without SPIs; pluto logs the same SA's keys with them."""
+    pluto = parse_pluto_log(lzma.decompress((DATA / "pluto-4.10-ike-rekey.log.xz").read_bytes()).decode(), name="p")
+    charon = parse_charon_log(_charon("ike-rekey"), name="c")
+    [pending] = [k for k in charon.keys if isinstance(k, PendingIkeKeys)]
+    first, rekeyed = (k for k in pluto.keys if isinstance(k, IkeSaKeys))
+    store = KeyStore([*charon.keys, *pluto.keys])
+    links = link_store(store, [])
+    assert links.resolved == [pending] and store.pending() == []
+    bound = store.ike(rekeyed.spi_i, rekeyed.spi_r)
+    assert bound is not None and bound.source == f"{pending.source} (SPIs from {rekeyed.source})"
+    assert bound.sk_d == pending.keys.sk_d and bound.sk_d  # what pluto does not print is kept
+    assert (bound.sk_ei, bound.sk_ar) == (rekeyed.sk_ei, rekeyed.sk_ar)
+    assert pending.parent_spis == (first.spi_i, first.spi_r)
+    # The capture's last exchange (the DELETE) is protected with the rekeyed SA's keys.
+    last = None
+    for _f, data, off in ip_packets(DATA / "charon-vs-pluto-ike-rekey.pcap"):
+        t = transport(data, off)
+        if t is not None and t[0] == 17:
+            last = data[t[3] + 12 : t[4]]
+    assert last is not None
+    h = peek_header(last)
+    assert (h.spi_i, h.spi_r) == (bound.spi_i, bound.spi_r)
+    assert decrypt_sk(bound, last, 28, from_initiator=h.is_initiator) is not None
