@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipsecdiag.capture.writer import PcapNgWriter
+from ipsecdiag.esp.inner import internet_checksum
 from ipsecdiag.keys.keyfile import write_keyfile
 from ipsecdiag.keys.model import AnyKeys, KeyStore
 from ipsecdiag.keys.wireshark import write_wireshark_dir
@@ -50,14 +51,7 @@ class WrittenFiles:
     key_records: int = 0
 
 
-def _checksum(data: bytes) -> int:
-    """RFC 1071 Internet checksum."""
-    if len(data) & 1:
-        data += b"\x00"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+_checksum = internet_checksum  # RFC 1071, one implementation (esp/inner.py)
 
 
 def ip_udp_packet(src: tuple[str, int], dst: tuple[str, int], payload: bytes, ident: int = 0) -> bytes:
@@ -77,7 +71,7 @@ def ip_udp_packet(src: tuple[str, int], dst: tuple[str, int], payload: bytes, id
     else:
         pseudo = s.packed + d.packed + struct.pack("!IxxxB", ulen, _UDP)
     udp = _UDPH.pack(src[1], dst[1], ulen, 0) + payload
-    csum = _checksum(pseudo + udp) or 0xFFFF  # 0 means "no checksum" in IPv4 UDP
+    csum = internet_checksum(pseudo + udp) or 0xFFFF  # 0 means "no checksum" in IPv4 UDP
     udp = udp[:6] + csum.to_bytes(2, "big") + udp[8:]
     if s.version == 6:
         return _IPV6.pack(6 << 28, ulen, _UDP, 64, s.packed, d.packed) + udp
@@ -85,7 +79,7 @@ def ip_udp_packet(src: tuple[str, int], dst: tuple[str, int], payload: bytes, id
     if total > 0xFFFF:
         raise ValueError(f"UDP datagram of {len(payload)} bytes does not fit an IPv4 packet")
     hdr = _IPV4.pack(0x45, 0, total, ident & 0xFFFF, 0x4000, 64, _UDP, 0, s.packed, d.packed)
-    hdr = hdr[:10] + _checksum(hdr).to_bytes(2, "big") + hdr[12:]
+    hdr = hdr[:10] + internet_checksum(hdr).to_bytes(2, "big") + hdr[12:]
     return hdr + udp
 
 
