@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .analysis.model import Report, Severity
 from .exitcodes import ExitStatus, status_for
+from .reconstruction.model import Report, Severity
 from .reconstruction.options import AnalysisOptions
 
 app = typer.Typer(
@@ -330,8 +330,8 @@ def decrypt(
     """Decrypt ESP and write the inner traffic, with the original timestamps, as a capture."""
     from rich.table import Table
 
-    from .analysis.export import export_decrypted
     from .capture.model import CaptureError
+    from .report.pcap import export_decrypted
 
     try:
         _refuse_inputs([("--output", output)], [capture, *keys])
@@ -520,7 +520,7 @@ def explain(
     """Print the catalogue entry for a finding id or an IKE notify name."""
     from rich.table import Table
 
-    from .analysis.knowledge import CATALOGUE, explain_text
+    from .diagnosis.knowledge import CATALOGUE, explain_text
 
     res = explain_text(key)
     if res is None:

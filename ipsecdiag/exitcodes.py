@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from .analysis.model import Report, Severity
+from .reconstruction.model import Report, Severity
 
 
 class ExitStatus(IntEnum):

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .analysis.checks import default_checks
-from .analysis.checks.base import Check, CheckContext
-from .analysis.model import Finding, Report
-from .analysis.reconstruct import Reconstructor
 from .capture.decode import Decoder
 from .capture.reader import CaptureFile, Frame, open_capture
+from .diagnosis.base import Check, CheckContext
+from .diagnosis.checks import default_checks
 from .keys.model import KeyStore
+from .reconstruction.model import Finding, Report
 from .reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
+from .reconstruction.reconstructor import Reconstructor
 
 __all__ = [
     "AnalysisOptions",
@@ -143,7 +143,7 @@ def _tapped(frames: Iterator[Frame], on_frame: Callable[[int, float, int, bytes]
 
 def _install_decryption(rec: Reconstructor, *, allow_pool: bool = False) -> None:
     if rec.keys:
-        from .analysis.decrypt import install_decryption
+        from .decryption.ikev2 import install_decryption
 
         install_decryption(rec, allow_pool=allow_pool)
 

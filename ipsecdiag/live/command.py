@@ -30,8 +30,8 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from ..analysis.model import Finding, Report, Severity
 from ..exitcodes import ExitStatus, status_for
+from ..reconstruction.model import Finding, Report, Severity
 from ..report.live_view import Dashboard, LiveStatus, finding_line
 from ..report.render import report_renderable
 from .session import FindingTracker, LiveSession, RateMeter, finding_key

@@ -18,11 +18,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from types import FrameType
 
-from ..analysis.model import EspFlow, Finding
 from ..capture.feed import FrameFeed
 from ..capture.live import STOP_TIMEOUT
 from ..capture.reader import Frame
 from ..capture.ring import CaptureKeeper
+from ..reconstruction.model import EspFlow, Finding
 
 IDLE_POLL = 0.1  # seconds the frame source waits for a batch before yielding None
 

@@ -10,8 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from ..analysis.details import message_details
-from ..analysis.model import (
+from ..reconstruction.model import (
     EspFlow,
     ExchangeRecord,
     Finding,
@@ -19,6 +18,7 @@ from ..analysis.model import (
     MessageRecord,
     Report,
 )
+from .view import message_details
 
 SCHEMA = "ipsecdiag/report-1"
 

@@ -16,7 +16,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from ..analysis.model import EspFlow, Finding, IkeSaRecord, Report
+from ..reconstruction.model import EspFlow, Finding, IkeSaRecord, Report
 from .render import ASCII_SIMPLE_HEAD, SEV_STYLE, STATE_STYLE, proposal_short
 
 IDLE_SECONDS = 120.0

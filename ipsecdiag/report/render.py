@@ -15,8 +15,8 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from ..analysis.details import digest, message_details
-from ..analysis.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
+from ..reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
+from .view import digest, message_details
 
 SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 STATE_STYLE = {"established": "green", "failed": "red", "incomplete": "yellow", "deleted": "dim"}

@@ -10,8 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ipsecdiag.analysis.checks.base import Check, CheckContext
-from ipsecdiag.analysis.model import (
+from ipsecdiag.diagnosis.base import Check, CheckContext
+from ipsecdiag.pipeline import rank_findings
+from ipsecdiag.reconstruction.model import (
     ExchangeRecord,
     Finding,
     IkeSaRecord,
@@ -19,7 +20,6 @@ from ipsecdiag.analysis.model import (
     Report,
     Transmission,
 )
-from ipsecdiag.pipeline import rank_findings
 from ipsecdiag.reconstruction.options import AnalysisOptions
 from ipsecdiag.wire import ikev1 as v1
 from ipsecdiag.wire import ikev2 as v2

@@ -29,14 +29,14 @@ def _importable(name: str) -> bool:
 IKEV2_DECRYPTION = _importable("ipsecdiag.keys.load") and _importable("ipsecdiag.crypto.sk")
 FULL_DECRYPTION = (
     IKEV2_DECRYPTION
-    and _importable("ipsecdiag.analysis.decrypt_v1")
-    and _importable("ipsecdiag.analysis.decrypt_esp")
+    and _importable("ipsecdiag.decryption.ikev1")
+    and _importable("ipsecdiag.decryption.esp")
 )
 needs_decryption = pytest.mark.skipif(
     not IKEV2_DECRYPTION, reason="IKE decryption (ipsecdiag.keys.load, ipsecdiag.crypto.sk) not available yet"
 )
 needs_v1_decryption = pytest.mark.skipif(
-    not FULL_DECRYPTION, reason="IKEv1 decryption (ipsecdiag.analysis.decrypt_v1) not available yet"
+    not FULL_DECRYPTION, reason="IKEv1 decryption (ipsecdiag.decryption.ikev1) not available yet"
 )
 
 

@@ -12,11 +12,11 @@ from scapy.layers.ipsec import AH, SecurityAssociation
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from ipsecdiag.analysis.decrypt import install_decryption
-from ipsecdiag.analysis.reconstruct import ip_header_before
 from ipsecdiag.capture.writer import PcapWriter
+from ipsecdiag.decryption.ikev2 import install_decryption
 from ipsecdiag.keys.model import ChildSaKeys, KeyStore, SecretBytes
 from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.reconstructor import ip_header_before
 from ipsecdiag.wire.registry import IntegId
 
 KEY = bytes(range(20))

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from ipsecdiag.analysis.decrypt import install_decryption
 from ipsecdiag.capture.model import CaptureError
+from ipsecdiag.decryption.ikev2 import install_decryption
 from ipsecdiag.keys.load import load_keys
 from ipsecdiag.keys.model import KeyStore
 from ipsecdiag.pipeline import analyze_capture

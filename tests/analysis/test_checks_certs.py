@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ipsecdiag.analysis.checks.auth import AuthCheck
-from ipsecdiag.analysis.checks.certs import CertCheck
-from ipsecdiag.analysis.model import Severity
 from ipsecdiag.crypto import x509 as cx
+from ipsecdiag.diagnosis.checks.auth import AuthCheck
+from ipsecdiag.diagnosis.checks.certs import CertCheck
+from ipsecdiag.reconstruction.model import Severity
 from ipsecdiag.wire.ikev1_payloads import V1CertPayload, V1IdPayload
 from ipsecdiag.wire.ikev2 import AuthPayload, CertPayload, CertReqPayload, IdPayload
 from ipsecdiag.wire.registry import IdType

@@ -14,7 +14,7 @@ from checks_keyed import analyze, first_error, needs_decryption
 from checks_lab import LabRun, make_ec_pki, needs_lab, record_lab
 from swanconf import PeerConfig
 
-from ipsecdiag.analysis.model import Severity
+from ipsecdiag.reconstruction.model import Severity
 
 pytestmark = [pytest.mark.interop, needs_lab, needs_decryption]
 PUBKEY = PeerConfig(auth="pubkey")

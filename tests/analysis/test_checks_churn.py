@@ -3,9 +3,9 @@ teardown or a few reconnects stay quiet."""
 
 from __future__ import annotations
 
-from ipsecdiag.analysis.checks.base import CheckContext
-from ipsecdiag.analysis.checks.churn import ChurnCheck
-from ipsecdiag.analysis.model import ExchangeRecord, IkeSaRecord, MessageRecord, Report, Transmission
+from ipsecdiag.diagnosis.base import CheckContext
+from ipsecdiag.diagnosis.checks.churn import ChurnCheck
+from ipsecdiag.reconstruction.model import ExchangeRecord, IkeSaRecord, MessageRecord, Report, Transmission
 from ipsecdiag.wire import ikev2 as v2
 from ipsecdiag.wire.registry import ExchangeType, ProtocolId
 

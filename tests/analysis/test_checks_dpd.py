@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from checks_builders import exchange, hidden_msg, ike_sa, msg, report, run, v1_notify
 
-from ipsecdiag.analysis.checks.dpd import DpdCheck, empty_sk_size
-from ipsecdiag.analysis.model import Severity
+from ipsecdiag.diagnosis.checks.dpd import DpdCheck, empty_sk_size
+from ipsecdiag.reconstruction.model import Severity
 from ipsecdiag.wire.ikev2 import DeletePayload
 
 GCM = {"encr": "ENCR_AES_GCM_16", "encr_key_bits": 256, "prf": "PRF_HMAC_SHA2_256", "ke": "ECP_256"}

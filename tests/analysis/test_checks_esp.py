@@ -12,10 +12,11 @@ from types import ModuleType
 import pytest
 from corpus import REPO_ROOT
 
-from ipsecdiag.analysis.checks.base import CheckContext
-from ipsecdiag.analysis.checks.esp_flows import EspFlowCheck
-from ipsecdiag.analysis.checks.notify import ErrorNotifyCheck
-from ipsecdiag.analysis.model import (
+from ipsecdiag.diagnosis.base import CheckContext
+from ipsecdiag.diagnosis.checks.esp_flows import EspFlowCheck
+from ipsecdiag.diagnosis.checks.notify import ErrorNotifyCheck
+from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.model import (
     ChildSaRecord,
     EspFlow,
     ExchangeRecord,
@@ -26,7 +27,6 @@ from ipsecdiag.analysis.model import (
     Severity,
     Transmission,
 )
-from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.wire import ikev2 as v2
 from ipsecdiag.wire.registry import ExchangeType, NotifyType
 
@@ -264,9 +264,9 @@ def test_invalid_spi_notify() -> None:
 def test_one_way_with_decrypted_ike_from_a_recorded_tunnel(tmp_path: Path) -> None:
     """The strongSwan sample with the responder's ESP removed: the CHILD SA from the decrypted
     IKE_AUTH names the silent partner SPI."""
-    from ipsecdiag.analysis.decrypt import install_decryption
     from ipsecdiag.capture.reader import open_capture
     from ipsecdiag.capture.writer import PcapWriter
+    from ipsecdiag.decryption.ikev2 import install_decryption
     from ipsecdiag.keys.load import load_keys
     from ipsecdiag.keys.model import KeyStore
 
@@ -287,7 +287,7 @@ def test_one_way_with_decrypted_ike_from_a_recorded_tunnel(tmp_path: Path) -> No
 
 
 def _synth_keyed(name: str) -> Report:
-    from ipsecdiag.analysis.decrypt import install_decryption
+    from ipsecdiag.decryption.ikev2 import install_decryption
     from ipsecdiag.keys.load import load_keys
     from ipsecdiag.keys.model import KeyStore
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from corpus import CORPUS, REPO_ROOT, needs_corpus
 
-from ipsecdiag.analysis.checks.fragmentation import IkeFragmentationCheck
-from ipsecdiag.analysis.checks.mtu import MtuCheck, Overhead, overhead_for
-from ipsecdiag.analysis.checks.unanswered import UnansweredCheck
-from ipsecdiag.analysis.model import EspFlow, Finding, Report, Severity
+from ipsecdiag.diagnosis.checks.fragmentation import IkeFragmentationCheck
+from ipsecdiag.diagnosis.checks.mtu import MtuCheck, Overhead, overhead_for
+from ipsecdiag.diagnosis.checks.unanswered import UnansweredCheck
 from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.model import EspFlow, Finding, Report, Severity
 from ipsecdiag.reconstruction.options import AnalysisOptions
 
 SYNTH = REPO_ROOT / "sample_pcaps" / "synth"
@@ -160,7 +160,7 @@ def test_ike_fragmentation_in_use_is_not_flagged(scenario: str) -> None:
 
 
 def _keyed(name: str, **options: object) -> Report:
-    from ipsecdiag.analysis.decrypt import install_decryption
+    from ipsecdiag.decryption.ikev2 import install_decryption
     from ipsecdiag.keys.load import load_keys
     from ipsecdiag.keys.model import KeyStore
 

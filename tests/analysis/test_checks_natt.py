@@ -13,11 +13,11 @@ from types import ModuleType
 import pytest
 from corpus import CORPUS, REPO_ROOT, needs_corpus
 
-from ipsecdiag.analysis.checks.esp_flows import EspFlowCheck
-from ipsecdiag.analysis.checks.natd import natd_checks
-from ipsecdiag.analysis.checks.natt import NatCheck
-from ipsecdiag.analysis.model import Finding, Report, Severity
+from ipsecdiag.diagnosis.checks.esp_flows import EspFlowCheck
+from ipsecdiag.diagnosis.checks.natt import NatCheck
+from ipsecdiag.diagnosis.natd import natd_checks
 from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.model import Finding, Report, Severity
 from ipsecdiag.reconstruction.options import AnalysisOptions
 
 SYNTH = REPO_ROOT / "sample_pcaps" / "synth"
@@ -257,7 +257,7 @@ def test_synthesized_capture_expectations(name: str) -> None:
 
     table = json.loads((SYNTH / "synth.json").read_text())[name]
     if table["keys"]:
-        from ipsecdiag.analysis.decrypt import install_decryption
+        from ipsecdiag.decryption.ikev2 import install_decryption
         from ipsecdiag.keys.load import load_keys
         from ipsecdiag.keys.model import KeyStore
 

@@ -14,9 +14,9 @@ from checks_builders import (
 from checks_keyed import LAB, SAMPLES, analyze, needs_decryption
 from corpus import needs_corpus
 
-from ipsecdiag.analysis.checks.auth import AuthCheck
-from ipsecdiag.analysis.checks.notify import ErrorNotifyCheck
-from ipsecdiag.analysis.model import Severity
+from ipsecdiag.diagnosis.checks.auth import AuthCheck
+from ipsecdiag.diagnosis.checks.notify import ErrorNotifyCheck
+from ipsecdiag.reconstruction.model import Severity
 from ipsecdiag.wire.ikev1_payloads import V1IdPayload
 from ipsecdiag.wire.ikev2 import AuthPayload, EapPayload, IdPayload
 from ipsecdiag.wire.registry import AuthMethod, IdType
@@ -232,11 +232,11 @@ def test_lab_auth_failed_with_wireshark_keys() -> None:
 
 
 def test_explain_knows_every_id_these_checks_emit() -> None:
-    from ipsecdiag.analysis.checks.auth import AuthCheck as A
-    from ipsecdiag.analysis.checks.notify import ErrorNotifyCheck as N
-    from ipsecdiag.analysis.checks.proposals import ProposalCheck as P
-    from ipsecdiag.analysis.checks.selectors import SelectorCheck as S
-    from ipsecdiag.analysis.knowledge import explain_text
+    from ipsecdiag.diagnosis.checks.auth import AuthCheck as A
+    from ipsecdiag.diagnosis.checks.notify import ErrorNotifyCheck as N
+    from ipsecdiag.diagnosis.checks.proposals import ProposalCheck as P
+    from ipsecdiag.diagnosis.checks.selectors import SelectorCheck as S
+    from ipsecdiag.diagnosis.knowledge import explain_text
 
     for check in (A, N, P, S):
         for fid in check.finding_ids:

@@ -9,15 +9,15 @@ from checks_keyed import EXTERNAL, LAB, analyze, needs_decryption, needs_v1_decr
 from corpus import needs_corpus
 from typer.testing import CliRunner
 
-from ipsecdiag.analysis.checks.auth import AuthCheck
-from ipsecdiag.analysis.checks.certs import CertCheck, sent_chains
-from ipsecdiag.analysis.checks.dpd import DpdCheck
-from ipsecdiag.analysis.checks.notify import ErrorNotifyCheck
-from ipsecdiag.analysis.checks.posture import PostureCheck
-from ipsecdiag.analysis.checks.proposals import ProposalCheck
-from ipsecdiag.analysis.checks.selectors import SelectorCheck
-from ipsecdiag.analysis.knowledge import CATALOGUE
 from ipsecdiag.cli import app
+from ipsecdiag.diagnosis.checks.auth import AuthCheck
+from ipsecdiag.diagnosis.checks.certs import CertCheck, sent_chains
+from ipsecdiag.diagnosis.checks.dpd import DpdCheck
+from ipsecdiag.diagnosis.checks.notify import ErrorNotifyCheck
+from ipsecdiag.diagnosis.checks.posture import PostureCheck
+from ipsecdiag.diagnosis.checks.proposals import ProposalCheck
+from ipsecdiag.diagnosis.checks.selectors import SelectorCheck
+from ipsecdiag.diagnosis.knowledge import CATALOGUE
 
 MY_CHECKS = (ProposalCheck, AuthCheck, SelectorCheck, CertCheck, PostureCheck, DpdCheck, ErrorNotifyCheck)
 MY_IDS = sorted({fid for c in MY_CHECKS for fid in c.finding_ids})

@@ -22,8 +22,8 @@ from checks_builders import (
 from checks_keyed import EXTERNAL, SAMPLES, analyze, needs_decryption
 from corpus import needs_corpus
 
-from ipsecdiag.analysis.checks.posture import PostureCheck
-from ipsecdiag.analysis.model import ChildSaRecord, Severity
+from ipsecdiag.diagnosis.checks.posture import PostureCheck
+from ipsecdiag.reconstruction.model import ChildSaRecord, Severity
 from ipsecdiag.wire.ikev1_payloads import (
     V1Attribute,
     V1HashPayload,

@@ -15,7 +15,7 @@ from checks_lab import LabRun, needs_lab, record_lab
 from harness import run as lab_run
 from swanconf import RESPONDER_ADDR, PeerConfig
 
-from ipsecdiag.analysis.model import Severity
+from ipsecdiag.reconstruction.model import Severity
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, needs_lab, needs_decryption]
 

@@ -24,8 +24,7 @@ from checks_builders import TN as N
 from checks_builders import TP as P
 from checks_keyed import SAMPLES, analyze, needs_decryption
 
-from ipsecdiag.analysis.checks.proposals import ProposalCheck
-from ipsecdiag.analysis.model import Severity
+from ipsecdiag.diagnosis.checks.proposals import ProposalCheck
 from ipsecdiag.keys._swnames import encr_keyword, integ_keyword, prf_keyword
 from ipsecdiag.protocol.suites import (
     Algo,
@@ -38,6 +37,7 @@ from ipsecdiag.protocol.suites import (
     suites_from_v1,
     suites_from_v2,
 )
+from ipsecdiag.reconstruction.model import Severity
 from ipsecdiag.wire.ikev1_payloads import V1Attribute, V1Proposal, V1SaPayload, V1Transform
 from ipsecdiag.wire.ikev2 import KePayload
 from ipsecdiag.wire.registry import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId
@@ -379,7 +379,7 @@ def test_pfs_mismatch_on_child_rekey_is_explained() -> None:
         ),
     )
     sa = ike_sa(_accepted_init().exchanges[0], auth, rekey)
-    from ipsecdiag.analysis.model import ChildSaRecord
+    from ipsecdiag.reconstruction.model import ChildSaRecord
 
     sa.child_sas.append(ChildSaRecord(spi_i=0x0A0B0C0D, spi_r=0x0A0B0C0D, created_in="IKE_AUTH"))
     [f] = run(ProposalCheck(), report(sa))

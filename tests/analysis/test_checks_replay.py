@@ -11,11 +11,11 @@ from corpus import REPO_ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipsecdiag.analysis.checks.base import CheckContext
-from ipsecdiag.analysis.checks.replay import ReplayCheck
-from ipsecdiag.analysis.esp_tracker import MAX_EVENTS, RECENT, EspTracker
-from ipsecdiag.analysis.model import ChildSaRecord, EspFlow, IkeSaRecord, Report
+from ipsecdiag.diagnosis.base import CheckContext
+from ipsecdiag.diagnosis.checks.replay import ReplayCheck
 from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.esp_tracker import MAX_EVENTS, RECENT, EspTracker
+from ipsecdiag.reconstruction.model import ChildSaRecord, EspFlow, IkeSaRecord, Report
 from ipsecdiag.reconstruction.options import AnalysisOptions
 
 SYNTH = REPO_ROOT / "sample_pcaps" / "synth"

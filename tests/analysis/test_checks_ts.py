@@ -8,9 +8,9 @@ import pytest
 from checks_builders import exchange, ike_sa, msg, notify, report, run, sa_payload, ts, v1_notify
 from checks_keyed import SAMPLES, analyze, needs_decryption
 
-from ipsecdiag.analysis.checks.selectors import SelectorCheck
-from ipsecdiag.analysis.model import Severity
+from ipsecdiag.diagnosis.checks.selectors import SelectorCheck
 from ipsecdiag.protocol.selectors import Sel, intersect, sel_from_v1_id, uncovered
+from ipsecdiag.reconstruction.model import Severity
 from ipsecdiag.wire.ikev1_payloads import V1IdPayload
 from ipsecdiag.wire.ikev2 import CfgAttribute, CpPayload
 from ipsecdiag.wire.ikev2_sa import Proposal, Transform, TransformAttribute

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from corpus import CORPUS, needs_corpus
 
-from ipsecdiag.analysis import decrypt_pool
-from ipsecdiag.analysis.decrypt import install_decryption
-from ipsecdiag.analysis.export import export_decrypted
+from ipsecdiag.decryption import pool as decrypt_pool
+from ipsecdiag.decryption.ikev2 import install_decryption
 from ipsecdiag.keys.load import load_keys
 from ipsecdiag.keys.model import KeyStore
 from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.report.json import report_dict
+from ipsecdiag.report.pcap import export_decrypted
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_pcaps"
 

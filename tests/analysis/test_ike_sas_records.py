@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import struct
 
-from ipsecdiag.analysis.ike_sas import IkeReconstructor
 from ipsecdiag.capture.model import IkeDatagram
+from ipsecdiag.reconstruction.ike_sas import IkeReconstructor
 
 
 def _bad_sa_init() -> bytes:

@@ -4,8 +4,8 @@ inferred; anything else is left unlinked."""
 
 from __future__ import annotations
 
-from ipsecdiag.analysis.ike_sas import _infer_rekeys
-from ipsecdiag.analysis.model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
+from ipsecdiag.reconstruction.ike_sas import _infer_rekeys
+from ipsecdiag.reconstruction.model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
 from ipsecdiag.wire.registry import ExchangeType
 
 

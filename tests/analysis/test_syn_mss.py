@@ -10,9 +10,9 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
-from ipsecdiag.analysis.decrypt import install_decryption
-from ipsecdiag.analysis.decrypt_esp import SYN_CODE, inner_code, inner_name
 from ipsecdiag.capture.writer import PcapWriter
+from ipsecdiag.decryption.esp import SYN_CODE, inner_code, inner_name
+from ipsecdiag.decryption.ikev2 import install_decryption
 from ipsecdiag.esp.sa import EspEncryptor
 from ipsecdiag.keys.model import ChildSaKeys, KeyStore, SecretBytes
 from ipsecdiag.pipeline import analyze_capture

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from ipsecdiag.analysis.knowledge import CATALOGUE
 from ipsecdiag.cli import app
+from ipsecdiag.diagnosis.knowledge import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_pcaps"

@@ -11,11 +11,11 @@ import pytest
 from fakecap import make_tool
 from typer.testing import CliRunner
 
-from ipsecdiag.analysis.model import EspFlow, Finding, Severity
 from ipsecdiag.capture import live as live_mod
 from ipsecdiag.capture.reader import open_capture
 from ipsecdiag.cli import app
 from ipsecdiag.live.session import FindingTracker, LiveSession, RateMeter
+from ipsecdiag.reconstruction.model import EspFlow, Finding, Severity
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_pcaps"
 

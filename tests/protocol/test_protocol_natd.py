@@ -14,9 +14,9 @@ from pathlib import Path
 
 from corpus import CORPUS, REPO_ROOT, needs_corpus
 
-from ipsecdiag.analysis.model import MessageRecord
 from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.protocol.natd import natd_hash_v1, natd_hash_v2, v1_hash_name
+from ipsecdiag.reconstruction.model import MessageRecord
 from ipsecdiag.wire import ikev1 as v1
 from ipsecdiag.wire import ikev2 as v2
 from ipsecdiag.wire.registry import NotifyType

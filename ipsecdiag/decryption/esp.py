@@ -1,0 +1,211 @@
+"""ESP decryption on the analysis hot path: one :class:`EspDecryptor` per flow, built on the
+flow's first packet from the key store; inner protocol accounting; optional plaintext sink
+(``ipsecdiag decrypt``)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..esp.sa import EspDecryptor, EspStatus
+from ..keys.model import ChildSaKeys, KeyStore
+from ..reconstruction.esp_tracker import EspTracker, FlowState
+from ..reconstruction.model import addr_text
+
+if TYPE_CHECKING:
+    from ..reconstruction.reconstructor import Reconstructor
+
+NO_KEY = False  # FlowState.decryptor value when the store has no key for the flow
+
+# (frame, ts, flow, next_header, payload) for every packet that decrypted; payload is the
+# inner packet (tunnel mode) or upper-layer data (transport mode), TFC padding included.
+PlainSink = Callable[[int, float, FlowState, int, bytes], None]
+# (frame, ts, flow, status) for every packet that did not decrypt (no key, bad ICV, ...).
+FailSink = Callable[[int, float, FlowState, int], None]
+
+_INNER_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 47: "GRE", 50: "ESP", 132: "SCTP"}
+NO_KEY_STATUS = -1
+
+
+SYN_CODE = 0x40000000  # inner_code flag: a TCP SYN, with the IPv6 bit (1 << 16) and the MSS below
+
+
+def inner_code(nh: int, payload: bytes) -> int:
+    """Cheap per-packet key for the inner protocol mix: the next header, and for an inner IP
+    packet (tunnel mode) also the protocol it carries (``nh << 8 | proto``). A TCP SYN with an
+    MSS option gets ``SYN_CODE | v6 << 16 | mss`` so the MTU check can compare the MSS the
+    endpoints announce with what the tunnel carries."""
+    if nh == 4:
+        if len(payload) <= 9:
+            return 0x400
+        proto = payload[9]
+        if proto == 6:
+            return _syn_code(payload, (payload[0] & 15) * 4, 0) or 0x406
+        return 0x400 | proto
+    if nh == 41:
+        if len(payload) <= 6:
+            return 0x2900
+        if payload[6] == 6:
+            return _syn_code(payload, 40, 1 << 16) or 0x2906
+        return 0x2900 | payload[6]
+    return nh
+
+
+def _syn_code(p: bytes, tcp: int, v6: int) -> int:
+    """``SYN_CODE | v6 | mss`` for a SYN carrying an MSS option (RFC 9293 §3.7.1), else 0."""
+    if len(p) < tcp + 20 or not p[tcp + 13] & 0x02:
+        return 0
+    end = min(len(p), tcp + (p[tcp + 12] >> 4) * 4)
+    i = tcp + 20
+    while i < end:
+        kind = p[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= end or p[i + 1] < 2:
+            break
+        if kind == 2 and p[i + 1] == 4 and i + 4 <= end:
+            return SYN_CODE | v6 | int.from_bytes(p[i + 2 : i + 4], "big")
+        i += p[i + 1]
+    return 0
+
+
+def inner_name(code: int) -> str:
+    """Display name for an :func:`inner_code`."""
+    if code & SYN_CODE:
+        return "IPv6/TCP" if code & (1 << 16) else "IPv4/TCP"
+    if code >= 0x100:
+        family = "IPv4" if code >> 8 == 4 else "IPv6"
+        proto = code & 0xFF
+        return f"{family}/{_INNER_NAMES.get(proto, str(proto))}"
+    if code == 59:
+        return "dummy"
+    return _INNER_NAMES.get(code, f"proto-{code}")
+
+
+def trim_tfc(nh: int, payload: bytes) -> bytes:
+    """Cut TFC padding (RFC 4303 §2.4) using the inner IP header's length field."""
+    if nh == 4 and len(payload) >= 20:
+        n = struct.unpack_from("!H", payload, 2)[0]
+        if 20 <= n <= len(payload):
+            return payload[:n]
+    elif nh == 41 and len(payload) >= 40:
+        n = 40 + struct.unpack_from("!H", payload, 4)[0]
+        if n <= len(payload):
+            return payload[:n]
+    return payload
+
+
+def nested_esp(nh: int, payload: bytes) -> tuple[bytes, bytes, int, int, int, int] | None:
+    """(src, dst, sport, dport, esp offset, end) when a decrypted tunnel-mode packet carries ESP
+    itself (nested SAs, e.g. an end-to-end transport SA inside a gateway tunnel)."""
+    if nh == 4 and len(payload) >= 28:
+        ihl = (payload[0] & 15) * 4
+        end = min(len(payload), struct.unpack_from("!H", payload, 2)[0])
+        if struct.unpack_from("!H", payload, 6)[0] & 0x3FFF:
+            return None  # a fragment: not reassembled here
+        if payload[9] == 50 and end >= ihl + 8:
+            return payload[12:16], payload[16:20], 0, 0, ihl, end
+    elif nh == 41 and len(payload) >= 48 and payload[6] == 50:
+        end = min(len(payload), 40 + struct.unpack_from("!H", payload, 4)[0])
+        return payload[8:24], payload[24:40], 0, 0, 40, end
+    return None
+
+
+def _checksum(hdr: bytes) -> int:
+    s = sum(struct.unpack(f"!{len(hdr) // 2}H", hdr))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ip_packet(src: bytes, dst: bytes, proto: int, payload: bytes) -> bytes:
+    """A minimal outer IPv4/IPv6 header around ``payload`` (TTL/hop limit 64)."""
+    if len(src) == 4:
+        hdr = bytearray(
+            struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0x4000, 64, proto, 0, src, dst)
+        )
+        struct.pack_into("!H", hdr, 10, _checksum(bytes(hdr)))
+        return bytes(hdr) + payload
+    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), proto, 64, src, dst) + payload
+
+
+def flow_keys(keys: KeyStore, f: FlowState) -> ChildSaKeys | None:
+    """The key for a flow: by SPI and addresses, else by SPI alone when that is unambiguous
+    (keys logged behind a NAT); the latter is noted on the flow."""
+    k = keys.child(f.spi, addr_text(f.src), addr_text(f.dst))
+    if k is None:
+        k = keys.child_by_spi(f.spi)
+        if k is not None:
+            f.extra["key_matched_by_spi_only"] = True
+    return k
+
+
+def count_failure(f: FlowState, status: int) -> None:
+    """Count a packet that did not decrypt under its :class:`EspStatus`."""
+    if status == EspStatus.INTEGRITY_FAILED:
+        f.integrity_failed += 1
+    elif status == EspStatus.TRUNCATED:
+        f.truncated += 1
+    else:
+        f.undecryptable += 1
+
+
+class NestingHook:
+    """Feeds ESP found inside decrypted tunnel-mode packets back to the tracker, at most
+    :attr:`MAX_NESTING` deep (the tracker calls the hook again for it)."""
+
+    MAX_NESTING = 3
+    tracker: EspTracker
+    _depth: int
+
+    def _feed_nested(self, frame: int, ts: float, nh: int, payload: bytes) -> None:
+        nested = nested_esp(nh, payload)
+        if nested is not None:
+            src, dst, sport, dport, ioff, iend = nested
+            self._depth += 1
+            try:
+                self.tracker.on_esp(frame, ts, src, dst, sport, dport, payload, ioff, iend)
+            finally:
+                self._depth -= 1
+
+
+class EspDecryptHook(NestingHook):
+    def __init__(
+        self, rec: Reconstructor, plain: PlainSink | None = None, fail: FailSink | None = None
+    ) -> None:
+        self.tracker = rec.esp
+        self._depth = 0
+        self.keys = rec.keys
+        self.active = any(True for k in self.keys if getattr(k, "protocol", None) == "esp")
+        self.plain = plain
+        self.fail = fail
+
+    def __call__(self, f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
+        dec = f.decryptor
+        if dec is None:
+            k = flow_keys(self.keys, f)
+            dec = f.decryptor = EspDecryptor(k) if k is not None else NO_KEY
+            if k is not None and dec.problem:
+                f.extra["decrypt_problem"] = dec.problem
+        if dec is NO_KEY:
+            if self.fail is not None:
+                self.fail(frame, ts, f, NO_KEY_STATUS)
+            return
+        status, nh, payload, _hi = dec.decrypt(data, off, end)
+        if payload is not None:  # EspStatus.OK
+            f.decrypted += 1
+            code = inner_code(nh, payload)
+            inner = f.inner
+            inner[code] = inner.get(code, 0) + 1
+            if self.plain is not None and nh != 59:
+                self.plain(frame, ts, f, nh, trim_tfc(nh, payload))
+            if (code == 0x432 or code == 0x2932) and self._depth < self.MAX_NESTING:
+                self._feed_nested(frame, ts, nh, payload)
+            return
+        count_failure(f, status)
+        if self.fail is not None:
+            self.fail(frame, ts, f, int(status))

@@ -1,0 +1,64 @@
+"""The check protocol: each diagnosis is a small class that owns its finding ids.
+
+Checks run after reconstruction over the finished :class:`Report` (results are data), read
+what they need from it and return findings. Options are the typed :class:`AnalysisOptions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..reconstruction.model import Finding, Report, Severity
+from ..reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
+from .knowledge import CATALOGUE
+
+
+@dataclass
+class CheckContext:
+    report: Report
+    options: AnalysisOptions = DEFAULT_OPTIONS
+
+
+class Check:
+    """Base class. Subclasses set ``name`` and ``finding_ids`` and implement :meth:`run`."""
+
+    name: ClassVar[str] = ""
+    finding_ids: ClassVar[tuple[str, ...]] = ()
+
+    def run(self, ctx: CheckContext) -> Iterable[Finding]:
+        raise TypeError(f"{type(self).__name__} does not implement run()")
+
+    def finding(
+        self,
+        fid: str,
+        *,
+        frames: Iterable[int] = (),
+        evidence: Iterable[str] = (),
+        explanation: str | None = None,
+        remediation: str | None = None,
+        severity: Severity | None = None,
+        title: str | None = None,
+        cause: str | None = None,
+        data: dict[str, Any] | None = None,
+        ike_sa: str | None = None,
+        explains: Iterable[str] = (),
+    ) -> Finding:
+        if fid not in self.finding_ids:
+            raise ValueError(f"check {self.name} does not own finding id {fid}")
+        entry = CATALOGUE[fid]
+        return Finding(
+            id=fid,
+            severity=entry.severity if severity is None else severity,
+            title=title or entry.title,
+            explanation=explanation or entry.meaning,
+            remediation=remediation or entry.remediation,
+            frames=sorted(set(frames)),
+            evidence=list(evidence),
+            cause=cause if cause is not None else entry.causes,
+            check=self.name,
+            data=data or {},
+            ike_sa=ike_sa,
+            explains=list(explains),
+        )

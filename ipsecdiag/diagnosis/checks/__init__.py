@@ -1,0 +1,45 @@
+"""All diagnoses, registered in one list. A check owns its finding ids (see knowledge.py)."""
+
+from __future__ import annotations
+
+from ..base import Check, CheckContext
+from .auth import AuthCheck
+from .capture_health import MalformedCheck, TruncationCheck
+from .certs import CertCheck
+from .churn import ChurnCheck
+from .dpd import DpdCheck
+from .esp_flows import EspFlowCheck
+from .fragmentation import IkeFragmentationCheck
+from .keys import MissingKeysCheck
+from .mtu import MtuCheck
+from .natt import NatCheck
+from .notify import ErrorNotifyCheck
+from .posture import PostureCheck
+from .proposals import ProposalCheck
+from .replay import ReplayCheck
+from .selectors import SelectorCheck
+from .unanswered import UnansweredCheck
+
+__all__ = ["Check", "CheckContext", "default_checks"]
+
+
+def default_checks() -> list[Check]:
+    return [
+        ProposalCheck(),
+        AuthCheck(),
+        SelectorCheck(),
+        CertCheck(),
+        PostureCheck(),
+        DpdCheck(),
+        ChurnCheck(),
+        ErrorNotifyCheck(),
+        UnansweredCheck(),
+        IkeFragmentationCheck(),
+        NatCheck(),
+        EspFlowCheck(),
+        ReplayCheck(),
+        MtuCheck(),
+        MalformedCheck(),
+        TruncationCheck(),
+        MissingKeysCheck(),
+    ]

@@ -1,0 +1,420 @@
+"""Certificates sent in CERT payloads: validity at capture time (with the clock skew it implies),
+the IKE identity vs subject/subjectAltName, the chain vs the CAs the verifier requested
+(CERTREQ, optionally named with ``--ca``), and key usages some peers insist on.
+
+Each certificate problem is judged against what the verifying peer did: a rejection
+(AUTHENTICATION_FAILED from the verifier) makes it the root cause of ``auth-failed``; a
+certificate the verifier accepted anyway is reported at lower severity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from ...crypto import x509 as cx
+from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Severity
+from ...wire import ikev1 as v1
+from ...wire import ikev2 as v2
+from ...wire.registry import ExchangeType, IdType, V1IdType, name_of
+from ..base import Check, CheckContext
+from ..common import payloads_of, peer, role
+from .auth import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2
+
+# IKEv1 ID types that mean the same thing as IKEv2's (RFC 2407 §4.6.2.1 vs RFC 7296 §3.5).
+_V1_TO_V2_ID = {
+    V1IdType.ID_IPV4_ADDR: IdType.ID_IPV4_ADDR,
+    V1IdType.ID_FQDN: IdType.ID_FQDN,
+    V1IdType.ID_USER_FQDN: IdType.ID_RFC822_ADDR,
+    V1IdType.ID_IPV6_ADDR: IdType.ID_IPV6_ADDR,
+    V1IdType.ID_DER_ASN1_DN: IdType.ID_DER_ASN1_DN,
+}
+
+
+@dataclass
+class SentChain:
+    """The certificates one side sent in one message, with the identity it claimed there."""
+
+    sa: IkeSaRecord
+    ex: ExchangeRecord
+    m: MessageRecord
+    certs: list[x509.Certificate]
+    id_type: int | None = None
+    id_data: bytes = b""
+    id_text: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def sender(self) -> str:
+        return role(self.m)
+
+    @property
+    def verifier(self) -> str:
+        return "responder" if self.sender == "initiator" else "initiator"
+
+
+def sent_chains(sa: IkeSaRecord) -> list[SentChain]:
+    out: list[SentChain] = []
+    for ex in sa.exchanges:
+        if sa.version == 2 and ex.exchange_type != ExchangeType.IKE_AUTH:
+            continue
+        if sa.version == 1 and ex.message_id != 0:
+            continue
+        for m in ex.all_messages():
+            certs: list[x509.Certificate] = []
+            errors: list[str] = []
+            for p in payloads_of(m, v2.CertPayload, v1.V1CertPayload):
+                try:
+                    certs += cx.certificates_from_payload(p.encoding, p.data)
+                except cx.CertificateDecodeError as e:
+                    errors.append(str(e))
+            if not certs and not errors:
+                continue
+            chain = SentChain(sa, ex, m, certs, errors=errors)
+            ident = _claimed_id(sa, m)
+            if ident is not None:
+                chain.id_type, chain.id_data, chain.id_text = ident
+            out.append(chain)
+    return out
+
+
+def _claimed_id(sa: IkeSaRecord, m: MessageRecord) -> tuple[int, bytes, str] | None:
+    if sa.version == 2:
+        which = 35 if m.from_initiator else 36
+        p = next((p for p in payloads_of(m, v2.IdPayload) if p.which == which), None)
+        return (p.id_type, p.data, f"{'IDi' if which == 35 else 'IDr'} {p.display()}") if p else None
+    q = next(iter(payloads_of(m, v1.V1IdPayload)), None)
+    if q is None or q.id_type not in _V1_TO_V2_ID:
+        return None
+    return int(_V1_TO_V2_ID[q.id_type]), q.data, f"ID {q.display()}"
+
+
+def verdict(sa: IkeSaRecord, verifier: str, after: float) -> tuple[str, MessageRecord | None]:
+    """Did the verifying side reject ("rejected", with the message), accept, or is it unknown?"""
+    names = AUTH_NOTIFIES_V2 if sa.version == 2 else AUTH_NOTIFIES_V1
+    for ex in sa.exchanges:
+        for m in ex.all_messages():
+            if role(m) == verifier and m.ts >= after and names & set(m.notifies):
+                return "rejected", m
+    if sa.state in ("established", "deleted"):
+        return "accepted", None
+    return "unknown", None
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def cert_line(i: int, c: x509.Certificate) -> str:
+    nb, na = cx.validity(c)
+    return (
+        f"[{i}] {cx.dn_text(c.subject)} (issuer {cx.dn_text(c.issuer)}), valid {_utc(nb)} to {_utc(na)}, "
+        f"serial {c.serial_number:x}"
+    )
+
+
+def cert_data(c: x509.Certificate) -> dict[str, Any]:
+    nb, na = cx.validity(c)
+    return {
+        "subject": cx.dn_text(c.subject),
+        "issuer": cx.dn_text(c.issuer),
+        "serial": f"{c.serial_number:x}",
+        "not_before": _utc(nb),
+        "not_after": _utc(na),
+        "subject_alt_names": {k: v for k, v in cx.subject_alt_names(c).items() if v},
+    }
+
+
+def load_ca_files(paths: Iterable[str | Path]) -> list[tuple[str, x509.Certificate]]:
+    """(file name, certificate) for every certificate in the ``--ca`` files."""
+    out = []
+    for p in paths:
+        path = Path(p)
+        for c in cx.load_certificates(path.read_bytes()):
+            out.append((path.name, c))
+    return out
+
+
+class CertCheck(Check):
+    name = "certs"
+    finding_ids = (
+        "cert-not-yet-valid",
+        "cert-expired",
+        "cert-id-mismatch",
+        "cert-untrusted",
+        "cert-key-usage",
+    )
+
+    def run(self, ctx: CheckContext) -> Iterable[Finding]:
+        cas = load_ca_files(ctx.options.ca_files)
+        for sa in ctx.report.ike_sas:
+            for chain in sent_chains(sa):
+                if not chain.certs:
+                    continue
+                outcome, reject_msg = verdict(sa, chain.verifier, chain.m.ts)
+                yield from self._validity(chain, outcome, reject_msg)
+                f = self._identity(chain, outcome, reject_msg)
+                if f is not None:
+                    yield f
+                f = self._trust(chain, outcome, reject_msg, cas)
+                if f is not None:
+                    yield f
+                f = self._usage(chain)
+                if f is not None:
+                    yield f
+
+    # -- shared ------------------------------------------------------------------------------
+    def _base(self, chain: SentChain) -> tuple[list[int], list[str]]:
+        frames = list(chain.m.frames)
+        ev = [
+            f"the {chain.sender} ({peer(chain.m)}) sent {len(chain.certs)} certificate(s) in "
+            f"{chain.ex.type}, frame {chain.m.first_frame}, captured {_utc(chain.m.ts)}"
+        ]
+        ev += [cert_line(i, c) for i, c in enumerate(chain.certs, 1)]
+        return frames, ev
+
+    @staticmethod
+    def _outcome_text(chain: SentChain, outcome: str, reject_msg: MessageRecord | None) -> str:
+        if outcome == "rejected" and reject_msg is not None:
+            return (
+                f"The {chain.verifier} rejected it: AUTHENTICATION_FAILED in frame {reject_msg.first_frame}."
+            )
+        if outcome == "accepted":
+            return f"The {chain.verifier} accepted it anyway (the IKE SA was established)."
+        return ""
+
+    def _severity(self, outcome: str, accepted: Severity) -> Severity | None:
+        return accepted if outcome == "accepted" else None
+
+    # -- validity ----------------------------------------------------------------------------
+    def _validity(
+        self, chain: SentChain, outcome: str, reject_msg: MessageRecord | None
+    ) -> Iterable[Finding]:
+        at = chain.m.ts
+        problems = [(c, cx.validity_problem(c, at)) for c in chain.certs]
+        for kind, fid in (("not-yet-valid", "cert-not-yet-valid"), ("expired", "cert-expired")):
+            bad = [(c, p) for c, p in problems if p is not None and p.kind == kind]
+            if not bad:
+                continue
+            frames, ev = self._base(chain)
+            if reject_msg is not None:
+                frames += reject_msg.frames
+            c, p = bad[0]
+            nb, na = cx.validity(c)
+            who_ = f"the {chain.sender}'s certificate {cx.dn_text(c.subject)}"
+            if kind == "not-yet-valid":
+                expl = (
+                    f"{who_[0].upper()}{who_[1:]} is valid only from {_utc(nb)}, {cx.duration_text(p.seconds)} "
+                    f"after this message was captured ({_utc(at)}). The clock of the host that issued it runs "
+                    f"ahead, or the {chain.verifier}'s clock is behind: estimated skew "
+                    f"{cx.duration_text(p.seconds)} or more (relative to the capturing host's clock)."
+                )
+                rem = (
+                    f"Fix the clocks (NTP) on the {chain.verifier} and on the CA host, then re-issue the "
+                    "certificate if its notBefore is wrong; strongSwan's `pki --issue --not-before` can "
+                    "backdate it."
+                )
+                accepted_sev = Severity.INFO
+                data = {"skew_seconds": round(p.seconds, 3)}
+            else:
+                expl = (
+                    f"{who_[0].upper()}{who_[1:]} expired at {_utc(na)}, {cx.duration_text(p.seconds)} before "
+                    f"this message was captured ({_utc(at)})."
+                )
+                rem = f"Renew the {chain.sender}'s certificate and load it (`swanctl --load-creds`)."
+                accepted_sev = Severity.WARNING
+                data = {"expired_seconds": round(p.seconds, 3)}
+            if len(bad) > 1:
+                expl += f" {len(bad)} certificates of the chain are affected."
+            extra = self._outcome_text(chain, outcome, reject_msg)
+            if extra:
+                expl += " " + extra
+            if outcome == "accepted":
+                expl += " The verifier does not check validity, or its clock differs from the capture's."
+            data |= {
+                "sender": chain.sender,
+                "verifier": chain.verifier,
+                "verdict": outcome,
+                "certificate": cert_data(c),
+                "chain": [cert_data(x) for x in chain.certs],
+            }
+            yield self.finding(
+                fid,
+                frames=frames,
+                evidence=ev,
+                ike_sa=chain.sa.key,
+                explanation=expl,
+                remediation=rem,
+                severity=self._severity(outcome, accepted_sev),
+                data=data,
+                explains=("auth-failed",) if outcome == "rejected" else (),
+            )
+
+    # -- identity ----------------------------------------------------------------------------
+    def _identity(self, chain: SentChain, outcome: str, reject_msg: MessageRecord | None) -> Finding | None:
+        if chain.id_type is None:
+            return None
+        ee = chain.certs[0]  # RFC 7296 §3.6: the first certificate holds the AUTH key
+        match = cx.match_identity(chain.id_type, chain.id_data, ee)
+        if match.matched is not False:
+            return None
+        frames, ev = self._base(chain)
+        if reject_msg is not None:
+            frames += reject_msg.frames
+        ev.append(f"identity sent: {chain.id_text} ({name_of(IdType, chain.id_type)})")
+        ev.append(f"{match.against} of {cx.dn_text(ee.subject)}: {', '.join(match.candidates) or 'none'}")
+        if match.note:
+            ev.append(match.note)
+        expl = (
+            f"The {chain.sender} identified itself as {chain.id_text}, but its certificate "
+            f"{cx.dn_text(ee.subject)} does not contain it in {match.against} (RFC 4945 §3.1)."
+        )
+        extra = self._outcome_text(chain, outcome, reject_msg)
+        if extra:
+            expl += " " + extra
+        value = next(iter(match.candidates), None)
+        rem = (
+            f"Configure the {chain.sender}'s identity to a value in the certificate"
+            + (f" (strongSwan `local {{ id = {value} }}`, libreswan `leftid=`)" if value else "")
+            + f", or re-issue the certificate with {chain.id_text.split(' ', 1)[1]} as subjectAltName "
+            "(`pki --issue --san ...`)."
+        )
+        return self.finding(
+            "cert-id-mismatch",
+            frames=frames,
+            evidence=ev,
+            ike_sa=chain.sa.key,
+            explanation=expl,
+            remediation=rem,
+            severity=self._severity(outcome, Severity.WARNING),
+            data={
+                "sender": chain.sender,
+                "identity": chain.id_text,
+                "identity_type": name_of(IdType, chain.id_type),
+                "compared_with": match.against,
+                "candidates": list(match.candidates),
+                "verdict": outcome,
+            },
+            explains=("auth-failed",) if outcome == "rejected" else (),
+        )
+
+    # -- trust (CERTREQ) ---------------------------------------------------------------------
+    def _trust(
+        self,
+        chain: SentChain,
+        outcome: str,
+        reject_msg: MessageRecord | None,
+        cas: list[tuple[str, x509.Certificate]],
+    ) -> Finding | None:
+        requested = _certreq_hashes(chain.sa, chain.verifier)
+        if not requested:
+            return None
+        known = cas + [("sent chain", c) for c in chain.certs if cx.is_ca(c)]
+        by_hash = {cx.spki_sha1(c): (src, c) for src, c in known}
+        names = [
+            f"{cx.dn_text(by_hash[h][1].subject)} (from {by_hash[h][0]})"
+            if h in by_hash
+            else f"unknown CA {h.hex()}"
+            for h in requested
+        ]
+        anchor = _anchor(chain.certs, [c for _, c in known])
+        if anchor is None:
+            return None  # the issuing CA is not known here: nothing to compare the hashes with
+        path = [c for c in chain.certs if cx.is_ca(c)] + [anchor]
+        if any(cx.spki_sha1(c) in requested for c in path) or outcome == "accepted":
+            return None
+        frames, ev = self._base(chain)
+        if reject_msg is not None:
+            frames += reject_msg.frames
+        ev.append(f"the {chain.verifier} requested certificates from: {'; '.join(names)}")
+        ev.append(f"the chain ends at {cx.dn_text(anchor.subject)}, key hash {cx.spki_sha1(anchor).hex()}")
+        expl = (
+            f"The {chain.sender}'s certificate chains to {cx.dn_text(anchor.subject)}, which is not among the CAs "
+            f"the {chain.verifier} asked for in CERTREQ."
+        )
+        extra = self._outcome_text(chain, outcome, reject_msg)
+        if extra:
+            expl += " " + extra
+        known_req = [cx.dn_text(by_hash[h][1].subject) for h in requested if h in by_hash]
+        rem = (
+            f"Make the {chain.verifier} trust {cx.dn_text(anchor.subject)} (strongSwan: put it in "
+            "swanctl/x509ca/ and `swanctl --load-creds`; libreswan: import it into the NSS database)"
+            + (
+                f", or issue the {chain.sender}'s certificate from {' or '.join(known_req)}"
+                if known_req
+                else ""
+            )
+            + "; send intermediate CA certificates along if the chain needs them."
+        )
+        return self.finding(
+            "cert-untrusted",
+            frames=frames,
+            evidence=ev,
+            ike_sa=chain.sa.key,
+            explanation=expl,
+            remediation=rem,
+            severity=Severity.WARNING if outcome == "unknown" else None,
+            data={
+                "requested": [h.hex() for h in requested],
+                "anchor": cx.dn_text(anchor.subject),
+                "verdict": outcome,
+            },
+            explains=("auth-failed",) if outcome == "rejected" else (),
+        )
+
+    # -- usages ------------------------------------------------------------------------------
+    def _usage(self, chain: SentChain) -> Finding | None:
+        ee = chain.certs[0]
+        notes = []
+        if cx.key_usage_allows_signing(ee) is False:
+            notes.append("keyUsage lacks digitalSignature, which AUTH signatures need")
+        eku = cx.extended_key_usages(ee)
+        if chain.sender == "responder" and eku is not None:
+            wanted = {"serverAuth", "ikeIntermediate", "anyExtendedKeyUsage"}
+            if not wanted & set(eku):
+                notes.append(
+                    f"extendedKeyUsage is {', '.join(eku) or 'empty'}: Windows and Apple clients require "
+                    "serverAuth (or ikeIntermediate) on a gateway certificate"
+                )
+        if not notes:
+            return None
+        frames, ev = self._base(chain)
+        ev += notes
+        return self.finding(
+            "cert-key-usage",
+            frames=frames,
+            evidence=ev,
+            ike_sa=chain.sa.key,
+            explanation=f"The {chain.sender}'s certificate {cx.dn_text(ee.subject)}: "
+            + "; ".join(notes)
+            + ".",
+            data={"sender": chain.sender, "extended_key_usage": eku},
+        )
+
+
+def _certreq_hashes(sa: IkeSaRecord, verifier: str) -> list[bytes]:
+    out: list[bytes] = []
+    for ex in sa.exchanges:
+        for m in ex.all_messages():
+            if role(m) != verifier:
+                continue
+            for p in payloads_of(m, v2.CertReqPayload):
+                if p.encoding == 4:
+                    out += list(p.ca_hashes() or ())
+    return list(dict.fromkeys(out))
+
+
+def _anchor(chain: list[x509.Certificate], cas: list[x509.Certificate]) -> x509.Certificate | None:
+    """The CA at the top of the chain: the last sent certificate's issuer, when we have it."""
+    top = chain[-1]
+    if cx.is_ca(top) and top.issuer == top.subject:
+        return top
+    for ca in cas:
+        if ca.subject == top.issuer and cx.issued_by(top, ca):
+            return ca
+    return None

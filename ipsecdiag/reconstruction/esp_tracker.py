@@ -1,0 +1,526 @@
+"""Per-SPI ESP accounting on the hot path: counters, sequence analysis, optional decryption.
+
+Sequence analysis models what a receiver's anti-replay window (RFC 4303 §3.4.3) would do with
+the packets as captured, and tells the causes of a repeated sequence number apart:
+
+* a *capture duplicate* is a byte-identical copy of a packet captured within ``dup_seconds``
+  (mirror ports, capturing on two interfaces): an artefact, not traffic;
+* a *replay* is the same sequence number again later, or with different bytes;
+* a *reset* is a sequence that starts again near 1 on the same SPI after having gone higher
+  (a sender that lost its SA state but kept the SPI);
+* an *ESN wrap* is the 32-bit counter passing 2^32 - 1 (RFC 4303 Appendix A: the high-order
+  half is inferred and kept as ``epoch``).
+
+Memory is bounded by the number of flows: each flow keeps a ``track``-byte ring of "seen"
+flags for the last ``track`` sequence numbers (slot ``seq & (track - 1)``; ``track`` divides
+2^32, so the ring runs on across an ESN wrap) and capped event lists. One ring of the last
+``RECENT`` packets (references to the frames, no copies) serves the duplicate classification.
+The in-order packet costs one dict lookup, one ``bytearray`` store and a few compares.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from .model import EspFlow, addr_text
+from .options import DEFAULT_OPTIONS
+
+SEQ_WINDOW = 4096  # default tracking window: reordering deeper than this is "too old"
+MAX_TRACK = 1 << 16
+RECENT = 1024  # recent packets remembered to recognise byte-identical capture duplicates
+RESET_LOW = 16  # a sequence number this low after ...
+RESET_DROP = 32  # ... the SA had gone at least this much higher: the sender started again
+UNDO_PACKETS = 4  # a "reset" followed within this many packets by the old numbering was a stale packet
+RESET_CONFIRM = 2  # a reset counts once at least one packet continued the new numbering
+MAX_EVENTS = 64  # evidence entries kept per kind and flow
+MAX_IDLE = 256
+_M32 = 0xFFFFFFFF
+_HALF = 1 << 31
+_WRAP_NEAR = 1 << 20  # a forward step across 2^32 of less than this is an ESN wrap
+_SPI_SEQ = struct.Struct("!II")
+
+# Called for every ESP packet when decryption is active:
+# (flow_state, frame, ts, data, off, end) -> None
+EspHook = Callable[["FlowState", int, float, bytes, int, int], None]
+EspSink = Callable[[int, float, bytes, bytes, int, int, bytes, int, int], None]
+
+
+def _track_size(replay_window: int) -> int:
+    """Tracking ring size: a power of two (so it divides 2^32), at least twice the window."""
+    n = SEQ_WINDOW
+    while n < 2 * replay_window and n < MAX_TRACK:
+        n <<= 1
+    return n
+
+
+class FlowState:
+    """Mutable per-flow counters (slots: this object is touched for every packet)."""
+
+    __slots__ = (
+        "spi",
+        "src",
+        "dst",
+        "sport",
+        "dport",
+        "packets",
+        "bytes",
+        "max_len",
+        "seq_first",
+        "seq_last",
+        "seq_min",
+        "top",
+        "epoch",
+        "peak",
+        "covered",
+        "first_ts",
+        "last_ts",
+        "first_frame",
+        "last_frame",
+        "seen",
+        "duplicates",
+        "replays",
+        "capture_dups",
+        "dup_unverified",
+        "reordered",
+        "too_old",
+        "out_of_window",
+        "truncated",
+        "decryptor",
+        "decrypted",
+        "integrity_failed",
+        "undecryptable",
+        "inner",
+        "resets",
+        "max_reorder_depth",
+        "deepest_frame",
+        "replay_events",
+        "dup_events",
+        "oow_events",
+        "reset_events",
+        "wrap_events",
+        "idle",
+        "idle_dropped",
+        "saved",
+        "extra",
+    )
+
+    def __init__(self, spi: int, src: bytes, dst: bytes, sport: int, dport: int) -> None:
+        self.spi = spi
+        self.src = src
+        self.dst = dst
+        self.sport = sport
+        self.dport = dport
+        self.packets = 0
+        self.bytes = 0
+        self.max_len = 0  # longest ESP packet (SPI to end), for the tunnel MTU estimate
+        self.seq_first = -1
+        self.seq_last = 0
+        self.seq_min = 0  # lowest sequence number of the current numbering (since the last reset)
+        self.top = 0  # highest sequence number so far, low 32 bits
+        self.epoch = 0  # inferred ESN high-order bits (wraps seen)
+        self.peak = 0  # highest full sequence number before the last reset
+        self.covered = 0  # sequence numbers spanned by numberings closed by resets
+        self.first_ts = 0.0
+        self.last_ts = 0.0
+        self.first_frame = 0
+        self.last_frame = 0
+        self.seen = bytearray()
+        self.duplicates = 0  # sequence number seen before (any cause)
+        self.replays = 0
+        self.capture_dups = 0
+        self.dup_unverified = 0  # repeated within dup_seconds but the original left the ring
+        self.reordered = 0  # arrived below the highest seen, not seen before
+        self.too_old = 0  # below the tracking ring: duplicate or reordering cannot be told
+        self.out_of_window = 0  # a receiver with the modelled window would drop it
+        self.truncated = 0
+        self.decryptor: Any = None
+        self.decrypted = 0
+        self.integrity_failed = 0
+        self.undecryptable = 0
+        self.inner: dict[str, int] = {}
+        self.resets = 0
+        self.max_reorder_depth = 0
+        self.deepest_frame = 0
+        # Evidence, capped at MAX_EVENTS each.
+        self.replay_events: list[tuple[int, float, int, str]] = []  # frame, ts, seq, why
+        self.dup_events: list[tuple[int, int, int, float]] = []  # frame, original frame, seq, dt
+        self.oow_events: list[tuple[int, int, int]] = []  # frame, seq, depth
+        self.reset_events: list[tuple[int, float, int, int]] = []  # frame, ts, from (full), to
+        self.wrap_events: list[tuple[int, float]] = []
+        self.idle: list[tuple[float, float, int, int]] = []  # gap start ts, end ts, frames
+        self.idle_dropped = 0
+        # State kept right after a suspected reset, to undo it when the old numbering goes on.
+        self.saved: tuple[Any, ...] | None = None
+        self.extra: dict[str, Any] = {}
+
+    @property
+    def seq_max(self) -> int:
+        """Highest full (ESN-inferred) sequence number the flow reached."""
+        return max(self.peak, (self.epoch << 32) | self.top)
+
+
+class EspTracker:
+    """Per-flow ESP state. ``replay_window`` is the receiver window modelled for
+    :attr:`FlowState.out_of_window`; ``dup_seconds`` the capture-duplicate horizon."""
+
+    def __init__(
+        self,
+        replay_window: int = DEFAULT_OPTIONS.replay_window,
+        dup_seconds: float = DEFAULT_OPTIONS.dup_seconds,
+        idle_gap: float = DEFAULT_OPTIONS.natt_idle_timeout,
+    ) -> None:
+        self.flows: dict[tuple[bytes, bytes, bytes, int, int], FlowState] = {}
+        self.hook: EspHook | None = None
+        self.malformed: list[tuple[int, int, str]] = []  # frame, offset-in-esp, reason
+        self.window = max(1, int(replay_window))
+        self.track = _track_size(self.window)
+        self._mask = self.track - 1
+        self.dup_seconds = dup_seconds
+        self.idle_gap = idle_gap
+        self._ring: deque[tuple[float, FlowState, int, bytes, int, int]] = deque(maxlen=RECENT)
+        # on_esp(frame, ts, src, dst, sport, dport, data, off, end): the capture Sink method;
+        # data[off:end] is the ESP packet, sport/dport 0 for IP protocol 50.
+        self.on_esp: EspSink = self._compile()
+
+    @property
+    def packets(self) -> int:
+        return sum(f.packets for f in self.flows.values()) + len(self.malformed)
+
+    def _compile(self) -> EspSink:
+        """The per-packet function. What it touches is bound in closure cells, which saves an
+        attribute lookup per use on a path that runs for every ESP packet."""
+        flows_get = self.flows.get
+        unpack = _SPI_SEQ.unpack_from
+        mask, track, idle_gap = self._mask, self.track, self.idle_gap
+        remember = self._ring.append
+        tracker = self
+
+        def on_esp(
+            frame: int,
+            ts: float,
+            src: bytes,
+            dst: bytes,
+            sport: int,
+            dport: int,
+            data: bytes,
+            off: int,
+            end: int,
+        ) -> None:
+            n = end - off
+            if n < 8:
+                tracker.malformed.append((frame, off, f"ESP header needs 8 bytes, {n} present"))
+                return
+            spi, seq = unpack(data, off)
+            key = (data[off : off + 4], src, dst, sport, dport)
+            f = flows_get(key)
+            if f is None:
+                f = tracker._new_flow(key, spi, seq, frame, ts)
+            else:
+                top = f.top
+                if seq > top:
+                    if seq - top == 1:  # in order: the common case
+                        f.seen[seq & mask] = 1
+                        f.top = seq
+                    else:
+                        tracker._forward(f, frame, ts, seq, data, off, end)
+                else:
+                    d = top - seq
+                    if d < track:
+                        seen = f.seen
+                        i = seq & mask
+                        if seen[i]:
+                            tracker._duplicate(f, frame, ts, seq, d, data, off, end)
+                        else:
+                            seen[i] = 1
+                            tracker._reordered(f, frame, seq, d)
+                    else:
+                        tracker._far_below(f, frame, ts, seq, d, data, off, end)
+                if ts - f.last_ts >= idle_gap:
+                    tracker._idle(f, frame, ts)
+            f.packets += 1
+            f.bytes += n
+            if n > f.max_len:
+                f.max_len = n
+            f.seq_last = seq
+            f.last_ts = ts
+            f.last_frame = frame
+            remember((ts, f, frame, data, off, end))
+            hook = tracker.hook
+            if hook is not None:
+                hook(f, frame, ts, data, off, end)
+
+        return on_esp
+
+    # -- rare paths ---------------------------------------------------------------------------
+    def _new_flow(
+        self, key: tuple[bytes, bytes, bytes, int, int], spi: int, seq: int, frame: int, ts: float
+    ) -> FlowState:
+        _, src, dst, sport, dport = key
+        f = FlowState(spi, src, dst, sport, dport)
+        self.flows[key] = f
+        f.seen = bytearray(self.track)
+        f.seen[seq & self._mask] = 1
+        f.seq_first = f.seq_min = f.top = seq
+        f.first_ts = f.last_ts = ts
+        f.first_frame = frame
+        return f
+
+    def _reordered(self, f: FlowState, frame: int, seq: int, d: int) -> None:
+        f.reordered += 1
+        if seq < f.seq_min:
+            f.seq_min = seq
+        if d > f.max_reorder_depth:
+            f.max_reorder_depth = d
+            f.deepest_frame = frame
+        if d >= self.window:
+            self._outside(f, frame, seq, d)
+
+    def _outside(self, f: FlowState, frame: int, seq: int, d: int) -> None:
+        f.out_of_window += 1
+        if len(f.oow_events) < MAX_EVENTS:
+            f.oow_events.append((frame, seq, d))
+
+    def _forward(
+        self, f: FlowState, frame: int, ts: float, seq: int, data: bytes, off: int, end: int
+    ) -> None:
+        """``seq`` above the top by more than one: a gap, a straggler from before an ESN wrap,
+        or the old numbering going on after a stale low packet was taken for a reset."""
+        saved = f.saved
+        if saved is not None:
+            f.saved = None
+            old_top = saved[0] & _M32
+            if f.packets - saved[3] <= UNDO_PACKETS and seq + self.track > old_top and seq - old_top < _HALF:
+                self._undo_reset(f, saved)
+                self._place(f, frame, ts, seq, data, off, end)
+                return
+        d = seq - f.top
+        if d >= _HALF and f.epoch > 0:
+            # Numerically far ahead but just behind modulo 2^32: sent before the wrap.
+            self._behind(f, frame, ts, seq, (f.top - seq) & _M32, data, off, end)
+            return
+        self._advance(f, seq, d)
+
+    def _advance(self, f: FlowState, seq: int, d: int) -> None:
+        seen = f.seen
+        m = self._mask
+        if d >= self.track:
+            seen[:] = bytes(self.track)
+        else:
+            a, b = (f.top + 1) & m, seq & m  # clear the slots of the skipped numbers
+            if a <= b:
+                seen[a:b] = bytes(b - a)
+            else:
+                seen[a:] = bytes(self.track - a)
+                seen[:b] = bytes(b)
+        seen[seq & m] = 1
+        f.top = seq
+
+    def _place(self, f: FlowState, frame: int, ts: float, seq: int, data: bytes, off: int, end: int) -> None:
+        """The general classification of ``seq`` against the flow's state."""
+        top = f.top
+        if seq > top:
+            if seq - top == 1:
+                f.seen[seq & self._mask] = 1
+                f.top = seq
+            else:
+                self._forward(f, frame, ts, seq, data, off, end)
+        else:
+            self._behind(f, frame, ts, seq, top - seq, data, off, end)
+
+    def _behind(
+        self, f: FlowState, frame: int, ts: float, seq: int, d: int, data: bytes, off: int, end: int
+    ) -> None:
+        if d < self.track:
+            i = seq & self._mask
+            if f.seen[i]:
+                self._duplicate(f, frame, ts, seq, d, data, off, end)
+            else:
+                f.seen[i] = 1
+                self._reordered(f, frame, seq, d)
+        else:
+            self._far_below(f, frame, ts, seq, d, data, off, end)
+
+    def _far_below(
+        self, f: FlowState, frame: int, ts: float, seq: int, d: int, data: bytes, off: int, end: int
+    ) -> None:
+        """Below the tracking ring: an ESN wrap, a reset, or a very late packet."""
+        fwd = (seq - f.top) & _M32
+        if f.top > _M32 - _WRAP_NEAR and fwd < _WRAP_NEAR:
+            f.epoch += 1
+            if len(f.wrap_events) < MAX_EVENTS:
+                f.wrap_events.append((frame, ts))
+            self._advance(f, seq, fwd)
+            return
+        if seq <= RESET_LOW:
+            self._reset(f, frame, ts, seq, "far")
+            return
+        f.too_old += 1
+        self._outside(f, frame, seq, d)
+
+    def _duplicate(
+        self, f: FlowState, frame: int, ts: float, seq: int, d: int, data: bytes, off: int, end: int
+    ) -> None:
+        f.duplicates += 1
+        orig = self._original(f, seq, ts, data, off, end)
+        if orig is not None and orig[1]:
+            f.capture_dups += 1
+            if len(f.dup_events) < MAX_EVENTS:
+                f.dup_events.append((frame, orig[0], seq, ts - orig[2]))
+            return
+        if seq <= RESET_LOW and d >= RESET_DROP:
+            f.duplicates -= 1
+            self._reset(f, frame, ts, seq, "dup")
+            return
+        if orig is None:
+            why = "later"
+        elif orig[0] < 0:
+            why = "unverified"
+            f.dup_unverified += 1
+        else:
+            why = "different-bytes"
+        f.replays += 1
+        if len(f.replay_events) < MAX_EVENTS:
+            f.replay_events.append((frame, ts, seq, why))
+
+    def _original(
+        self, f: FlowState, seq: int, ts: float, data: bytes, off: int, end: int
+    ) -> tuple[int, bool, float] | None:
+        """The earlier copy of ``seq`` among the recent packets within ``dup_seconds``:
+        (its frame, byte-identical?, its ts); None when it is older than that; frame -1 when
+        the ring only reaches back less than ``dup_seconds`` and did not hold it."""
+        horizon = ts - self.dup_seconds
+        n = 0
+        for t0, f0, fr0, d0, o0, e0 in reversed(self._ring):
+            if t0 < horizon:
+                return None
+            n += 1
+            if f0 is f and _SPI_SEQ.unpack_from(d0, o0)[1] == seq:
+                same = e0 - o0 == end - off and d0[o0:e0] == data[off:end]
+                return fr0, same, t0
+        if n >= RECENT:
+            return -1, False, ts
+        return None
+
+    def _reset(self, f: FlowState, frame: int, ts: float, seq: int, how: str) -> None:
+        full_top = (f.epoch << 32) | f.top
+        f.saved = (full_top, f.seen, f.epoch, f.packets, f.seq_min, f.peak, f.covered, how, frame)
+        f.resets += 1
+        if len(f.reset_events) < MAX_EVENTS:
+            f.reset_events.append((frame, ts, full_top, seq))
+        f.covered += full_top - f.seq_min + 1  # seq_min counts from the numbering's first epoch
+        f.peak = max(f.peak, full_top)
+        f.seen = bytearray(self.track)
+        f.seen[seq & self._mask] = 1
+        f.top = f.seq_min = seq
+        f.epoch = 0
+
+    def _undo_reset(self, f: FlowState, saved: tuple[Any, ...]) -> None:
+        """The low packet was a stale one and the old numbering goes on: restore the state."""
+        full_top, seen, epoch, _, seq_min, peak, covered, how, frame = saved
+        f.top = full_top & _M32
+        f.seen = seen
+        f.epoch = epoch
+        f.seq_min = seq_min
+        f.peak = peak
+        f.covered = covered
+        f.resets -= 1
+        if f.reset_events and f.reset_events[-1][0] == frame:
+            _, ts, _, seq = f.reset_events.pop()
+        else:
+            ts, seq = 0.0, 0
+        if how == "dup":  # it repeated a sequence number seen before: a replay
+            f.duplicates += 1
+            f.replays += 1
+            if len(f.replay_events) < MAX_EVENTS:
+                f.replay_events.append((frame, ts, seq, "later"))
+        else:
+            f.too_old += 1
+            f.out_of_window += 1
+            if len(f.oow_events) < MAX_EVENTS:
+                f.oow_events.append((frame, seq, full_top - seq))
+
+    def _idle(self, f: FlowState, frame: int, ts: float) -> None:
+        if len(f.idle) < MAX_IDLE:
+            f.idle.append((f.last_ts, ts, f.last_frame, frame))
+        else:
+            f.idle_dropped += 1
+
+    # -- results ------------------------------------------------------------------------------
+    def flows_out(self, *, final: bool = True) -> list[EspFlow]:
+        """The flows as report data. ``final=False`` (a snapshot mid-capture) leaves a suspected
+        sequence reset pending instead of deciding it: more packets may still confirm it."""
+        out: list[EspFlow] = []
+        for f in sorted(self.flows.values(), key=lambda x: (x.first_frame, x.spi)):
+            if final and f.saved is not None and f.packets - f.saved[3] < RESET_CONFIRM:
+                self._undo_reset(f, f.saved)  # nothing followed the low packet: not a restart
+                f.saved = None
+            full_top = (f.epoch << 32) | f.top
+            span = f.covered + full_top - f.seq_min + 1
+            unique = f.packets - f.duplicates - f.too_old
+            flow = EspFlow(
+                spi=f.spi,
+                src=addr_text(f.src),
+                dst=addr_text(f.dst),
+                encap="udp" if f.sport or f.dport else "none",
+                sport=f.sport,
+                dport=f.dport,
+                packets=f.packets,
+                bytes=f.bytes,
+                seq_first=f.seq_first,
+                seq_last=f.seq_last,
+                seq_min=f.seq_min,
+                seq_max=f.seq_max,
+                first_ts=f.first_ts,
+                last_ts=f.last_ts,
+                first_frame=f.first_frame,
+                last_frame=f.last_frame,
+                duplicates=f.duplicates,
+                reordered=f.reordered,
+                gaps=max(0, span - unique) if f.too_old == 0 else 0,
+                decrypted=f.decrypted,
+                integrity_failed=f.integrity_failed,
+                undecryptable=f.undecryptable,
+                truncated=f.truncated,
+                keys=f.decryptor is not None and f.decryptor is not False,
+            )
+            flow.inner_protocols.update(f.inner)
+            t = getattr(f.decryptor, "transform", None) if f.decryptor else None
+            spec = getattr(t, "spec", None)
+            flow.extra = {
+                "replay_window": self.window,
+                "tracking_window": self.track,
+                "too_old": f.too_old,
+                "max_reorder_depth": f.max_reorder_depth,
+                "deepest_frame": f.deepest_frame,
+                "out_of_window": f.out_of_window,
+                "oow_events": list(f.oow_events),
+                "replays": f.replays,
+                "replay_events": list(f.replay_events),
+                "capture_duplicates": f.capture_dups,
+                "dup_events": list(f.dup_events),
+                "dup_unverified": f.dup_unverified,
+                "resets": f.resets,
+                "reset_events": list(f.reset_events),
+                "esn_wraps": f.epoch,
+                "wrap_events": list(f.wrap_events),
+                "idle_gaps": list(f.idle),
+                "idle_gaps_dropped": f.idle_dropped,
+                "idle_gap_min": self.idle_gap,
+                "max_esp_len": f.max_len,
+                # Kept for readers of the earlier layout.
+                "dup_frames": [(fr, 0.0, s) for fr, _, s, _ in f.dup_events]
+                + [(fr, t, s) for fr, t, s, _ in f.replay_events],
+                **f.extra,
+            }
+            if spec is not None:
+                flow.extra["esp_transform"] = {
+                    "encr": spec.name,
+                    "iv": t.iv_size,
+                    "icv": t.icv_size,
+                    "align": t.align,
+                }
+            out.append(flow)
+        return out

@@ -1,0 +1,309 @@
+"""The analysis result as data: what the reconstructor builds and every renderer consumes.
+
+Nothing here prints or formats for a terminal; ``report/`` turns a :class:`Report` into a rich
+view or the JSON contract (``ipsecdiag/report-1``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from .options import DEFAULT_OPTIONS, AnalysisOptions
+
+
+class Severity(IntEnum):
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r} (expected info, warning or error)") from None
+
+
+@dataclass
+class Finding:
+    """One diagnosis: an id from the catalogue, the frames that prove it, cause and fix."""
+
+    id: str
+    severity: Severity
+    title: str
+    explanation: str
+    remediation: str
+    frames: list[int] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    cause: str = ""
+    check: str = ""
+    # Ids of findings this one explains (a root cause ranks above its consequences).
+    explains: list[str] = field(default_factory=list)
+    # Free-form structured values for JSON consumers (offered/accepted transforms, skew...).
+    data: dict[str, Any] = field(default_factory=dict)
+    ike_sa: str | None = None  # "spi_i/spi_r" hex of the IKE SA it concerns, if any
+
+
+@dataclass
+class Transmission:
+    """One time a message went over the wire (a retransmission is another Transmission)."""
+
+    frames: tuple[int, ...]
+    ts: float
+    ip_len: int
+    ip_fragments: int
+
+
+@dataclass
+class MessageRecord:
+    """One IKE message (all its transmissions) as seen in the capture."""
+
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    size: int  # IKE message length (header length field) of the first transmission
+    transmissions: list[Transmission] = field(default_factory=list)
+    payloads: list[str] = field(default_factory=list)
+    notifies: list[str] = field(default_factory=list)
+    encrypted: bool = False
+    decrypted: bool | None = None  # None: not encrypted or no keys tried
+    decrypt_error: str | None = None
+    malformed: str | None = None
+    is_response: bool = False
+    from_initiator: bool = False  # sent by the original initiator of the IKE SA
+    # Parsed objects for checks (IkeMessage / V1Message and decrypted inner payloads).
+    parsed: Any = None
+    inner: tuple[Any, ...] = ()
+    ikev2_fragments: int = 0  # RFC 7383 fragments that carried it (0 = not fragmented)
+    fragments_missing: int = 0
+    non_esp_marker: bool = False
+    transport: str = "udp"
+
+    @property
+    def frames(self) -> list[int]:
+        out: list[int] = []
+        for t in self.transmissions:
+            out.extend(t.frames)
+        return out
+
+    @property
+    def first_frame(self) -> int:
+        return self.transmissions[0].frames[0] if self.transmissions else 0
+
+    @property
+    def ts(self) -> float:
+        return self.transmissions[0].ts if self.transmissions else 0.0
+
+    @property
+    def retransmissions(self) -> int:
+        return max(0, len(self.transmissions) - 1)
+
+    @property
+    def ip_fragmented(self) -> bool:
+        return any(t.ip_fragments > 1 for t in self.transmissions)
+
+    def all_payloads(self) -> tuple[Any, ...]:
+        """Outer payloads followed by decrypted inner payloads (parsed objects)."""
+        outer = tuple(getattr(self.parsed, "payloads", ()) or ())
+        return outer + tuple(self.inner)
+
+
+@dataclass
+class ExchangeRecord:
+    """A request and its response (IKEv2), or the messages of one IKEv1 exchange/phase."""
+
+    type: str  # DESIGN names: IKE_SA_INIT, IKE_AUTH, ..., MAIN_MODE, QUICK_MODE, ...
+    exchange_type: int
+    message_id: int
+    request: MessageRecord | None = None
+    response: MessageRecord | None = None
+    # IKEv1 exchanges are sequences of messages rather than request/response pairs.
+    messages: list[MessageRecord] = field(default_factory=list)
+    initiated_by_initiator: bool = True  # request sent by the original IKE SA initiator
+    version: int = 2
+
+    @property
+    def retransmissions(self) -> int:
+        if self.version == 1:
+            return sum(m.retransmissions for m in self.messages)
+        return self.request.retransmissions if self.request else 0
+
+    @property
+    def unanswered(self) -> bool:
+        if self.version == 1:
+            return False  # decided by the IKEv1 phase logic in reconstruct
+        return self.request is not None and self.response is None
+
+    @property
+    def first_ts(self) -> float:
+        cands = [m.ts for m in (self.request, self.response, *self.messages) if m is not None]
+        return min(cands) if cands else 0.0
+
+    def all_messages(self) -> list[MessageRecord]:
+        if self.version == 1:
+            return list(self.messages)
+        return [m for m in (self.request, self.response) if m is not None]
+
+
+@dataclass
+class ChildSaRecord:
+    spi_i: int | None  # inbound SPI at the initiator of the creating exchange (i.e. the SPI it sent)
+    spi_r: int | None
+    mode: str = "tunnel"
+    proposal: dict[str, str] | None = None
+    protocol: str = "ESP"
+    created_in: str = ""  # exchange type that created it
+    created_frame: int = 0
+    rekey_of: int | None = None  # SPI of the CHILD SA this one rekeys
+    deleted_frame: int | None = None
+    ts_i: list[str] = field(default_factory=list)
+    ts_r: list[str] = field(default_factory=list)
+    esn: bool | None = None
+
+
+@dataclass
+class IkeSaRecord:
+    version: int
+    spi_i: bytes
+    spi_r: bytes | None
+    initiator: tuple[str, int]
+    responder: tuple[str, int]
+    exchanges: list[ExchangeRecord] = field(default_factory=list)
+    child_sas: list[ChildSaRecord] = field(default_factory=list)
+    proposal: dict[str, str] | None = None
+    offered: list[dict[str, str]] = field(default_factory=list)  # proposals in the first request
+    state: str = "incomplete"  # established | failed | incomplete | deleted
+    nat_seen: bool = False  # moved to 4500 / NAT-D mismatch / non-ESP marker used
+    vendor_ids: list[str] = field(default_factory=list)
+    rekeyed_from: str | None = None  # "spi_i/spi_r" hex of the parent IKE SA
+    rekeyed_to: list[str] = field(default_factory=list)
+    rekey_inferred: bool = False  # rekeyed_from guessed from timing (no decrypted CREATE_CHILD_SA)
+    keys_available: bool = False
+    error_notifies: list[str] = field(default_factory=list)
+    peers_seen: set[tuple[str, int]] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        return f"{self.spi_i.hex()}/{(self.spi_r or bytes(8)).hex()}"
+
+    @property
+    def first_ts(self) -> float:
+        return min((e.first_ts for e in self.exchanges), default=0.0)
+
+    @property
+    def frames(self) -> list[int]:
+        out: list[int] = []
+        for e in self.exchanges:
+            for m in e.all_messages():
+                out.extend(m.frames)
+        return sorted(out)
+
+
+@dataclass
+class EspFlow:
+    """ESP packets of one SPI in one direction over one encapsulation."""
+
+    spi: int
+    src: str
+    dst: str
+    encap: str  # "none" | "udp" | "tcp"
+    sport: int = 0
+    dport: int = 0
+    packets: int = 0
+    bytes: int = 0
+    seq_first: int = 0
+    seq_last: int = 0
+    seq_min: int = 0
+    seq_max: int = 0
+    first_ts: float = 0.0
+    last_ts: float = 0.0
+    first_frame: int = 0
+    last_frame: int = 0
+    duplicates: int = 0  # sequence numbers seen before
+    reordered: int = 0  # arrived below the highest seen, not a duplicate
+    gaps: int = 0  # sequence numbers skipped (missing)
+    decrypted: int = 0
+    integrity_failed: int = 0
+    undecryptable: int = 0  # keys present but the packet could not be processed
+    truncated: int = 0
+    keys: bool = False
+    inner_protocols: Counter[str] = field(default_factory=Counter)
+    child_sa: str | None = None  # key of the IKE SA whose CHILD SA created this SPI
+    extra: dict[str, Any] = field(default_factory=dict)  # sequence-analysis details for checks
+
+
+@dataclass
+class SourceInfo:
+    files: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+    frames: int = 0
+    ipsec_frames: int = 0
+    bytes: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    skipped: Counter[str] = field(default_factory=Counter)
+    truncated_files: list[str] = field(default_factory=list)
+    linktypes: set[int] = field(default_factory=set)
+    ike_messages: int = 0
+    esp_packets: int = 0
+    ah_packets: int = 0
+    keepalives: int = 0
+    icmp_errors: int = 0
+    keys_loaded: int = 0
+
+
+@dataclass
+class Keepalive:
+    frame: int
+    ts: float
+    src: str
+    dst: str
+    sport: int
+    dport: int
+
+
+@dataclass
+class AhFlow:
+    spi: int
+    src: str
+    dst: str
+    packets: int = 0
+    seq_first: int = 0
+    seq_last: int = 0
+    first_frame: int = 0
+    last_frame: int = 0
+    verified: int = 0
+    integrity_failed: int = 0
+    next_headers: Counter[int] = field(default_factory=Counter)
+
+
+@dataclass
+class Report:
+    source: SourceInfo = field(default_factory=SourceInfo)
+    ike_sas: list[IkeSaRecord] = field(default_factory=list)
+    esp_flows: list[EspFlow] = field(default_factory=list)
+    ah_flows: list[AhFlow] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    keepalives: list[Keepalive] = field(default_factory=list)
+    icmp_errors: list[Any] = field(default_factory=list)  # capture.model.IcmpError
+    fragment_groups: list[Any] = field(default_factory=list)  # capture.model.FragmentGroup
+    malformed: list[tuple[int, str, int, str]] = field(default_factory=list)  # frame, layer, offset, reason
+    truncated_frames: list[int] = field(default_factory=list)
+    options: AnalysisOptions = DEFAULT_OPTIONS
+
+    def worst_severity(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
+
+
+def addr_text(packed: bytes) -> str:
+    """Packed IPv4/IPv6 address -> compressed text form."""
+    return str(ipaddress.ip_address(packed))
