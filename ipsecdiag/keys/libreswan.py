@@ -151,6 +151,8 @@ def parse_pluto_log(text: str, *, name: str = "pluto.log") -> ParseResult:
         _close(st)
         _line(st, no, body)
     _close(st)
+    if "ESP enckey" in st.esp:
+        _orphan_esp(st, None)
     for spis, sides in st.halves.items():
         for h in sides.values():
             st.res.warnings.append(f"{where(st.name, h.line)}: only one half of IKE SA {spis[0].hex()}/{spis[1].hex()}")
@@ -194,6 +196,8 @@ def _close(st: _State) -> None:
             st.extracted[key_label] = bytes(data[:size])
             st.pending_extract = None
     elif label in ("ESP enckey", "ESP authkey", "AH authkey"):
+        if label == "ESP enckey" and "ESP enckey" in st.esp:
+            _orphan_esp(st, line)
         st.esp[label] = bytes(data)
     else:
         st.v1[label] = bytes(data)
@@ -343,6 +347,14 @@ def _child(st: _State, no: int, mm: re.Match[str]) -> None:
             ),
         )
     )
+
+
+def _orphan_esp(st: _State, line: int | None) -> None:
+    st.res.warnings.append(
+        f"{where(st.name, line)}: ESP keys dumped without their `kernel: add_sa()` line, so their SPI is "
+        'unknown (plutodebug="all crypt private" logs both); skipped'
+    )
+    st.esp = {}
 
 
 def _v1_record(st: _State, line: int) -> None:

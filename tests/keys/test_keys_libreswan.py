@@ -194,3 +194,13 @@ def test_charons_pending_rekeyed_sa_takes_its_spis_from_the_peers_pluto_log() ->
     h = peek_header(last)
     assert (h.spi_i, h.spi_r) == (bound.spi_i, bound.spi_r)
     assert decrypt_sk(bound, last, 28, from_initiator=h.is_initiator) is not None
+
+
+def test_esp_keys_without_their_sa_line_are_a_warning() -> None:
+    text = "\n".join(ln for ln in _pluto("gcm").splitlines() if "add_sa()" not in ln)
+    res = parse_pluto_log(text, name="p")
+    assert not [k for k in res.keys if isinstance(k, ChildSaKeys)]
+    assert res.warnings == [
+        "p: ESP keys dumped without their `kernel: add_sa()` line, so their SPI is unknown "
+        '(plutodebug="all crypt private" logs both); skipped'
+    ]
