@@ -101,12 +101,13 @@ class Narrator:
         emit: Callable[[Step], None],
         clock: Callable[[], float],
         frame: Callable[[], int],
+        t0: float | None = None,
     ) -> None:
         self.gateway = gateway
         self.peer = peer  # how steps name the other side ("the gateway", "the client")
         self.offered_ike, self.offered_esp = offered_ike, offered_esp
         self._emit, self._clock, self._frame = emit, clock, frame
-        self._t0 = clock()
+        self._t0 = clock() if t0 is None else t0  # steps are timed from here
         self.steps: list[Step] = []
         self.findings: list[Finding] = []
         self.init_done: ev.IkeSaInitDone | None = None

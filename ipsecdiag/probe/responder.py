@@ -95,6 +95,7 @@ class Responder:
         self.by_host: dict[str, Client] = {}  # the latest client per address, for ESP/keepalives
         self.refused = 0
         self.internal_errors = 0
+        self.started = clock()
         self.driver: Driver | None = None
         self.local: Endpoint | None = None
         self.local_natt: Endpoint | None = None
@@ -133,6 +134,7 @@ class Responder:
         narrator = Narrator(
             gateway=src.host, peer="the client", offered_ike="", offered_esp="",
             emit=self._emit_for(src), clock=self.clock, frame=lambda: self.driver.frame if self.driver else 0,
+            t0=self.started,
         )  # fmt: skip
         c = Client(src, spi_i, sa, narrator)
         self.clients[(src.host, spi_i)] = c
@@ -173,7 +175,7 @@ class Responder:
         bound = sockets.open()
         self.local, self.local_natt = Endpoint(o.listen, bound[0]), Endpoint(o.listen, bound[-1])
         try:
-            start = self.clock()
+            start = self.started = self.clock()
             self.driver = Driver(
                 sockets, route=self.route, on_event=self.on_event, on_error=self.on_error,  # type: ignore[arg-type]
                 pacer=Pacer(rate=o.rate, burst=32, now=start), max_sends=o.max_sends, clock=self.clock,

@@ -78,11 +78,17 @@ def identities() -> list[str]:
     return ["--id", INITIATOR_ID, "--remote-id", RESPONDER_ID, "--ts", RESPONDER_NET, "--local-ts", INITIATOR_NET]
 
 
-def probe(lab: Lab, outdir: Path, args: Sequence[str], *, timeout: float = 15.0) -> ProbeRun:
+# Root without the capability to bind ports below 1024: what an unprivileged user gets.
+NO_BIND_SERVICE = ("setpriv", "--bounding-set", "-net_bind_service", "--inh-caps", "-net_bind_service")
+
+
+def probe(
+    lab: Lab, outdir: Path, args: Sequence[str], *, timeout: float = 15.0, wrapper: Sequence[str] = ()
+) -> ProbeRun:
     """``ipsecdiag probe connect`` to the gateway from the initiator namespace."""
     outdir.mkdir(parents=True, exist_ok=True)
     pcapng, js = outdir / "session.pcapng", outdir / "result.json"
-    argv = ["ip", "netns", "exec", lab.ns["cl"], *IPSECDIAG, "probe", "connect", RESPONDER_ADDR]
+    argv = ["ip", "netns", "exec", lab.ns["cl"], *wrapper, *IPSECDIAG, "probe", "connect", RESPONDER_ADDR]
     argv += [*args, "--timeout", f"{timeout:g}", "--write", str(pcapng), "--json", str(js)]
     # the probe's own bound plus its cleanup (3 s) and interpreter start-up
     result = run(argv, timeout=timeout + 15, check=False, env={"PYTHONPATH": str(ROOT)})

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from harness import Lab, NetOptions, PeerConfig, Pki, make_pki, missing_prerequisites
 from probelab import (
+    NO_BIND_SERVICE,
+    ProbeRun,
     Responder,
     analyze,
     identities,
@@ -48,10 +50,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("probe-pki"), bits=2048)
 
 
-def _ok(run_: object) -> None:
-    r = run_.result  # type: ignore[attr-defined]
-    assert r.rc == 0, r.output[-3000:]
-    assert run_.doc["result"] == "child-sa-up"  # type: ignore[attr-defined]
+def _ok(run_: ProbeRun) -> None:
+    assert run_.result.rc == 0, run_.result.output[-3000:]
+    assert run_.doc["result"] == "child-sa-up"
+
+
+def _analyze_ids(run_: ProbeRun) -> list[str]:
+    """The finding ids ``analyze`` gives for the session the probe wrote (the same wording)."""
+    return [f["id"] for f in analyze(run_.pcapng, run_.keys if run_.keys.exists() else None)["findings"]]
 
 
 def _psk_args(tmp: Path, psk: str | None = None) -> list[str]:
@@ -90,8 +96,14 @@ def test_psk_cleanup_deletes_the_sas_on_the_gateway(lab: Lab, tmp_path: Path) ->
 
 
 def test_unprivileged_source_port(lab: Lab, tmp_path: Path) -> None:
+    """Without CAP_NET_BIND_SERVICE port 500 is refused in one line; any other source port
+    works, NAT-T from a second free port (the gateway sees what a NAT would produce)."""
     start_gateway(lab, "gw-port", PeerConfig())
-    run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--port", "0"])
+    denied = probe(lab, tmp_path / "500", _psk_args(tmp_path), wrapper=NO_BIND_SERVICE)
+    assert denied.result.rc == 2, denied.result.output[-2000:]
+    assert "ports below 1024 need root or CAP_NET_BIND_SERVICE; use --port 0" in denied.result.output
+    assert "Traceback" not in denied.result.output and not denied.pcapng.exists()
+    run_ = probe(lab, tmp_path / "any", [*_psk_args(tmp_path), "--port", "0"], wrapper=NO_BIND_SERVICE)
     _ok(run_)
     assert not run_.doc["local"].endswith(":500")
 
@@ -182,6 +194,7 @@ def test_wrong_psk_is_auth_failed(lab: Lab, tmp_path: Path) -> None:
     run_ = probe(lab, tmp_path, _psk_args(tmp_path, "not-the-gateways-psk"))
     assert run_.result.rc == 1, run_.result.output[-2000:]
     assert run_.finding_ids[0] == "auth-failed"
+    assert "auth-failed" in _analyze_ids(run_)
 
 
 def test_selectors_the_gateway_refuses(lab: Lab, tmp_path: Path) -> None:
@@ -190,6 +203,7 @@ def test_selectors_the_gateway_refuses(lab: Lab, tmp_path: Path) -> None:
     run_ = probe(lab, tmp_path, [*args, "--ts", "10.9.0.0/24", "--local-ts", INITIATOR_NET])
     assert run_.result.rc == 1, run_.result.output[-2000:]
     assert run_.finding_ids[0] == "ts-unacceptable"
+    assert "ts-unacceptable" in _analyze_ids(run_)
 
 
 def test_ke_group_mismatch_then_retry_succeeds(lab: Lab, tmp_path: Path) -> None:
@@ -199,6 +213,7 @@ def test_ke_group_mismatch_then_retry_succeeds(lab: Lab, tmp_path: Path) -> None
     assert run_.finding_ids == ["ke-group-mismatch"]
     assert [f["severity"] for f in run_.doc["findings"]] == ["warning"]
     assert "MODP_2048" in run_.doc["ike_sa"]["ke_group"]
+    assert "ke-group-mismatch" in _analyze_ids(run_)
 
 
 # ----------------------------------------------------------------- strongSwan initiates
