@@ -8,59 +8,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ...protocol.suites import ENCR, INTEG, KE, PRF, Algo, Suite, strongswan_proposal
+from ...protocol.suites import ENCR, KE, PRF, Algo, Suite, strongswan_proposal
+from ...protocol.weak import WEAK_ENCR, WEAK_INTEG, WEAK_KE, WEAK_PRF, weak_reasons  # noqa: F401 (re-exported)
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Severity
 from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
-from ...wire.registry import EncrId, ExchangeType, IntegId, KeGroup, PrfId
+from ...wire.registry import EncrId, ExchangeType, KeGroup, PrfId
 from ..base import Check, CheckContext
 from ..common import first_of, frames_of, hidden, payloads_of, role, where
 from .proposals import message_suites
 
-# Why each algorithm is weak today (RFC 8247 §2-§2.4 for IKEv2, RFC 8221 §5-§6 for ESP/AH).
-WEAK_ENCR = {
-    EncrId.ENCR_DES_IV64: "DES: 56-bit key",
-    EncrId.ENCR_DES: "DES: 56-bit key",
-    EncrId.ENCR_DES_IV32: "DES: 56-bit key",
-    EncrId.ENCR_3DES: "3DES: 64-bit block (Sweet32), deprecated",
-    EncrId.ENCR_NULL: "NULL encryption: no confidentiality",
-    EncrId.ENCR_RC5: "RC5: legacy 64-bit block cipher",
-    EncrId.ENCR_IDEA: "IDEA: legacy 64-bit block cipher",
-    EncrId.ENCR_3IDEA: "3IDEA: legacy 64-bit block cipher",
-    EncrId.ENCR_CAST: "CAST: legacy 64-bit block cipher",
-    EncrId.ENCR_BLOWFISH: "Blowfish: legacy 64-bit block cipher",
-}
-WEAK_INTEG = {
-    IntegId.AUTH_HMAC_MD5_96: "HMAC-MD5",
-    IntegId.AUTH_HMAC_MD5_128: "HMAC-MD5",
-    IntegId.AUTH_KPDK_MD5: "KPDK-MD5",
-    IntegId.AUTH_DES_MAC: "DES-MAC",
-    IntegId.AUTH_HMAC_SHA1_96: "HMAC-SHA1 (SHA-1)",
-    IntegId.AUTH_HMAC_SHA1_160: "HMAC-SHA1 (SHA-1)",
-}
-WEAK_PRF = {
-    PrfId.PRF_HMAC_MD5: "PRF HMAC-MD5",
-    PrfId.PRF_HMAC_SHA1: "PRF HMAC-SHA1 (SHA-1)",
-    PrfId.PRF_HMAC_TIGER: "PRF HMAC-Tiger",
-}
-WEAK_KE = {
-    KeGroup.MODP_768: "MODP-768 (group 1)",
-    KeGroup.MODP_1024: "MODP-1024 (group 2)",
-    KeGroup.MODP_1536: "MODP-1536 (group 5)",
-    KeGroup.MODP_1024_160: "MODP-1024 with 160-bit subgroup (group 22)",
-}
-_WEAK = {ENCR: WEAK_ENCR, INTEG: WEAK_INTEG, PRF: WEAK_PRF, KE: WEAK_KE}
+# The weak-algorithm rules live in protocol/weak.py, shared with probe scan.
 _PSK_V1 = {"PRE_SHARED_KEY", "XAUTH_INIT_PRESHARED", "XAUTH_RESP_PRESHARED"}
 COLLISION_WINDOW = 10.0  # seconds: requests this close with neither answered count as simultaneous
-
-
-def weak_reasons(s: Suite) -> list[str]:
-    out = []
-    for a in s.algos:
-        table = _WEAK.get(a.type)
-        if table is not None and a.id in table:
-            out.append(f"{a.label}: {table[a.id]}")  # type: ignore[index]
-    return list(dict.fromkeys(out))
 
 
 @dataclass
