@@ -126,6 +126,11 @@ def connect_cmd(
     keep: Annotated[bool, typer.Option("--keep", help="Do not delete the SAs before exiting.")] = False,
     write: Annotated[Path | None, typer.Option("--write", help="Write the session as pcapng (keys beside it).")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the result as JSON to this file ('-': stdout).")] = None,
+    ping: Annotated[str | None, typer.Option("--ping", help="Once the CHILD SA is up, ping this host behind the gateway through it (userspace ESP-in-UDP; implies --encap).")] = None,
+    count: Annotated[int, typer.Option("--count", help="With --ping: echo requests to send.")] = 4,
+    interval: Annotated[float, typer.Option("--interval", help="With --ping: seconds between echo requests.")] = 1.0,
+    ping_size: Annotated[int, typer.Option("--ping-size", help="With --ping: size of each inner IP packet (header included).")] = 84,
+    ping_source: Annotated[str | None, typer.Option("--ping-source", help="With --ping: inner source address (default: virtual IP or an address of TSi).")] = None,
 ) -> None:
     """Negotiate an IKE SA and a CHILD SA with GATEWAY and report each step."""
     from ipsecdiag.probe.connect import ConnectOptions, connect
@@ -137,11 +142,21 @@ def connect_cmd(
         raise usage_error("--port must be 0-65535 and --remote-port 1-65535")
     if not (0 < timeout <= 3600) or not (0 < rate <= 1000):
         raise usage_error("--timeout must be in (0, 3600] seconds and --rate in (0, 1000] per second")
+    if ping is not None and not (1 <= count <= 1000 and 0.05 <= interval <= 60 and 28 <= ping_size <= 65535):
+        raise usage_error("--count must be 1-1000, --interval 0.05-60 s and --ping-size 28-65535")
     to_stdout = json_out == "-"
     console = _console(stderr=to_stdout)
     json_path = Path(json_out) if json_out not in (None, "-") else None
     _refuse_inputs(write, json_path, [p for p in (psk_file, cert, key, *(ca or ())) if p is not None])
+    pinged: list[Any] = []
     try:
+        data_plane = None
+        if ping is not None:
+            from ipsecdiag.probe.ping import PingOptions, run_ping
+
+            encap = True  # userspace ESP leaves on the NAT-T socket as ESP-in-UDP
+            popts = PingOptions(resolve(ping), count=count, interval=interval, size=ping_size, source=resolve(ping_source) if ping_source else None)
+            data_plane = lambda sa, drv, nar: pinged.append(run_ping(sa, drv, nar, popts, SystemRandom()))  # noqa: E731
         gw = resolve(gateway)
         local_addr = resolve(source) if source else source_address(gw, remote_port)
         creds = load_credentials(psk_file, cert, key, ca or ())
@@ -153,13 +168,16 @@ def connect_cmd(
             gateway=gw, config=cfg, offered_ike=ike, offered_esp=esp, remote_port=remote_port,
             local_addr=local_addr, local_port=port, timeout=timeout, keep=keep, rate=rate, write=write,
         )  # fmt: skip
-        result = connect(opts, rng=SystemRandom(), emit=step_printer(console))
+        result = connect(opts, rng=SystemRandom(), emit=step_printer(console), data_plane=data_plane)
     except (UsageError, ProbeError) as e:
         raise usage_error(str(e)) from None
     files = write_session(result.record, write, console)
     render_end(console, result)
     if json_out is not None:
-        doc = json.dumps(_json_doc(result, files), indent=2) + "\n"
+        full = _json_doc(result, files)
+        if ping is not None:
+            full["ping"] = pinged[0].as_dict() if pinged else None
+        doc = json.dumps(full, indent=2) + "\n"
         if to_stdout:
             sys.stdout.write(doc)
         elif json_path is not None:

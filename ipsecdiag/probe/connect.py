@@ -79,9 +79,11 @@ def connect(
     rng: RandomSource,
     emit: Callable[[Step], None] = lambda s: None,
     clock: Callable[[], float] = time.monotonic,
+    data_plane: Callable[[object, Driver, Narrator], None] | None = None,
 ) -> ConnectResult:
     """Run one probe; raises :class:`~ipsecdiag.probe.transport.ProbeError` for unusable
-    addresses or ports (before anything is sent)."""
+    addresses or ports (before anything is sent). ``data_plane(sa, driver, narrator)`` runs
+    once the CHILD SA is up, before the cleanup (``--ping``, ``probe mtu``)."""
     local_addr = opts.local_addr or source_address(opts.gateway, opts.remote_port)
     sockets = UdpSockets(local_addr, _ports(opts.local_port))
     ports = sockets.open()
@@ -127,9 +129,17 @@ def connect(
             narrator.step("internal-error", f"the IKEv2 engine failed: {internal}")
         else:
             narrator.end(reason, opts.timeout, opts.max_sends)
+        dp_error = ""
+        if data_plane is not None and not internal and narrator.child is not None and not narrator.failed:
+            try:
+                data_plane(sa, driver, narrator)
+            except Exception as e:  # noqa: BLE001 - as above: report, keep the record, still clean up
+                dp_error = f"{type(e).__name__}: {e}"
+                narrator.step("internal-error", f"the data-plane probe failed: {dp_error}")
         deleted = False
         if not opts.keep and not internal and _has_state(sa) and reason != "budget":
             deleted = _cleanup(sa, driver, narrator, clock)
+        internal = internal or dp_error
         result = ConnectResult(
             ok=narrator.child is not None and not narrator.failed,
             gateway=remote,

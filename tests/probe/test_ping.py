@@ -1,0 +1,209 @@
+"""``probe connect --ping``: engine to engine, the ping answered by an echo responder in the test.
+
+In memory: two real IkeSa engines, the initiator's echo requests go through
+:class:`~ipsecdiag.probe.ping.EchoSession`; over loopback sockets: :func:`probe.connect.connect`
+with ``run_ping`` as its data plane against a responder engine in a thread. The echo replies
+are built with scapy (an independent ICMP implementation), protected with the responder's keys.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from scapy.layers.inet import ICMP, IP
+
+from ipsecdiag.crypto.rng import DeterministicRandom
+from ipsecdiag.engine import ChildConfig, Endpoint, Identity, IkeConfig, PskAuth, Role, events, selector_for
+from ipsecdiag.engine.ike_sa import IkeSa
+from ipsecdiag.esp.tunnel import EspTunnel
+from ipsecdiag.keys.model import SecretBytes
+from ipsecdiag.probe.connect import ConnectOptions, connect
+from ipsecdiag.probe.ping import EchoSession, PingOptions, inner_source, run_ping
+from ipsecdiag.protocol.proposal_strings import parse_proposals
+
+
+def _configs(natt_port: int = 4500, esp: str = "aes256gcm16") -> tuple[IkeConfig, IkeConfig]:
+    def cfg(me: str, peer: str | None, local: str, remote: str, **kw: object) -> IkeConfig:
+        return IkeConfig(
+            ike_proposals=parse_proposals("aes256gcm16-prfsha256-ecp256", protocol="ike"),
+            child=ChildConfig(parse_proposals(esp, protocol="esp"), local_ts=(selector_for(local),), remote_ts=(selector_for(remote),)),
+            local_id=Identity.parse(me),
+            remote_id=Identity.parse(peer) if peer else None,
+            auth=PskAuth(SecretBytes(b"ping-psk")),
+            natt_port=natt_port,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    return (
+        cfg("client@example.org", "gw.example.org", "10.1.0.0/24", "10.2.0.0/24", force_encap=True),
+        cfg("gw.example.org", None, "10.2.0.0/24", "10.1.0.0/24"),
+    )
+
+
+class EchoResponder:
+    """The host behind the gateway: answers echo requests that arrive through the CHILD SA."""
+
+    def __init__(self, up: events.ChildSaUp, answer: bool = True) -> None:
+        self.tunnel = EspTunnel(up.keys_out, up.keys_in, rng=DeterministicRandom("echo"), mode=up.mode, esn=up.esn)
+        self.answer = answer
+        self.requests = 0
+
+    def __call__(self, esp: bytes) -> bytes | None:
+        got = self.tunnel.unprotect(esp)
+        if not got.ok or got.packet is None:
+            return None
+        self.requests += 1
+        req = IP(got.packet)
+        if not self.answer or ICMP not in req or req[ICMP].type != 8:
+            return None
+        reply = IP(src=req.dst, dst=req.src, flags=req.flags) / ICMP(type=0, id=req[ICMP].id, seq=req[ICMP].seq) / bytes(req[ICMP].payload)
+        return self.tunnel.protect_packet(bytes(reply))
+
+
+def test_echo_through_the_tunnel_in_memory() -> None:
+    ci, cr = _configs()
+    i_ep, r_ep = Endpoint("192.0.2.2", 500), Endpoint("198.51.100.2", 500)
+    i = IkeSa(ci, role=Role.INITIATOR, rng=DeterministicRandom("i"), now=0.0, local=i_ep, remote=r_ep)
+    r = IkeSa(cr, role=Role.RESPONDER, rng=DeterministicRandom("r"), now=0.0, local=r_ep, remote=i_ep)
+    now = 0.0
+    i.initiate(now)
+    up_i: list[events.ChildSaUp] = []
+    echo_holder: list[EchoResponder] = []
+    session: list[EchoSession] = []
+    r_ports = (r.local.port, r.local_natt.port)
+
+    def pump() -> None:
+        for _ in range(50):
+            moved = False
+            for sender in (i, r, *session):
+                for d in sender.datagrams_to_send(now):
+                    moved = True
+                    (r if d.dst.port in r_ports and d.dst.host == r_ep.host else i).receive_datagram(d.payload, d.src, d.dst, now)
+            for sa, is_r in ((i, False), (r, True)):
+                while (e := sa.next_event()) is not None:
+                    if isinstance(e, events.ChildSaUp):
+                        (echo_holder.append(EchoResponder(e)) if is_r else up_i.append(e))
+                    elif isinstance(e, events.EspReceived) and is_r:
+                        out = echo_holder[0](e.data)
+                        if out is not None:  # the gateway sends back from the port it got ESP on
+                            i.receive_datagram(out, e.dst, e.src, now)
+                    elif isinstance(e, events.EspReceived):
+                        session[0].on_esp(e.data, e.src, now)
+            if not moved:
+                return
+
+    pump()
+    assert up_i and up_i[0].encap and echo_holder
+    child = up_i[0]
+    src = inner_source(child, "192.0.2.2")
+    assert src == "10.1.0.1"  # the narrowed TSi's first host: the gateway routes it to us
+    tun = EspTunnel(child.keys_out, child.keys_in, rng=DeterministicRandom("t"), mode=child.mode)
+    echo = EchoSession(tun, src=src, dst="10.2.0.10", local=i.local_natt, remote=i.remote, ident=0x77)
+    session.append(echo)
+    for seq in (1, 2, 3):
+        now += 0.25
+        echo.send(seq, 84 + seq * 100, now)
+        pump()
+    assert sorted(echo.replies) == [1, 2, 3]
+    assert all(rtt == 0.0 and m.is_reply and m.src == "10.2.0.10" for rtt, m in echo.replies.values())
+    assert [m.size for _r, m in echo.replies.values()] == [184, 284, 384]
+    assert echo_holder[0].requests == 3 and tun.sent == 3 and tun.received == 3
+    assert echo_holder[0].tunnel.window.top == 3  # sequence numbers 1..3 arrived in order
+
+
+# ---------------------------------------------------------------- over loopback sockets
+
+
+@contextmanager
+def responder_engine(answer: bool) -> Iterator[tuple[int, int, IkeConfig]]:
+    """A responder IkeSa on 127.0.0.1 in a thread, echoing pings that come through its CHILD SA."""
+    s500, s4500 = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+    for s in (s500, s4500):
+        s.bind(("127.0.0.1", 0))
+        s.setblocking(False)
+    p500, p4500 = s500.getsockname()[1], s4500.getsockname()[1]
+    ci, cr = _configs(natt_port=p4500)
+    stop = threading.Event()
+
+    def serve() -> None:
+        sel = selectors.DefaultSelector()
+        for s in (s500, s4500):
+            sel.register(s, selectors.EVENT_READ)
+        sa: IkeSa | None = None
+        echo: EchoResponder | None = None
+        deadline = time.monotonic() + 20
+        while not stop.is_set() and time.monotonic() < deadline:
+            for key, _ in sel.select(0.02):
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                data, addr = sock.recvfrom(65535)
+                now = time.monotonic()
+                src, dst = Endpoint(addr[0], addr[1]), Endpoint("127.0.0.1", sock.getsockname()[1])
+                if sa is None:
+                    sa = IkeSa(cr, role=Role.RESPONDER, rng=DeterministicRandom("rr"), now=now, local=Endpoint("127.0.0.1", p500), remote=src, local_natt=Endpoint("127.0.0.1", p4500))
+                sa.receive_datagram(data, src, dst, now)
+            if sa is None:
+                continue
+            now = time.monotonic()
+            t = sa.get_timer()
+            if t is not None and t <= now:
+                sa.handle_timer(now)
+            while (e := sa.next_event()) is not None:
+                if isinstance(e, events.ChildSaUp):
+                    echo = EchoResponder(e, answer)
+                elif isinstance(e, events.EspReceived) and echo is not None:
+                    out = echo(e.data)
+                    if out is not None:
+                        s4500.sendto(out, (e.src.host, e.src.port))
+            for d in sa.datagrams_to_send(now):
+                (s4500 if d.src.port == p4500 else s500).sendto(d.payload, (d.dst.host, d.dst.port))
+        sel.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield p500, p4500, ci
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        s500.close()
+        s4500.close()
+
+
+@pytest.mark.parametrize("answer", [True, False])
+def test_connect_with_ping_over_loopback(answer: bool) -> None:
+    with responder_engine(answer) as (p500, _p4500, ci):
+        opts = ConnectOptions(
+            gateway="127.0.0.1", config=ci, offered_ike="aes256gcm16-prfsha256-ecp256", offered_esp="aes256gcm16",
+            remote_port=p500, local_addr="127.0.0.1", local_port=0, timeout=8.0, rate=50.0,
+        )  # fmt: skip
+        ping = PingOptions("10.2.0.10", count=3, interval=0.2, wait=0.6)
+        got = []
+        t0 = time.monotonic()
+        result = connect(
+            opts,
+            rng=DeterministicRandom("c"),
+            data_plane=lambda sa, drv, nar: got.append(run_ping(sa, drv, nar, ping, DeterministicRandom("p"))),
+        )
+        elapsed = time.monotonic() - t0
+    assert got, [s.text for s in result.steps]
+    pr = got[0]
+    assert pr.sent == 3 and pr.esp_sent == 3 and pr.source == "10.1.0.1"
+    assert elapsed < 8
+    if answer:
+        assert pr.received == 3 and len(pr.rtts) == 3 and all(0 <= r < 1 for r in pr.rtts)
+        assert result.ok and not result.findings
+        assert sum(1 for s in result.steps if "icmp_seq=" in s.text) == 3
+    else:
+        assert pr.received == 0 and pr.esp_received == 0
+        assert [f.id for f in result.findings] == ["esp-one-way"] and not result.ok
+        assert "3 ESP-in-UDP packets sent" in result.findings[0].evidence[0]
+    assert result.deleted  # the IKE SA is deleted after the ping
+    # the recording holds the ESP both ways, and the CHILD SA keys to open it
+    esp_out = [d for d in result.record.datagrams if d.outgoing and d.payload[:4] not in (b"\0\0\0\0",) and len(d.payload) > 8 and d.dst[1] == _p4500]
+    assert len(esp_out) == 3
