@@ -419,6 +419,19 @@ _ENTRIES = [
         "Capture with `-s 0` (full packets) and stop the capture cleanly.",
         "",
     ),
+    CatalogueEntry(
+        "capture-health",
+        W,
+        "Capture data that could not be used as recorded",
+        "Some of the capture's data is implausible or was summarised rather than analysed one by one "
+        "(record times outside any date, state beyond the analysis limits); the evidence says what "
+        "and how much.",
+        "A capture tool with a broken clock or time resolution, a damaged file, or a capture of a "
+        "flood (scan, denial of service) larger than the per-capture limits.",
+        "Check the capturing host's clock and the capture tool; for floods, filter the capture to the "
+        "peers of interest (`tcpdump -r in.pcap -w out.pcap host A and host B`).",
+        "",
+    ),
 ]
 
 CATALOGUE: dict[str, CatalogueEntry] = {e.id: e for e in _ENTRIES}

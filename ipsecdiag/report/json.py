@@ -7,9 +7,9 @@ Hex is lowercase without 0x; frame numbers are 1-based; names are IANA names.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
+from ..capture.model import raw_seconds, utc_datetime
 from ..reconstruction.model import (
     EspFlow,
     ExchangeRecord,
@@ -26,7 +26,8 @@ SCHEMA = "ipsecdiag/report-1"
 def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="microseconds")
+    dt = utc_datetime(ts)
+    return raw_seconds(ts) if dt is None else dt.isoformat(timespec="microseconds")
 
 
 def _message(m: MessageRecord | None) -> dict[str, Any] | None:

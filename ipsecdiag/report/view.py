@@ -8,9 +8,9 @@ digest of it under the message.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from ..capture.model import raw_seconds, utc_datetime
 from ..reconstruction.model import MessageRecord
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
@@ -31,7 +31,8 @@ _EAP_CODES = {1: "Request", 2: "Response", 3: "Success", 4: "Failure"}
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds")
+    dt = utc_datetime(ts)
+    return raw_seconds(ts) if dt is None else dt.isoformat(timespec="seconds")
 
 
 def _certs(encoding: int, data: bytes) -> list[dict[str, Any]]:
