@@ -560,9 +560,11 @@ def main() -> None:
         _silence_stdout()
         sys.exit(0)
     except OSError as e:
-        # Standard output failed (a full disk, an I/O error): one line, never a traceback.
+        # Standard output failed (a full disk, an I/O error; no file name then), or a file
+        # error no command mapped: one line, never a traceback.
         _silence_stdout()
-        _stderr().print(f"ipsecdiag: error: cannot write output: {e.strerror or e}", markup=False)
+        what = f"{e.filename}: " if e.filename else "cannot write output: "
+        _stderr().print(f"ipsecdiag: error: {what}{e.strerror or e}", markup=False)
         sys.exit(int(ExitStatus.ERROR))
 
 

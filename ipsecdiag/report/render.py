@@ -8,13 +8,13 @@ with ``no_color`` and ASCII boxes, so the same renderables degrade to plain text
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from ..capture.model import raw_seconds, utc_datetime
 from ..reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
 from .view import digest, message_details
 
@@ -25,7 +25,8 @@ STATE_STYLE = {"established": "green", "failed": "red", "incomplete": "yellow", 
 def _ts(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    dt = utc_datetime(ts)
+    return raw_seconds(ts) if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
 def _dur(a: float | None, b: float | None) -> str:

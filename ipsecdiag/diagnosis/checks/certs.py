@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
+from ...capture.model import raw_seconds, utc_datetime
 from ...crypto import x509 as cx
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Severity
 from ...wire import ikev1 as v1
@@ -107,7 +107,8 @@ def verdict(sa: IkeSaRecord, verifier: str, after: float) -> tuple[str, MessageR
 
 
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    dt = utc_datetime(ts)
+    return raw_seconds(ts) if dt is None else dt.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def cert_line(i: int, c: x509.Certificate) -> str:
