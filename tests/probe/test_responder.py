@@ -42,12 +42,14 @@ def _psk() -> Credentials:
     return Credentials(PskAuth(SecretBytes(b"loopback-psk")))
 
 
-def _serve(ike: str, **kw: object) -> tuple[Responder, threading.Thread, list[ResponderResult]]:
+def _serve(
+    ike: str, *, addr: str = "127.0.0.1", pool: str | None = None, remote_ts: str = "10.1.0.0/24", **kw: object
+) -> tuple[Responder, threading.Thread, list[ResponderResult]]:
     cfg = build_responder_config(
         ike=ike, esp="aes256gcm16", creds=_psk(), local_id="gw.test", remote_id=None,
-        local_ts="10.2.0.0/24", remote_ts="10.1.0.0/24", listen="127.0.0.1",
+        local_ts="10.2.0.0/24", remote_ts=remote_ts, listen=addr, pool=pool,
     )  # fmt: skip
-    opts = ResponderOptions(listen="127.0.0.1", config=cfg, port=0, natt_port=0, **kw)  # type: ignore[arg-type]
+    opts = ResponderOptions(listen=addr, config=cfg, port=0, natt_port=0, **kw)  # type: ignore[arg-type]
     r = Responder(opts, rng=SystemRandom(), emit=lambda s: None)
     out: list[ResponderResult] = []
     t = threading.Thread(target=lambda: out.append(r.run()), daemon=True)
@@ -59,14 +61,15 @@ def _serve(ike: str, **kw: object) -> tuple[Responder, threading.Thread, list[Re
     return r, t, out
 
 
-def _probe(port: int, ike: str, tmp: Path) -> object:
+def _probe(port: int, ike: str, tmp: Path, *, addr: str = "127.0.0.1", vip: bool = False) -> object:
     cfg = build_config(
         ike=ike, esp="aes256gcm16", creds=_psk(), local_id="client.test", remote_id="gw.test",
-        ts="10.2.0.0/24", local_ts="10.1.0.0/24", local_addr="127.0.0.1", encap=False, timeout=5,
+        ts="10.2.0.0/24", local_ts=None if vip else "10.1.0.0/24", local_addr=addr, encap=False, timeout=5,
+        virtual_ip=vip,
     )  # fmt: skip
     opts = ConnectOptions(
-        gateway="127.0.0.1", config=cfg, offered_ike=ike, offered_esp="aes256gcm16", remote_port=port,
-        local_addr="127.0.0.1", local_port=0, timeout=5,
+        gateway=addr, config=cfg, offered_ike=ike, offered_esp="aes256gcm16", remote_port=port,
+        local_addr=addr, local_port=0, timeout=5,
     )  # fmt: skip
     return connect(opts, rng=SystemRandom())
 
@@ -99,3 +102,29 @@ def test_mismatched_proposal_is_reported_on_both_ends(tmp_path: Path) -> None:
     assert not res.ok and [f.id for f in res.findings] == ["ike-no-proposal-chosen"]  # type: ignore[attr-defined]
     assert [f.id for f in out[0].findings] == ["ike-no-proposal-chosen"]
     assert out[0].findings[0].title == CATALOGUE["ike-no-proposal-chosen"].title
+
+
+@needs_engine
+def test_virtual_ip_from_the_pool(tmp_path: Path) -> None:
+    """A configuration payload round trip (RFC 7296 §3.15): TSi narrowed to the assigned address."""
+    r, t, out = _serve(
+        "aes256gcm16-prfsha256-ecp256", pool="10.3.0.0/28", remote_ts="10.3.0.0/28",
+        once=True, linger=5.0, timeout=10.0,
+    )  # fmt: skip
+    res = _probe(r.local.port, "aes256gcm16-prfsha256-ecp256", tmp_path, vip=True)  # type: ignore[union-attr]
+    t.join(timeout=15)
+    assert res.ok, [s.text for s in res.steps]  # type: ignore[attr-defined]
+    (vip,) = res.child["virtual_ips"]  # type: ignore[attr-defined]
+    assert vip.startswith("10.3.0.") and res.child["ts_i"] == [f"{vip}/32"]  # type: ignore[attr-defined]
+    assert out[0].children_up == 1
+
+
+@needs_engine
+def test_ike_over_ipv6(tmp_path: Path) -> None:
+    r, t, out = _serve("aes256gcm16-prfsha256-curve25519", addr="::1", once=True, linger=5.0, timeout=10.0)
+    res = _probe(r.local.port, "aes256gcm16-prfsha256-curve25519", tmp_path, addr="::1")  # type: ignore[union-attr]
+    t.join(timeout=15)
+    assert res.ok and res.local.host == "::1", [s.text for s in res.steps]  # type: ignore[attr-defined]
+    assert out[0].children_up == 1
+    files = res.record.write(tmp_path / "v6.pcapng")  # type: ignore[attr-defined]
+    assert files.frames == len(res.record.datagrams) >= 6  # type: ignore[attr-defined]
