@@ -20,10 +20,14 @@ shared secret and the old SK_d (RFC 7296 §2.18).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ipsecdiag.keys.model import IkeSaKeys, KeyStore, PendingIkeKeys
+from ipsecdiag.wire.ikev2 import Payload
+from ipsecdiag.wire.ikev2_payloads import NoncePayload
+from ipsecdiag.wire.ikev2_sa import SaPayload
+from ipsecdiag.wire.registry import ProtocolId
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,35 @@ class RekeyExchange:
     ni: bytes
     nr: bytes
     source: str = ""  # where it was seen, e.g. "frames 41-42"
+
+
+def exchange_from_payloads(
+    old_spi_i: bytes,
+    old_spi_r: bytes,
+    request: Sequence[Payload],
+    response: Sequence[Payload],
+    *,
+    source: str = "",
+) -> RekeyExchange | None:
+    """The :class:`RekeyExchange` of a decrypted CREATE_CHILD_SA request/response pair, or None
+    when it did not rekey the IKE SA (a CHILD SA exchange, or a refusal without SA payload).
+
+    RFC 7296 §1.3.2: the SA payloads carry the new SPIs (the proposal's SPI field, 8 octets for
+    protocol IKE), the initiator's in the request, the responder's in the response."""
+    got = []
+    for payloads in (request, response):
+        sas = [p for p in payloads if isinstance(p, SaPayload)]
+        nonces = [p.data for p in payloads if isinstance(p, NoncePayload)]
+        if len(sas) != 1 or not nonces or not sas[0].proposals:
+            return None
+        # The responder answers with the one proposal it chose; the request's proposals all carry
+        # the same SPI (RFC 7296 §3.3.1).
+        prop = sas[0].proposals[0]
+        if prop.protocol_id != ProtocolId.IKE or len(prop.spi) != 8:
+            return None
+        got.append((prop.spi, nonces[0]))
+    (spi_i, ni), (spi_r, nr) = got
+    return RekeyExchange(old_spi_i, old_spi_r, spi_i, spi_r, ni, nr, source)
 
 
 Verifier = Callable[[PendingIkeKeys, IkeSaKeys, RekeyExchange], IkeSaKeys | None]

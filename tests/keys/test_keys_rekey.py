@@ -24,11 +24,11 @@ from ipsecdiag.crypto.prf import derive_ike_sa_keys
 from ipsecdiag.crypto.sk import decrypt_sk
 from ipsecdiag.keys.load import load_key_file
 from ipsecdiag.keys.model import IkeSaKeys, KeyStore, PendingIkeKeys, SecretBytes
-from ipsecdiag.keys.rekey import RekeyExchange, link_rekeys, link_store
+from ipsecdiag.keys.rekey import RekeyExchange, exchange_from_payloads, link_rekeys, link_store
 from ipsecdiag.keys.strongswan import parse_charon_log
 from ipsecdiag.wire.ikev2 import parse_payloads, peek_header
 from ipsecdiag.wire.ikev2_payloads import NoncePayload
-from ipsecdiag.wire.ikev2_sa import SaPayload
+from ipsecdiag.wire.ikev2_sa import Proposal, SaPayload
 from ipsecdiag.wire.registry import EncrId, IntegId, PrfId
 
 sys.path.insert(0, str(REPO_ROOT / "tests" / "interop"))
@@ -183,23 +183,21 @@ def _ike_messages(pcap: Path) -> list[bytes]:
 
 
 def _exchanges(msgs: list[bytes], store: dict[tuple[bytes, bytes], IkeSaKeys]) -> list[RekeyExchange]:
-    """IKE rekey exchanges of the IKE SAs whose keys we have (request SPI+Ni, response SPI+Nr)."""
-    half: dict[tuple[bytes, bytes, int], dict[bool, tuple[bytes, bytes]]] = {}
+    """IKE rekey exchanges of the IKE SAs whose keys we have."""
+    sides: dict[tuple[bytes, bytes, int], dict[bool, tuple]] = {}
     for m in msgs:
         h = peek_header(m)
         keys = store.get((h.spi_i, h.spi_r))
         if keys is None or h.exchange_type != CREATE_CHILD_SA:
             continue
         inner = parse_payloads(m[28], decrypt_sk(keys, m, 28, from_initiator=h.is_initiator))
-        sas = [p for p in inner if isinstance(p, SaPayload)]
-        nonces = [p.data for p in inner if isinstance(p, NoncePayload)]
-        if sas and nonces and sas[0].proposals[0].protocol_id == 1:
-            half.setdefault((h.spi_i, h.spi_r, h.message_id), {})[h.is_response] = (sas[0].proposals[0].spi, nonces[0])
-    return [
-        RekeyExchange(k[0], k[1], v[False][0], v[True][0], v[False][1], v[True][1], f"message {k[2]}")
-        for k, v in half.items()
+        sides.setdefault((h.spi_i, h.spi_r, h.message_id), {})[h.is_response] = inner
+    found = [
+        exchange_from_payloads(k[0], k[1], v[False], v[True], source=f"message {k[2]}")
+        for k, v in sides.items()
         if len(v) == 2
     ]
+    return [e for e in found if e is not None]
 
 
 def _bind_chain(log: Path, pcap: Path) -> list[IkeSaKeys]:
@@ -243,3 +241,17 @@ def test_recorded_ike_rekeys_bind_from_both_peers_logs(rekeys: tuple[Path, str],
     # The last SA's SPIs are those swanctl lists as established.
     spi_i, spi_r = re.search(r"#\d+, ESTABLISHED, IKEv2, ([0-9a-f]{16})_i\*? ([0-9a-f]{16})_r", final).groups()
     assert (bound[-1].spi_i.hex(), bound[-1].spi_r.hex()) == (spi_i, spi_r)
+
+
+def test_only_ike_rekey_exchanges_give_a_rekey_exchange() -> None:
+    def sa(proto: int, spi: bytes) -> SaPayload:
+        return SaPayload((Proposal(1, proto, spi, ()),))
+
+    old = (b"\x01" * 8, b"\x02" * 8)
+    req = [sa(1, b"\x03" * 8), NoncePayload(b"n" * 32)]
+    resp = [sa(1, b"\x04" * 8), NoncePayload(b"m" * 32)]
+    ex = exchange_from_payloads(*old, req, resp, source="frames 7-8")
+    assert ex == RekeyExchange(*old, b"\x03" * 8, b"\x04" * 8, b"n" * 32, b"m" * 32, "frames 7-8")
+    child = [sa(3, b"\x05" * 4), NoncePayload(b"n" * 32)]  # ESP: a CHILD SA (re)key
+    assert exchange_from_payloads(*old, child, child) is None
+    assert exchange_from_payloads(*old, req, [NoncePayload(b"m" * 32)]) is None  # refused
