@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ipsecdiag.keys.model import KeyRecord
+from ipsecdiag.keys.model import KeyRecord, KeySourceNote
+
+__all__ = ["KeyFileError", "KeySourceNote", "ParseResult", "parse_hex", "where"]
 
 
 class KeyFileError(ValueError):
@@ -26,23 +28,6 @@ class KeyFileError(ValueError):
         if self.line_no is not None:
             where = f"{where}:{self.line_no}"
         return f"{where}: {self.message}"
-
-
-@dataclass(frozen=True)
-class KeySourceNote:
-    """Something about a whole key source the user must hear, while the analysis goes on.
-
-    ``kind``: ``"no-keys"`` (recognised, but nothing usable in it; ``reason`` says why),
-    ``"incomplete"`` (some records cut short by the source), ``"pending"`` (rekeyed IKE SAs whose
-    SPIs must come from the capture).
-    """
-
-    source: str
-    kind: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.reason}"
 
 
 @dataclass

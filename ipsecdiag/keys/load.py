@@ -161,4 +161,5 @@ def load_key_sources(paths: Iterable[str | Path]) -> KeyLoad:
         out.store.extend(res.keys)
         out.warnings.extend(res.warnings)
         out.notes.extend(res.notes)
+    out.store.notes.extend(out.notes)
     return out

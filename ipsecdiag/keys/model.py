@@ -176,6 +176,23 @@ KeyRecord = AnyKeys | PendingIkeKeys
 ANY_SPI = -1
 
 
+@dataclass(frozen=True)
+class KeySourceNote:
+    """Something about a whole key source the user must hear, while the analysis goes on.
+
+    ``kind``: ``"no-keys"`` (recognised, but nothing usable in it; ``reason`` says why),
+    ``"incomplete"`` (some records cut short by the source), ``"pending"`` (rekeyed IKE SAs whose
+    SPIs must come from the capture).
+    """
+
+    source: str
+    kind: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
 def addr_matches(pattern: str, addr: str) -> bool:
     """Does ``addr`` match a key source's address: exact (any IPv6 spelling), a prefix such as
     ``10.0.0.0/24``, or Wireshark's per-octet wildcards such as ``10.*.*.1``?"""
@@ -211,6 +228,8 @@ class KeyStore:
         self._incomplete: list[IkeSaKeys | ChildSaKeys] = []
         self._pending: list[PendingIkeKeys] = []
         self._resolved: dict[str, IkeSaKeys] = {}
+        # What the key sources said about themselves (no usable keys, cut keys, pending rekeys).
+        self.notes: list[KeySourceNote] = []
         for k in items:
             self.add(k)
 

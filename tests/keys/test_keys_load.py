@@ -12,7 +12,7 @@ from corpus import CORPUS, needs_corpus
 from ipsecdiag.keys.convert import convert
 from ipsecdiag.keys.errors import KeyFileError
 from ipsecdiag.keys.keyfile import parse_keyfile
-from ipsecdiag.keys.load import load_key_file, load_keys, parse_text
+from ipsecdiag.keys.load import load_key_file, load_key_sources, load_keys, parse_text
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId
 
@@ -172,3 +172,12 @@ def test_records_never_show_key_material() -> None:
 def test_keystore_matches_wireshark_address_patterns(pattern: str, addr: str, match: bool) -> None:
     k = ChildSaKeys(0x1234, EncrId.ENCR_NULL, SecretBytes(), src=pattern)
     assert (KeyStore([k]).child(0x1234, src=addr, dst="192.0.2.9") is k) is match
+
+
+def test_load_key_sources_keeps_the_notes_with_the_store(tmp_path: Path) -> None:
+    good = tmp_path / "xfrm.txt"
+    good.write_text(XFRM)
+    loaded = load_key_sources(["/dev/null", good])
+    assert len(loaded.store) == 1 and loaded.formats == {"/dev/null": "empty", str(good): "xfrm"}
+    assert [(n.source, n.kind) for n in loaded.store.notes] == [("/dev/null", "no-keys")]
+    assert loaded.store.notes == loaded.notes
