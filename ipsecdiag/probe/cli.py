@@ -185,6 +185,8 @@ def connect_cmd(
                 write_output(json_path, doc)
             except OSError as e:
                 raise usage_error(f"--json {json_out}: {e.strerror or e}") from None
+    if result.stop_reason == "interrupted":
+        raise typer.Exit(130)
     if result.internal_error:
         where = f"; the session so far is in {write}" if write is not None else ""
         raise usage_error(f"internal error in the IKEv2 engine ({result.internal_error}){where}; please report it")
@@ -222,7 +224,9 @@ def render_end(console: Console, result: Any) -> None:
     sent = f"{_n(c.sent, 'datagram')} sent, {c.received} received"
     if c.send_errors:
         sent += f", {c.send_errors} send errors ({c.last_send_error})"
-    if result.ok:
+    if result.stop_reason == "interrupted":
+        console.print(Text(f"Result: interrupted ({sent})", style="bold yellow"))
+    elif result.ok:
         console.print(Text(f"Result: CHILD SA up ({sent})", style="bold green"))
     else:
         ids = ", ".join(f.id for f in result.findings if f.severity.label == "error") or "no answer"

@@ -124,13 +124,17 @@ def connect(
         try:
             sa.initiate(start)
             reason = driver.run(lambda: narrator.finished, deadline=start + opts.timeout)
+        except KeyboardInterrupt:
+            # Ctrl-C: still delete what we created and write the record (a second one aborts)
+            reason = "interrupted"
+            narrator.step("interrupted", "interrupted: cleaning up")
         except Exception as e:  # noqa: BLE001 - an engine bug must not lose the session's record
             reason, internal = "engine-error", f"{type(e).__name__}: {e}"
             narrator.step("internal-error", f"the IKEv2 engine failed: {internal}")
         else:
             narrator.end(reason, opts.timeout, opts.max_sends)
         dp_error = ""
-        if data_plane is not None and not internal and narrator.child is not None and not narrator.failed:
+        if data_plane is not None and reason == "done" and narrator.child is not None and not narrator.failed:
             try:
                 data_plane(sa, driver, narrator)
             except Exception as e:  # noqa: BLE001 - as above: report, keep the record, still clean up

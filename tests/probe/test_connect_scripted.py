@@ -39,7 +39,7 @@ class _Out:
 class ScriptedSa:
     """Sends three requests (IKE_SA_INIT, IKE_AUTH, later the Delete) and reacts to answers."""
 
-    script = "ok"  # "ok" | "no-proposal" | "ke-retry" | "crash"
+    script = "ok"  # "ok" | "no-proposal" | "ke-retry" | "crash" | "interrupt"
 
     def __init__(self, config, *, role, rng, now, local, remote, local_natt=None) -> None:
         self.local, self.remote = local, remote
@@ -63,6 +63,8 @@ class ScriptedSa:
     def receive_datagram(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
         if self.script == "crash":
             raise KeyError("engine bug")
+        if self.script == "interrupt":
+            raise KeyboardInterrupt
         if self.state is State.INIT_SENT:
             self._events.append(ev.Received("IKE_SA_INIT", 0, True, ("SA", "KE"), ()))
             if self.script == "no-proposal":
@@ -212,4 +214,14 @@ def test_an_engine_exception_is_one_line_and_the_session_is_kept(
     code, text = _connect(port, psk, "--write", str(out), script="crash", monkeypatch=monkeypatch)
     assert code == 2
     assert "internal-error" in text and "ipsecdiag: error: internal error in the IKEv2 engine (KeyError" in text
+    assert out.is_file()
+
+
+def test_ctrl_c_still_writes_the_session_and_exits_130(
+    echo_peer: tuple[int, list[bytes]], psk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, _ = echo_peer
+    out = tmp_path / "s.pcapng"
+    code, text = _connect(port, psk, "--write", str(out), script="interrupt", monkeypatch=monkeypatch)
+    assert code == 130 and "interrupted: cleaning up" in text and "Result: interrupted" in text
     assert out.is_file()
