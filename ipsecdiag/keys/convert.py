@@ -52,6 +52,7 @@ def convert(paths: Sequence[str | Path], to: str, out: Path, *, esn_layout: bool
         summary.formats[str(p)] = res.format
         summary.records_in += len(res.keys)
         summary.warnings.extend(res.warnings)
+        summary.warnings.extend(str(n) for n in res.notes)
         for k in res.keys:
             # The same SA from two sources (both peers' logs) is written once.
             same = dataclasses.replace(k, source="")

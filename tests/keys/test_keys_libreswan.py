@@ -204,3 +204,11 @@ def test_esp_keys_without_their_sa_line_are_a_warning() -> None:
         "p: ESP keys dumped without their `kernel: add_sa()` line, so their SPI is unknown "
         '(plutodebug="all crypt private" logs both); skipped'
     ]
+
+
+def test_convert_passes_the_sources_notes_on(tmp_path: Path) -> None:
+    src = tmp_path / "cut.log"
+    src.write_text("\n".join(_pluto("gcm").splitlines()[:6000]))
+    summary = convert([src], "toml", tmp_path / "k.toml")
+    assert summary.records_out == 0
+    assert any(w.startswith(f"{src}: no usable keys: no `ikev2 I/R` key lines") for w in summary.warnings)
