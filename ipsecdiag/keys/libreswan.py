@@ -123,7 +123,6 @@ class _State:
     name: str
     res: ParseResult = field(default_factory=lambda: ParseResult(format="pluto"))
     dump: tuple[str, int, bytearray] | None = None  # label, line, bytes
-    extract: dict[str, int] = field(default_factory=dict)  # label -> announced size
     pending_extract: tuple[str, int] | None = None
     extracted: dict[str, bytes] = field(default_factory=dict)
     salt_size: int | None = None
