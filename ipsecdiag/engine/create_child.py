@@ -154,9 +154,12 @@ def handle_response(
     errors = [p for p in payloads if isinstance(p, NotifyPayload) and p.is_error]
     if errors:
         e = errors[0]
+        retry = ""
+        if e.notify_type == NotifyType.TEMPORARY_FAILURE and _retry_later(sa, ctx):
+            retry = " (retrying later, §2.25)"
         raise Refuse(
             e.notify_type,
-            f"CREATE_CHILD_SA refused with {e.name}",
+            f"CREATE_CHILD_SA refused with {e.name}{retry}",
             fault="ours",
             received=True,
             respond=False,
@@ -192,6 +195,21 @@ def handle_response(
         sa.delete_child(new.spi_in, now)  # §2.8.1: our exchange had the lowest nonce: ours is redundant
     elif old_spi in sa.child_sas:
         sa.delete_child(old_spi, now)
+
+
+_MAX_RETRIES = 5
+
+
+def _retry_later(sa: IkeSa, ctx: dict[str, Any]) -> bool:
+    """Queue the refused request again after a random 1-4 s (both ends backing off the same
+    fixed time would collide again); at most five times per request."""
+    req = ctx.get("restart")
+    tries = sa.neg.extra.setdefault("temporary_failures", {})
+    if req is None or tries.get(id(req), 0) >= _MAX_RETRIES:
+        return False
+    tries[id(req)] = tries.get(id(req), 0) + 1
+    sa.defer(req, 1.0 + 3.0 * sa.rng.bytes(1)[0] / 255)
+    return True
 
 
 def _shared(ke: Any, group: int | None, ke_p: KePayload | None) -> bytes:
@@ -297,8 +315,12 @@ def _answer_ike_rekey(
     dst: Any,
     now: float,
 ) -> None:
-    if sa.outstanding_context().get("kind") == "ike":
-        raise Refuse(NotifyType.TEMPORARY_FAILURE, "simultaneous IKE SA rekey (not resolved here, §2.25)")
+    if sa.outstanding_context():
+        # §2.25: not while one of our own exchanges is running on this SA (it would be lost
+        # with the old SA, or answered twice); the peer retries later.
+        raise Refuse(
+            NotifyType.TEMPORARY_FAILURE, "IKE SA rekey while our own request is outstanding (§2.25)"
+        )
     if any(len(p.spi) != 8 for p in sa_p.proposals):
         raise Refuse(NotifyType.INVALID_SYNTAX, "IKE rekey proposal SPI is not 8 octets")
     spi_r = random_spi(sa.rng, 8)

@@ -128,7 +128,12 @@ class IkeSa(ReceivePath):
         self.last_raw = b""
         self.last_plain: tuple[int, bytes] = (0, b"")
         # After an IKE SA rekey: the old SA, kept only to complete its Delete exchange.
-        self._retired: IkeSa | None = None
+        # Old SAs after IKE rekeys, kept to finish (and re-answer) their Delete exchange.
+        self._retired: list[IkeSa] = []
+        self._successor: IkeSa | None = None  # set on a retired SA: where CHILD SAs live now
+        self._starting: PendingRequest | None = None  # the queued request being started
+        self._deferred: list[tuple[float, PendingRequest]] = []  # retries after TEMPORARY_FAILURE
+        self.clock = now  # the latest time the caller gave us
 
     # -- public API --------------------------------------------------------------------------
 
@@ -145,6 +150,7 @@ class IkeSa(ReceivePath):
 
     def receive_datagram(self, data: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
         """Process one UDP payload exactly as received on ``dst`` from ``src``."""
+        self.clock = max(self.clock, now)
         try:
             self._receive(bytes(data), src, dst, now)
         except Drop as d:
@@ -156,8 +162,8 @@ class IkeSa(ReceivePath):
     def datagrams_to_send(self, now: float) -> list[Datagram]:
         out = list(self._out)
         self._out.clear()
-        if self._retired is not None:
-            out += self._retired.datagrams_to_send(now)
+        for r in self._retired:
+            out += r.datagrams_to_send(now)
         return out
 
     def next_event(self) -> ev.Event | None:
@@ -167,13 +173,19 @@ class IkeSa(ReceivePath):
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must be called next (None: nothing pending)."""
         times = [t for t in (self._retransmit_due(), self._reassembler.deadline) if t is not None]
-        if self._retired is not None and (t := self._retired.get_timer()) is not None:
-            times.append(t)
+        times += [t for r in self._retired if (t := r.get_timer()) is not None]
+        times += [when for when, _req in self._deferred]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
-        if self._retired is not None:
-            self._retired.handle_timer(now)
+        self.clock = max(self.clock, now)
+        due = [req for when, req in self._deferred if when <= now]
+        if due:
+            self._deferred = [(w, r) for w, r in self._deferred if w > now]
+            self._pending.extend(due)
+            self.after_response(now)
+        for r in self._retired:
+            r.handle_timer(now)
         if self._reassembler.expire(now):
             self._drop("incomplete fragmented message expired")
         out = self._outstanding
@@ -190,12 +202,25 @@ class IkeSa(ReceivePath):
         self._emit_sent(out.exchange, out.message_id, False, out.sent_count - 1, out.datagrams)
 
     def delete(self, now: float) -> None:
-        """Delete the IKE SA (INFORMATIONAL with Delete(IKE)); its CHILD SAs go with it."""
+        """Delete the IKE SA (INFORMATIONAL with Delete(IKE)); its CHILD SAs go with it.
+
+        Before the IKE SA is established there is nothing the peer could match a Delete to
+        (RFC 7296 §1.4.1 needs an IKE SA): the SA is abandoned locally, nothing is sent.
+        Closed already: nothing happens.
+        """
         from . import informational
 
+        if self.state is State.CLOSED:
+            return
+        if self.state not in (State.ESTABLISHED, State.DELETING):
+            self._close("abandoned before it was established", by_peer=False)
+            return
         self._request_when_free(lambda t: informational.start_delete_ike(self, t), "delete IKE SA", now)
 
     def delete_child(self, spi_in: int, now: float) -> None:
+        if self._successor is not None:  # a retired SA: the CHILD SA lives on in the new one
+            self._successor.delete_child(spi_in, now)
+            return
         from . import informational
 
         self._request_when_free(
@@ -265,6 +290,8 @@ class IkeSa(ReceivePath):
             self.neg.init_request = (
                 datagrams[0].payload[4:] if self._src().port == self.local_natt.port else datagrams[0].payload
             )
+        if self._starting is not None:
+            context["restart"] = self._starting  # to run again on the new SA if this one is rekeyed away
         self._outstanding = Outstanding(exchange, mid, datagrams, self.config.retransmit, now, dict(context))
         self._out.extend(datagrams)
         self._emit_sent(exchange, mid, False, 0, datagrams)
@@ -321,6 +348,10 @@ class IkeSa(ReceivePath):
         """The id our next request will carry."""
         return self._next_mid
 
+    def defer(self, req: PendingRequest, delay: float) -> None:
+        """Queue ``req`` again after ``delay`` seconds (RFC 7296 §2.25: retry later)."""
+        self._deferred.append((self.clock + delay, req))
+
     def outstanding_context(self) -> dict[str, Any]:
         return self._outstanding.context if self._outstanding is not None else {}
 
@@ -333,10 +364,13 @@ class IkeSa(ReceivePath):
         retired = IkeSa.__new__(IkeSa)
         retired.__dict__.update(self.__dict__)
         retired._events, retired._out, retired._pending = deque(), deque(), deque()
-        retired.child_sas, retired.pool, retired._retired = {}, None, None
+        # The CHILD SAs belong to both until the old SA is gone: an exchange still running on
+        # the old SA (a CREATE_CHILD_SA that crossed the rekey) installs into the same table.
+        retired.pool, retired._retired, retired._successor = None, [], self
         retired._reassembler = Reassembler(self.config.max_fragments)
         old_i, old_r = self.spi_i, self.spi_r
-        self._retired = retired
+        # The last few are kept, closed too: they answer retransmitted Deletes from their cache.
+        self._retired = [*self._retired, retired][-3:]
         self.role = role
         self.spi_i, self.spi_r = keys.spi_i, keys.spi_r
         self.install_keys(keys)
@@ -346,6 +380,8 @@ class IkeSa(ReceivePath):
         self._emit(ev.IkeSaRekeyed(old_i, old_r, keys))
         if delete_old:
             retired.delete(now)
+        # Requests queued while the old SA's window was busy now go out on the new SA.
+        self.after_response(now)
 
     def owns(self, data: bytes, dst: Endpoint) -> bool:
         """Do the datagram's IKE SPIs name this SA? (routing to a retired SA)"""
@@ -357,20 +393,23 @@ class IkeSa(ReceivePath):
         )
 
     def _drain_retired(self) -> None:
-        r = self._retired
-        if r is None:
-            return
-        while (e := r.next_event()) is not None:
-            # Only the sends are the caller's business; the old SA's end is implied by IkeSaRekeyed.
-            if isinstance(e, ev.Sent):
-                self._events.append(e)
-        if r.state is State.CLOSED and not r._out:
-            self._retired = None
+        for r in self._retired:
+            while (e := r.next_event()) is not None:
+                # The old SA's own end (deleted, or its Delete unanswered) is implied by
+                # IkeSaRekeyed and says nothing about the new SA; everything else is reported.
+                if not isinstance(e, ev.IkeSaDeleted | ev.Timeout):
+                    self._events.append(e)
 
     def after_response(self, now: float) -> None:
         """Start the next queued request once the window is free."""
+        self.clock = max(self.clock, now)
         while self._outstanding is None and self._pending and self.state is not State.CLOSED:
-            self._pending.popleft().start(now)
+            req = self._pending.popleft()
+            self._starting = req
+            try:
+                req.start(now)
+            finally:
+                self._starting = None
 
     # -- send path ----------------------------------------------------------------------------
 
@@ -441,8 +480,21 @@ class IkeSa(ReceivePath):
         if self.state is State.CLOSED:
             return
         self.state = next_state(self.role, self.state, Trigger.FAILED)
-        self._outstanding = None
+        out, self._outstanding = self._outstanding, None
         self._pending.clear()
+        if self._successor is not None:
+            # A retired SA: its CHILD SAs moved to the new one. A CHILD SA request or check
+            # still unanswered when the old SA went away is asked again on the new SA.
+            restart = out.context.get("restart") if out is not None else None
+            if (
+                restart is not None
+                and out is not None
+                and out.context.get("kind") not in ("ike", "delete-ike")
+            ):
+                self._successor._pending.appendleft(restart)
+                self._successor.after_response(self._successor.clock)
+            self._emit(ev.IkeSaDeleted(reason, by_peer))
+            return
         for child in list(self.child_sas.values()):
             self._emit(ev.ChildSaDeleted(child.spi_in, child.spi_out, by_peer))
         self.child_sas.clear()

@@ -58,11 +58,10 @@ class ReceivePath:
     # -- receive path -------------------------------------------------------------------------
 
     def _receive(self, data: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
-        if self._retired is not None and self._retired.owns(data, dst):
-            self._retired._receive(data, src, dst, now)
-            return
-        if self.state is State.CLOSED:
-            raise Drop("IKE SA closed")
+        for r in self._retired:
+            if r.owns(data, dst):
+                r._receive(data, src, dst, now)
+                return
         if dst.port == self.local_natt.port:
             if data == b"\xff":
                 return  # NAT-keepalive (RFC 3948 §2.3): nothing to count
@@ -82,6 +81,12 @@ class ReceivePath:
         self.last_raw = data[: h.length]  # the message being handled (RealMessage1/2 for AUTH)
         if h.is_initiator == self.is_initiator:
             raise Drop("the I flag says the message comes from our own role")
+        if self.state is State.CLOSED:
+            # Only a retransmitted request still gets its cached answer: the peer's Delete
+            # whose response was lost must not time out on its side (§2.1).
+            c = self._cached
+            if h.is_response or c is None or (h.message_id, h.exchange_type) != (c.message_id, c.exchange):
+                raise Drop("IKE SA closed")
         if not self._spis_match(h):
             self._unknown_spi(h, data, src, dst)
             return

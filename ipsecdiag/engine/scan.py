@@ -230,9 +230,21 @@ class ScanSession:
             SaPayload(f.query.offer.proposals()),
             KePayload(f.query.ke_group, self._ke_value(f.query.ke_group)),
             NoncePayload(f.nonce),
-            NotifyPayload(0, b"", NotifyType.NAT_DETECTION_SOURCE_IP, natd_hash_v2(f.spi, bytes(8), self.local.host, self.local.port)),
-            NotifyPayload(0, b"", NotifyType.NAT_DETECTION_DESTINATION_IP, natd_hash_v2(f.spi, bytes(8), self.remote.host, self.remote.port)),
-            NotifyPayload(0, b"", NotifyType.SIGNATURE_HASH_ALGORITHMS, signature_hash_algorithms_data(_HASHES)),
+            NotifyPayload(
+                0,
+                b"",
+                NotifyType.NAT_DETECTION_SOURCE_IP,
+                natd_hash_v2(f.spi, bytes(8), self.local.host, self.local.port),
+            ),
+            NotifyPayload(
+                0,
+                b"",
+                NotifyType.NAT_DETECTION_DESTINATION_IP,
+                natd_hash_v2(f.spi, bytes(8), self.remote.host, self.remote.port),
+            ),
+            NotifyPayload(
+                0, b"", NotifyType.SIGNATURE_HASH_ALGORITHMS, signature_hash_algorithms_data(_HASHES)
+            ),
             *(NotifyPayload(0, b"", n) for n in _STATUS_ASKED),
         ]
         msg = build_message(f.spi, bytes(8), ExchangeType.IKE_SA_INIT, 0, payloads, flags=FLAG_INITIATOR)
@@ -245,7 +257,9 @@ class ScanSession:
         self._flight = f
         self._out.append(Datagram(f.payload, self.local, self.remote))
 
-    def _read_v2(self, f: _InFlight, spi_r: bytes, payloads: tuple[Payload, ...], src: Endpoint, now: float) -> None:
+    def _read_v2(
+        self, f: _InFlight, spi_r: bytes, payloads: tuple[Payload, ...], src: Endpoint, now: float
+    ) -> None:
         notifies = [p for p in payloads if isinstance(p, NotifyPayload)]
         for n in notifies:
             self.obs.add_notify(n.name)
@@ -284,7 +298,14 @@ class ScanSession:
             a = Refused("malformed answer (no error notify, no single proposal)")
         self._answer(f, a, now)
 
-    def _capabilities(self, f: _InFlight, spi_r: bytes, by_type: dict[int, NotifyPayload], notifies: list[NotifyPayload], src: Endpoint) -> None:
+    def _capabilities(
+        self,
+        f: _InFlight,
+        spi_r: bytes,
+        by_type: dict[int, NotifyPayload],
+        notifies: list[NotifyPayload],
+        src: Endpoint,
+    ) -> None:
         sh = by_type.get(NotifyType.SIGNATURE_HASH_ALGORITHMS)
         if sh is not None:
             self.obs.signature_hashes = sh.signature_hash_algorithms() or ()

@@ -96,7 +96,9 @@ def _transform(n: int, encr: int, bits: int | None, hash_: int, auth: int, group
 def _sa(rows: tuple[tuple[int, int | None, int, int, int], ...]) -> V1SaPayload:
     transforms = tuple(_transform(i, *row) for i, row in enumerate(rows, 1))
     return V1SaPayload(
-        int(V1Doi.IPSEC), int(V1Situation.SIT_IDENTITY_ONLY), (V1Proposal(1, int(V1ProtocolId.PROTO_ISAKMP), b"", transforms),)
+        int(V1Doi.IPSEC),
+        int(V1Situation.SIT_IDENTITY_ONLY),
+        (V1Proposal(1, int(V1ProtocolId.PROTO_ISAKMP), b"", transforms),),
     )
 
 
@@ -164,4 +166,12 @@ def vendor_name(data: bytes) -> str | None:
     return identify_vendor(data)
 
 
-__all__ = ["AGGRESSIVE_ID", "MAIN_OFFER", "V1Answer", "aggressive_request", "classify", "main_mode_request", "vendor_name"]
+__all__ = [
+    "AGGRESSIVE_ID",
+    "MAIN_OFFER",
+    "V1Answer",
+    "aggressive_request",
+    "classify",
+    "main_mode_request",
+    "vendor_name",
+]

@@ -18,8 +18,14 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ipsecdiag test"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-@cache
 def ca(kind: str = "ecdsa") -> tuple[object, bytes]:
+    """(private key, DER certificate) of the test CA of this key type (one per type, however
+    the argument is spelled: a cache keyed on the call would make two CAs)."""
+    return _ca(kind)
+
+
+@cache
+def _ca(kind: str) -> tuple[object, bytes]:
     key = rsa.generate_private_key(65537, 2048) if kind == "rsa" else ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
@@ -35,9 +41,13 @@ def ca(kind: str = "ecdsa") -> tuple[object, bytes]:
     return key, cert.public_bytes(serialization.Encoding.DER)
 
 
-@cache
 def end_entity(name: str, kind: str, ca_kind: str = "ecdsa", *, bits: int = 2048) -> tuple[object, bytes]:
     """(private key, DER certificate) for ``name`` (an FQDN or e-mail SAN) signed by the CA."""
+    return _end_entity(name, kind, ca_kind, bits)
+
+
+@cache
+def _end_entity(name: str, kind: str, ca_kind: str, bits: int) -> tuple[object, bytes]:
     ca_key, ca_der = ca(ca_kind)
     ca_cert = x509.load_der_x509_certificate(ca_der)
     if kind == "rsa":

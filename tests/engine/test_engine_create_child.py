@@ -83,7 +83,7 @@ def test_ike_sa_rekey_new_keys_and_old_sa_deleted() -> None:
     rk_i, rk_r = of(net.events_i, events.IkeSaRekeyed)[0], of(net.events_r, events.IkeSaRekeyed)[0]
     assert rk_i.keys == rk_r.keys and rk_i.keys.spi_i != old_keys.spi_i
     assert net.i.spi_i == rk_i.keys.spi_i and net.r.spi_r == rk_r.keys.spi_r
-    assert net.i._retired is None and net.r._retired is None  # the old SA's Delete completed
+    assert all(r.state is State.CLOSED for r in net.i._retired + net.r._retired)  # old SA deleted
     # The child SA survives and the new IKE SA works (liveness over it).
     assert len(net.i.child_sas) == 1
     net.i.send_liveness(net.now)
