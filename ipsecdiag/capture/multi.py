@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .reader import CaptureFile, Frame, open_capture
 
@@ -33,6 +34,29 @@ TOLERANCE = 0.5  # seconds a file's first packet may precede the previous file's
 def series_key(path: str | Path) -> str:
     """The file name without its digits: equal for the files of one numbered series."""
     return re.sub(r"\d+", "", Path(path).name)
+
+
+def series_runs(paths: Sequence[str | Path], *, separate: bool = False) -> list[list[str | Path]]:
+    """Split ``paths`` (in the given order) into runs of one numbered series, from the names
+    alone: a file alone in its run is one capture whatever its contents, so it can take the
+    single-file path; a longer run is read with :func:`capture_groups`."""
+    runs: list[list[str | Path]] = []
+    for p in paths:
+        if runs and not separate and series_key(runs[-1][-1]) == series_key(p):
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return runs
+
+
+class SourceFields(Protocol):
+    """The part of a report's source section a group knows (capture/ cannot import the model)."""
+
+    files: list[str]
+    formats: list[str]
+    linktypes: set[int]
+    bytes: int
+    truncated_files: list[str]
 
 
 @dataclass
@@ -95,6 +119,14 @@ class CaptureGroup:
             if last[0] is not None:
                 self._last_ts = last[0]
             f = cur.next_continuing(self)
+
+    def fill_source(self, source: SourceFields) -> None:
+        """Write what the files say into a report's source section (after the frames)."""
+        source.files = list(self.files)
+        source.formats = list(self.formats)
+        source.linktypes = set(self.linktypes)
+        source.bytes = self.bytes
+        source.truncated_files = list(self.truncated)
 
     def _continues(self, nxt: _Open) -> bool:
         if series_key(nxt.path) != series_key(self.files[-1]) or nxt.cap.format != self.formats[-1]:
