@@ -61,3 +61,22 @@ def test_delete_child_then_ike_sa() -> None:
     assert net.i.state is State.CLOSED and net.r.state is State.CLOSED
     assert of(net.events_i, events.IkeSaDeleted)[0].by_peer
     assert not of(net.events_r, events.IkeSaDeleted)[0].by_peer
+
+
+def test_child_sa_keys_drive_the_esp_layer_both_ways() -> None:
+    from ipsecdiag.esp.sa import EspDecryptor, EspEncryptor, EspStatus
+
+    for esp in ("aes256gcm16", "aes128-sha256-esn", "chacha20poly1305"):
+        net = pair(*psk_configs(esp=esp))
+        net.i.initiate(0.0)
+        net.run()
+        up_i = of(net.events_i, events.ChildSaUp)[0]
+        up_r = of(net.events_r, events.ChildSaUp)[0]
+        for sender, receiver, rng in ((up_i, up_r, net.i.rng), (up_r, up_i, net.r.rng)):
+            pkt = EspEncryptor(sender.keys_out, rng.bytes).encrypt(b"\x45" + bytes(39), 4, seq=1)
+            assert int.from_bytes(pkt[:4], "big") == receiver.spi_in
+            status, nh, payload, _hi = EspDecryptor(receiver.keys_in).decrypt(pkt, 0, len(pkt))
+            assert (status, nh, payload) == (EspStatus.OK, 4, b"\x45" + bytes(39)), esp
+            # and the wrong direction's keys do not open it
+            wrong = EspDecryptor(receiver.keys_out).decrypt(pkt, 0, len(pkt))[0]
+            assert wrong != EspStatus.OK
