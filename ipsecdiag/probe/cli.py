@@ -293,6 +293,8 @@ def responder_cmd(
         f"{c.sent} datagrams sent, {c.received} received" + (f"; {result.refused} refused (client limit)" if result.refused else ""),
         markup=False,
     )
+    if result.interrupted:
+        raise typer.Exit(130)
     raise typer.Exit(ExitStatus.OK if result.children_up else ExitStatus.FINDINGS)
 
 

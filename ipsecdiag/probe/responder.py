@@ -62,6 +62,7 @@ class ResponderResult:
     record: SessionRecord
     findings: list[Finding] = field(default_factory=list)
     refused: int = 0  # new clients beyond max_clients
+    interrupted: bool = False  # ended by Ctrl-C
 
     @property
     def children_up(self) -> int:
@@ -180,13 +181,22 @@ class Responder:
                 sockets, route=self.route, on_event=self.on_event, on_error=self.on_error,  # type: ignore[arg-type]
                 pacer=Pacer(rate=o.rate, burst=32, now=start), max_sends=o.max_sends, clock=self.clock,
             )  # fmt: skip
-            self.emit(Step(0.0, "listening", f"IKEv2 responder on {self.local}" + (
-                f" and {self.local_natt}" if self.local_natt != self.local else "")))  # fmt: skip
-            self.driver.run(self._done, deadline=start + o.timeout)
+            interrupted = False
+            try:
+                self.emit(Step(0.0, "listening", f"IKEv2 responder on {self.local}" + (
+                    f" and {self.local_natt}" if self.local_natt != self.local else "")))  # fmt: skip
+                self.driver.run(self._done, deadline=start + o.timeout)
+            except KeyboardInterrupt:
+                # Ctrl-C ends the run: the SAs are still deleted and the record kept
+                interrupted = True
+                self.emit(Step(round(self.clock() - start, 3), "interrupted", "interrupted: cleaning up"))
             if not o.keep:
                 self._cleanup()
             findings = [f for c in self.clients.values() for f in c.narrator.findings]
-            return ResponderResult(list(self.clients.values()), self.driver.counters, self.driver.record, findings, self.refused)
+            return ResponderResult(
+                list(self.clients.values()), self.driver.counters, self.driver.record, findings, self.refused,
+                interrupted,
+            )  # fmt: skip
         finally:
             sockets.close()
 

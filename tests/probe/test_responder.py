@@ -128,3 +128,29 @@ def test_ike_over_ipv6(tmp_path: Path) -> None:
     assert out[0].children_up == 1
     files = res.record.write(tmp_path / "v6.pcapng")  # type: ignore[attr-defined]
     assert files.frames == len(res.record.datagrams) >= 6  # type: ignore[attr-defined]
+
+
+def test_ctrl_c_ends_the_responder_cleanly(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    psk = tmp_path / "psk"
+    psk.write_text("x\n")
+    out = tmp_path / "r.pcapng"
+    argv = [sys.executable, "-m", "ipsecdiag", "responder", "--listen", "127.0.0.1", "--port", "0", "--natt-port", "0"]
+    argv += ["--psk-file", str(psk), "--timeout", "30", "--write", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        assert "listening" in proc.stdout.readline().decode()
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=10)
+        text = proc.stdout.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert rc == 130 and "interrupted" in text and "Traceback" not in text
+    assert out.is_file()
