@@ -264,8 +264,13 @@ def _facts(r: ScanResult) -> list[str]:
     if o.redirect:
         out.append(f"REDIRECT to {o.redirect}")
     if o.nat_local is not None:
-        nat = [w for w, f in (("in front of us", o.nat_local), ("in front of the gateway", o.nat_remote)) if f]
-        out.append("NAT detected " + " and ".join(nat) if nat else "no NAT detected")
+        if o.nat_local:
+            out.append("NAT detected in front of us (the gateway saw another address or port)")
+        if o.nat_remote:
+            # RFC 7296 §2.23: a faked source hash is how a gateway forces UDP encapsulation
+            out.append("NAT detected in front of the gateway, or it forces UDP encapsulation (e.g. strongSwan encap=yes, kernel-libipsec)")
+        if not (o.nat_local or o.nat_remote):
+            out.append("no NAT detected")
     if p.addke_ignored:
         out.append("ADDKE (RFC 9370) transforms were ignored by the gateway")
     for mode, a in o.ikev1.items():
