@@ -178,7 +178,9 @@ class Pki:
         return self.directory / f"{name}.key"
 
 
-def make_pki(directory: Path, *, bits: int = 2048, initiator_padding_sans: int = 0) -> Pki:
+def make_pki(
+    directory: Path, *, bits: int = 2048, initiator_padding_sans: int = 0, key_type: str = "rsa"
+) -> Pki:
     """CA + initiator/responder certificates made with strongSwan's ``pki``.
 
     ``initiator_padding_sans`` adds that many extra DNS subjectAltNames to the initiator's
@@ -192,7 +194,8 @@ def make_pki(directory: Path, *, bits: int = 2048, initiator_padding_sans: int =
     dn = "C=XX, O=ipsecdiag samples"
 
     def gen(name: str) -> None:
-        out = run(["pki", "--gen", "--type", "rsa", "--size", str(bits), "--outform", "pem"], env=env)
+        # key_type "ecdsa" with bits 256/384/521 gives the NIST curves
+        out = run(["pki", "--gen", "--type", key_type, "--size", str(bits), "--outform", "pem"], env=env)
         pki.key(name).write_text(out.output)
 
     gen("ca")

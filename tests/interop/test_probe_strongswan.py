@@ -136,14 +136,38 @@ def test_forced_encapsulation(lab: Lab, tmp_path: Path) -> None:
     assert nat_steps and "4500" in nat_steps[0]
 
 
+def _cert_args(pki: Pki) -> list[str]:
+    args = ["--cert", str(pki.cert("initiator")), "--key", str(pki.key("initiator")), "--ca", str(pki.cert("ca"))]
+    return args + ["--id", INITIATOR_ID, "--remote-id", RESPONDER_ID, "--ts", RESPONDER_NET, "--local-ts", INITIATOR_NET]
+
+
 def test_certificates(lab: Lab, pki: Pki, tmp_path: Path) -> None:
     start_gateway(lab, "gw-cert", PeerConfig(auth="pubkey"), pki)
-    args = ["--cert", str(pki.cert("initiator")), "--key", str(pki.key("initiator")), "--ca", str(pki.cert("ca"))]
-    args += ["--id", INITIATOR_ID, "--remote-id", RESPONDER_ID, "--ts", RESPONDER_NET, "--local-ts", INITIATOR_NET]
-    run_ = probe(lab, tmp_path, args)
+    run_ = probe(lab, tmp_path, _cert_args(pki))
     _ok(run_)
     auth = [s["text"] for s in run_.doc["steps"] if s["step"] == "authenticated"]
     assert auth and "certificate" in auth[0]
+    assert tshark_decrypted_ids(run_.pcapng, run_.wireshark)
+
+
+def test_ecdsa_certificates(lab: Lab, tmp_path: Path) -> None:
+    ec = make_pki(tmp_path / "pki-ec", bits=256, key_type="ecdsa")
+    start_gateway(lab, "gw-ecdsa", PeerConfig(auth="pubkey"), ec)
+    run_ = probe(lab, tmp_path / "probe", _cert_args(ec))
+    _ok(run_)
+    auth = [s["text"] for s in run_.doc["steps"] if s["step"] == "authenticated"]
+    assert auth and "certificate" in auth[0]
+
+
+def test_gateway_certificate_from_an_untrusted_ca_is_refused(lab: Lab, pki: Pki, tmp_path: Path) -> None:
+    """Our side of AUTH: the gateway's certificate does not chain to our --ca, so we refuse it."""
+    other = make_pki(tmp_path / "other-ca", bits=2048)
+    start_gateway(lab, "gw-cert-other", PeerConfig(auth="pubkey"), pki)
+    args = _cert_args(pki)
+    args[args.index("--ca") + 1] = str(other.cert("ca"))
+    run_ = probe(lab, tmp_path / "probe", args)
+    assert run_.result.rc == 1, run_.result.output[-2000:]
+    assert run_.finding_ids[0] == "auth-failed", run_.result.output[-2000:]
 
 
 def _dropped_fragments(lab: Lab) -> int:
@@ -157,8 +181,7 @@ def test_fragmentation_of_a_large_certificate(tmp_path: Path) -> None:
     IP fragment: with IKEv2 fragmentation (RFC 7383) the CHILD SA comes up and no IP fragment is
     dropped; with it off on the gateway, the probe names the fragmentation black hole."""
     big = make_pki(tmp_path / "pki4096", bits=4096, initiator_padding_sans=8)
-    args = ["--cert", str(big.cert("initiator")), "--key", str(big.key("initiator")), "--ca", str(big.cert("ca"))]
-    args += ["--id", INITIATOR_ID, "--remote-id", RESPONDER_ID, "--ts", RESPONDER_NET, "--local-ts", INITIATOR_NET]
+    args = _cert_args(big)
     with Lab(tmp_path / "lab", NetOptions(drop_ip_fragments=True)) as lab:
         start_gateway(lab, "gw-frag", PeerConfig(auth="pubkey", fragmentation="yes"), big)
         run_ = probe(lab, tmp_path / "probe", args, timeout=20)
