@@ -1,6 +1,6 @@
 """``probe scan`` as a sans-I/O session: the planner's queries as IKE_SA_INIT datagrams, the
-gateway's answers read back, then the IKEv1 probes and (optionally) the wait for IKEv1
-retransmissions.
+gateway's answers read back, then the IKEv1 probes and (optionally) the wait for the IKEv1
+responder's retransmissions of its answers.
 
 :class:`ScanSession` has the shape the probe's driver runs (``receive_datagram``,
 ``datagrams_to_send``, ``get_timer``, ``handle_timer``, ``next_event``), so pacing, the time
@@ -48,6 +48,7 @@ class ScanSettings:
     cookie_retries: int = 2
     ikev1: bool = True
     backoff: float = 0.0  # seconds to wait for IKEv1 Main Mode retransmissions (0: not at all)
+    aggressive_id: bytes = b"ipsecdiag-scan"  # IDi of the Aggressive Mode probe
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ class Observations:
     nat_local: bool | None = None  # None: no full answer with NAT-D to tell
     nat_remote: bool | None = None
     ikev1: dict[str, V1Answer] = field(default_factory=dict)
-    retransmissions: list[float] = field(default_factory=list)  # seconds after the Main Mode answer
+    # IKEv1 mode -> seconds after its answer at which the same answer came again (the
+    # responder's retransmission schedule; strongSwan retransmits Aggressive but not Main Mode)
+    retransmissions: dict[str, list[float]] = field(default_factory=dict)
     malformed: int = 0
     late: int = 0  # answers to a request already given up on, or unrelated datagrams
 
@@ -121,8 +124,7 @@ class ScanSession:
         self._events: deque[object] = deque()
         self._flight: _InFlight | None = None
         self._ke_values: dict[int, bytes] = {}
-        self._main_answer_at: float | None = None
-        self._main_payload = b""
+        self._v1_answers: dict[bytes, tuple[str, float]] = {}  # answer datagram -> (mode, when)
         self._backoff_until = 0.0
         self._next(now)
 
@@ -202,9 +204,10 @@ class ScanSession:
             self._start_v1("aggressive", now)
             return
         if self.stage == "v1-done":
-            wait = self.settings.backoff > 0 and self._main_answer_at is not None
+            first = min((t for _m, t in self._v1_answers.values()), default=None)
+            wait = self.settings.backoff > 0 and first is not None
             self.stage = "backoff" if wait else "done"
-            self._backoff_until = (self._main_answer_at or now) + self.settings.backoff
+            self._backoff_until = (first or now) + self.settings.backoff
 
     def _ke_value(self, group: int) -> bytes:
         if group not in self._ke_values:
@@ -324,13 +327,14 @@ class ScanSession:
     # -- IKEv1
     def _start_v1(self, mode: str, now: float) -> None:
         cookie = random_spi(self.rng, 8)
-        payload = main_mode_request(cookie) if mode == "main" else aggressive_request(cookie, self.rng)
+        payload = main_mode_request(cookie) if mode == "main" else aggressive_request(cookie, self.rng, self.settings.aggressive_id)
         self._send(_InFlight(mode, cookie, payload), now)
 
     def _receive_v1(self, data: bytes, now: float) -> None:
         f = self._flight
-        if data == self._main_payload and self._main_answer_at is not None:
-            self.obs.retransmissions.append(round(now - self._main_answer_at, 3))
+        seen = self._v1_answers.get(data)
+        if seen is not None:
+            self.obs.retransmissions.setdefault(seen[0], []).append(round(now - seen[1], 3))
             return
         if f is None or f.kind not in ("main", "aggressive") or data[:8] != f.spi:
             self.obs.late += 1
@@ -342,8 +346,8 @@ class ScanSession:
         self._flight = None
         for v in ans.vendor_ids:
             self.obs.add_vendor(v)
-        if f.kind == "main" and ans.chosen is not None:
-            self._main_answer_at, self._main_payload = now, data
+        if ans.chosen is not None:
+            self._v1_answers[data] = (f.kind, now)
         self._v1_done(f.kind, ans, now)
 
     def _v1_done(self, mode: str, ans: V1Answer, now: float) -> None:

@@ -112,15 +112,16 @@ def main_mode_request(cookie_i: bytes) -> bytes:
     return serialize_v1_message(msg)
 
 
-def aggressive_request(cookie_i: bytes, rng: RandomSource) -> bytes:
-    """Aggressive Mode message 1: SA (PSK transforms of one group), KE, Ni, IDi (FQDN)."""
+def aggressive_request(cookie_i: bytes, rng: RandomSource, identity: bytes = AGGRESSIVE_ID) -> bytes:
+    """Aggressive Mode message 1: SA (PSK transforms of one group), KE, Ni, IDi (FQDN, or
+    USER_FQDN when ``identity`` holds an @): a gateway picks its PSK by this identity."""
     rows = tuple(r for r in MAIN_OFFER if r[3] == V1AuthMethod.PRE_SHARED_KEY and r[4] == AGGRESSIVE_GROUP)
     ke = new_key_exchange(AGGRESSIVE_GROUP, rng).public_value()
     payloads = (
         _sa(rows),
         V1KePayload(ke),
         V1NoncePayload(rng.bytes(32)),
-        V1IdPayload(int(V1IdType.ID_FQDN), 17, 500, AGGRESSIVE_ID),
+        V1IdPayload(int(V1IdType.ID_USER_FQDN if b"@" in identity else V1IdType.ID_FQDN), 17, 500, identity),
         *_our_vendor_ids(),
     )
     return serialize_v1_message(V1Message(_header(cookie_i, V1Exchange.AGGRESSIVE_MODE), payloads))

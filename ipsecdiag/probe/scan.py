@@ -58,6 +58,7 @@ class ScanOptions:
     tries: int = 3
     ikev1: bool = True
     backoff: float = 0.0  # wait this long for IKEv1 Main Mode retransmissions
+    aggressive_id: str = "ipsecdiag-scan"
     addke: bool = True
     per_cipher: bool = True
     max_sends: int = 1000
@@ -92,7 +93,9 @@ def scan(
         local, remote = Endpoint(local_addr, port), Endpoint(opts.gateway, opts.remote_port)
         start = clock()
         planner = ScanPlanner(addke=opts.addke, per_cipher=opts.per_cipher)
-        settings = ScanSettings(timeout=opts.timeout, tries=opts.tries, ikev1=opts.ikev1, backoff=opts.backoff)
+        settings = ScanSettings(
+            timeout=opts.timeout, tries=opts.tries, ikev1=opts.ikev1, backoff=opts.backoff, aggressive_id=opts.aggressive_id.encode()
+        )
         session = ScanSession(planner, rng=rng, local=local, remote=remote, now=start, settings=settings)
         lines: list[str] = []
 
@@ -175,7 +178,7 @@ def to_json(r: ScanResult) -> dict[str, Any]:
     rejected = [_algo_dict(a) for t in TYPES for a in p.rejected(t)]
     v1 = {mode: _v1_dict(a) for mode, a in o.ikev1.items()}
     if o.retransmissions:
-        v1["main_retransmissions"] = o.retransmissions  # type: ignore[assignment]
+        v1["retransmissions"] = o.retransmissions  # type: ignore[assignment]
     return {
         "schema": SCHEMA,
         "gateway": str(r.gateway),
@@ -281,8 +284,8 @@ def _facts(r: ScanResult) -> list[str]:
         out.append(f"IKEv1 {mode} mode: {got}")
         if a.reveals_hash:
             out.append("  WARNING: Aggressive Mode answer carries HASH_R: the PSK can be attacked offline (RFC 2409 §5.4)")
-    if o.retransmissions:
-        out.append("IKEv1 Main Mode retransmissions after (s): " + ", ".join(f"{t:g}" for t in o.retransmissions))
+    for mode, times in o.retransmissions.items():
+        out.append(f"IKEv1 {mode} mode answer sent again after (s): " + ", ".join(f"{t:g}" for t in times) + " (fingerprint)")
     for a in p.anomalies:
         out.append(f"anomaly: {a}")
     return out
@@ -297,7 +300,8 @@ def scan_cmd(
     remote_port: Annotated[int, typer.Option("--remote-port", help="The gateway's IKE port.")] = IKE_PORT,
     source: Annotated[str | None, typer.Option("--source", help="Our local address (default: the route's).")] = None,
     ikev1: Annotated[bool, typer.Option("--ikev1/--no-ikev1", help="Also probe IKEv1 Main and Aggressive Mode.")] = True,
-    backoff: Annotated[float, typer.Option("--backoff", help="Wait this long for IKEv1 retransmissions (fingerprint; costs time).")] = 0.0,
+    backoff: Annotated[float, typer.Option("--backoff", help="Wait this long for the IKEv1 answers to be sent again (a fingerprint; costs time).")] = 0.0,
+    aggressive_id: Annotated[str, typer.Option("--id", help="Identity in the IKEv1 Aggressive Mode probe (gateways pick the PSK by it).")] = "ipsecdiag-scan",
     write: Annotated[Path | None, typer.Option("--write", help="Write the scan's packets as pcapng.")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the result as JSON to this file ('-': stdout).")] = None,
 ) -> None:
@@ -324,6 +328,7 @@ def scan_cmd(
         opts = ScanOptions(
             gateway=gw, remote_port=remote_port, local_addr=resolve(source) if source else None, local_port=port,
             rate=rate, max_time=max_time, timeout=timeout, ikev1=ikev1, backoff=backoff, write=write,
+            aggressive_id=aggressive_id,
         )  # fmt: skip
         result = scan(opts, rng=SystemRandom(), emit=lambda line: console.print(line, markup=False, highlight=False))
     except ProbeError as e:

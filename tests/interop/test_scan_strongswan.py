@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from harness import Lab, PeerConfig, missing_prerequisites, run
 from probelab import IPSECDIAG, ROOT, start_gateway
-from swanconf import INITIATOR_ADDR, RESPONDER_ADDR
+from swanconf import INITIATOR_ADDR, INITIATOR_ID, RESPONDER_ADDR
 
 from ipsecdiag.capture.reader import open_capture
 from ipsecdiag.engine.scan_plan import algos_of
@@ -106,3 +106,20 @@ def test_ikev1_probes_and_time_bound(lab: Lab, tmp_path: Path) -> None:
     # charon with an IKEv2-only connection answers IKEv1 (the daemon speaks both) with a refusal
     assert all(not v["reveals_hash"] for k, v in doc["ikev1"].items() if isinstance(v, dict))
     assert doc["elapsed"] <= 30 + 1
+
+
+def test_ikev1_aggressive_psk_gateway_reveals_its_hash_and_retransmits(lab: Lab, tmp_path: Path) -> None:
+    # charon refuses Aggressive Mode with PSK unless told it does not care (its option's name)
+    insecure = (("i_dont_care_about_security_and_use_aggressive_mode_psk", "yes"),)
+    cfg = PeerConfig(version=1, aggressive=True, proposals="aes256-sha256-modp2048", charon_extra=insecure)
+    start_gateway(lab, "gw-v1-aggressive", cfg)
+    doc, _pcapng, output = scan(lab, tmp_path, "--id", INITIATOR_ID, "--backoff", "6", max_time=40.0)
+    v1 = doc["ikev1"]
+    assert v1["main"]["chosen"] == "IKE:ENCR_AES_CBC_256/AUTH_HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048/PRE_SHARED_KEY", output[-3000:]
+    assert v1["aggressive"]["reveals_hash"], output[-3000:]
+    # the lab's charon resends its Aggressive Mode answer after 1 s, 2.4 s, ~4.4 s (timeout 1, base
+    # 1.4, with jitter); it does not resend its Main Mode answer
+    times = v1.get("retransmissions", {}).get("aggressive", [])
+    assert len(times) >= 2 and 0.7 <= times[0] <= 1.3 and 1.9 <= times[1] <= 2.9, times
+    # an IKEv1-only gateway accepts no IKEv2 offer
+    assert doc["accepted"] == [] and doc["complete"]
