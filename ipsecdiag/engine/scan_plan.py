@@ -348,6 +348,8 @@ def _plan(cat: Offer, result: PlanResult, *, addke: bool, per_cipher: bool) -> G
         integ = yield from _positives(
             result, cat.integ, lambda s: base.replace(encr=classic, integ=tuple(s)), "integ"
         )
+    else:
+        result.tested[INTEG] = []  # AEAD ciphers only: integrity cannot be asked about, not "rejected"
     result.accepted[INTEG] = integ
     if not encr:
         return

@@ -173,3 +173,19 @@ def test_stop_keeps_what_was_learnt() -> None:
     p.stop()
     assert p.done and p.next_query() is None and not p.result.complete
     assert p.result.accepted[KE]
+
+
+def test_integrity_untested_when_only_aead_is_accepted() -> None:
+    r = run(strongswan_like("aes256gcm16-prfsha256-ecp256")).result
+    assert r.accepted[INTEG] == [] and r.rejected(INTEG) == []
+
+
+def test_invalid_ke_for_a_group_not_offered_is_an_anomaly() -> None:
+    calls = []
+
+    def liar(q: Query) -> Answer:
+        calls.append(q)
+        return InvalidKe(0xFFF0)
+
+    r = run(liar).result
+    assert any("not offered" in a for a in r.anomalies) and len(calls) <= 3

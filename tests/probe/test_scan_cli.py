@@ -1,0 +1,80 @@
+"""``ipsecdiag probe scan`` on the command line: the JSON document, the pcapng, the table, and
+bad usage as one line with exit status 2 (the gateway is the engine responder on loopback)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from loopback import loopback_peer
+from test_scan_engine import engine_reply, responder_config
+from typer.testing import CliRunner
+
+from ipsecdiag.capture.reader import open_capture
+from ipsecdiag.cli import app
+
+runner = CliRunner()
+
+
+def test_json_table_and_pcapng(tmp_path: Path) -> None:
+    reply, _ = engine_reply(responder_config("aes256-sha256-modp1024, aes256gcm16-prfsha384-ecp384"))
+    pcapng = tmp_path / "scan.pcapng"
+    with loopback_peer(lambda d: reply(d, time.monotonic()), max_datagrams=400) as (port, _got):
+        res = runner.invoke(
+            app,
+            ["probe", "scan", "127.0.0.1", "--remote-port", str(port), "--rate", "50", "--timeout", "0.3",
+             "--max-time", "60", "--write", str(pcapng), "--json", "-"],
+        )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout[res.stdout.index("{") :])
+    assert set(doc) >= {"gateway", "accepted", "rejected", "notifies", "vendor_ids", "ikev1", "packets_sent"}
+    assert doc["gateway"].startswith("127.0.0.1")
+    names = {a["name"]: a for a in doc["accepted"]}
+    assert set(names) == {
+        "ENCR_AES_CBC_256", "ENCR_AES_GCM_16_256", "PRF_HMAC_SHA2_256", "PRF_HMAC_SHA2_384",
+        "AUTH_HMAC_SHA2_256_128", "MODP_1024", "ECP_384",
+    }  # fmt: skip
+    # the posture rules of analyze: MODP-1024 is weak, nothing else here is
+    assert names["MODP_1024"]["weak"] and not names["ECP_384"]["weak"]
+    assert sorted(doc["proposals"]) == ["aes256-sha256-modp1024", "aes256gcm16-prfsha384-ecp384"]
+    assert doc["ikev1"] == {"main": _silent(), "aggressive": _silent()}  # the engine speaks IKEv2 only
+    with open_capture(pcapng) as cap:
+        frames = list(cap.frames())
+    assert sum(1 for f in frames if f[3][12:16] == bytes([127, 0, 0, 1]) and f[3][20:22] != port.to_bytes(2, "big")) == doc["packets_sent"]
+
+
+def _silent() -> dict[str, object]:
+    return {"answered": False, "chosen": None, "notifies": [], "vendor_ids": [], "reveals_hash": False}
+
+
+def test_silent_gateway_is_bounded_and_says_so() -> None:
+    with loopback_peer(lambda d: [], max_datagrams=50) as (port, got):
+        t0 = time.monotonic()
+        res = runner.invoke(app, ["probe", "scan", "127.0.0.1", "--remote-port", str(port), "--rate", "20", "--timeout", "0.2", "--max-time", "5"])
+        elapsed = time.monotonic() - t0
+    assert res.exit_code == 1 and elapsed < 5 + 2
+    assert "no answer to IKE_SA_INIT" in res.output
+    assert f"{len(got)} packets sent" in res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--rate", "0"), "--rate"),
+        (("--max-time", "-1"), "--max-time"),
+        (("--port", "70000"), "--port"),
+        (("--backoff", "1000"), "--backoff"),
+        (("--source", "192.0.2.250"), "not an address of this host"),
+    ],
+)
+def test_bad_usage_is_one_line(args: tuple[str, ...], message: str) -> None:
+    res = runner.invoke(app, ["probe", "scan", "127.0.0.1", *args])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert message in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_unresolvable_gateway() -> None:
+    res = runner.invoke(app, ["probe", "scan", "no-such-host.invalid"])
+    assert res.exit_code == 2 and "cannot resolve" in res.output
