@@ -420,6 +420,20 @@ _ENTRIES = [
         "",
     ),
     CatalogueEntry(
+        "ike-half-open-flood",
+        W,
+        "IKE_SA_INIT flood: many half-open IKE SAs",
+        "A responder received more IKE_SA_INIT requests that were never answered than a working "
+        "setup produces: most likely a scan or a denial-of-service flood (or a client looping with "
+        "fresh SPIs). The evidence gives the count, the rate and the initiators sending most.",
+        "An IKE scanner (ike-scan and the like), a flood against the responder's UDP 500/4500, or a "
+        "misconfigured client retrying endlessly; the responder may also be down or filtered.",
+        "If the initiators are not yours, rate-limit or filter them and let the responder demand "
+        "cookies under load (RFC 7296 §2.6; strongSwan `charon.cookie_threshold`, libreswan "
+        "`ddos-mode=busy`); if one is yours, fix that client's configuration.",
+        "RFC 7296 §2.6, RFC 8019",
+    ),
+    CatalogueEntry(
         "capture-health",
         W,
         "Capture data that could not be used as recorded",

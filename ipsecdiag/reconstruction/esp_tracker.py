@@ -37,6 +37,11 @@ UNDO_PACKETS = 4  # a "reset" followed within this many packets by the old numbe
 RESET_CONFIRM = 2  # a reset counts once at least one packet continued the new numbering
 MAX_EVENTS = 64  # evidence entries kept per kind and flow
 MAX_IDLE = 256
+# Flows (SPI and addresses) tracked one by one; packets of further SPIs are added up per address
+# pair (issue 14: a capture of 100k SPIs took 1.27 GiB), at most MAX_OVERFLOW_PAIRS pairs.
+MAX_FLOWS = 10_000
+MAX_OVERFLOW_PAIRS = 1_000
+MAX_OVERFLOW_SPIS = 100_000  # distinct SPIs remembered over all pairs, to count them
 _M32 = 0xFFFFFFFF
 _HALF = 1 << 31
 _WRAP_NEAR = 1 << 20  # a forward step across 2^32 of less than this is an ESN wrap
@@ -173,6 +178,9 @@ class EspTracker:
         idle_gap: float = DEFAULT_OPTIONS.natt_idle_timeout,
     ) -> None:
         self.flows: dict[tuple[bytes, bytes, bytes, int, int], FlowState] = {}
+        self.max_flows = MAX_FLOWS
+        self.overflow: dict[tuple[bytes, bytes, int, int], FlowState] = {}
+        self._overflow_spis = 0
         self.hook: EspHook | None = None
         self.malformed: list[tuple[int, int, str]] = []  # frame, offset-in-esp, reason
         self.window = max(1, int(replay_window))
@@ -187,7 +195,8 @@ class EspTracker:
 
     @property
     def packets(self) -> int:
-        return sum(f.packets for f in self.flows.values()) + len(self.malformed)
+        flows = sum(f.packets for f in self.flows.values()) + sum(f.packets for f in self.overflow.values())
+        return flows + len(self.malformed)
 
     def _compile(self) -> EspSink:
         """The per-packet function. What it touches is bound in closure cells, which saves an
@@ -259,6 +268,8 @@ class EspTracker:
         self, key: tuple[bytes, bytes, bytes, int, int], spi: int, seq: int, frame: int, ts: float
     ) -> FlowState:
         _, src, dst, sport, dport = key
+        if len(self.flows) >= self.max_flows:
+            return self._overflow_flow(src, dst, sport, dport, spi, frame, ts)
         f = FlowState(spi, src, dst, sport, dport)
         self.flows[key] = f
         f.seen = bytearray(self.track)
@@ -449,6 +460,51 @@ class EspTracker:
             f.idle_dropped += 1
 
     # -- results ------------------------------------------------------------------------------
+    def _overflow_flow(
+        self, src: bytes, dst: bytes, sport: int, dport: int, spi: int, frame: int, ts: float
+    ) -> FlowState:
+        """One FlowState adding up the packets of every SPI past ``max_flows`` between two
+        endpoints (all further pairs share one, with empty addresses). Never in the flow table,
+        so each packet comes here; never decrypted (``decryptor`` is the no-key value)."""
+        pair = (src, dst, sport, dport)
+        f = self.overflow.get(pair)
+        if f is None:
+            if len(self.overflow) >= MAX_OVERFLOW_PAIRS:
+                pair = (b"", b"", 0, 0)
+                f = self.overflow.get(pair)
+            if f is None:
+                f = self.overflow[pair] = FlowState(-1, *pair)
+                f.decryptor = False
+                f.first_ts = ts
+                f.first_frame = frame
+                f.extra["spis"] = set()
+        spis = f.extra["spis"]
+        if spi not in spis and self._overflow_spis < MAX_OVERFLOW_SPIS:
+            spis.add(spi)
+            self._overflow_spis += 1
+        return f
+
+    def overflow_out(self) -> list[dict[str, Any]]:
+        """The summarised flows: per address pair, how many SPIs (at least), packets, bytes."""
+        out = []
+        for (src, dst, sport, dport), f in self.overflow.items():
+            out.append(
+                {
+                    "src": addr_text(src) if src else "other hosts",
+                    "dst": addr_text(dst) if dst else "",
+                    "sport": sport,
+                    "dport": dport,
+                    "spis": len(f.extra["spis"]),
+                    "spis_exact": self._overflow_spis < MAX_OVERFLOW_SPIS,
+                    "packets": f.packets,
+                    "bytes": f.bytes,
+                    "first_frame": f.first_frame,
+                    "first_ts": f.first_ts,
+                    "last_ts": f.last_ts,
+                }
+            )
+        return sorted(out, key=lambda d: -d["packets"])
+
     def flows_out(self, *, final: bool = True) -> list[EspFlow]:
         """The flows as report data. ``final=False`` (a snapshot mid-capture) leaves a suspected
         sequence reset pending instead of deciding it: more packets may still confirm it."""

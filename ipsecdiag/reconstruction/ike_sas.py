@@ -25,6 +25,7 @@ from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.errors import MalformedMessage, WireError
 from ..wire.registry import ExchangeType, name_of
+from .halfopen import HalfOpenLedger
 from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
 
 _R = TypeVar("_R")
@@ -61,15 +62,20 @@ class IkeReconstructor:
         # (new spi_i, new spi_r) -> parent SA, learnt from decrypted CREATE_CHILD_SA rekeys
         self.rekey_parents: dict[tuple[bytes, bytes], IkeSaRecord] = {}
         self.v1_decrypt_hook: Callable[[IkeSaRecord, ExchangeRecord, MessageRecord, Any], None] | None = None
+        # Bounds the IKEv2 SAs that never got past IKE_SA_INIT (floods, scans): see halfopen.py.
+        self.half_open = HalfOpenLedger()
 
     # ------------------------------------------------------------------ entry point
-    def on_ike(self, d: IkeDatagram) -> None:
+    def on_ike(self, d: IkeDatagram, *, promoted: bool = False) -> None:
         data = d.data
         if len(data) < 28:
             self.malformed.append((d.frame, "ike", 0, f"IKE header needs 28 bytes, {len(data)} present"))
             return
         major = data[17] >> 4
-        self.messages += 1
+        if not promoted:
+            self.messages += 1
+            if major == 2 and data[18] == ExchangeType.IKE_SA_INIT and self._half_open(d):
+                return
         try:
             if major == 2:
                 self._on_v2(d, v2.parse_message(data))
@@ -88,6 +94,21 @@ class IkeReconstructor:
             self.malformed.append((d.frame, "ike", 0, str(e)))
 
     # ------------------------------------------------------------------ IKEv2
+    def _half_open(self, d: IkeDatagram) -> bool:
+        """True when an IKE_SA_INIT request was kept compact (a flood; see halfopen.py) instead
+        of becoming an IKE SA. A response to a compact request first brings that request back."""
+        data = d.data
+        spi_i = data[:8]
+        if data[19] & 0x20:  # a response
+            req = self.half_open.claim(spi_i) if spi_i not in self._v2_by_spi_i else None
+            if req is not None:
+                self.on_ike(req, promoted=True)
+            return False
+        if data[8:16] != ZERO_SPI or spi_i in self._v2_by_spi_i or self.half_open.admits((d.dst, d.dport)):
+            return False
+        self.half_open.keep(d)
+        return True
+
     def _find_v2_sa(self, spi_i: bytes, spi_r: bytes, d: IkeDatagram, h: Any) -> IkeSaRecord:
         cands = self._v2_by_spi_i.get(spi_i, [])
         if spi_r != ZERO_SPI:
@@ -112,6 +133,8 @@ class IkeReconstructor:
         sa = IkeSaRecord(
             version=2, spi_i=spi_i, spi_r=None if spi_r == ZERO_SPI else spi_r, initiator=init, responder=resp
         )
+        if not h.is_response and h.exchange_type == ExchangeType.IKE_SA_INIT:
+            self.half_open.opened(id(sa), resp)
         parent = self.rekey_parents.get((spi_i, spi_r))
         if parent is not None:
             sa.rekeyed_from = parent.key
@@ -122,6 +145,8 @@ class IkeReconstructor:
     def _on_v2(self, d: IkeDatagram, msg: Any) -> None:
         h = msg.header
         sa = self._find_v2_sa(h.spi_i, h.spi_r, d, h)
+        if h.is_response:
+            self.half_open.answered(id(sa))
         sa.peers_seen.add((d.src, d.sport))
         if d.non_esp_marker or d.sport == 4500 or d.dport == 4500:
             sa.nat_seen = True

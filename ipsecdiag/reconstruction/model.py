@@ -299,6 +299,13 @@ class Report:
     malformed: list[tuple[int, str, int, str]] = field(default_factory=list)  # frame, layer, offset, reason
     truncated_frames: list[int] = field(default_factory=list)
     options: AnalysisOptions = DEFAULT_OPTIONS
+    # Bounded state (issue 14): unanswered IKE_SA_INIT requests summarised per responder
+    # (reconstruction.halfopen.HalfOpenSummary), and IP datagrams whose fragments never all
+    # arrived, counted by (source, destination, what they carried).
+    half_open: list[Any] = field(default_factory=list)
+    incomplete_fragments: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # ESP SPIs past the flows tracked one by one, added up per address pair (esp_tracker).
+    esp_overflow: list[dict[str, Any]] = field(default_factory=list)
 
     def worst_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)

@@ -103,6 +103,13 @@ class Reconstructor:
     def on_fragment_group(self, group: FragmentGroup) -> None:
         if len(self.report.fragment_groups) < MAX_EVIDENCE:
             self.report.fragment_groups.append(group)
+        if not group.complete:
+            counts = self.report.incomplete_fragments
+            key = (group.src, group.dst, fragment_payload(group))
+            if key in counts or len(counts) < MAX_FRAGMENT_PAIRS:
+                counts[key] += 1
+            else:
+                counts[("other hosts", "", key[2])] += 1
 
     def on_malformed(self, frame: int, ts: float, layer: str, offset: int, reason: str) -> None:
         if len(self.report.malformed) < MAX_EVIDENCE:
@@ -160,6 +167,8 @@ class Reconstructor:
             (replace(f, next_headers=Counter(f.next_headers)) for f in self.ah.values()), key=lambda f: f.first_frame
         )
         r.source.ike_messages = self.ike.messages
+        r.half_open = self.ike.half_open.summaries()
+        r.esp_overflow = self.esp.overflow_out()
         r.source.esp_packets = self.esp.packets
         r.source.ah_packets = sum(f.packets for f in r.ah_flows)
         for frame, layer, off, reason in self.ike.malformed:
@@ -168,6 +177,28 @@ class Reconstructor:
             r.malformed.append((frame, "esp", off, reason))
         r.malformed.sort()
         _link_child_sas(r)
+
+
+# Distinct (source, destination, payload) keys counted for incomplete fragments; beyond, the
+# rest is counted under "other hosts" so that a fragment flood cannot grow the counter.
+MAX_FRAGMENT_PAIRS = 1000
+
+
+def fragment_payload(group: FragmentGroup) -> str:
+    """What an IP datagram carried, from its first fragment (when that one arrived)."""
+    if group.proto == 50:
+        return "ESP"
+    if group.proto == 51:
+        return "AH"
+    if group.proto == 17 and group.dport is not None:
+        if 500 in (group.sport, group.dport):
+            return "IKE"
+        if 4500 in (group.sport, group.dport):
+            return "IKE or ESP on UDP 4500"
+        return "UDP"
+    if group.proto < 0:
+        return "unknown (first fragment missing)"
+    return f"IP protocol {group.proto}"
 
 
 def ip_header_before(data: bytes, off: int, proto: int) -> int | None:

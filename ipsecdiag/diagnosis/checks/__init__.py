@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..base import Check, CheckContext
 from .auth import AuthCheck
-from .capture_health import MalformedCheck, TimestampCheck, TruncationCheck
+from .capture_health import CaptureHealthCheck, MalformedCheck, TruncationCheck
 from .certs import CertCheck
 from .churn import ChurnCheck
 from .dpd import DpdCheck
@@ -41,6 +41,6 @@ def default_checks() -> list[Check]:
         MtuCheck(),
         MalformedCheck(),
         TruncationCheck(),
-        TimestampCheck(),
+        CaptureHealthCheck(),
         MissingKeysCheck(),
     ]

@@ -1,15 +1,17 @@
-"""Problems with the capture or its packets: malformed packets, truncation."""
+"""Problems with the capture or its packets: malformed packets, truncation, data the analysis
+could not use as recorded and floods it summarised."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from ...capture.model import raw_seconds, utc_datetime
-from ...reconstruction.model import Finding
+from ...reconstruction.model import Finding, Report, raw_seconds, utc_datetime
 from ..base import Check, CheckContext
+from ..certificates import sent_chains
 
 MAX_LINES = 20
+FRAGMENT_LINES = 5  # host pairs shown for summarised fragments and ESP flows
 
 
 class MalformedCheck(Check):
@@ -39,8 +41,6 @@ class MalformedCheck(Check):
 
     def _certificates(self, ctx: CheckContext) -> Iterable[Finding]:
         """Certificates in (decrypted) CERT payloads that cryptography cannot read."""
-        from .certs import sent_chains
-
         bad = [(c, e) for sa in ctx.report.ike_sas for c in sent_chains(sa) for e in c.errors]
         if not bad:
             return
@@ -82,15 +82,23 @@ class TruncationCheck(Check):
         yield self.finding("capture-truncated", frames=frames, evidence=ev)
 
 
-class TimestampCheck(Check):
-    """Record times no date can show (a pcapng may claim any 64-bit time): say so once, with
-    the frames, since every time in the report for them is shown as raw seconds."""
+class CaptureHealthCheck(Check):
+    """What the analysis could not use as recorded, and floods it summarised (issue 14):
+    record times no date can show, unanswered IKE_SA_INIT requests beyond the per-responder
+    limit (see reconstruction.halfopen), IP datagrams whose fragments never all arrived."""
 
-    name = "timestamps"
-    finding_ids = ("capture-health",)
+    name = "capture-health"
+    finding_ids = ("capture-health", "ike-half-open-flood")
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
-        r = ctx.report
+        yield from self._timestamps(ctx.report)
+        yield from self._half_open(ctx.report)
+        yield from self._fragments(ctx.report)
+        yield from self._esp_overflow(ctx.report)
+
+    def _timestamps(self, r: Report) -> Iterable[Finding]:
+        """Record times no date can show (a pcapng may claim any 64-bit time): say so once,
+        with the frames, since every time in the report for them is shown as raw seconds."""
         odd: dict[int, float] = {}
         for sa in r.ike_sas:
             for ex in sa.exchanges:
@@ -118,4 +126,95 @@ class TimestampCheck(Check):
             ],
             title="Record times outside any date",
             data={"kind": "timestamps-out-of-range", "count": len(frames) or 1},
+        )
+
+    def _half_open(self, r: Report) -> Iterable[Finding]:
+        for s in r.half_open:
+            who = f"{s.responder}:{s.port}"
+            total = s.summarised + s.full_records
+            rate = f", {s.rate:.0f} per second" if s.rate else ""
+            top = ", ".join(f"{a} ({n})" for a, n in s.top())
+            initiators = len(s.initiators) + (1 if s.other_initiators else 0)
+            more = f" (and more from further {s.other_initiators} requests)" if s.other_initiators else ""
+            yield self.finding(
+                "ike-half-open-flood",
+                frames=[s.first_frame],
+                evidence=[
+                    f"at least {total} IKE_SA_INIT requests to {who} were never answered, from "
+                    f"{initiators if not s.other_initiators else f'more than {len(s.initiators)}'} "
+                    f"initiator(s){rate}, first in frame {s.first_frame}",
+                    f"most requests from: {top}{more}",
+                ],
+                title=f"IKE_SA_INIT flood toward {who}: {total} half-open IKE SAs",
+                data={
+                    "responder": s.responder,
+                    "port": s.port,
+                    "half_open": total,
+                    "rate": s.rate,
+                    "initiators": initiators,
+                    "top_initiators": [{"address": a, "requests": n} for a, n in s.top()],
+                },
+            )
+            counted = f"; {s.counted_only} of them only counted (beyond the compact limit)" if s.counted_only else ""
+            yield self.finding(
+                "capture-health",
+                frames=[s.first_frame],
+                evidence=[
+                    f"{s.full_records} unanswered IKE_SA_INIT requests to {who} are shown as IKE SAs; "
+                    f"{s.summarised} more were summarised in the flood finding instead{counted}"
+                ],
+                title=f"Half-open IKE SAs toward {who} summarised ({s.summarised})",
+                data={"kind": "half-open-summarised", "summarised": s.summarised, "counted_only": s.counted_only},
+            )
+
+    def _fragments(self, r: Report) -> Iterable[Finding]:
+        counts = r.incomplete_fragments
+        if not counts:
+            return
+        total = sum(counts.values())
+        by_payload: Counter[str] = Counter()
+        for (_s, _d, what), n in counts.items():
+            by_payload[what] += n
+        ev = [
+            f"{n} datagram(s) {src} -> {dst} carrying {what}" if dst else f"{n} datagram(s) between {src}, {what}"
+            for (src, dst, what), n in counts.most_common(FRAGMENT_LINES)
+        ]
+        if len(counts) > FRAGMENT_LINES:
+            ev.append(f"… and {len(counts) - FRAGMENT_LINES} more host pairs")
+        kinds = ", ".join(f"{n} {what}" for what, n in by_payload.most_common())
+        yield self.finding(
+            "capture-health",
+            evidence=ev,
+            title=f"IP datagrams whose fragments never all arrived ({total})",
+            explanation=(
+                f"{total} fragmented IP datagram(s) never completed before the capture ended or the "
+                f"reassembly limits evicted them ({kinds}); what they carried was not analysed."
+            ),
+            data={"kind": "incomplete-fragments", "count": total, "by_payload": dict(by_payload)},
+        )
+
+    def _esp_overflow(self, r: Report) -> Iterable[Finding]:
+        if not r.esp_overflow:
+            return
+        spis = sum(d["spis"] for d in r.esp_overflow)
+        exact = all(d["spis_exact"] for d in r.esp_overflow)
+        packets = sum(d["packets"] for d in r.esp_overflow)
+        ev = [
+            f"{d['src']} -> {d['dst']}: {'' if d['spis_exact'] else 'at least '}{d['spis']} SPI(s), "
+            f"{d['packets']} packet(s), {d['bytes']} bytes, from frame {d['first_frame']}"
+            for d in r.esp_overflow[:FRAGMENT_LINES]
+        ]
+        if len(r.esp_overflow) > FRAGMENT_LINES:
+            ev.append(f"… and {len(r.esp_overflow) - FRAGMENT_LINES} more address pairs")
+        yield self.finding(
+            "capture-health",
+            frames=[d["first_frame"] for d in r.esp_overflow],
+            evidence=ev,
+            title=f"ESP flows beyond the first {len(r.esp_flows)} summarised ({'' if exact else 'at least '}{spis} SPIs)",
+            explanation=(
+                f"The capture holds more ESP SPIs than are tracked one by one; {packets} packet(s) of "
+                f"{'' if exact else 'at least '}{spis} further SPI(s) were counted per address pair, "
+                "without sequence analysis or decryption."
+            ),
+            data={"kind": "esp-flows-summarised", "spis": spis, "packets": packets},
         )
