@@ -38,7 +38,7 @@ from ipsecdiag.protocol.suites import (
     strongswan_keyword,
     strongswan_proposal,
 )
-from ipsecdiag.protocol.weak import weak_reason
+from ipsecdiag.protocol.weak import weak_reason, weak_reasons
 from ipsecdiag.wire.registry import HashAlgorithm, KeGroup, TransformType, name_of
 from ipsecdiag.wire.vendors import identify_vendor
 
@@ -221,22 +221,32 @@ def _v1_dict(a: Any) -> dict[str, Any]:
 
 def render(console: Console, r: ScanResult) -> None:
     p = r.plan
-    table = Table(title=f"IKEv2 transforms of {r.gateway}", show_lines=False)
-    for col in ("type", "transform", "strongSwan", "result", "note"):
-        table.add_column(col)
+    table = Table(title=f"IKEv2 transforms {r.gateway} accepts")
+    table.add_column("type")
+    table.add_column("transform (IANA)", overflow="fold")
+    table.add_column("strongSwan", overflow="fold")
+    table.add_column("posture", overflow="fold")
     for t in TYPES:
-        tname = name_of(TransformType, t)
         for a in p.accepted.get(t, []):
             why = weak_reason(a)
-            table.add_row(tname, a.label, strongswan_keyword(a) or "", Text("accepted", style="green"), Text(f"weak: {why}", style="yellow") if why else "")
+            note = Text(f"weak: {why}", style="yellow") if why else Text("ok", style="green")
+            table.add_row(name_of(TransformType, t), a.label, strongswan_keyword(a) or "", note)
+    for a in p.addke:
+        table.add_row("ADDKE1", a.label, strongswan_keyword(a) or "", Text("ok", style="green"))
+    if table.row_count:
+        console.print(table)
+    for t in TYPES:
         rej = p.rejected(t)
         if rej:
-            table.add_row(tname, Text(", ".join(a.label for a in rej), style="dim"), "", Text(f"rejected ({len(rej)})", style="dim"), "")
-    for a in p.addke:
-        table.add_row("ADDKE1", a.label, strongswan_keyword(a) or "", Text("accepted", style="green"), "")
-    console.print(table)
+            line = Text(f"rejected {name_of(TransformType, t)} ({len(rej)}): ", style="bold")
+            line.append(", ".join(a.label for a in rej), style="dim")
+            console.print(line)
     for s in proposals(p):
-        console.print(f"proposal: {strongswan_proposal(s)}", markup=False)
+        weak = weak_reasons(s)
+        line = Text(f"proposal: {strongswan_proposal(s)}")
+        if weak:
+            line.append(f"  (weak: {'; '.join(weak)})", style="yellow")
+        console.print(line)
     if p.baseline:
         console.print(f"preferred: {strongswan_proposal(Suite('IKE', p.baseline))}", markup=False)
     for line in _facts(r):
