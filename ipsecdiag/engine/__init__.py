@@ -11,6 +11,7 @@ from . import events
 from .config import (
     CertAuth,
     ChildConfig,
+    EapAuth,
     Endpoint,
     Identity,
     IkeConfig,
@@ -27,6 +28,7 @@ __all__ = [
     "CertAuth",
     "ChildConfig",
     "Datagram",
+    "EapAuth",
     "Endpoint",
     "Identity",
     "IkeConfig",

@@ -22,6 +22,7 @@ from cryptography import x509
 from ..crypto.auth import (
     AuthError,
     auth_method_for_key,
+    eap_auth,
     id_body,
     psk_auth,
     sign_auth,
@@ -42,9 +43,9 @@ from ..wire.registry import (
     PayloadType,
     name_of,
 )
-from . import child_sa
+from . import child_sa, eap_exchange
 from . import events as ev
-from .config import CertAuth, Identity, PskAuth
+from .config import CertAuth, EapAuth, Identity, PskAuth
 from .errors import Refuse
 from .init_exchange import certreq
 from .intermediate import int_auth
@@ -80,12 +81,27 @@ def _id_payload(which: int, ident: Identity) -> IdPayload:
     return IdPayload(which, ident.id_type, ident.data)
 
 
-def _our_auth(sa: IkeSa, id_p: IdPayload, message: bytes, peer_nonce: bytes, mid: int) -> AuthPayload:
+def _our_auth(
+    sa: IkeSa,
+    id_p: IdPayload,
+    message: bytes,
+    peer_nonce: bytes,
+    mid: int,
+    *,
+    msk: bytes | None = None,
+    peer: bool = False,
+) -> AuthPayload:
+    """Our AUTH payload; with ``msk`` the EAP one (§2.16), and with ``peer`` the AUTH the peer
+    must send (its SK_p), to compare with what came."""
     keys = sa.keys
     assert keys is not None and keys.prf is not None
-    sk_p = keys.sk_pi if sa.is_initiator else keys.sk_pr
+    sk_p = keys.sk_pi if sa.is_initiator != peer else keys.sk_pr
     octets = signed_octets(message, peer_nonce, keys.prf, sk_p.reveal(), id_body(id_p)) + int_auth(sa, mid)
+    if msk is not None:
+        return AuthPayload(AuthMethod.SHARED_KEY_MIC, eap_auth(keys.prf, msk, sk_p.reveal(), octets))
     auth = sa.config.auth
+    if isinstance(auth, EapAuth):
+        raise ValueError("an EAP client has no AUTH of its own before EAP completes")
     if isinstance(auth, PskAuth):
         return AuthPayload(AuthMethod.SHARED_KEY_MIC, psk_auth(keys.prf, auth.psk.reveal(), octets))
     peer_hashes = sa.neg.peer_hashes if auth.rfc7427 else ()
@@ -186,7 +202,10 @@ def start(sa: IkeSa, now: float) -> None:
         payloads.append(certreq(cfg.ca_certs))
     if cfg.remote_id is not None:
         payloads.append(_id_payload(PayloadType.IDr, cfg.remote_id))
-    payloads.append(_our_auth(sa, idi, sa.neg.init_request, sa.neg.nr, sa.next_message_id))
+    if isinstance(cfg.auth, EapAuth):
+        sa.neg.extra["eap"] = {"auth_mid": sa.next_message_id}  # no AUTH: EAP follows (§2.16)
+    else:
+        payloads.append(_our_auth(sa, idi, sa.neg.init_request, sa.neg.nr, sa.next_message_id))
     context: dict[str, Any] = {}
     if cfg.child is not None:
         if cfg.request_virtual_ip:
@@ -204,8 +223,9 @@ def handle_response(
 ) -> None:
     errors = [p for p in payloads if isinstance(p, NotifyPayload) and p.is_error]
     fatal = [e for e in errors if e.notify_type not in CHILD_ERRORS]
+    eap = isinstance(sa.config.auth, EapAuth)
     idr = _one(payloads, IdPayload, PayloadType.IDr)
-    if fatal or idr is None:
+    if fatal or (idr is None and not eap):
         e = fatal[0] if fatal else (errors[0] if errors else None)
         name = e.name if e is not None else "no IDr"
         raise Refuse(
@@ -217,8 +237,17 @@ def handle_response(
             fatal=True,
         )
     try:
-        method, certs = _verify_peer(sa, payloads, idr, sa.neg.init_response, sa.neg.ni, h.message_id)
+        if eap:
+            done = eap_exchange.client_step(sa, h, payloads, now, context, _verify_peer, _our_auth)
+            if done is None:
+                return  # the next EAP round is on its way
+            idr, method, certs = done
+        else:
+            method, certs = _verify_peer(sa, payloads, idr, sa.neg.init_response, sa.neg.ni, h.message_id)
     except Refuse as r:
+        if r.received:
+            r.respond = False
+            raise
         # §2.21.2: tell the responder before giving up on the IKE SA.
         sa.send_oneway(ExchangeType.INFORMATIONAL, [NotifyPayload(0, b"", NotifyType.AUTHENTICATION_FAILED)])
         r.respond = False
@@ -265,7 +294,14 @@ def handle_request(
     sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, dst: Any, now: float
 ) -> None:
     cfg = sa.config
+    eap_running = "eap" in sa.neg.extra
     idi = _one(payloads, IdPayload, PayloadType.IDi)
+    wants_eap = (
+        not eap_running and idi is not None and _one(payloads, AuthPayload) is None and bool(cfg.eap_users)
+    )
+    if eap_running or wants_eap:
+        _eap_request(sa, h, payloads, src, dst, wants_eap)
+        return
     if idi is None or _one(payloads, AuthPayload) is None:
         raise Refuse(NotifyType.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH", fatal=True)
     idr_wanted = _one(payloads, IdPayload, PayloadType.IDr)
@@ -280,13 +316,48 @@ def handle_request(
             NotifyType.INVALID_SYNTAX, "IKE_AUTH before the additional key exchanges (RFC 9370)", fatal=True
         )
     method, certs = _verify_peer(sa, payloads, idi, sa.neg.init_request, sa.neg.nr, h.message_id)
-    sa.peer_id = Identity(idi.id_type, idi.data)
     idr = _id_payload(PayloadType.IDr, cfg.local_id)
     out: list[Payload] = [
         idr,
         *_cert_payloads(sa),
         _our_auth(sa, idr, sa.neg.init_response, sa.neg.ni, h.message_id),
     ]
+    _answer_authenticated(sa, h, payloads, src, dst, idi, method, certs, out)
+
+
+def _eap_request(
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, dst: Any, first: bool
+) -> None:
+    our_first: list[Payload] = []
+    if first:
+        idr = _id_payload(PayloadType.IDr, sa.config.local_id)
+        our_first = [
+            idr,
+            *_cert_payloads(sa),
+            _our_auth(sa, idr, sa.neg.init_response, sa.neg.ni, h.message_id),
+        ]
+    done = eap_exchange.server_step(sa, h, payloads, src, dst, our_first, _our_auth)
+    if done is not None:
+        first_payloads, out = done
+        idi = _one(first_payloads, IdPayload, PayloadType.IDi)
+        _answer_authenticated(sa, h, first_payloads, src, dst, idi, AuthMethod.SHARED_KEY_MIC, (), out)
+
+
+def _answer_authenticated(
+    sa: IkeSa,
+    h: IkeHeader,
+    payloads: tuple[Payload, ...],
+    src: Any,
+    dst: Any,
+    idi: IdPayload,
+    method: int,
+    certs: tuple[bytes, ...],
+    out: list[Payload],
+) -> None:
+    """The initiator is authenticated: answer with ``out`` plus the CHILD SA (from the request
+    that carried SA/TSi/TSr: the first one when EAP ran)."""
+    cfg = sa.config
+    sa.peer_id = Identity(idi.id_type, idi.data)
     pending_child = None
     if cfg.child is not None and _one(payloads, child_sa.SaPayload) is not None:
         try:

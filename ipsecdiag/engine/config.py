@@ -22,6 +22,7 @@ from ..wire.registry import IdType, TsType
 __all__ = [
     "CertAuth",
     "ChildConfig",
+    "EapAuth",
     "Endpoint",
     "Identity",
     "IkeConfig",
@@ -128,6 +129,16 @@ class CertAuth:
 
 
 @dataclass(frozen=True)
+class EapAuth:
+    """Authenticate as an EAP-MSCHAPv2 client (RFC 7296 §2.16): no AUTH of our own in the first
+    IKE_AUTH; the responder authenticates with its certificate (``IkeConfig.ca_certs``) or a
+    PSK (``IkeConfig.psk_peer``), then the MSK of the EAP method keys both final AUTHs."""
+
+    identity: str
+    password: SecretBytes
+
+
+@dataclass(frozen=True)
 class RetransmitPolicy:
     """RFC 7296 §2.1 retransmission: the n-th retransmission leaves ``timeout * base**n`` seconds
     after the previous send; after ``tries`` retransmissions the request is given up
@@ -183,7 +194,7 @@ class IkeConfig:
     ike_proposals: tuple[Proposal, ...]
     child: ChildConfig | None
     local_id: Identity
-    auth: PskAuth | CertAuth
+    auth: PskAuth | CertAuth | EapAuth
     remote_id: Identity | None = None
     psk_peer: SecretBytes | None = None  # peer's PSK if different from ours (rare)
     ca_certs: tuple[bytes, ...] = ()
@@ -206,3 +217,5 @@ class IkeConfig:
     initial_contact: bool = True
     natt_port: int = 4500
     vendor_ids: tuple[bytes, ...] = ()
+    # Responder: EAP-MSCHAPv2 users (identity, password) for initiators that send no AUTH.
+    eap_users: tuple[tuple[str, SecretBytes], ...] = ()

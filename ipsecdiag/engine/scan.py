@@ -327,7 +327,11 @@ class ScanSession:
     # -- IKEv1
     def _start_v1(self, mode: str, now: float) -> None:
         cookie = random_spi(self.rng, 8)
-        payload = main_mode_request(cookie) if mode == "main" else aggressive_request(cookie, self.rng, self.settings.aggressive_id)
+        payload = (
+            main_mode_request(cookie)
+            if mode == "main"
+            else aggressive_request(cookie, self.rng, self.settings.aggressive_id)
+        )
         self._send(_InFlight(mode, cookie, payload), now)
 
     def _receive_v1(self, data: bytes, now: float) -> None:
