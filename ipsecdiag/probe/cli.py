@@ -79,6 +79,18 @@ def _json_doc(result: Any, files: Any) -> dict[str, Any]:
     }
 
 
+def write_json(doc: dict[str, Any], json_out: str) -> None:
+    """``--json``: the document to stdout ('-') or to a file (an unwritable one is a usage error)."""
+    text = json.dumps(doc, indent=2) + "\n"
+    if json_out == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        write_output(Path(json_out), text)
+    except OSError as e:
+        raise usage_error(f"--json {json_out}: {e.strerror or e}") from None
+
+
 def _files_dict(files: Any) -> dict[str, str] | None:
     if files is None:
         return None
@@ -177,14 +189,7 @@ def connect_cmd(
         full = _json_doc(result, files)
         if ping is not None:
             full["ping"] = pinged[0].as_dict() if pinged else None
-        doc = json.dumps(full, indent=2) + "\n"
-        if to_stdout:
-            sys.stdout.write(doc)
-        elif json_path is not None:
-            try:
-                write_output(json_path, doc)
-            except OSError as e:
-                raise usage_error(f"--json {json_out}: {e.strerror or e}") from None
+        write_json(full, json_out)
     if result.stop_reason == "interrupted":
         raise typer.Exit(130)
     if result.internal_error:
@@ -276,7 +281,7 @@ def responder_cmd(
             ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, local_ts=ts,
             remote_ts=remote_ts, listen=addr, pool=pool,
         )  # fmt: skip
-        opts = ResponderOptions(listen=addr, config=cfg, port=port, natt_port=natt_port, timeout=timeout, once=once, linger=linger, keep=keep)
+        opts = ResponderOptions(listen=addr, config=cfg, port=port, natt_port=natt_port, accepted=(ike, esp), timeout=timeout, once=once, linger=linger, keep=keep)
         result = Responder(opts, rng=SystemRandom(), emit=step_printer(console)).run()
     except (UsageError, ProbeError) as e:
         raise usage_error(str(e)) from None
@@ -290,7 +295,7 @@ def responder_cmd(
     c = result.counters
     console.print(
         f"{len(result.clients)} client(s), {result.children_up} CHILD SA(s) up; "
-        f"{c.sent} datagrams sent, {c.received} received" + (f"; {result.refused} refused (client limit)" if result.refused else ""),
+        f"{_n(c.sent, 'datagram')} sent, {c.received} received" + (f"; {result.refused} refused (client limit)" if result.refused else ""),
         markup=False,
     )
     if result.interrupted:

@@ -102,10 +102,15 @@ class Narrator:
         clock: Callable[[], float],
         frame: Callable[[], int],
         t0: float | None = None,
+        offer_by: str = "we",
+        accepted: tuple[str, str] = ("", ""),
     ) -> None:
         self.gateway = gateway
         self.peer = peer  # how steps name the other side ("the gateway", "the client")
+        # the offers in proposal-mismatch evidence: ours (initiator), or the client's with what
+        # we accept (responder; "" when unknown, e.g. ESP offers inside the encrypted IKE_AUTH)
         self.offered_ike, self.offered_esp = offered_ike, offered_esp
+        self.offer_by, self.accepted = offer_by, accepted
         self._emit, self._clock, self._frame = emit, clock, frame
         self._t0 = clock() if t0 is None else t0  # steps are timed from here
         self.steps: list[Step] = []
@@ -179,7 +184,7 @@ class Narrator:
                 evidence=[
                     f"our KE payload used {had} (group {e.offered_group}); {self.peer} answered "
                     f"INVALID_KE_PAYLOAD asking for {want} (group {e.requested_group}), frame {frame}",
-                    f"we offered: {self.offered_ike}",
+                    *self._offers(0),
                 ],
                 data={"offered_group": e.offered_group, "requested_group": e.requested_group},
             )
@@ -253,9 +258,9 @@ class Narrator:
         if e.detail and e.received and e.notify_name not in e.detail:
             evidence.append(e.detail)
         if fid in ("ike-no-proposal-chosen", "ke-group-mismatch"):
-            evidence.append(f"we offered IKE proposals: {self.offered_ike}")
+            evidence += self._offers(0)
         elif fid == "child-no-proposal-chosen":
-            evidence.append(f"we offered ESP proposals: {self.offered_esp}")
+            evidence += self._offers(1)
         explanation = None
         if fid == "auth-failed" and not e.received:
             explanation = (
@@ -287,6 +292,15 @@ class Narrator:
     def _on_Timeout(self, e: ev.Timeout) -> None:
         sent = self.requests.get((e.exchange, e.message_id))
         self.unanswered(e.exchange, e.message_id, e.retransmissions + 1, sent, "after the whole retransmission schedule")
+
+    def _offers(self, which: int) -> list[str]:
+        """Evidence lines with the offer and, on a responder, what it accepts (0 IKE, 1 ESP)."""
+        kind = ("IKE", "ESP")[which]
+        offered = (self.offered_ike, self.offered_esp)[which]
+        lines = [f"{self.offer_by} offered {kind} proposals: {offered}"] if offered else []
+        if self.accepted[which]:
+            lines.append(f"we accept {kind} proposals: {self.accepted[which]}")
+        return lines
 
     # -- endings without an engine event
     def unanswered(self, exchange: str, mid: int, times: int, sent: ev.Sent | None, how: str) -> None:

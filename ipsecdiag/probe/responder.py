@@ -44,6 +44,7 @@ class ResponderOptions:
     rate: float = 50.0
     max_sends: int = 5000
     write: Path | None = None
+    accepted: tuple[str, str] = ("", "")  # our IKE and ESP proposal strings, for the evidence
 
 
 @dataclass
@@ -67,6 +68,23 @@ class ResponderResult:
     @property
     def children_up(self) -> int:
         return sum(1 for c in self.clients if c.narrator.child is not None)
+
+
+def client_offer(payload: bytes) -> str:
+    """The IKE proposals of an IKE_SA_INIT request as strongSwan strings ("" if unreadable)."""
+    from ipsecdiag.protocol.suites import strongswan_proposal, suites_from_v2
+    from ipsecdiag.wire.errors import MalformedMessage
+    from ipsecdiag.wire.ikev2 import parse_message
+    from ipsecdiag.wire.ikev2_sa import SaPayload
+
+    if payload.startswith(_NON_ESP_MARKER):
+        payload = payload[4:]
+    try:
+        msg = parse_message(payload)
+    except (MalformedMessage, ValueError):
+        return ""  # the engine says what is wrong with it
+    sas = msg.of_type(SaPayload)
+    return ", ".join(strongswan_proposal(s) for s in suites_from_v2(sas[0])) if sas else ""  # type: ignore[arg-type]
 
 
 def ike_spi_i(payload: bytes) -> tuple[bytes, bool] | None:
@@ -122,9 +140,9 @@ class Responder:
         if len(self.clients) >= self.opts.max_clients:
             self.refused += 1
             return None
-        return self._open(src, spi_i, now).sa
+        return self._open(src, spi_i, payload, now).sa
 
-    def _open(self, src: Endpoint, spi_i: bytes, now: float) -> Client:
+    def _open(self, src: Endpoint, spi_i: bytes, payload: bytes, now: float) -> Client:
         from ipsecdiag.engine import IkeSa
 
         assert self.local is not None and self.local_natt is not None
@@ -133,7 +151,8 @@ class Responder:
             local_natt=self.local_natt,
         )  # fmt: skip
         narrator = Narrator(
-            gateway=src.host, peer="the client", offered_ike="", offered_esp="",
+            gateway=src.host, peer="the client", offered_ike=client_offer(payload), offered_esp="",
+            offer_by="the client", accepted=self.opts.accepted,
             emit=self._emit_for(src), clock=self.clock, frame=lambda: self.driver.frame if self.driver else 0,
             t0=self.started,
         )  # fmt: skip

@@ -242,16 +242,24 @@ def test_ke_group_mismatch_then_retry_succeeds(lab: Lab, tmp_path: Path) -> None
 # ----------------------------------------------------------------- strongSwan initiates
 
 
-def test_strongswan_initiator_against_ipsecdiag_responder(lab: Lab, tmp_path: Path) -> None:
+def _free_gateway_namespace(lab: Lab) -> None:
     old = lab.peers.pop("responder", None)
     if old is not None:
         old.stop()
-    psk = psk_file(tmp_path)
-    args = ["--psk-file", str(psk), "--id", RESPONDER_ID, "--remote-id", INITIATOR_ID]
+
+
+@pytest.mark.parametrize("auth", ["psk", "pubkey"])
+def test_strongswan_initiator_against_ipsecdiag_responder(lab: Lab, pki: Pki, tmp_path: Path, auth: str) -> None:
+    _free_gateway_namespace(lab)
+    if auth == "psk":
+        args = ["--psk-file", str(psk_file(tmp_path))]
+    else:
+        args = ["--cert", str(pki.cert("responder")), "--key", str(pki.key("responder")), "--ca", str(pki.cert("ca"))]
+    args += ["--id", RESPONDER_ID, "--remote-id", INITIATOR_ID]
     args += ["--ts", RESPONDER_NET, "--remote-ts", INITIATOR_NET, "--once", "--linger", "10"]
     responder = Responder(lab, tmp_path, args, timeout=40)
     try:
-        lab.start_peer("initiator", PeerConfig())
+        lab.start_peer("initiator", PeerConfig(auth=auth), pki)
         up = lab.initiate(timeout=15)
         sas = lab.list_sas("initiator")
         down = lab.terminate(timeout=10)
@@ -266,3 +274,22 @@ def test_strongswan_initiator_against_ipsecdiag_responder(lab: Lab, tmp_path: Pa
     assert "child-sa-up" in out and "1 CHILD SA(s) up" in out
     report = analyze(responder.pcapng, responder.pcapng.with_name("responder.keys.toml"))
     assert report["ike_sas"][0]["state"] == "deleted"
+
+
+def test_strongswan_initiator_with_a_proposal_the_responder_refuses(lab: Lab, tmp_path: Path) -> None:
+    _free_gateway_namespace(lab)
+    args = ["--psk-file", str(psk_file(tmp_path)), "--id", RESPONDER_ID, "--ike", "aes128-sha256-modp3072"]
+    responder = Responder(lab, tmp_path, args, timeout=6)
+    try:
+        lab.start_peer("initiator", PeerConfig(proposals="aes256gcm16-prfsha256-ecp256", retransmit_tries=0))
+        up = lab.initiate(timeout=5)
+        rc = responder.wait(timeout=15)
+    finally:
+        responder.stop()
+        lab.peers.pop("initiator").stop()
+    out = responder.output()
+    assert not up.ok and "NO_PROPOSAL_CHOSEN" in up.output, up.output[-2000:]
+    assert rc == 1 and "[ike-no-proposal-chosen]" in out and "0 CHILD SA(s) up" in out, out[-2000:]
+    flat = " ".join(out.split())  # the findings are wrapped to the terminal width
+    assert "the client offered IKE proposals: aes256gcm16-prfsha256-ecp256" in flat, out[-2000:]
+    assert "we accept IKE proposals: aes128-sha256-modp3072" in flat

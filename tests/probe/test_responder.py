@@ -49,7 +49,9 @@ def _serve(
         ike=ike, esp="aes256gcm16", creds=_psk(), local_id="gw.test", remote_id=None,
         local_ts="10.2.0.0/24", remote_ts=remote_ts, listen=addr, pool=pool,
     )  # fmt: skip
-    opts = ResponderOptions(listen=addr, config=cfg, port=0, natt_port=0, **kw)  # type: ignore[arg-type]
+    opts = ResponderOptions(
+        listen=addr, config=cfg, port=0, natt_port=0, accepted=(ike, "aes256gcm16"), **kw  # type: ignore[arg-type]
+    )
     r = Responder(opts, rng=SystemRandom(), emit=lambda s: None)
     out: list[ResponderResult] = []
     t = threading.Thread(target=lambda: out.append(r.run()), daemon=True)
@@ -102,6 +104,10 @@ def test_mismatched_proposal_is_reported_on_both_ends(tmp_path: Path) -> None:
     assert not res.ok and [f.id for f in res.findings] == ["ike-no-proposal-chosen"]  # type: ignore[attr-defined]
     assert [f.id for f in out[0].findings] == ["ike-no-proposal-chosen"]
     assert out[0].findings[0].title == CATALOGUE["ike-no-proposal-chosen"].title
+    # the responder says what the client offered against what it accepts
+    evidence = out[0].findings[0].evidence
+    assert "the client offered IKE proposals: aes256gcm16-prfsha256-ecp256" in evidence
+    assert "we accept IKE proposals: aes128-sha256-modp3072" in evidence
 
 
 @needs_engine
