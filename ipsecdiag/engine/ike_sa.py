@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import struct
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..crypto.errors import CryptoError
@@ -25,6 +24,7 @@ from . import events as ev
 from .config import ChildConfig, Endpoint, IkeConfig, Role
 from .errors import Drop, Refuse
 from .fragments import Reassembler
+from .negotiation import Negotiation
 from .protect import encode, flags_for
 from .receive import NON_ESP_MARKER, ReceivePath
 from .state import State, Trigger, next_state
@@ -35,37 +35,6 @@ if TYPE_CHECKING:
     from .pool import AddressPool
 
 __all__ = ["Datagram", "IkeSa"]
-
-
-@dataclass
-class Negotiation:
-    """What the exchanges so far established (read by the exchange modules)."""
-
-    ni: bytes = b""
-    nr: bytes = b""
-    init_request: bytes = b""  # RealMessage1 (the last IKE_SA_INIT request, as sent/received)
-    init_response: bytes = b""  # RealMessage2
-    chosen: Any = None  # the IKE proposal (wire Proposal)
-    ke: Any = None  # our KeyExchange object during IKE_SA_INIT
-    ke_group: int = 0
-    cookie: bytes = b""
-    cookie_retries: int = 0
-    ke_retries: int = 0
-    redirects: int = 0
-    redirected_from: Endpoint | None = None
-    peer_fragmentation: bool = False
-    peer_hashes: tuple[int, ...] = ()
-    peer_vendor_ids: tuple[bytes, ...] = ()
-    nat_local: bool = False
-    nat_remote: bool = False
-    peer_certreq: bool = False
-    child_spi: bytes = b""  # our inbound SPI proposed in IKE_AUTH
-    virtual_ips: tuple[str, ...] = ()
-    peer_intermediate: bool = False  # INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242)
-    pending_addke: list[tuple[int, int]] = field(default_factory=list)  # (ADDKEn, group) still to run
-    int_auth_i: bytes = b""  # IntAuth_iN / IntAuth_rN chains (RFC 9242 §3.3.2)
-    int_auth_r: bytes = b""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class IkeSa(ReceivePath):

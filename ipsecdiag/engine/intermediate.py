@@ -28,7 +28,7 @@ from ..crypto.ke import InvalidKeyExchange, new_key_exchange
 from ..crypto.prf import derive_ike_sa_keys, prf, rekey_skeyseed
 from ..protocol.select import transform_of
 from ..wire.ikev2 import FLAG_INITIATOR, FLAG_RESPONSE, IkeHeader, Payload, serialize_payloads
-from ..wire.ikev2_payloads import KePayload
+from ..wire.ikev2_payloads import KePayload, NotifyPayload
 from ..wire.registry import ExchangeType, NotifyType, PayloadType, TransformType
 from .errors import Refuse
 from .init_exchange import name_of_group
@@ -119,7 +119,7 @@ def start(sa: IkeSa, now: float) -> None:
 def handle_response(
     sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, now: float, ctx: dict[str, Any]
 ) -> None:
-    errors = [p for p in payloads if hasattr(p, "is_error") and p.is_error]  # type: ignore[union-attr]
+    errors = [p for p in payloads if isinstance(p, NotifyPayload) and p.is_error]
     if errors:
         e = errors[0]
         raise Refuse(
@@ -129,7 +129,7 @@ def handle_response(
             received=True,
             respond=False,
             fatal=True,
-        )  # type: ignore[union-attr]
+        )
     ke_p = next((p for p in payloads if isinstance(p, KePayload)), None)
     if ke_p is None or ke_p.group != ctx["group"]:
         raise Refuse(

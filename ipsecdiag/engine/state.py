@@ -14,7 +14,9 @@ handlers in the other modules only do the work. Two tables:
   outcomes handlers report (``INIT_OK``, ``AUTH_OK``, ``FAILED``...); a trigger that is not in
   the table is a bug in the engine and raises :class:`LocalStateError` at once.
 
-Message ids, retransmission and the window (size 1) are not states: see ``window.py``.
+Message ids, retransmission and the window (size 1) are not states: see ``window.py``. EAP
+rounds (several IKE_AUTH exchanges) stay in AUTH_SENT / INIT_DONE; RFC 9242 IKE_INTERMEDIATE
+exchanges run in INTERMEDIATE (initiator) and INIT_DONE (responder).
 
 Roles: the *original* initiator of the IKE SA stays ``INITIATOR`` for its whole life, even when
 the responder later sends requests (INFORMATIONAL, CREATE_CHILD_SA): those are legal in
