@@ -139,6 +139,8 @@ class IkeMtuResult:
     def fragments_pass(self) -> bool | None:
         if self.frag_max is None or self.df_max is None:
             return None
+        if self.frag_min_failed is None and self.frag_max == self.df_max:
+            return None  # nothing above the unfragmented size was tried
         return self.frag_max > self.df_max
 
 

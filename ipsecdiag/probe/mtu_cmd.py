@@ -9,8 +9,6 @@ answer or the path drops IP fragments (a finding says why), 2 for bad usage.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,8 +46,14 @@ def mtu_cmd(
 ) -> None:
     """Find the largest IKE message and (with credentials and --ping) the largest tunnelled packet that get through to GATEWAY."""
     from ipsecdiag.exitcodes import ExitStatus
-    from ipsecdiag.outputs import write_output
-    from ipsecdiag.probe.cli import _console, _refuse_inputs, step_printer, usage_error, write_session
+    from ipsecdiag.probe.cli import (
+        _console,
+        _refuse_inputs,
+        step_printer,
+        usage_error,
+        write_json,
+        write_session,
+    )
     from ipsecdiag.probe.mtu import IkeSizeSearch, MtuOptions, judge_ike, judge_tunnel
     from ipsecdiag.probe.options import UsageError, proposals
     from ipsecdiag.probe.record import SessionRecord
@@ -110,14 +114,7 @@ def mtu_cmd(
         console.print(line, markup=False, highlight=False)
     console.print(f"{sent} packets sent ({result.packets_sent} in the IKE size search)", markup=False)
     if json_out is not None:
-        doc = json.dumps(_json(result, tunnel, findings, sent, files, lines), indent=2) + "\n"
-        if to_stdout:
-            sys.stdout.write(doc)
-        elif json_path is not None:
-            try:
-                write_output(json_path, doc)
-            except OSError as e:
-                raise usage_error(f"--json {json_out}: {e.strerror or e}") from None
+        write_json(_json(result, tunnel, findings, sent, files, lines), json_out)
     failed = result.df_max is None or (ping is not None and (tunnel is None or tunnel.inner_max is None))
     failed = failed or any(f.severity.label == "error" for f in findings)  # e.g. fragments dropped
     raise typer.Exit(ExitStatus.FINDINGS if failed else ExitStatus.OK)

@@ -8,66 +8,21 @@ are built with scapy (an independent ICMP implementation), protected with the re
 
 from __future__ import annotations
 
-import selectors
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from scapy.layers.inet import ICMP, IP
+from echo_peer import EchoResponder, configs, responder_engine
 
 from ipsecdiag.crypto.rng import DeterministicRandom
-from ipsecdiag.engine import ChildConfig, Endpoint, Identity, IkeConfig, PskAuth, Role, events, selector_for
+from ipsecdiag.engine import Endpoint, Role, events
 from ipsecdiag.engine.ike_sa import IkeSa
 from ipsecdiag.esp.tunnel import EspTunnel
-from ipsecdiag.keys.model import SecretBytes
 from ipsecdiag.probe.connect import ConnectOptions, connect
 from ipsecdiag.probe.ping import EchoSession, PingOptions, inner_source, run_ping
-from ipsecdiag.protocol.proposal_strings import parse_proposals
-
-
-def _configs(natt_port: int = 4500, esp: str = "aes256gcm16") -> tuple[IkeConfig, IkeConfig]:
-    def cfg(me: str, peer: str | None, local: str, remote: str, **kw: object) -> IkeConfig:
-        return IkeConfig(
-            ike_proposals=parse_proposals("aes256gcm16-prfsha256-ecp256", protocol="ike"),
-            child=ChildConfig(parse_proposals(esp, protocol="esp"), local_ts=(selector_for(local),), remote_ts=(selector_for(remote),)),
-            local_id=Identity.parse(me),
-            remote_id=Identity.parse(peer) if peer else None,
-            auth=PskAuth(SecretBytes(b"ping-psk")),
-            natt_port=natt_port,
-            **kw,  # type: ignore[arg-type]
-        )
-
-    return (
-        cfg("client@example.org", "gw.example.org", "10.1.0.0/24", "10.2.0.0/24", force_encap=True),
-        cfg("gw.example.org", None, "10.2.0.0/24", "10.1.0.0/24"),
-    )
-
-
-class EchoResponder:
-    """The host behind the gateway: answers echo requests that arrive through the CHILD SA."""
-
-    def __init__(self, up: events.ChildSaUp, answer: bool = True) -> None:
-        self.tunnel = EspTunnel(up.keys_out, up.keys_in, rng=DeterministicRandom("echo"), mode=up.mode, esn=up.esn)
-        self.answer = answer
-        self.requests = 0
-
-    def __call__(self, esp: bytes) -> bytes | None:
-        got = self.tunnel.unprotect(esp)
-        if not got.ok or got.packet is None:
-            return None
-        self.requests += 1
-        req = IP(got.packet)
-        if not self.answer or ICMP not in req or req[ICMP].type != 8:
-            return None
-        reply = IP(src=req.dst, dst=req.src, flags=req.flags) / ICMP(type=0, id=req[ICMP].id, seq=req[ICMP].seq) / bytes(req[ICMP].payload)
-        return self.tunnel.protect_packet(bytes(reply))
 
 
 def test_echo_through_the_tunnel_in_memory() -> None:
-    ci, cr = _configs()
+    ci, cr = configs()
     i_ep, r_ep = Endpoint("192.0.2.2", 500), Endpoint("198.51.100.2", 500)
     i = IkeSa(ci, role=Role.INITIATOR, rng=DeterministicRandom("i"), now=0.0, local=i_ep, remote=r_ep)
     r = IkeSa(cr, role=Role.RESPONDER, rng=DeterministicRandom("r"), now=0.0, local=r_ep, remote=i_ep)
@@ -115,64 +70,6 @@ def test_echo_through_the_tunnel_in_memory() -> None:
     assert [m.size for _r, m in echo.replies.values()] == [184, 284, 384]
     assert echo_holder[0].requests == 3 and tun.sent == 3 and tun.received == 3
     assert echo_holder[0].tunnel.window.top == 3  # sequence numbers 1..3 arrived in order
-
-
-# ---------------------------------------------------------------- over loopback sockets
-
-
-@contextmanager
-def responder_engine(answer: bool) -> Iterator[tuple[int, int, IkeConfig]]:
-    """A responder IkeSa on 127.0.0.1 in a thread, echoing pings that come through its CHILD SA."""
-    s500, s4500 = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
-    for s in (s500, s4500):
-        s.bind(("127.0.0.1", 0))
-        s.setblocking(False)
-    p500, p4500 = s500.getsockname()[1], s4500.getsockname()[1]
-    ci, cr = _configs(natt_port=p4500)
-    stop = threading.Event()
-
-    def serve() -> None:
-        sel = selectors.DefaultSelector()
-        for s in (s500, s4500):
-            sel.register(s, selectors.EVENT_READ)
-        sa: IkeSa | None = None
-        echo: EchoResponder | None = None
-        deadline = time.monotonic() + 20
-        while not stop.is_set() and time.monotonic() < deadline:
-            for key, _ in sel.select(0.02):
-                sock: socket.socket = key.fileobj  # type: ignore[assignment]
-                data, addr = sock.recvfrom(65535)
-                now = time.monotonic()
-                src, dst = Endpoint(addr[0], addr[1]), Endpoint("127.0.0.1", sock.getsockname()[1])
-                if sa is None:
-                    sa = IkeSa(cr, role=Role.RESPONDER, rng=DeterministicRandom("rr"), now=now, local=Endpoint("127.0.0.1", p500), remote=src, local_natt=Endpoint("127.0.0.1", p4500))
-                sa.receive_datagram(data, src, dst, now)
-            if sa is None:
-                continue
-            now = time.monotonic()
-            t = sa.get_timer()
-            if t is not None and t <= now:
-                sa.handle_timer(now)
-            while (e := sa.next_event()) is not None:
-                if isinstance(e, events.ChildSaUp):
-                    echo = EchoResponder(e, answer)
-                elif isinstance(e, events.EspReceived) and echo is not None:
-                    out = echo(e.data)
-                    if out is not None:
-                        s4500.sendto(out, (e.src.host, e.src.port))
-            for d in sa.datagrams_to_send(now):
-                (s4500 if d.src.port == p4500 else s500).sendto(d.payload, (d.dst.host, d.dst.port))
-        sel.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    try:
-        yield p500, p4500, ci
-    finally:
-        stop.set()
-        t.join(timeout=5)
-        s500.close()
-        s4500.close()
 
 
 @pytest.mark.parametrize("answer", [True, False])

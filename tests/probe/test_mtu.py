@@ -1,0 +1,134 @@
+"""``probe mtu``: the search (pure), the IKE size search against a loopback peer that loses
+messages above a size, and the tunnel search through a real CHILD SA on loopback whose echo
+responder loses inner packets above a size. The real path (DF, ICMP, fragments) is tested
+against strongSwan in tests/interop/test_mtu_strongswan.py."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from echo_peer import responder_engine
+from loopback import loopback_peer
+from typer.testing import CliRunner
+
+from ipsecdiag.cli import app
+from ipsecdiag.crypto.rng import DeterministicRandom
+from ipsecdiag.probe.connect import ConnectOptions, connect
+from ipsecdiag.probe.mtu import (
+    PAD_VENDOR_ID,
+    IkeSizeSearch,
+    MtuOptions,
+    bisect,
+    judge_ike,
+    judge_tunnel,
+    tunnel_search,
+)
+from ipsecdiag.probe.record import SessionRecord
+
+
+@pytest.mark.parametrize("limit", [300, 301, 1000, 1471, 1472])
+def test_bisect_finds_the_exact_limit_in_log2_attempts(limit: int) -> None:
+    tried: list[int] = []
+
+    def attempt(size: int) -> tuple[bool, int | None]:
+        tried.append(size)
+        return size <= limit, None
+
+    assert bisect(300, 1472, attempt, lambda: True) == (limit, None if limit == 1472 else limit + 1)
+    assert len(tried) <= 12 and len(set(tried)) == len(tried)
+
+
+def test_bisect_uses_a_true_hint_and_survives_a_lying_one() -> None:
+    def honest(size: int) -> tuple[bool, int | None]:
+        return size <= 1252, 1252
+
+    tried: list[int] = []
+
+    def logged(size: int) -> tuple[bool, int | None]:
+        tried.append(size)
+        return honest(size)
+
+    assert bisect(300, 1472, logged, lambda: True) == (1252, 1253)
+    assert tried == [1472, 1252, 1253]  # the ICMP-reported MTU settles it in two probes
+
+    def liar(size: int) -> tuple[bool, int | None]:
+        return size <= 900, 1400  # an ICMP message claiming more than the path carries
+
+    assert bisect(300, 1472, liar, lambda: True) == (900, 901)
+
+
+def test_bisect_stops_when_time_is_up() -> None:
+    calls = iter([True, True])
+    lo, hi = bisect(300, 1472, lambda s: (s <= 700, None), lambda: next(calls, False))
+    assert lo >= 300 and hi is not None and hi - lo > 1
+
+
+def _search(limit: int | None, **kw: object) -> tuple[object, list[bytes], list[str], float]:
+    def reply(d: bytes) -> list[bytes]:
+        return [d[:28]] if limit is not None and len(d) <= limit else []
+
+    lines: list[str] = []
+    with loopback_peer(reply, max_datagrams=200) as (port, got):
+        opts = MtuOptions("127.0.0.1", remote_port=port, local_addr="127.0.0.1", wait=0.05, tries=1, rate=1000, max_size=4000, **kw)  # type: ignore[arg-type]
+        t0 = time.monotonic()
+        s = IkeSizeSearch(opts, rng=DeterministicRandom("m"), emit=lambda st: lines.append(st.text), record=SessionRecord())
+        r = s.run()
+        elapsed = time.monotonic() - t0
+        judge_ike(r, opts)
+    return r, list(got), lines, elapsed
+
+
+def test_ike_search_finds_the_largest_answered_message() -> None:
+    r, got, lines, elapsed = _search(1200)
+    assert r.df_max == 1200 and r.df_min_failed == 1201  # type: ignore[attr-defined]
+    # without DF nothing larger got through either: what a fragment-dropping path looks like
+    assert r.frag_max == 1200 and r.fragments_pass is False  # type: ignore[attr-defined]
+    assert [f.id for f in r.findings] == ["ike-fragment-loss"]  # type: ignore[attr-defined]
+    assert r.path_mtu == 1228 and r.stateless  # type: ignore[attr-defined]
+    # every request: an IKE_SA_INIT (exchange 34) padded by our Vendor ID, a new SPI each time
+    assert all(d[18] == 34 and PAD_VENDOR_ID in d for d in got)
+    assert len({d[:8] for d in got}) == len(got) == r.packets_sent  # type: ignore[attr-defined]
+    assert len(got) <= 30 and elapsed < 10
+    assert any("1200 bytes (1228 on the wire), DF: answered" in line for line in lines)
+
+
+def test_ike_search_when_everything_passes() -> None:
+    r, got, _lines, _elapsed = _search(100000)
+    # loopback's MTU is 65536: the search stops at its cap, unfragmented, in two requests
+    assert r.df_max == 65000 and r.df_min_failed is None and len(got) == 2  # type: ignore[attr-defined]
+    assert r.fragments_pass is None and not r.findings  # type: ignore[attr-defined]
+    assert judge_ike(r, MtuOptions("127.0.0.1"))[0].startswith("unfragmented (DF): IKE messages up to 65000 bytes")  # type: ignore[arg-type]
+
+
+def test_silent_gateway_is_ike_unanswered_within_the_bound() -> None:
+    r, got, _lines, elapsed = _search(None)
+    assert r.df_max is None and [f.id for f in r.findings] == ["ike-unanswered"]  # type: ignore[attr-defined]
+    assert len(got) == 1 and elapsed < 2  # one request (tries=1), no fallback offer configured
+
+
+def test_tunnel_search_through_a_child_sa() -> None:
+    with responder_engine(True, max_inner=1000) as (p500, _p4500, ci):
+        copts = ConnectOptions(
+            gateway="127.0.0.1", config=ci, offered_ike="aes256gcm16-prfsha256-ecp256", offered_esp="aes256gcm16",
+            remote_port=p500, local_addr="127.0.0.1", local_port=0, timeout=8.0, rate=1000.0, max_sends=400,
+        )  # fmt: skip
+        mopts = MtuOptions("127.0.0.1", remote_port=p500, wait=0.1, tries=1, max_time=12)
+        got = []
+        rng = DeterministicRandom("t")
+        result = connect(copts, rng=rng, data_plane=lambda sa, d, n: got.append(tunnel_search(sa, d, n, "10.2.0.10", mopts, rng)))
+    assert got, [s.text for s in result.steps]
+    t = got[0]
+    assert t.inner_max == 1000 and t.inner_min_failed == 1001 and t.mss == 960, (t.probes, t.problem)
+    assert t.outer_at_max == 1000 + 2 + 2 + 8 + 8 + 16 + 28  # trailer + padding to 4, ESP header, IV, ICV; IP + UDP
+    lines = judge_tunnel(t)
+    assert lines[0].startswith("tunnel MTU: 1000") and "clamp the TCP MSS to 960" in lines[1]
+    assert result.deleted
+
+
+def test_cli_usage_errors() -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["probe", "mtu", "127.0.0.1", "--ping", "10.0.0.1"])
+    assert res.exit_code == 2 and "needs credentials" in res.output
+    res = runner.invoke(app, ["probe", "mtu", "127.0.0.1", "--tries", "0"])
+    assert res.exit_code == 2 and "--tries" in res.output
