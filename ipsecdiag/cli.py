@@ -32,6 +32,9 @@ app.add_typer(keys_app, name="keys")
 from .probe.cli import probe_app, responder_cmd  # noqa: E402  (active probing: ipsecdiag/probe/)
 
 app.add_typer(probe_app, name="probe")
+from .probe.mtu_cmd import mtu_cmd  # noqa: E402  (here, not in probe/cli.py: mtu_cmd uses probe/cli's helpers)
+
+probe_app.command("mtu")(mtu_cmd)
 app.command("responder")(responder_cmd)
 
 from .live.command import live_cmd  # noqa: E402  (live capture: ipsecdiag/live/)

@@ -307,8 +307,4 @@ from ipsecdiag.probe.scan import scan_cmd  # noqa: E402  (probe scan: ipsecdiag/
 
 probe_app.command("scan")(scan_cmd)
 
-from ipsecdiag.probe.mtu_cmd import mtu_cmd  # noqa: E402  (probe mtu: ipsecdiag/probe/mtu.py)
-
-probe_app.command("mtu")(mtu_cmd)
-
 __all__ = ["probe_app", "render_end", "responder_cmd", "step_printer", "usage_error", "write_session"]
