@@ -17,12 +17,14 @@ from ipsecdiag.crypto.rng import DeterministicRandom
 from ipsecdiag.engine import Endpoint, Role, events
 from ipsecdiag.engine.ike_sa import IkeSa
 from ipsecdiag.esp.tunnel import EspTunnel
+from ipsecdiag.keys.model import ChildSaKeys, SecretBytes
 from ipsecdiag.probe.connect import ConnectOptions, connect
 from ipsecdiag.probe.ping import EchoSession, PingOptions, inner_source, run_ping
 
 
-def test_echo_through_the_tunnel_in_memory() -> None:
-    ci, cr = configs()
+@pytest.mark.parametrize("esp", ["aes256gcm16", "aes128-sha256-esn"])
+def test_echo_through_the_tunnel_in_memory(esp: str) -> None:
+    ci, cr = configs(esp=esp)
     i_ep, r_ep = Endpoint("192.0.2.2", 500), Endpoint("198.51.100.2", 500)
     i = IkeSa(ci, role=Role.INITIATOR, rng=DeterministicRandom("i"), now=0.0, local=i_ep, remote=r_ep)
     r = IkeSa(cr, role=Role.RESPONDER, rng=DeterministicRandom("r"), now=0.0, local=r_ep, remote=i_ep)
@@ -56,9 +58,10 @@ def test_echo_through_the_tunnel_in_memory() -> None:
     pump()
     assert up_i and up_i[0].encap and echo_holder
     child = up_i[0]
+    assert child.esn is esp.endswith("-esn")
     src = inner_source(child, "192.0.2.2")
     assert src == "10.1.0.1"  # the narrowed TSi's first host: the gateway routes it to us
-    tun = EspTunnel(child.keys_out, child.keys_in, rng=DeterministicRandom("t"), mode=child.mode)
+    tun = EspTunnel(child.keys_out, child.keys_in, rng=DeterministicRandom("t"), mode=child.mode, esn=child.esn)
     echo = EchoSession(tun, src=src, dst="10.2.0.10", local=i.local_natt, remote=i.remote, ident=0x77)
     session.append(echo)
     for seq in (1, 2, 3):
@@ -104,3 +107,17 @@ def test_connect_with_ping_over_loopback(answer: bool) -> None:
     # the recording holds the ESP both ways, and the CHILD SA keys to open it
     esp_out = [d for d in result.record.datagrams if d.outgoing and d.payload[:4] not in (b"\0\0\0\0",) and len(d.payload) > 8 and d.dst[1] == _p4500]
     assert len(esp_out) == 3
+
+
+def test_inner_source_prefers_the_virtual_ip_then_our_address_then_tsi() -> None:
+    from ipsecdiag.engine import selector_for
+    from ipsecdiag.wire.ikev2_sa import Proposal
+
+    def up(ts_i: str, vips: tuple[str, ...] = ()) -> events.ChildSaUp:
+        k = ChildSaKeys(1, 20, SecretBytes(bytes(36)))
+        return events.ChildSaUp(1, 2, k, k, (selector_for(ts_i),), (selector_for("10.2.0.0/24"),), "tunnel", True, False, Proposal(1, 3, b"", ()), vips)
+
+    assert inner_source(up("10.3.0.7/32", ("10.3.0.7",)), "192.0.2.2") == "10.3.0.7"
+    assert inner_source(up("0.0.0.0/0"), "192.0.2.2") == "192.0.2.2"  # host-to-host: our own address
+    assert inner_source(up("10.1.0.0/24"), "192.0.2.2") == "10.1.0.1"  # not the network address
+    assert inner_source(up("10.1.0.5/32"), "192.0.2.2") == "10.1.0.5"
