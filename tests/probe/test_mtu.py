@@ -132,3 +132,22 @@ def test_cli_usage_errors() -> None:
     assert res.exit_code == 2 and "needs credentials" in res.output
     res = runner.invoke(app, ["probe", "mtu", "127.0.0.1", "--tries", "0"])
     assert res.exit_code == 2 and "--tries" in res.output
+
+
+def test_gateway_that_ignores_unacceptable_offers_is_probed_with_the_ike_proposals() -> None:
+    """Our private-use encryption id (0x211a) unanswered: the search falls back to --ike."""
+    from ipsecdiag.protocol.proposal_strings import parse_proposals
+
+    private = (0x211A).to_bytes(2, "big")
+
+    def reply(d: bytes) -> list[bytes]:
+        return [] if private in d[28:80] or len(d) > 900 else [d[:28]]
+
+    lines: list[str] = []
+    with loopback_peer(reply, max_datagrams=200) as (port, got):
+        ike = parse_proposals("aes256gcm16-prfsha256-ecp256", protocol="ike")
+        opts = MtuOptions("127.0.0.1", remote_port=port, local_addr="127.0.0.1", ike_proposals=ike, wait=0.05, tries=1, rate=1000, max_size=2000)
+        r = IkeSizeSearch(opts, rng=DeterministicRandom("f"), emit=lambda st: lines.append(st.text), record=SessionRecord()).run()
+    assert not r.stateless and r.df_max == 900 and r.frag_max == 900
+    assert private in got[0][28:80] and all(private not in d[28:80] for d in got[1:])
+    assert any("probing with the --ike proposals" in line for line in lines)
