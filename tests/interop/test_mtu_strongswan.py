@@ -35,13 +35,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield lab
 
 
-def _set_path(lab: Lab, mtu: int, drop_fragments: bool) -> None:
+def _set_path(lab: Lab, mtu: int, drop_fragments: bool, black_hole: bool = False) -> None:
     run(["ip", "-n", lab.ns["rt"], "link", "set", "rtg", "mtu", str(mtu)])
     # the client's PMTU cache from an earlier case must not decide this one
     run(["ip", "-n", lab.ns["cl"], "route", "flush", "cache"], check=False)
     run(["ip", "netns", "exec", lab.ns["gw"], "nft", "delete", "table", "ip", "ipd_frag"], check=False)
+    run(["ip", "netns", "exec", lab.ns["rt"], "nft", "delete", "table", "ip", "ipd_icmp"], check=False)
     if drop_fragments:
         lab.nft(lab.ns["gw"], "ipd_frag", "type filter hook prerouting priority -450", "ip frag-off & 0x3fff != 0 counter drop")
+    if black_hole:  # the router sends no "fragmentation needed": a PMTU black hole
+        lab.nft(lab.ns["rt"], "ipd_icmp", "type filter hook output priority 0", "icmp type destination-unreachable icmp code frag-needed counter drop")
 
 
 def _mtu(lab: Lab, out: Path, *args: str, timeout: float = 90) -> tuple[int, dict, str]:
@@ -89,3 +92,15 @@ def test_tunnel_mtu_and_mss(lab: Lab, tmp_path: Path) -> None:
     report = analyze(tmp_path / "mtu.pcapng", tmp_path / "mtu.keys.toml")
     flows = report["esp_flows"]
     assert flows and all(f["decrypted"] == f["packets"] for f in flows), flows
+
+
+def test_pmtu_black_hole_is_measured_without_icmp(lab: Lab, tmp_path: Path) -> None:
+    """No ICMP from the router: the search still finds the MTU by what gets answered."""
+    _set_path(lab, 1200, False, black_hole=True)
+    try:
+        rc, doc, out = _mtu(lab, tmp_path)
+    finally:
+        _set_path(lab, 1500, False)
+    assert rc == 0, out[-3000:]
+    assert doc["ike"]["path_mtu"] == 1200 and doc["ike"]["icmp_reported_mtu"] is None, doc["ike"]
+    assert "PMTU black hole" in out
