@@ -11,29 +11,13 @@ when a report is rendered; everywhere else they are text (``ipaddress`` compress
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
-
-# datetime's range (years 1 to 9999). A pcapng record may claim any 64-bit time (with any
-# resolution and offset); outside this range it is shown as raw seconds, never as a date.
-TS_MIN = -62135596800.0
-TS_MAX = 253402300799.0
 
 
 class CaptureError(Exception):
     """The input is not a readable capture (exit code 2, one line on stderr)."""
 
 
-def utc_datetime(ts: float) -> datetime | None:
-    """The UTC date and time of a record time, or None when no date can show it."""
-    if not TS_MIN <= ts <= TS_MAX:  # also NaN
-        return None
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
-def raw_seconds(ts: float) -> str:
-    """How a time outside the date range is shown: seconds since 1970, as recorded."""
-    return f"{ts:.6f} s"
 
 
 @dataclass(frozen=True)

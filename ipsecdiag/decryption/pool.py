@@ -23,6 +23,7 @@ from ..capture.writer import RecordEncoder
 from ..esp.sa import EspDecryptor
 from ..keys.model import ChildSaKeys
 from ..reconstruction.esp_tracker import FlowState
+from ..reconstruction.inner import inner_code
 from .esp import (
     NO_KEY,
     NO_KEY_STATUS,
@@ -31,7 +32,6 @@ from .esp import (
     PlainSink,
     count_failure,
     flow_keys,
-    inner_code,
     ip_packet,
     trim_tfc,
 )

@@ -1,11 +1,14 @@
-"""Small helpers the IKE-level checks share: who sent a message, where it sits, its payloads."""
+"""Helpers the checks share (a check module imports no other check): who sent a message, where
+it sits, its payloads, the notifies that reject authentication, Quick Modes before a message,
+the CHILD SA of an SPI, the proposals in a message."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from ..reconstruction.model import ExchangeRecord, IkeSaRecord, MessageRecord
+from ..protocol.suites import Suite, suites_from_v1, suites_from_v2
+from ..reconstruction.model import ChildSaRecord, ExchangeRecord, IkeSaRecord, MessageRecord, Report
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 
@@ -75,3 +78,31 @@ def frames_of(*msgs: MessageRecord | None) -> list[int]:
 
 def sa_label(sa: IkeSaRecord) -> str:
     return f"IKEv{sa.version} SA {sa.key}"
+
+
+# Notifies that reject authentication (IKEv2: RFC 7296 §3.10.1; IKEv1: RFC 2408 §3.14.1).
+AUTH_NOTIFIES_V2 = frozenset({"AUTHENTICATION_FAILED"})
+AUTH_NOTIFIES_V1 = frozenset({"AUTHENTICATION_FAILED", "INVALID_HASH_INFORMATION", "INVALID_SIGNATURE"})
+
+
+def quick_modes_before(sa: IkeSaRecord, m: MessageRecord) -> list[ExchangeRecord]:
+    """IKEv1 Quick Mode exchanges that started before ``m`` (a notify about phase 2 follows one)."""
+    return [e for e in sa.exchanges if e.type == "QUICK_MODE" and e.messages and e.first_ts <= m.ts]
+
+
+def child_spis(report: Report) -> dict[int, tuple[IkeSaRecord, ChildSaRecord]]:
+    out: dict[int, tuple[IkeSaRecord, ChildSaRecord]] = {}
+    for sa in report.ike_sas:
+        for c in sa.child_sas:
+            for spi in (c.spi_i, c.spi_r):
+                if spi is not None:
+                    out[spi] = (sa, c)
+    return out
+
+
+def message_suites(m: MessageRecord | None) -> list[Suite]:
+    """Proposals in a message's SA payloads (IKEv2 or IKEv1, outer or decrypted)."""
+    out: list[Suite] = []
+    for p in payloads_of(m, v2.SaPayload, v1.V1SaPayload):
+        out += suites_from_v2(p) if isinstance(p, v2.SaPayload) else suites_from_v1(p)
+    return out

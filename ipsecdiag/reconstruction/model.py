@@ -9,10 +9,33 @@ from __future__ import annotations
 import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
 from .options import DEFAULT_OPTIONS, AnalysisOptions
+
+# Times in the report are record times from the capture. datetime's range is years 1 to 9999;
+# a pcapng record may claim any 64-bit time (with any resolution and offset), and outside this
+# range it is shown as raw seconds, never as a date.
+TS_MIN = -62135596800.0
+TS_MAX = 253402300799.0
+
+
+def utc_datetime(ts: float) -> datetime | None:
+    """The UTC date and time of a record time, or None when no date can show it."""
+    if not TS_MIN <= ts <= TS_MAX:  # also NaN
+        return None
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def raw_seconds(ts: float) -> str:
+    """How a time outside the date range is shown: seconds since 1970, as recorded."""
+    return f"{ts:.6f} s"
+
+
+# A lone request this close to the end of the capture may simply still be in flight.
+IN_FLIGHT_SECONDS = 2.0
 
 
 class Severity(IntEnum):
@@ -62,6 +85,23 @@ class Transmission:
     ip_fragments: int
 
 
+@dataclass(frozen=True)
+class CertificateInfo:
+    """One certificate of a CERT payload as the report shows it, read once while the report is
+    built (renderers never parse certificates). ``error`` is set when the payload could not be
+    decoded, ``size`` when its encoding carries no certificate to read (hash and URL, CRL)."""
+
+    encoding: str
+    subject: str | None = None
+    issuer: str | None = None
+    not_before: float | None = None
+    not_after: float | None = None
+    subject_alt_names: dict[str, list[str]] = field(default_factory=dict, hash=False)
+    serial: str | None = None
+    error: str | None = None
+    size: int | None = None
+
+
 @dataclass
 class MessageRecord:
     """One IKE message (all its transmissions) as seen in the capture."""
@@ -87,6 +127,7 @@ class MessageRecord:
     fragments_missing: int = 0
     non_esp_marker: bool = False
     transport: str = "udp"
+    certificates: list[CertificateInfo] = field(default_factory=list)  # of its CERT payloads, in order
 
     @property
     def frames(self) -> list[int]:
@@ -139,9 +180,26 @@ class ExchangeRecord:
 
     @property
     def unanswered(self) -> bool:
+        """The one definition of an unanswered request. IKEv2: a request without a response.
+        IKEv1 (no request/response pairing): every message came from the side that started the
+        exchange (Main Mode: fewer than three messages); Informational exchanges are never
+        acknowledged, so they never count."""
         if self.version == 1:
-            return False  # decided by the IKEv1 phase logic in reconstruct
+            if self.type == "INFORMATIONAL" or not self.messages:
+                return False
+            if any(m.from_initiator != self.initiated_by_initiator for m in self.messages):
+                return False
+            return not (self.type == "MAIN_MODE" and len(self.messages) >= 3)
         return self.request is not None and self.response is None
+
+    def unanswered_at(self, end: float) -> bool:
+        """:attr:`unanswered`, and not possibly still in flight when the capture ended at
+        ``end``: retransmitted, or last sent at least ``IN_FLIGHT_SECONDS`` before the end."""
+        if not self.unanswered:
+            return False
+        last = self.messages[-1] if self.version == 1 else self.request
+        assert last is not None  # unanswered implies a request / a message
+        return last.retransmissions > 0 or end - last.transmissions[-1].ts >= IN_FLIGHT_SECONDS
 
     @property
     def first_ts(self) -> float:

@@ -13,8 +13,10 @@ from dataclasses import replace
 
 from ..capture.model import FragmentGroup, IcmpError, IkeDatagram
 from ..keys.model import KeyStore
+from .certificates import read_all_certificates
 from .esp_tracker import EspTracker
 from .ike_sas import IkeReconstructor
+from .inner import SYN_CODE, inner_name
 from .model import AhFlow, EspFlow, IkeSaRecord, Keepalive, Report, SourceInfo, addr_text
 from .options import DEFAULT_OPTIONS, AnalysisOptions
 
@@ -149,11 +151,10 @@ class Reconstructor:
 
     def _fill(self, r: Report, ike_sas: list[IkeSaRecord], esp_flows: list[EspFlow]) -> None:
         r.ike_sas = ike_sas
+        read_all_certificates(ike_sas)
         r.esp_flows = esp_flows
         for flow in r.esp_flows:
-            if flow.inner_protocols:  # keyed by decrypt_esp.inner_code on the hot path
-                from ..decryption.esp import SYN_CODE, inner_name
-
+            if flow.inner_protocols:  # keyed by inner.inner_code on the hot path
                 named: Counter[str] = Counter()
                 syn_mss: Counter[int] = Counter()
                 for k, v in flow.inner_protocols.items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..capture.model import raw_seconds, utc_datetime
 from ..reconstruction.model import (
     EspFlow,
     ExchangeRecord,
@@ -17,6 +16,8 @@ from ..reconstruction.model import (
     IkeSaRecord,
     MessageRecord,
     Report,
+    raw_seconds,
+    utc_datetime,
 )
 from .view import message_details
 

@@ -14,8 +14,16 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from ..capture.model import raw_seconds, utc_datetime
-from ..reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
+from ..reconstruction.model import (
+    ExchangeRecord,
+    Finding,
+    IkeSaRecord,
+    MessageRecord,
+    Report,
+    Severity,
+    raw_seconds,
+    utc_datetime,
+)
 from .view import digest, message_details
 
 SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -180,7 +188,7 @@ class Ladder:
                 line = digest(message_details(m))
                 if line:
                     t.add_row("", "", "", Text(line, style="dim"))
-            if e.version == 2 and e.request is not None and e.response is None:
+            if e.version == 2 and e.unanswered:
                 t.add_row(
                     "",
                     "",

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..capture.model import raw_seconds, utc_datetime
-from ..reconstruction.model import MessageRecord
+from ..reconstruction.model import CertificateInfo, MessageRecord, raw_seconds, utc_datetime
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.registry import (
     AuthMethod,
-    CertEncoding,
     CfgAttr,
     CfgType,
     IdType,
@@ -35,35 +33,19 @@ def _iso(ts: float) -> str:
     return raw_seconds(ts) if dt is None else dt.isoformat(timespec="seconds")
 
 
-def _certs(encoding: int, data: bytes) -> list[dict[str, Any]]:
-    from ..crypto.x509 import (
-        CertificateDecodeError,
-        certificates_from_payload,
-        dn_text,
-        subject_alt_names,
-        validity,
-    )
-
-    try:
-        certs = certificates_from_payload(encoding, data)
-    except CertificateDecodeError as e:
-        return [{"encoding": name_of(CertEncoding, encoding), "error": str(e)}]
-    if not certs:
-        return [{"encoding": name_of(CertEncoding, encoding), "bytes": len(data)}]
-    out = []
-    for c in certs:
-        nb, na = validity(c)
-        out.append(
-            {
-                "subject": dn_text(c.subject),
-                "issuer": dn_text(c.issuer),
-                "not_before": _iso(nb),
-                "not_after": _iso(na),
-                "subject_alt_names": subject_alt_names(c),
-                "serial": format(c.serial_number, "x"),
-            }
-        )
-    return out
+def _cert(c: CertificateInfo) -> dict[str, Any]:
+    if c.error is not None:
+        return {"encoding": c.encoding, "error": c.error}
+    if c.subject is None:
+        return {"encoding": c.encoding, "bytes": c.size}
+    return {
+        "subject": c.subject,
+        "issuer": c.issuer,
+        "not_before": _iso(c.not_before or 0.0),
+        "not_after": _iso(c.not_after or 0.0),
+        "subject_alt_names": c.subject_alt_names,
+        "serial": c.serial,
+    }
 
 
 def _cfg_value(attr_type: int, value: bytes) -> str:
@@ -112,7 +94,8 @@ def message_details(m: MessageRecord) -> dict[str, Any]:
         elif isinstance(p, v2.AuthPayload):
             d["auth_method"] = name_of(AuthMethod, p.method)
         elif isinstance(p, v2.CertPayload | v1.V1CertPayload):
-            d.setdefault("certificates", []).extend(_certs(p.encoding, p.data))
+            if "certificates" not in d:  # read once per message by reconstruction (all payloads)
+                d["certificates"] = [_cert(c) for c in m.certificates]
         elif isinstance(p, v2.CertReqPayload):
             d.setdefault("certreq_ca_hashes", []).extend(h.hex() for h in (p.ca_hashes() or ()))
         elif isinstance(p, v2.TsPayload):

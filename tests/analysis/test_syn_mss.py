@@ -11,11 +11,11 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from ipsecdiag.capture.writer import PcapWriter
-from ipsecdiag.decryption.esp import SYN_CODE, inner_code, inner_name
 from ipsecdiag.decryption.ikev2 import install_decryption
 from ipsecdiag.esp.sa import EspEncryptor
 from ipsecdiag.keys.model import ChildSaKeys, KeyStore, SecretBytes
 from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.inner import SYN_CODE, inner_code, inner_name
 from ipsecdiag.wire.registry import EncrId
 
 KEYS = ChildSaKeys(

@@ -18,12 +18,9 @@ from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import AuthMethod, EapCode, EapType, ExchangeType, IdType, name_of
 from ..base import Check, CheckContext
-from ..common import frames_of, payloads_of, peer, role, where, who
+from ..common import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2, frames_of, payloads_of, peer, role, where, who
 
 # Notifies that mean "your authentication did not verify".
-AUTH_NOTIFIES_V2 = frozenset({"AUTHENTICATION_FAILED"})
-AUTH_NOTIFIES_V1 = frozenset({"AUTHENTICATION_FAILED", "INVALID_HASH_INFORMATION", "INVALID_SIGNATURE"})
-
 _PSK = "SHARED_KEY_MIC"
 _SIGNATURE_METHODS = {
     AuthMethod.RSA_DIGITAL_SIGNATURE,

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from ...capture.model import raw_seconds, utc_datetime
-from ...reconstruction.model import Finding, Report
+from ...reconstruction.model import Finding, Report, raw_seconds, utc_datetime
 from ..base import Check, CheckContext
-from .certs import sent_chains
+from ..certificates import sent_chains
 
 MAX_LINES = 20
 FRAGMENT_LINES = 5  # host pairs shown for summarised fragments and ESP flows

@@ -25,6 +25,7 @@ from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import ExchangeType, NotifyType, V1NotifyType
 from ..base import Check, CheckContext
+from ..common import child_spis
 
 MIN_ONE_WAY = 3  # packets one way before the silence of the other way means something
 # Reverse ESP this close before or after a flow still answers it (a burst, then the replies).
@@ -46,16 +47,6 @@ def _flow_text(f: EspFlow) -> str:
         f"SPI 0x{f.spi:08x} {_ep(f.src, f.sport)} -> {_ep(f.dst, f.dport)}: {f.packets} packet(s), "
         f"frames {f.first_frame}..{f.last_frame}"
     )
-
-
-def child_spis(report: Report) -> dict[int, tuple[IkeSaRecord, ChildSaRecord]]:
-    out: dict[int, tuple[IkeSaRecord, ChildSaRecord]] = {}
-    for sa in report.ike_sas:
-        for c in sa.child_sas:
-            for spi in (c.spi_i, c.spi_r):
-                if spi is not None:
-                    out[spi] = (sa, c)
-    return out
 
 
 def _frame_ts(sa: IkeSaRecord) -> dict[int, float]:

@@ -17,7 +17,6 @@ from ...wire import ikev1 as v1
 from ...wire.registry import ExchangeType
 from ...wire.vendors import identify_vendor
 from ..base import Check, CheckContext
-from .unanswered import UnansweredCheck
 
 MAX_LINES = 10
 
@@ -84,7 +83,7 @@ class IkeFragmentationCheck(Check):
 
     # -- ike-fragment-loss ---------------------------------------------------------------------
     def _loss(self, r: Report, sa: IkeSaRecord, end: float, ports: set[int]) -> Finding | None:
-        pending = [e for e in sa.exchanges if UnansweredCheck._unanswered(sa, e, end)]
+        pending = [e for e in sa.exchanges if e.unanswered_at(end)]
         big = [(e, m) for e in pending if (m := _request(sa, e)) is not None and m.ip_fragmented]
         answered = [
             (e, m)

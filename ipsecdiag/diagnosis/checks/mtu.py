@@ -18,7 +18,7 @@ from ...crypto.transforms import ENCR_SPECS, INTEG_SPECS
 from ...reconstruction.model import EspFlow, Finding, Report
 from ...wire.registry import EncrId, IntegId
 from ..base import Check, CheckContext
-from .esp_flows import child_spis
+from ..common import child_spis
 
 DEFAULT_PATH_MTU = 1500
 NEAR_LIMIT = 32  # an outer packet this close to the path MTU counts as "at the limit"
@@ -263,7 +263,7 @@ class MtuCheck(Check):
 
 
 def _syn_mss(flows: list[EspFlow]) -> set[int]:
-    """MSS values announced in decrypted TCP SYNs of these flows (see decrypt_esp.inner_code)."""
+    """MSS values announced in decrypted TCP SYNs of these flows (see reconstruction.inner.inner_code)."""
     return {int(m) for f in flows for m in f.extra.get("syn_mss", {})}
 
 

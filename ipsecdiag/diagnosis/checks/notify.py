@@ -13,10 +13,8 @@ from collections.abc import Iterable
 
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Severity
 from ..base import Check, CheckContext
-from ..common import sentence, where, who
+from ..common import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2, quick_modes_before, sentence, where, who
 from ..knowledge import NOTIFY_HELP
-from .auth import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2
-from .selectors import quick_modes_before
 
 # Handled by the dedicated checks (the names are the same in IKEv1 and IKEv2).
 _DEDICATED = frozenset(

@@ -15,8 +15,7 @@ from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import EncrId, ExchangeType, KeGroup, PrfId
 from ..base import Check, CheckContext
-from ..common import first_of, frames_of, hidden, payloads_of, role, where
-from .proposals import message_suites
+from ..common import first_of, frames_of, hidden, message_suites, payloads_of, role, where
 
 # The weak-algorithm rules live in protocol/weak.py, shared with probe scan.
 _PSK_V1 = {"PRE_SHARED_KEY", "XAUTH_INIT_PRESHARED", "XAUTH_RESP_PRESHARED"}

@@ -28,11 +28,8 @@ from ...protocol.suites import (
     libreswan_proposal,
     strongswan_keyword,
     strongswan_proposal,
-    suites_from_v1,
-    suites_from_v2,
 )
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
-from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import ExchangeType, KeGroup, V1ProtocolId, name_of
 from ..base import Check, CheckContext
@@ -40,8 +37,8 @@ from ..common import (
     first_of,
     frames_of,
     hidden,
+    message_suites,
     notifies_named,
-    payloads_of,
     same_peers,
     sentence,
     where,
@@ -61,14 +58,6 @@ class Known:
     frame: int
     how: str
     exchange: int = 0  # id() of the ExchangeRecord it comes from
-
-
-def message_suites(m: MessageRecord | None) -> list[Suite]:
-    """Proposals in a message's SA payloads (IKEv2 or IKEv1, outer or decrypted)."""
-    out: list[Suite] = []
-    for p in payloads_of(m, v2.SaPayload, v1.V1SaPayload):
-        out += suites_from_v2(p) if isinstance(p, v2.SaPayload) else suites_from_v1(p)
-    return out
 
 
 def _is_child(s: Suite) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from ...reconstruction.model import EspFlow, Finding, Report, Severity
 from ..base import Check, CheckContext
-from .esp_flows import child_spis
+from ..common import child_spis
 
 # Warn when a flow without ESN got this close to 2^32: at 100k packets/s, 2^24 packets are
 # under three minutes of traffic, about the time a rekey needs to be triggered and completed.

@@ -19,7 +19,7 @@ from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import CfgType, ExchangeType
 from ..base import Check, CheckContext
-from ..common import frames_of, hidden, payloads_of, sentence, where, who
+from ..common import frames_of, hidden, payloads_of, quick_modes_before, sentence, where, who
 
 _REJECTIONS_V2 = ("TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED")
 _FAILURES = {"TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED", "NO_PROPOSAL_CHOSEN", "INVALID_KE_PAYLOAD"}
@@ -287,8 +287,4 @@ class SelectorCheck(Check):
             )
         return None
 
-
-def quick_modes_before(sa: IkeSaRecord, m: MessageRecord) -> list[ExchangeRecord]:
-    """IKEv1 Quick Mode exchanges that started before ``m`` (a notify about phase 2 follows one)."""
-    return [e for e in sa.exchanges if e.type == "QUICK_MODE" and e.messages and e.first_ts <= m.ts]
 

@@ -8,9 +8,6 @@ from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord
 from ...wire.registry import ExchangeType
 from ..base import Check, CheckContext
 
-# A lone request this close to the end of the capture may simply still be in flight.
-IN_FLIGHT_SECONDS = 2.0
-
 
 class UnansweredCheck(Check):
     name = "unanswered"
@@ -19,29 +16,10 @@ class UnansweredCheck(Check):
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         end = ctx.report.source.last_ts or 0.0
         for sa in ctx.report.ike_sas:
-            pending = [e for e in sa.exchanges if self._unanswered(sa, e, end)]
+            pending = [e for e in sa.exchanges if e.unanswered_at(end)]
             if not pending:
                 continue
             yield self._finding(sa, pending)
-
-    @staticmethod
-    def _unanswered(sa: IkeSaRecord, e: ExchangeRecord, end: float) -> bool:
-        if sa.version == 1:
-            if e.type in ("INFORMATIONAL",):
-                return False  # IKEv1 informational messages are not acknowledged
-            if not e.messages or any(m.from_initiator != e.initiated_by_initiator for m in e.messages):
-                return False
-            last = e.messages[-1]
-            # Main mode: the responder's part never arrived; quick mode: only the first message.
-            if e.type == "MAIN_MODE" and len(e.messages) >= 3:
-                return False
-            return last.retransmissions > 0 or end - last.transmissions[-1].ts >= IN_FLIGHT_SECONDS
-        if not e.unanswered or e.request is None:
-            return False
-        req = e.request
-        if req.retransmissions == 0 and end - req.transmissions[-1].ts < IN_FLIGHT_SECONDS:
-            return False
-        return True
 
     def _finding(self, sa: IkeSaRecord, pending: list[ExchangeRecord]) -> Finding:
         frames: list[int] = []
