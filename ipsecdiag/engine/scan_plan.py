@@ -202,6 +202,7 @@ class PlanResult:
     full_answers: int = 0  # half-open IKE SAs the scan left on the gateway
     anomalies: list[str] = field(default_factory=list)
     complete: bool = False  # the plan ran to its end (not cut by time or silence)
+    pairing: str = ""  # "done", or why the per-cipher pairing was skipped
     silent: bool = False  # no answer at all to the first query
 
     def rejected(self, ttype: int) -> list[Algo]:
@@ -216,10 +217,10 @@ class _Stop(Exception):
 Plan = Generator[Query, Answer, None]
 
 
-def plan(cat: Offer, result: PlanResult, *, addke: bool = True, per_cipher: bool = True) -> Plan:
+def plan(cat: Offer, result: PlanResult, *, addke: bool = True, pair_budget: int | None = 150) -> Plan:
     """The scan as a generator: yields queries, receives their answers, fills ``result``."""
     try:
-        yield from _plan(cat, result, addke=addke, per_cipher=per_cipher)
+        yield from _plan(cat, result, addke=addke, pair_budget=pair_budget)
         result.complete = True
     except _Stop:
         pass
@@ -270,14 +271,38 @@ def _acceptable(
 def _positives(
     result: PlanResult, items: Sequence[Algo], offer_with: Callable[[Sequence[Algo]], Offer], purpose: str
 ) -> Generator[Query, Answer, list[Algo]]:
-    """Every item that makes the offer acceptable: adaptive binary splitting."""
+    """Every item that makes the offer acceptable: binary splitting while positives look sparse,
+    one item per query once they look dense (splitting an all-positive set costs 2m-1 queries,
+    testing its items m; cf. Hwang's generalised binary splitting)."""
+    seen = [0, 0]  # positives, items resolved
+
+    def dense() -> bool:
+        return (seen[0] + 1) / (seen[1] + 4) >= 0.5  # prior: one in four accepted
+
+    def one_by_one(s: Sequence[Algo], known: bool) -> Generator[Query, Answer, list[Algo]]:
+        found: list[Algo] = []
+        for i, a in enumerate(s):
+            if known and not found and i == len(s) - 1:
+                ok = True  # the set holds a positive and no other item was one
+            else:
+                ok, _ = yield from _acceptable(result, offer_with([a]), purpose)
+            seen[0] += ok
+            seen[1] += 1
+            if ok:
+                found.append(a)
+        return found
 
     def search(s: Sequence[Algo], known: bool) -> Generator[Query, Answer, list[Algo]]:
+        if len(s) > 1 and dense():
+            return (yield from one_by_one(s, known))
         if not known:
             ok, _ = yield from _acceptable(result, offer_with(s), purpose)
             if not ok:
+                seen[1] += len(s)
                 return []
         if len(s) == 1:
+            seen[0] += 1
+            seen[1] += 1
             return list(s)
         mid = len(s) // 2
         left = yield from search(s[:mid], False)
@@ -312,7 +337,7 @@ def _groups(
     return found
 
 
-def _plan(cat: Offer, result: PlanResult, *, addke: bool, per_cipher: bool) -> Generator[Query, Answer, None]:
+def _plan(cat: Offer, result: PlanResult, *, addke: bool, pair_budget: int | None) -> Generator[Query, Answer, None]:
     for t, items in ((ENCR, cat.encr), (PRF, cat.prf), (INTEG, cat.integ), (KE, cat.ke)):
         result.tested[t] = list(items)
         result.accepted[t] = []
@@ -354,28 +379,40 @@ def _plan(cat: Offer, result: PlanResult, *, addke: bool, per_cipher: bool) -> G
     if not encr:
         return
     base = Offer(tuple(encr), tuple(prf), tuple(integ), tuple(result.accepted[KE]))
-    # 3. per cipher: which PRFs, integrity algorithms and groups go with it
-    for e in encr:
-        partners: dict[int, list[Algo]] = {PRF: list(prf), KE: list(result.accepted[KE])}
-        partners[INTEG] = list(integ) if e.id not in AEAD else []
-        one = base.replace(encr=(e,))
-        if per_cipher:
-            if len(partners[KE]) > 1:
-                partners[KE] = yield from _groups(result, one, partners[KE], "pair")
-            one = one.replace(ke=tuple(partners[KE]))
-            if len(partners[PRF]) > 1:
-                partners[PRF] = yield from _positives(
-                    result, prf, lambda s, o=one: o.replace(prf=tuple(s)), "pair"
-                )
-            one = one.replace(prf=tuple(partners[PRF]))
-            if len(partners[INTEG]) > 1:
-                partners[INTEG] = yield from _positives(
-                    result, integ, lambda s, o=one: o.replace(integ=tuple(s)), "pair"
-                )
-        result.partners[e] = partners
+    # 3. per cipher: which PRFs, integrity algorithms and groups go with it (exact, but it costs
+    # about as many round trips as there are partners per cipher: bounded by pair_budget)
+    cost = sum(_pair_cost(e, prf, integ, result.accepted[KE]) for e in encr)
+    if pair_budget is not None and cost > pair_budget:
+        result.pairing = f"skipped: about {cost} more round trips than the budget of {pair_budget}"
+    else:
+        for e in encr:
+            result.partners[e] = yield from _pair(result, base, e)
+        result.pairing = "done"
     # 4. RFC 9370 additional key exchange (ML-KEM): full answers only
     if addke and result.baseline is not None:
         yield from _addke(result, cat)
+
+
+def _pair_cost(e: Algo, prf: Sequence[Algo], integ: Sequence[Algo], ke: Sequence[Algo]) -> int:
+    cost = len(ke) + 1 if len(ke) > 1 else 0
+    cost += len(prf) if len(prf) > 1 else 0
+    return cost + (len(integ) if len(integ) > 1 and e.id not in AEAD else 0)
+
+
+def _pair(result: PlanResult, base: Offer, e: Algo) -> Generator[Query, Answer, dict[int, list[Algo]]]:
+    """The PRFs, integrity algorithms and groups accepted together with cipher ``e``."""
+    partners: dict[int, list[Algo]] = {PRF: list(base.prf), KE: list(base.ke)}
+    partners[INTEG] = list(base.integ) if e.id not in AEAD else []
+    one = base.replace(encr=(e,))
+    if len(partners[KE]) > 1:
+        partners[KE] = yield from _groups(result, one, partners[KE], "pair")
+    one = one.replace(ke=tuple(partners[KE]))
+    if len(partners[PRF]) > 1:
+        partners[PRF] = yield from _positives(result, base.prf, lambda s: one.replace(prf=tuple(s)), "pair")
+    one = one.replace(prf=tuple(partners[PRF]))
+    if len(partners[INTEG]) > 1:
+        partners[INTEG] = yield from _positives(result, base.integ, lambda s: one.replace(integ=tuple(s)), "pair")
+    return partners
 
 
 def _addke(result: PlanResult, cat: Offer) -> Generator[Query, Answer, None]:
@@ -405,11 +442,11 @@ class ScanPlanner:
     """The plan driven step by step: :meth:`next_query`, then :meth:`answer` with its outcome."""
 
     def __init__(
-        self, catalogue: Offer | None = None, *, addke: bool = True, per_cipher: bool = True
+        self, catalogue: Offer | None = None, *, addke: bool = True, pair_budget: int | None = 150
     ) -> None:
         self.catalogue = catalogue or default_catalogue()
         self.result = PlanResult()
-        self._gen = plan(self.catalogue, self.result, addke=addke, per_cipher=per_cipher)
+        self._gen = plan(self.catalogue, self.result, addke=addke, pair_budget=pair_budget)
         self._pending: Query | None = None
         self._done = False
         self._advance(None)

@@ -60,7 +60,7 @@ class ScanOptions:
     backoff: float = 0.0  # wait this long for IKEv1 Main Mode retransmissions
     aggressive_id: str = "ipsecdiag-scan"
     addke: bool = True
-    per_cipher: bool = True
+    pair_budget: int | None = 150  # round trips for the per-cipher pairing (None: no limit)
     max_sends: int = 1000
     write: Path | None = None
 
@@ -92,7 +92,7 @@ def scan(
     try:
         local, remote = Endpoint(local_addr, port), Endpoint(opts.gateway, opts.remote_port)
         start = clock()
-        planner = ScanPlanner(addke=opts.addke, per_cipher=opts.per_cipher)
+        planner = ScanPlanner(addke=opts.addke, pair_budget=opts.pair_budget)
         settings = ScanSettings(
             timeout=opts.timeout, tries=opts.tries, ikev1=opts.ikev1, backoff=opts.backoff, aggressive_id=opts.aggressive_id.encode()
         )
@@ -160,7 +160,18 @@ def _algo_dict(a: Algo) -> dict[str, Any]:
 
 def proposals(plan: PlanResult) -> list[Suite]:
     """The accepted proposals as a gateway would configure them: ciphers with the same
-    partners (PRFs, integrity algorithms, groups) share one proposal, AEAD and classic apart."""
+    partners (PRFs, integrity algorithms, groups) share one proposal, AEAD and classic apart.
+    Without the pairing: one proposal per cipher kind with every accepted transform (then a
+    proposal may hold combinations the gateway refuses; the result says so)."""
+    if plan.pairing != "done":
+        encr = plan.accepted.get(ENCR, [])
+        rest = [*plan.accepted.get(PRF, []), *plan.accepted.get(KE, [])]
+        aead = [e for e in encr if e.id in AEAD]
+        classic = [e for e in encr if e.id not in AEAD]
+        out = [Suite("IKE", (*aead, *rest))] if aead else []
+        if classic:
+            out.append(Suite("IKE", (*classic, *plan.accepted.get(INTEG, []), *rest)))
+        return out
     groups: dict[tuple[bool, tuple[Algo, ...], tuple[Algo, ...], tuple[Algo, ...]], list[Algo]] = {}
     for e, partners in plan.partners.items():
         key = (e.id in AEAD, tuple(partners[PRF]), tuple(partners[INTEG]), tuple(partners[KE]))
@@ -186,6 +197,7 @@ def to_json(r: ScanResult) -> dict[str, Any]:
         "accepted": accepted,
         "rejected": rejected,
         "proposals": [strongswan_proposal(s) for s in proposals(p)],
+        "pairing": p.pairing,
         "preferred": strongswan_proposal(Suite("IKE", p.baseline)) if p.baseline else None,
         "additional_ke_ignored": p.addke_ignored,
         "notifies": sorted(o.notifies),
@@ -247,6 +259,8 @@ def render(console: Console, r: ScanResult) -> None:
         if weak:
             line.append(f"  (weak: {'; '.join(weak)})", style="yellow")
         console.print(line)
+    if p.pairing and p.pairing != "done":
+        console.print(f"(per-cipher pairing {p.pairing}; the proposals above list the accepted transforms per kind)", markup=False)
     if p.baseline:
         console.print(f"preferred: {strongswan_proposal(Suite('IKE', p.baseline))}", markup=False)
     for line in _facts(r):
@@ -311,6 +325,7 @@ def scan_cmd(
     source: Annotated[str | None, typer.Option("--source", help="Our local address (default: the route's).")] = None,
     ikev1: Annotated[bool, typer.Option("--ikev1/--no-ikev1", help="Also probe IKEv1 Main and Aggressive Mode.")] = True,
     backoff: Annotated[float, typer.Option("--backoff", help="Wait this long for the IKEv1 answers to be sent again (a fingerprint; costs time).")] = 0.0,
+    pair_budget: Annotated[int, typer.Option("--pair-budget", help="Round trips allowed for pairing each cipher with its PRFs/groups (0: skip).")] = 150,
     aggressive_id: Annotated[str, typer.Option("--id", help="Identity in the IKEv1 Aggressive Mode probe (gateways pick the PSK by it).")] = "ipsecdiag-scan",
     write: Annotated[Path | None, typer.Option("--write", help="Write the scan's packets as pcapng.")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the result as JSON to this file ('-': stdout).")] = None,
@@ -327,6 +342,8 @@ def scan_cmd(
 
     if not (0 <= port <= 65535 and 1 <= remote_port <= 65535):
         raise usage_error("--port must be 0-65535 and --remote-port 1-65535")
+    if pair_budget < 0:
+        raise usage_error("--pair-budget must be 0 or more")
     if not (0 < rate <= 100) or not (0 < max_time <= 3600) or not (0 < timeout <= 60) or not (0 <= backoff <= 600):
         raise usage_error("--rate must be in (0, 100], --max-time in (0, 3600], --timeout in (0, 60] and --backoff in [0, 600]")
     to_stdout = json_out == "-"
@@ -338,7 +355,7 @@ def scan_cmd(
         opts = ScanOptions(
             gateway=gw, remote_port=remote_port, local_addr=resolve(source) if source else None, local_port=port,
             rate=rate, max_time=max_time, timeout=timeout, ikev1=ikev1, backoff=backoff, write=write,
-            aggressive_id=aggressive_id,
+            aggressive_id=aggressive_id, pair_budget=pair_budget,
         )  # fmt: skip
         result = scan(opts, rng=SystemRandom(), emit=lambda line: console.print(line, markup=False, highlight=False))
     except ProbeError as e:

@@ -123,3 +123,15 @@ def test_ikev1_aggressive_psk_gateway_reveals_its_hash_and_retransmits(lab: Lab,
     assert len(times) >= 2 and 0.7 <= times[0] <= 1.3 and 1.9 <= times[1] <= 2.9, times
     # an IKEv1-only gateway accepts no IKEv2 offer
     assert doc["accepted"] == [] and doc["complete"]
+
+
+def test_large_policy_transforms_exact_pairing_skipped(lab: Lab, tmp_path: Path) -> None:
+    # everything charon 5.9.8 accepts by default, written out: per-type results stay exact, the
+    # per-cipher pairing (hundreds of round trips) is skipped and said so
+    from probe.test_scan_plan import STRONGSWAN_DEFAULT
+
+    start_gateway(lab, "gw-large", PeerConfig(proposals=STRONGSWAN_DEFAULT))
+    doc, _pcapng, output = scan(lab, tmp_path, "--no-ikev1", "--rate", "20")
+    assert doc["complete"], output[-3000:]
+    assert {a["name"] for a in doc["accepted"]} == configured(STRONGSWAN_DEFAULT)[0]
+    assert doc["pairing"].startswith("skipped") and doc["round_trips"] <= 100
