@@ -135,3 +135,23 @@ def test_loopback_udp_through_the_probe_driver(tmp_path) -> None:
     assert min(gaps) >= 1 / 50.0 - 0.002
     files = res.record.write(tmp_path / "scan.pcapng")
     assert files.frames == len(res.record.datagrams) and files.keyfile is None
+
+
+def test_ml_kem_additional_exchange_from_a_full_answer() -> None:
+    # RFC 9370: the engine chooses the ADDKE proposal only when offered; the scan's ADDKE query
+    # asks with the baseline's transforms plus ADDKE1 candidates
+    s = run_in_memory(responder_config("aes256gcm16-prfsha256-ecp256-ke1_mlkem768, aes256gcm16-prfsha256-ecp256"))
+    r = s.planner.result
+    assert [a.label for a in r.addke] == ["ADDKE1_ML_KEM_768"] and not r.addke_ignored
+    assert r.full_answers == 2  # the baseline and the ADDKE answer: two half-open SAs
+
+
+def test_vendor_ids_and_redirect_are_reported() -> None:
+    from ipsecdiag.wire.vendors import KNOWN_VENDOR_IDS, identify_vendor
+
+    vid = next(e.value for e in KNOWN_VENDOR_IDS if e.name == "strongSwan")
+    s = run_in_memory(responder_config("aes256gcm16-prfsha256-ecp256", vendor_ids=(vid,)))
+    assert [identify_vendor(v) for v in s.obs.vendor_ids] == ["strongSwan"]
+    moved = run_in_memory(responder_config("aes256gcm16-prfsha256-ecp256", redirect_to=Endpoint("192.0.2.99", 500)))
+    assert moved.obs.redirect == "192.0.2.99"
+    assert any("REDIRECT" in a for a in moved.planner.result.anomalies) and not moved.planner.result.complete
