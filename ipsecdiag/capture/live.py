@@ -51,7 +51,9 @@ STOP_TIMEOUT = 5.0
 BUFFER_MIB = 32
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ on Linux; spelled out for typing)
 PIPE_BYTES = 1 << 20
-QUEUE_BYTES = 64 << 20  # chunks read from the pipe and not parsed yet
+QUEUE_CHUNKS = 256  # chunks read from the pipe and not parsed yet (at most 256 MiB, ~1 s at 50k/s)
+COALESCE_BYTES = 64 << 10
+COALESCE_SECONDS = 0.005
 
 
 class LiveCaptureError(CaptureError):
@@ -213,6 +215,12 @@ class PipeBackend:
         self._stderr: deque[str] = deque(maxlen=40)
         self._ready = threading.Event()
         self._stderr_thread: threading.Thread | None = None
+        self._pipe: _DrainedPipe | None = None
+
+    @property
+    def stalls(self) -> int:
+        """Times the analysis fell so far behind that the tool's pipe was left full."""
+        return self._pipe.stalls if self._pipe is not None else 0
 
     def argv(self) -> list[str]:
         raise NotImplementedError
@@ -273,7 +281,7 @@ class PipeBackend:
         """The tool's packets as reader frames; ``before_wait`` runs before each read of the
         pipe, i.e. whenever the frames of the previous read have all been yielded."""
         assert self.proc is not None and self.proc.stdout is not None
-        src = _DrainedPipe(self.proc.stdout.fileno(), before_wait)
+        src = self._pipe = _DrainedPipe(self.proc.stdout.fileno(), before_wait)
         try:
             cap = open_capture_stream(src, f"{self.name} on {self.interface}")  # type: ignore[arg-type]
         except CaptureError:
@@ -324,15 +332,16 @@ class _DrainedPipe:
 
     ``os.read`` runs without the interpreter lock, so the pipe is drained while the frame
     parser and the analysis hold it; the tool never blocks on a full pipe (its kernel ring
-    would overflow). ``QUEUE_BYTES`` bound the memory; beyond them the drain waits, which is
+    would overflow). ``QUEUE_CHUNKS`` bound the memory; beyond them the drain waits, which is
     the same back-pressure as a slow reader. ``hook`` runs before a read may wait: the feed
     thread then hands over the frames it has batched."""
 
     def __init__(self, fd: int, hook: Callable[[], None] | None) -> None:
-        self._q: queue.Queue[bytes] = queue.Queue(maxsize=QUEUE_BYTES // PIPE_BYTES)
+        self._q: queue.Queue[bytes] = queue.Queue(maxsize=QUEUE_CHUNKS)
         self._hook = hook
         self._rest = b""
         self._eof = False
+        self.stalls = 0  # times the queue was full: the analysis, not the tool, was behind
         self._thread = threading.Thread(target=self._drain, args=(fd,), name="capture-pipe", daemon=True)
         self._thread.start()
 
@@ -340,9 +349,20 @@ class _DrainedPipe:
         while True:
             try:
                 data = os.read(fd, PIPE_BYTES)
+                if data and len(data) < COALESCE_BYTES:
+                    # A trickle (the tool writes packet by packet): let the pipe gather more for
+                    # a few milliseconds so that one hand-over, and one take of the interpreter
+                    # lock, carries many packets instead of one.
+                    time.sleep(COALESCE_SECONDS)
+                    if select.select([fd], [], [], 0)[0]:
+                        data += os.read(fd, PIPE_BYTES)
             except OSError:
                 data = b""
-            self._q.put(data)
+            try:
+                self._q.put_nowait(data)
+            except queue.Full:
+                self.stalls += 1
+                self._q.put(data)
             if not data:
                 return
 

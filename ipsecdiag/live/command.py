@@ -104,7 +104,7 @@ def live_cmd(
         ),
     ] = None,
     backend: Annotated[
-        str, typer.Option(help="Capture back end: auto (tcpdump, dumpcap, then scapy), tcpdump, dumpcap, scapy.")
+        str, typer.Option(help="Capture back end: auto (dumpcap, tcpdump, then scapy), dumpcap, tcpdump, scapy.")
     ] = "auto",
     keys: Annotated[
         list[Path] | None, typer.Option("--keys", "-k", help="Key material (repeatable), as for analyze.")
@@ -358,6 +358,8 @@ class _View:
                 "capture_process": d.capture_process,
                 "received_by_filter": d.received,
             },
+            # times ipsecdiag fell behind far enough to make the capture tool wait (back-pressure)
+            "analysis_stalls": getattr(self.cap, "stalls", 0),
         }
         if self.keeper is not None:
             info["written"] = [str(p) for p in self.keeper.files]

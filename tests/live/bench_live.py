@@ -2,9 +2,10 @@
 
 A measurement script, not a test (root; two network namespaces joined by a veth pair).
 ``bench/gen_esp.py`` makes an ESP capture (Ethernet/IPv4, ESP and ESP-in-UDP over 8 SAs,
-~750-byte frames); a small Python sender in the first namespace replays it onto the veth at a
-fixed rate, rewriting each SA's sequence numbers so that a looped replay stays a valid,
-increasing stream; ``ipsecdiag live`` captures on the other end (``--backend``).
+~750-byte frames); tcpreplay (``--sender tcpreplay``, the default: little CPU of its own on
+this 2-core machine) or a small Python sender that rewrites each SA's sequence numbers so a
+looped replay stays an increasing stream (``--sender python``) replays it onto the veth at a
+fixed rate; ``ipsecdiag live`` captures on the other end (``--backend``).
 
 "Keeps up" means the live session analysed every frame that was sent and tcpdump reported no
 kernel drop: when the analysis falls behind, its queue fills, the pipe blocks and the kernel
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,7 +117,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_once(
-    capture: Path, rate: float, seconds: float, work: Path, backend: str, sample_every: float = 0.0
+    capture: Path,
+    rate: float,
+    seconds: float,
+    work: Path,
+    backend: str,
+    sender_kind: str,
+    sample_every: float = 0.0,
 ) -> dict:
     report = work / f"live-{int(rate)}.json"
     argv = ["ip", "netns", "exec", RX, PY, "-m", "ipsecdiag", "live", "-i", "veth-rx", "--backend", backend]
@@ -125,12 +133,16 @@ def run_once(
     time.sleep(2.5)  # tcpdump up, pipeline idle
     rss0 = rss_kib(live.pid)
     cpu0 = cpu_seconds(live.pid)
-    sender_py = work / "sender.py"
-    sender_py.write_text(SENDER.format(repo=str(REPO)))
-    sender = subprocess.Popen(
-        ["ip", "netns", "exec", TX, PY, str(sender_py), str(capture), str(rate), str(seconds)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    if sender_kind == "tcpreplay":
+        # C sender: --loop 0 repeats the capture (sequence numbers then repeat: replays for
+        # the analysis, which keeps a fixed window per SA for them), --limit ends the run
+        send_argv = ["tcpreplay", "-q", "-i", "veth-tx", f"--pps={rate:.0f}", "--loop=0"]
+        send_argv += [f"--limit={int(rate * seconds)}", str(capture)]
+    else:
+        sender_py = work / "sender.py"
+        sender_py.write_text(SENDER.format(repo=str(REPO)))
+        send_argv = [PY, str(sender_py), str(capture), str(rate), str(seconds)]
+    sender = subprocess.Popen(["ip", "netns", "exec", TX, *send_argv], stdout=subprocess.PIPE, text=True)
     samples = []
     t0 = time.monotonic()
     next_sample = sample_every
@@ -140,8 +152,14 @@ def run_once(
             samples.append((round(time.monotonic() - t0), rss_kib(live.pid)))
             print(f"  t={samples[-1][0]:4d}s rss={samples[-1][1] / 1024:.1f} MiB", flush=True)
             next_sample += sample_every
-    out = sender.communicate(timeout=30)[0].split()
-    sent, send_s = int(out[0]), float(out[1])
+    text = sender.communicate(timeout=30)[0]
+    if sender_kind == "tcpreplay":
+        m = re.search(r"Actual: (\d+) packets \(\d+ bytes\) sent in ([\d.]+) seconds", text)
+        if not m:
+            raise SystemExit(f"tcpreplay said: {text.strip()[-500:]}")
+        sent, send_s = int(m.group(1)), float(m.group(2))
+    else:
+        sent, send_s = int(text.split()[0]), float(text.split()[1])
     time.sleep(2.0)  # let the last packets through the pipe
     rss1 = rss_kib(live.pid)
     cpu1 = cpu_seconds(live.pid)
@@ -157,6 +175,7 @@ def run_once(
         "analysed": doc["source"]["frames"],
         "esp": doc["source"]["esp_packets"],
         "kernel_drops": doc["live"]["dropped"]["kernel"],
+        "stalls": doc["live"]["analysis_stalls"],
         "cpu_seconds": round(cpu1 - cpu0, 2),
         "rss_mib_start": round(rss0 / 1024, 1),
         "rss_mib_end": round(rss1 / 1024, 1),
@@ -172,7 +191,8 @@ def main() -> int:
     ap.add_argument("--packets", type=int, default=200_000, help="size of the generated capture")
     ap.add_argument("--soak", type=float, default=0.0, help="seconds of one long run at --soak-rate")
     ap.add_argument("--soak-rate", type=float, default=50_000)
-    ap.add_argument("--backend", default="tcpdump", choices=("tcpdump", "dumpcap", "scapy"))
+    ap.add_argument("--backend", default="dumpcap", choices=("tcpdump", "dumpcap", "scapy"))
+    ap.add_argument("--sender", default="tcpreplay", choices=("tcpreplay", "python"))
     a = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
@@ -185,18 +205,18 @@ def main() -> int:
         try:
             runs = [float(r) for r in a.rates.split(",") if r] if not a.soak else []
             for rate in runs:
-                r = run_once(cap, rate, a.seconds, work, a.backend)
+                r = run_once(cap, rate, a.seconds, work, a.backend, a.sender)
                 achieved = r["sent"] / r["send_seconds"]
                 kept = "keeps up" if r["analysed"] == r["sent"] and not r["kernel_drops"] else "FALLS BEHIND"
                 print(
                     f"{a.backend} rate {rate:>8.0f}/s: sent {r['sent']} ({achieved:.0f}/s), analysed {r['analysed']}, "
-                    f"kernel drops {r['kernel_drops']}, live CPU {r['cpu_seconds']}s "
+                    f"kernel drops {r['kernel_drops']}, analysis stalls {r['stalls']}, live CPU {r['cpu_seconds']}s "
                     f"({r['cpu_seconds'] / r['send_seconds'] * 100:.0f}% of one core), "
                     f"RSS {r['rss_mib_start']}->{r['rss_mib_end']} MiB: {kept} {r['stderr']}",
                     flush=True,
                 )
             if a.soak:
-                r = run_once(cap, a.soak_rate, a.soak, work, a.backend, sample_every=30.0)
+                r = run_once(cap, a.soak_rate, a.soak, work, a.backend, a.sender, sample_every=30.0)
                 print(json.dumps({k: v for k, v in r.items() if k != "samples"}), flush=True)
         finally:
             teardown()
