@@ -21,6 +21,7 @@ from ..crypto.ke import new_key_exchange, public_value_size
 from ..crypto.rng import RandomSource, random_spi
 from ..protocol.natd import natd_hash_v2
 from ..protocol.notify_data import signature_hash_algorithms_data
+from ..protocol.select import check_chosen
 from ..wire.errors import WireError
 from ..wire.ikev2 import FLAG_INITIATOR, Payload, build_message, parse_message, serialize_message
 from ..wire.ikev2_payloads import KePayload, NoncePayload, NotifyPayload, VendorIdPayload
@@ -294,11 +295,16 @@ class ScanSession:
             a = Refused("REDIRECT")
         elif errors:
             a = Refused(errors[0].name)
-        elif sa is not None and len(sa.proposals) == 1:
-            a = Chosen(algos_of(sa.proposals[0]))
-            self._capabilities(f, spi_r, by_type, notifies, src)
+        elif sa is not None:
+            # a choice that was never offered is the gateway's error, not an accepted transform
+            why = check_chosen(f.query.offer.proposals(), sa.proposals)  # type: ignore[union-attr]
+            if why is None:
+                a = Chosen(algos_of(sa.proposals[0]))
+                self._capabilities(f, spi_r, by_type, notifies, src)
+            else:
+                a = Refused(f"an invalid choice ({why})")
         else:
-            a = Refused("malformed answer (no error notify, no single proposal)")
+            a = Refused("an answer without SA payload or error notify")
         self._answer(f, a, now)
 
     def _capabilities(
