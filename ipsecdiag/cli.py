@@ -10,7 +10,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.console import Console
 from .exitcodes import ExitStatus, status_for
 from .reconstruction.model import Report, Severity
 from .reconstruction.options import AnalysisOptions
+
+if TYPE_CHECKING:
+    from .keys.model import KeyStore
 
 app = typer.Typer(
     name="ipsecdiag",
@@ -176,13 +179,20 @@ def _progress_for(path: Path):
     return prog, update
 
 
-def run_analysis(captures: list[Path], key_paths: list[Path] | None, options: AnalysisOptions) -> list[Report]:
+def run_analysis(
+    captures: list[Path], key_paths: list[Path] | None, options: AnalysisOptions, *, separate: bool = False
+) -> list[Report]:
     from .capture.model import CaptureError
+    from .capture.multi import series_runs
     from .pipeline import analyze_capture
 
     store = _load_keys(key_paths)
     reports = []
-    for cap in captures:
+    for run in series_runs(captures, separate=separate):
+        if len(run) > 1:  # a numbered series (ring, split): files that continue are one capture
+            reports += _analyze_series(run, store, options)
+            continue
+        cap = Path(run[0])
         prog, update = _progress_for(cap)
         try:
             if prog is not None:
@@ -194,6 +204,26 @@ def run_analysis(captures: list[Path], key_paths: list[Path] | None, options: An
             raise UserError(str(e)) from None
         reports.append(r)
     return reports
+
+
+def _analyze_series(paths: list[str | Path], store: KeyStore, options: AnalysisOptions) -> list[Report]:
+    """One report per run of files that continue one another (capture/multi.py), frames
+    numbered on across the files; the checks run once the files' facts are in the source."""
+    from .capture.model import CaptureError
+    from .capture.multi import capture_groups
+    from .diagnosis.checks import default_checks
+    from .pipeline import analyze_frames, run_checks
+
+    out = []
+    try:
+        for group in capture_groups(paths):
+            r = analyze_frames(group.frames(), keys=store, options=options, checks=())
+            group.fill_source(r.source)
+            run_checks(r, default_checks(), options)
+            out.append(r)
+    except CaptureError as e:
+        raise UserError(str(e)) from None
+    return out
 
 
 @app.command()
@@ -239,6 +269,12 @@ def analyze(
         ),
     ] = None,
     no_ladder: Annotated[bool, typer.Option("--no-ladder", help="Do not draw the exchange ladders.")] = False,
+    separate: Annotated[
+        bool,
+        typer.Option(
+            "--separate", help="One report per file, even for files that continue one another (ring, split)."
+        ),
+    ] = False,
     replay_window: Annotated[int, typer.Option(help="Anti-replay window size to model for ESP.")] = 64,
     natt_idle_timeout: Annotated[
         float, typer.Option(help="Seconds of silence after which a NAT may drop a UDP mapping.")
@@ -275,7 +311,7 @@ def analyze(
             path_mtu=path_mtu,
             ca_files=tuple(_check_ca_files(ca or [])),
         )
-        reports = run_analysis(captures, keys, options)
+        reports = run_analysis(captures, keys, options, separate=separate)
     except UserError as e:
         _fail(str(e))
         return
