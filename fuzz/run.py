@@ -214,9 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="where the mutated capture is written (tmpfs is faster)")
     p.add_argument("--no-corpus", action="store_true", help="bundled captures only, not ../shared/corpus")
     p.add_argument("--progress", type=float, default=60.0, help="seconds between progress lines")
-    p.add_argument("libfuzzer_args", nargs="*", help="passed to libFuzzer (atheris engine only)")
-    args = p.parse_args(argv)
-    if args.inputs is None and args.seconds is None:
+    p.epilog = "With --engine atheris, options after -- go to libFuzzer (e.g. -- -max_total_time=3600)."
+    args, extra = p.parse_known_args(argv)
+    args.libfuzzer_args = [a for a in extra if a != "--"]
+    if args.libfuzzer_args and args.engine != "atheris":
+        p.error(f"unrecognized arguments: {' '.join(args.libfuzzer_args)}")
+    if args.inputs is None and args.seconds is None and (args.mode == "pipeline" or _engine(args.engine) != "atheris"):
         p.error("give --inputs or --seconds")
     if args.mode == "pipeline":
         print(fuzz_pipeline(args).line())
@@ -226,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(TARGETS)}")
     if _engine(args.engine) == "atheris":
-        if len(targets) != 1:
+        if args.mode != "codec" or len(targets) != 1:
             p.error("atheris fuzzes one target per process: give --targets NAME")
         fuzz_atheris(targets[0], args)
     for t in targets:
