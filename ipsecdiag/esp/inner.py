@@ -169,6 +169,35 @@ def parse_quoted_echo(quoted: bytes) -> tuple[int, int] | None:
     return ident, seq
 
 
+def echo_reply(request: bytes) -> bytes | None:
+    """The echo reply a host sends for an ICMP(v6) echo request (None for anything else).
+
+    Addresses swapped, type 0 (129), identifier, sequence number and data kept (RFC 792,
+    RFC 4443 §4.2); IPv4 keeps the request's DF bit, as Linux does.
+    """
+    v = ip_version(request)
+    if v == 4 and len(request) >= IPV4_HEADER + ICMP_HEADER:
+        ihl = (request[0] & 0x0F) * 4
+        total = struct.unpack_from("!H", request, 2)[0]
+        if request[9] != IpProto.ICMP or total > len(request) or request[ihl] != ICMP_ECHO_REQUEST:
+            return None
+        src, dst = str(ipaddress.IPv4Address(request[16:20])), str(ipaddress.IPv4Address(request[12:16]))
+        icmp = bytes((ICMP_ECHO_REPLY, 0, 0, 0)) + request[ihl + 4 : total]
+        icmp = icmp[:2] + struct.pack("!H", internet_checksum(icmp)) + icmp[4:]
+        df = bool(struct.unpack_from("!H", request, 6)[0] & _DF)
+        ident = struct.unpack_from("!H", request, 4)[0]
+        return ipv4_header(src, dst, int(IpProto.ICMP), len(icmp), ident=ident, df=df) + icmp
+    if v == 6 and len(request) >= IPV6_HEADER + ICMP_HEADER:
+        plen = struct.unpack_from("!H", request, 4)[0]
+        if request[6] != IpProto.ICMPV6 or IPV6_HEADER + plen > len(request) or request[IPV6_HEADER] != ICMP6_ECHO_REQUEST:
+            return None
+        s, d = request[24:40], request[8:24]
+        icmp = bytes((ICMP6_ECHO_REPLY, 0, 0, 0)) + request[IPV6_HEADER + 4 : IPV6_HEADER + plen]
+        icmp = icmp[:2] + struct.pack("!H", _icmp6_checksum(s, d, icmp)) + icmp[4:]
+        return ipv6_header(str(ipaddress.IPv6Address(s)), str(ipaddress.IPv6Address(d)), int(IpProto.ICMPV6), len(icmp)) + icmp
+    return None
+
+
 def ip_version(packet: bytes) -> int:
     """4 or 6 from the first nibble (0 for anything else)."""
     v = packet[0] >> 4 if packet else 0
@@ -180,6 +209,7 @@ __all__ = [
     "IPV4_HEADER",
     "IPV6_HEADER",
     "IcmpMessage",
+    "echo_reply",
     "echo_request",
     "internet_checksum",
     "ip_version",

@@ -261,6 +261,7 @@ def responder_cmd(
     linger: Annotated[float, typer.Option("--linger", help="With --once: stop this long after the CHILD SA came up.")] = 30.0,
     keep: Annotated[bool, typer.Option("--keep", help="Do not delete the SAs still up at the end.")] = False,
     write: Annotated[Path | None, typer.Option("--write", help="Write all sessions as pcapng (keys beside it).")] = None,
+    answer_pings: Annotated[bool, typer.Option("--answer-pings", help="Answer ICMP echo requests through the CHILD SAs as the hosts inside our selectors.")] = False,
 ) -> None:
     """A minimal IKEv2 responder: report what clients send and bring their CHILD SAs up."""
     from ipsecdiag.probe.options import build_responder_config, load_credentials
@@ -281,7 +282,7 @@ def responder_cmd(
             ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, local_ts=ts,
             remote_ts=remote_ts, listen=addr, pool=pool,
         )  # fmt: skip
-        opts = ResponderOptions(listen=addr, config=cfg, port=port, natt_port=natt_port, accepted=(ike, esp), timeout=timeout, once=once, linger=linger, keep=keep)
+        opts = ResponderOptions(listen=addr, config=cfg, port=port, natt_port=natt_port, accepted=(ike, esp), timeout=timeout, once=once, linger=linger, keep=keep, answer_pings=answer_pings)
         result = Responder(opts, rng=SystemRandom(), emit=step_printer(console)).run()
     except (UsageError, ProbeError) as e:
         raise usage_error(str(e)) from None

@@ -21,6 +21,7 @@ from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
 from ipsecdiag.probe.narrate import Narrator, Step
 from ipsecdiag.probe.record import SessionRecord
 from ipsecdiag.probe.transport import IKE_PORT, NATT_PORT, Counters, Driver, Pacer, UdpSockets
+from ipsecdiag.probe.tunnel_echo import TunnelEcho
 from ipsecdiag.reconstruction.model import Finding
 
 _IKE_HDR = 28
@@ -45,6 +46,7 @@ class ResponderOptions:
     max_sends: int = 5000
     write: Path | None = None
     accepted: tuple[str, str] = ("", "")  # our IKE and ESP proposal strings, for the evidence
+    answer_pings: bool = False  # echo replies through the CHILD SAs (probe/tunnel_echo.py)
 
 
 @dataclass
@@ -118,6 +120,7 @@ class Responder:
         self.driver: Driver | None = None
         self.local: Endpoint | None = None
         self.local_natt: Endpoint | None = None
+        self.echo: TunnelEcho | None = TunnelEcho(rng) if opts.answer_pings else None
 
     def _emit_for(self, peer: Endpoint) -> Callable[[Step], None]:
         def emit(s: Step) -> None:
@@ -127,7 +130,10 @@ class Responder:
         return emit
 
     def route(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> object | None:
-        head = ike_spi_i(payload)
+        # on the NAT-T port only the non-ESP marker makes a datagram IKE (RFC 3948 §2.2): ESP
+        # whose 18th octet happens to read as IKE version 2 must still go to the client's SA
+        natt = self.local_natt is not None and dst.port == self.local_natt.port != (self.local.port if self.local else -1)
+        head = None if natt and not payload.startswith(_NON_ESP_MARKER) else ike_spi_i(payload)
         if head is None:
             c = self.by_host.get(src.host)
             return c.sa if c else None
@@ -163,6 +169,8 @@ class Responder:
         return c
 
     def on_event(self, sa: object, e: object) -> None:
+        if self.echo is not None:
+            self.echo.on_event(sa, e)
         for c in self.clients.values():
             if c.sa is sa:
                 c.narrator.on_event(sa, e)
@@ -200,6 +208,8 @@ class Responder:
                 sockets, route=self.route, on_event=self.on_event, on_error=self.on_error,  # type: ignore[arg-type]
                 pacer=Pacer(rate=o.rate, burst=32, now=start), max_sends=o.max_sends, clock=self.clock,
             )  # fmt: skip
+            if self.echo is not None:
+                self.driver.add(self.echo)
             interrupted = False
             try:
                 self.emit(Step(0.0, "listening", f"IKEv2 responder on {self.local}" + (

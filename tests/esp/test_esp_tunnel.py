@@ -11,7 +11,7 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6
 from scapy.layers.ipsec import ESP, SecurityAssociation
 
 from ipsecdiag.crypto.rng import DeterministicRandom
-from ipsecdiag.esp.inner import echo_request, internet_checksum, parse_icmp
+from ipsecdiag.esp.inner import echo_reply, echo_request, internet_checksum, parse_icmp
 from ipsecdiag.esp.sa import EspDecryptor, EspEncryptor, EspStatus
 from ipsecdiag.esp.tunnel import EspTunnel, SequenceExhausted, is_esp_in_udp
 from ipsecdiag.keys.model import ChildSaKeys, SecretBytes
@@ -139,3 +139,18 @@ def test_scapy_opens_our_tunnel_mode_esp() -> None:
         warnings.simplefilter("ignore")
         inner = sa.decrypt(IP(bytes(outer)))
     assert inner[ICMP].id == 0x4242 and bytes(inner) == pkt
+
+
+def test_echo_reply_matches_what_scapy_builds() -> None:
+    req = echo_request("10.1.0.2", "10.2.0.10", ident=0x99, seq=4, size=120, df=True, ip_ident=7)
+    rep = echo_reply(req)
+    assert rep is not None and len(rep) == 120
+    ref = IP(src="10.2.0.10", dst="10.1.0.2", id=7, flags="DF") / ICMP(type=0, id=0x99, seq=4) / bytes(IP(req)[ICMP].payload)
+    assert rep == bytes(ref)
+    m = parse_icmp(rep)
+    assert m is not None and m.is_reply and m.checksum_ok and (m.ident, m.seq) == (0x99, 4)
+    rep6 = echo_reply(echo_request("2001:db8::2", "2001:db8:1::10", ident=1, seq=2, size=90))
+    assert rep6 is not None
+    m6 = parse_icmp(rep6)
+    assert m6 is not None and m6.is_reply and m6.checksum_ok and m6.src == "2001:db8:1::10"
+    assert echo_reply(rep) is None and echo_reply(b"\x45") is None
