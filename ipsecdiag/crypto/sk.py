@@ -12,15 +12,15 @@ IKE header up to the IV (header, any earlier payloads, the SK/SKF header and the
 
 Direction: messages sent by the original initiator use SK_ei/SK_ai, the others SK_er/SK_ar.
 An :class:`SkContext` holds the keyed cipher and MAC of one direction; build it once per IKE SA
-direction. :func:`decrypt_sk` / :func:`protect_sk` / :func:`protect_skf` are conveniences over a
-small cache of contexts.
+direction and keep it with the SA (the engine's IKE SA, the analyser's decryptor), so that key
+material lives as long as its SA and no longer. :func:`decrypt_sk` / :func:`protect_sk` /
+:func:`protect_skf` are one-shot conveniences that build a context per call (no cache).
 """
 
 from __future__ import annotations
 
 import hmac
 import struct
-from collections import OrderedDict
 
 from ..keys.model import IkeSaKeys
 from ..wire.registry import PayloadType
@@ -207,22 +207,9 @@ class SkContext:
         return msg + self._mac.compute(msg) if self._mac is not None else msg
 
 
-_CACHE: OrderedDict[tuple[IkeSaKeys, bool], SkContext] = OrderedDict()
-_CACHE_MAX = 64
-
-
 def sk_context(keys: IkeSaKeys, *, from_initiator: bool) -> SkContext:
-    """A cached :class:`SkContext` (cipher objects are built once per key and direction)."""
-    k = (keys, from_initiator)
-    ctx = _CACHE.get(k)
-    if ctx is None:
-        ctx = SkContext(keys, from_initiator=from_initiator)
-        _CACHE[k] = ctx
-        if len(_CACHE) > _CACHE_MAX:
-            _CACHE.popitem(last=False)
-    else:
-        _CACHE.move_to_end(k)
-    return ctx
+    """A new :class:`SkContext` for one direction; the caller owns it (and the key material)."""
+    return SkContext(keys, from_initiator=from_initiator)
 
 
 def decrypt_sk(

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..capture.writer import RecordEncoder
+    from ..crypto.sk import SkContext
+    from ..keys.model import IkeSaKeys
     from ..reconstruction.reconstructor import Reconstructor
     from .esp import FailSink, PlainSink
 
@@ -77,10 +79,13 @@ class IkeV2Decryptor:
         self.rec = rec
         self.keys = rec.keys
         self._sa_by_spis: dict[tuple[bytes, bytes], IkeSaRecord] = {}
+        # Keyed SK contexts, one per IKE SA and direction, owned by this pass (not cached
+        # process-wide): they and their key material go when the reconstructor does.
+        self._contexts: dict[tuple[IkeSaKeys, bool], SkContext] = {}
 
     def decrypt(self, sa: IkeSaRecord, m: MessageRecord, parts: list[tuple[bytes, Any]]) -> None:
         from ..crypto.errors import CryptoError
-        from ..crypto.sk import decrypt_sk
+        from ..crypto.sk import SkContext
 
         h = parts[0][1].header
         k = self.keys.ike(h.spi_i, h.spi_r)
@@ -90,9 +95,11 @@ class IkeV2Decryptor:
         plain = b""
         try:
             for raw, msg in parts:
-                plain += decrypt_sk(
-                    k, raw[: msg.header.length], _sk_offset(msg), from_initiator=msg.header.is_initiator
-                )
+                direction = (k, msg.header.is_initiator)
+                ctx = self._contexts.get(direction)
+                if ctx is None:
+                    ctx = self._contexts[direction] = SkContext(k, from_initiator=msg.header.is_initiator)
+                plain += ctx.decrypt(raw[: msg.header.length], _sk_offset(msg))
         except CryptoError as e:
             m.decrypted = False
             m.decrypt_error = _crypto_text(e, sa)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import struct
-from collections import OrderedDict
 from enum import IntEnum
 
 from ..crypto.errors import CryptoError
@@ -162,15 +161,7 @@ class AhVerifier:
         return AhStatus.INTEGRITY_FAILED
 
 
-_CACHE: OrderedDict[ChildSaKeys, AhVerifier] = OrderedDict()
-
-
 def verify_ah(keys: ChildSaKeys, ip_packet: bytes, ip_offset: int, ah_offset: int) -> AhStatus:
-    """Verify the AH header at ``ah_offset`` of the IP packet at ``ip_offset`` (one cached
-    :class:`AhVerifier` per SA keeps the ESN state between calls)."""
-    v = _CACHE.get(keys)
-    if v is None:
-        v = _CACHE[keys] = AhVerifier(keys)
-        if len(_CACHE) > 256:
-            _CACHE.popitem(last=False)
-    return v.verify(ip_packet, ip_offset, ah_offset)
+    """Verify one AH packet with a fresh :class:`AhVerifier` (no ESN state kept: a caller that
+    verifies a flow keeps one verifier per SA, which then owns the keyed MAC)."""
+    return AhVerifier(keys).verify(ip_packet, ip_offset, ah_offset)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..capture.model import FragmentGroup, IcmpError, IkeDatagram
+from ..esp.ah import AhStatus, AhVerifier
 from ..keys.model import KeyStore
 from .certificates import read_all_certificates
 from .esp_tracker import EspTracker
@@ -40,6 +41,8 @@ class Reconstructor:
         )
         self.ike = IkeReconstructor()
         self.ah: dict[tuple[int, bytes, bytes], AhFlow] = {}
+        # One AH verifier per keyed SA, owned by this pass (keyed MAC and ESN state).
+        self._ah_verifiers: dict[tuple[int, bytes, bytes], AhVerifier | None] = {}
         self.on_esp = self.esp.on_esp  # bound method: the hot path skips one call level
         self.keepalives_dropped = 0
         self.capture_bytes = 0  # size of the input, for decisions such as decryption workers
@@ -67,24 +70,25 @@ class Reconstructor:
         f.last_frame = frame
         f.next_headers[nh] += 1
         if self.keys:
-            self._verify_ah(f, src, dst, data, off, end)
+            self._verify_ah(key, f, data, off, end)
         if nh == 50:
             # AH protecting ESP: account the ESP part too (RFC 4302 §3.1).
             ah_len = (data[off + 1] + 2) * 4
             if off + ah_len + 8 <= end:
                 self.esp.on_esp(frame, ts, src, dst, 0, 0, data, off + ah_len, end)
 
-    def _verify_ah(self, f: AhFlow, src: bytes, dst: bytes, data: bytes, off: int, end: int) -> None:
+    def _verify_ah(self, key: tuple[int, bytes, bytes], f: AhFlow, data: bytes, off: int, end: int) -> None:
         """ICV check (RFC 4302) when the key store has the SA; counts go to the AH flow."""
-        from ..esp.ah import AhStatus, verify_ah
-
-        k = self.keys.child(f.spi, f.src, f.dst) or self.keys.child_by_spi(f.spi)
-        if k is None or k.protocol != "ah":
+        if key not in self._ah_verifiers:
+            k = self.keys.child(f.spi, f.src, f.dst) or self.keys.child_by_spi(f.spi)
+            self._ah_verifiers[key] = AhVerifier(k) if k is not None and k.protocol == "ah" else None
+        verifier = self._ah_verifiers[key]
+        if verifier is None:
             return
         ip = ip_header_before(data, off, 51)
         if ip is None:
             return  # the IP header could not be located: not verifiable
-        status = verify_ah(k, data[:end], ip, off)
+        status = verifier.verify(data[:end], ip, off)
         if status == AhStatus.OK:
             f.verified += 1
         elif status == AhStatus.INTEGRITY_FAILED:

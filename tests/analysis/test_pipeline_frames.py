@@ -110,3 +110,25 @@ def test_options_reach_every_stage() -> None:
 def test_empty_source() -> None:
     r = analyze_frames(iter(()))
     assert r.source.frames == 0 and r.source.first_ts is None and r.findings == []
+
+
+def test_no_keyed_context_outlives_the_analysis() -> None:
+    """Keyed cipher contexts belong to the pass (its decryptors, its AH verifiers), not to a
+    process-wide cache: once the report is built, none of them is alive."""
+    import gc
+
+    from ipsecdiag.crypto.sk import SkContext
+    from ipsecdiag.esp.ah import AhVerifier
+    from ipsecdiag.esp.sa import EspDecryptor
+
+    kinds = (SkContext, AhVerifier, EspDecryptor)
+
+    def alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, kinds) for o in gc.get_objects())
+
+    before = alive()
+    report = analyze_capture(SAMPLES / "ikev2-cbc-sha256-ok.pcap", keys=_keys("ikev2-cbc-sha256-ok"))
+    assert any(f.decrypted for f in report.esp_flows)
+    assert any(m.decrypted for sa in report.ike_sas for e in sa.exchanges for m in e.all_messages())
+    assert alive() == before
