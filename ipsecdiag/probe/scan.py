@@ -211,7 +211,7 @@ def to_json(r: ScanResult) -> dict[str, Any]:
         "half_open_sas": p.full_answers,
         "complete": p.complete,
         "anomalies": p.anomalies,
-        "stopped": r.stop_reason,
+        "stopped": r.stop_reason if p.complete else _why_incomplete(r),
         "elapsed": round(r.elapsed, 3),
         "packets_sent": r.counters.sent,
         "packets_received": r.counters.received,
@@ -255,7 +255,7 @@ def render(console: Console, r: ScanResult) -> None:
             console.print(line)
     for s in proposals(p):
         weak = weak_reasons(s)
-        line = Text(f"proposal: {strongswan_proposal(s)}")
+        line = Text(f"proposal{'' if p.complete else ' (incomplete scan)'}: {strongswan_proposal(s)}")
         if weak:
             line.append(f"  (weak: {'; '.join(weak)})", style="yellow")
         console.print(line)
@@ -265,7 +265,7 @@ def render(console: Console, r: ScanResult) -> None:
         console.print(f"preferred: {strongswan_proposal(Suite('IKE', p.baseline))}", markup=False)
     for line in _facts(r):
         console.print(line, markup=False)
-    state = "complete" if p.complete else f"incomplete ({r.stop_reason or 'stopped'})"
+    state = "complete" if p.complete else f"incomplete ({_why_incomplete(r)})"
     console.print(
         Text(
             f"Scan {state}: {p.queries} round trips, {r.counters.sent} packets sent, {r.counters.received} received, "
@@ -273,6 +273,16 @@ def render(console: Console, r: ScanResult) -> None:
             style="bold",
         )
     )
+
+
+def _why_incomplete(r: ScanResult) -> str:
+    if r.stop_reason == "deadline":
+        return "--max-time reached"
+    if r.stop_reason == "budget":
+        return "send budget spent"
+    if r.plan.anomalies:
+        return "the gateway's answers made no sense"
+    return "the gateway stopped answering"
 
 
 def _facts(r: ScanResult) -> list[str]:
