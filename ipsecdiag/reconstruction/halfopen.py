@@ -1,7 +1,7 @@
-"""IKE SAs that never get past their IKE_SA_INIT request, bounded (issue 14).
+"""IKE SAs that never get past their first request, bounded (issue 14).
 
-A flood of IKE_SA_INIT requests (a scan, a denial of service, a client retrying with fresh
-SPIs) would otherwise cost a full record per request: the parsed message, an exchange, an SA,
+A flood of IKE_SA_INIT requests or IKEv1 Main/Aggressive Mode first messages (a scan, a
+denial of service, a client retrying with fresh SPIs) would otherwise cost a full record per request: the parsed message, an exchange, an SA,
 tens of KB each, and one finding each. The ledger lets the first requests toward a responder
 become full records as usual; once ``full_per_responder`` of them (or ``full_total`` over all
 responders) are still waiting for a response, a new request is kept compact instead: its
@@ -36,6 +36,7 @@ class HalfOpenSummary:
     responder: str
     port: int
     summarised: int = 0  # requests never answered, not kept as IKE SAs
+    ikev1: int = 0  # of those, IKEv1 Main/Aggressive Mode first messages (the rest: IKE_SA_INIT)
     counted_only: int = 0  # of those, past the compact limit: not even kept compact
     full_records: int = 0  # half-open SAs toward this responder kept in full (the first ones)
     first_frame: int = 0
@@ -93,6 +94,7 @@ class HalfOpenLedger:
         if s is None:
             s = self._sums[responder] = HalfOpenSummary(d.dst, d.dport, first_frame=d.frame, first_ts=d.ts)
         s.summarised += 1
+        s.ikev1 += int(d.data[17] >> 4 == 1)
         s.last_ts = d.ts
         if d.src in s.initiators or len(s.initiators) < MAX_INITIATORS:
             s.initiators[d.src] += 1
@@ -115,6 +117,7 @@ class HalfOpenLedger:
         frame, ts, src, sport, dst, dport, data, transport, marker, ip_len, ip_frags, ip_version = c
         s = self._sums[(dst, dport)]
         s.summarised -= 1
+        s.ikev1 -= int(data[17] >> 4 == 1)
         s.initiators[src] -= 1
         if s.initiators[src] <= 0:
             del s.initiators[src]

@@ -31,6 +31,7 @@ from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
 _R = TypeVar("_R")
 
 ZERO_SPI = bytes(8)
+_V1_PHASE1 = (2, 4)  # Identity Protection (Main Mode) and Aggressive exchanges
 
 # Decryption hook: (sa, record, message bytes) -> None; it fills record.inner, record.decrypted...
 DecryptHook = Callable[[IkeSaRecord, MessageRecord, Any], None]
@@ -76,6 +77,8 @@ class IkeReconstructor:
             self.messages += 1
             if major == 2 and data[18] == ExchangeType.IKE_SA_INIT and self._half_open(d):
                 return
+            if major == 1 and data[18] in _V1_PHASE1 and self._half_open_v1(d):
+                return
         try:
             if major == 2:
                 self._on_v2(d, v2.parse_message(data))
@@ -105,6 +108,22 @@ class IkeReconstructor:
                 self.on_ike(req, promoted=True)
             return False
         if data[8:16] != ZERO_SPI or spi_i in self._v2_by_spi_i or self.half_open.admits((d.dst, d.dport)):
+            return False
+        self.half_open.keep(d)
+        return True
+
+    def _half_open_v1(self, d: IkeDatagram) -> bool:
+        """The IKEv1 form of :meth:`_half_open`: a Main or Aggressive Mode first message (zero
+        responder cookie) for a new SA; the responder's first answer carries its cookie."""
+        data = d.data
+        cookie_i = data[:8]
+        known = cookie_i in self._v1_by_cookie
+        if data[8:16] != ZERO_SPI:
+            req = self.half_open.claim(cookie_i) if not known else None
+            if req is not None:
+                self.on_ike(req, promoted=True)
+            return False
+        if known or self.half_open.admits((d.dst, d.dport)):
             return False
         self.half_open.keep(d)
         return True
@@ -293,8 +312,12 @@ class IkeReconstructor:
             )
             self.sas.append(sa)
             self._v1_by_cookie[h.cookie_i] = sa
+            if h.cookie_r == ZERO_SPI and h.message_id == 0 and h.exchange_type in _V1_PHASE1:
+                self.half_open.opened(id(sa), resp)
         elif sa.spi_r is None and h.cookie_r != ZERO_SPI:
             sa.spi_r = h.cookie_r
+        if h.cookie_r != ZERO_SPI:
+            self.half_open.answered(id(sa))
         sa.peers_seen.add((d.src, d.sport))
         if d.non_esp_marker or d.sport == 4500 or d.dport == 4500:
             sa.nat_seen = True

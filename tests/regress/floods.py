@@ -42,9 +42,23 @@ def sa_init_request() -> bytes:
     raise LookupError("no IKE_SA_INIT request in " + str(SA_INIT_SOURCE))
 
 
-def half_open_flood(path: Path, count: int, *, responders: int = 1, rate: float = 2000.0) -> None:
-    """``count`` IKE_SA_INIT requests, each with its own SPI and source, none answered."""
-    base = bytearray(sa_init_request())
+def main_mode_request() -> bytes:
+    """The first IKEv1 Main Mode message of a bundled capture (responder cookie zero)."""
+    with open_capture(ROOT / "sample_pcaps" / "ikev1-main-psk.pcap") as cap:
+        for _fr, _ts, _lt, data, _orig in cap.frames():
+            ihl = (data[14] & 0x0F) * 4
+            ike = data[14 + ihl + 8 :]
+            if len(ike) > 28 and ike[17] >> 4 == 1 and ike[18] == 2 and ike[8:16] == bytes(8):
+                return ike
+    raise LookupError("no Main Mode first message")
+
+
+def half_open_flood(
+    path: Path, count: int, *, responders: int = 1, rate: float = 2000.0, ikev1: bool = False
+) -> None:
+    """``count`` IKE_SA_INIT requests (or IKEv1 Main Mode first messages), each with its own
+    SPI and source, none answered."""
+    base = bytearray(main_mode_request() if ikev1 else sa_init_request())
     with PcapWriter(path, 1) as w:
         for i in range(count):
             base[0:8] = struct.pack("!Q", 0x1000_0000_0000_0000 + i)

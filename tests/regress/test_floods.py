@@ -75,6 +75,18 @@ def test_fifty_thousand_esp_spis(tmp_path: Path) -> None:
     assert summary["data"]["packets"] == 50_000 - len(rep["esp_flows"])
 
 
+def test_an_ikev1_main_mode_flood_is_bounded_too(tmp_path: Path) -> None:
+    cap = tmp_path / "v1.pcap"
+    half_open_flood(cap, 2_000, ikev1=True)
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["analyze", str(cap), "--json", str(out)])
+    assert res.exit_code in (0, 1), res.stderr
+    rep = json.loads(out.read_text())
+    (flood,) = _findings(rep, "ike-half-open-flood")
+    assert flood["data"]["half_open"] == 2_000 and flood["data"]["ikev1"] == 2_000 - len(rep["ike_sas"])
+    assert len(rep["ike_sas"]) == 50
+
+
 def test_incomplete_fragments_are_counted_with_hosts_and_payload(tmp_path: Path) -> None:
     cap = tmp_path / "frags.pcap"
     fragment_flood(cap, 5_000)

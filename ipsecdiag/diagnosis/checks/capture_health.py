@@ -140,17 +140,20 @@ class CaptureHealthCheck(Check):
                 "ike-half-open-flood",
                 frames=[s.first_frame],
                 evidence=[
-                    f"at least {total} IKE_SA_INIT requests to {who} were never answered, from "
+                    f"at least {total} IKE_SA_INIT requests"
+                    + (f" or IKEv1 first messages ({s.ikev1} summarised)" if s.ikev1 else "")
+                    + f" to {who} were never answered, from "
                     f"{initiators if not s.other_initiators else f'more than {len(s.initiators)}'} "
                     f"initiator(s){rate}, first in frame {s.first_frame}",
                     f"most requests from: {top}{more}",
                 ],
-                title=f"IKE_SA_INIT flood toward {who}: {total} half-open IKE SAs",
+                title=f"IKE flood toward {who}: {total} half-open IKE SAs",
                 data={
                     "responder": s.responder,
                     "port": s.port,
                     "half_open": total,
                     "rate": s.rate,
+                    "ikev1": s.ikev1,
                     "initiators": initiators,
                     "top_initiators": [{"address": a, "requests": n} for a, n in s.top()],
                 },
@@ -160,7 +163,7 @@ class CaptureHealthCheck(Check):
                 "capture-health",
                 frames=[s.first_frame],
                 evidence=[
-                    f"{s.full_records} unanswered IKE_SA_INIT requests to {who} are shown as IKE SAs; "
+                    f"{s.full_records} unanswered IKE SA setups toward {who} are shown as IKE SAs; "
                     f"{s.summarised} more were summarised in the flood finding instead{counted}"
                 ],
                 title=f"Half-open IKE SAs toward {who} summarised ({s.summarised})",
