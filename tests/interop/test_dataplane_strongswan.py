@@ -1,6 +1,8 @@
 """``probe connect --ping`` against Debian's strongSwan (charon, kernel-libipsec) in namespaces.
 
-The echo requests leave the initiator namespace as userspace ESP-in-UDP, charon decrypts them
+Also against the project's own ``responder --answer-pings`` in the gateway namespace: our ping
+gets answers from it, and so does the system's ``ping`` through a charon initiator's
+kernel-libipsec tunnel. The echo requests leave the initiator namespace as userspace ESP-in-UDP, charon decrypts them
 onto its TUN device and routes them to the host in namespace ``in`` (10.2.0.10), whose replies
 come back through the same CHILD SA. When the gateway host drops UDP 4500 after the CHILD SA is
 up, the probe reports the one-way failure with the catalogue's id. The session written decrypts
@@ -14,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from harness import Lab, PeerConfig, missing_prerequisites, run
-from probelab import analyze, identities, probe, psk_file, start_gateway
-from swanconf import INITIATOR_NET, INNER_HOST
+from probelab import Responder, analyze, identities, probe, psk_file, start_gateway
+from swanconf import INITIATOR_ID, INITIATOR_NET, INNER_HOST, RESPONDER_ID, RESPONDER_NET
 
 _missing = missing_prerequisites(need_nft=True)
 pytestmark = [
@@ -73,3 +75,42 @@ def test_one_way_esp_is_reported(lab: Lab, tmp_path: Path) -> None:
     assert [f["id"] for f in run_.doc["findings"]] == ["esp-one-way"]
     assert run_.doc["ping"]["received"] == 0 and run_.doc["ping"]["esp_sent"] == 3
     assert run_.doc["deleted"] is True  # the IKE SA was still deleted cleanly
+
+
+def _own_responder(lab: Lab, tmp_path: Path) -> Responder:
+    """ipsecdiag responder --answer-pings instead of charon on the gateway host."""
+    old = lab.peers.pop("responder", None)
+    if old is not None:
+        old.stop()
+    args = ["--psk-file", str(psk_file(tmp_path)), "--id", RESPONDER_ID, "--remote-id", INITIATOR_ID]
+    args += ["--ts", RESPONDER_NET, "--remote-ts", INITIATOR_NET, "--answer-pings", "--once", "--linger", "15"]
+    return Responder(lab, tmp_path / "responder", args, timeout=40)
+
+
+def test_ping_the_projects_own_responder(lab: Lab, tmp_path: Path) -> None:
+    responder = _own_responder(lab, tmp_path)
+    try:
+        run_ = probe(lab, tmp_path, _args(tmp_path, "--count", "3", "--interval", "0.2"))
+        rc = responder.wait(timeout=20)
+    finally:
+        responder.stop()
+    assert run_.result.rc == 0, run_.result.output[-3000:] + "\n--- responder:\n" + responder.output()[-2000:]
+    assert run_.doc["ping"]["received"] == 3, run_.doc["ping"]
+    assert rc == 0, responder.output()[-2000:]
+
+
+def test_system_ping_through_charon_initiator_to_the_projects_responder(lab: Lab, tmp_path: Path) -> None:
+    """A charon initiator (kernel-libipsec) carries the system's ping; our responder answers it."""
+    responder = _own_responder(lab, tmp_path)
+    try:
+        lab.start_peer("initiator", PeerConfig())
+        up = lab.initiate(timeout=15)
+        ping = lab.ping(count=4, interval=0.2)
+        lab.terminate(timeout=10)
+    finally:
+        responder.stop()
+        initiator = lab.peers.pop("initiator", None)
+        if initiator is not None:
+            initiator.stop()
+    assert up.ok, up.output[-2000:] + "\n--- responder:\n" + responder.output()[-2000:]
+    assert ping.ok and " 0% packet loss" in ping.output, ping.output + "\n--- responder:\n" + responder.output()[-2000:]
