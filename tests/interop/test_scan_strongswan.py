@@ -135,3 +135,21 @@ def test_large_policy_transforms_exact_pairing_skipped(lab: Lab, tmp_path: Path)
     assert doc["complete"], output[-3000:]
     assert {a["name"] for a in doc["accepted"]} == configured(STRONGSWAN_DEFAULT)[0]
     assert doc["pairing"].startswith("skipped") and doc["round_trips"] <= 100
+
+
+def test_scan_against_ipsecdiag_responder(lab: Lab, tmp_path: Path) -> None:
+    # the project's own responder as the gateway (it keeps a client slot per IKE_SA_INIT SPI, up
+    # to 32, even for requests it refused statelessly: a policy small enough to scan in fewer)
+    from probelab import Responder, psk_file
+
+    proposals = "aes256gcm16-prfsha256-ecp256"
+    if lab.peers.get("responder") is not None:
+        lab.peers["responder"].stop()  # charon must not hold the gateway's port 500
+    responder = Responder(lab, tmp_path / "responder", ["--psk-file", str(psk_file(tmp_path / "psk")), "--ike", proposals], timeout=60)
+    try:
+        doc, _pcapng, output = scan(lab, tmp_path, "--no-ikev1", "--rate", "20", max_time=40.0)
+    finally:
+        responder.stop()
+    assert doc["complete"] and doc["round_trips"] <= 30, output[-3000:]
+    assert reported(doc) == configured(proposals)
+    assert doc["nat"] == {"local": False, "remote": False}  # the engine does not fake its NAT-D
