@@ -135,10 +135,10 @@ class EchoSession:
         self._timer = self.tick(now)
 
     def send(self, seq: int, size: int, now: float) -> None:
-        pkt = echo_request(self.src, self.dst, ident=self.ident, seq=seq, size=size, df=True, ip_ident=seq)
         try:
+            pkt = echo_request(self.src, self.dst, ident=self.ident, seq=seq, size=size, df=True, ip_ident=seq)
             esp = self.tunnel.protect_packet(pkt)
-        except SequenceExhausted as e:
+        except (SequenceExhausted, ValueError) as e:  # exhausted SA; a size or address that cannot be
             self.problem = str(e)
             return
         self.sent_at[seq], self.sizes[seq] = now, size
@@ -262,6 +262,9 @@ def _judge(result: PingResult, echo: EchoSession, narrator: Narrator, child: ev.
     result.esp_sent, result.esp_received = echo.tunnel.sent, echo.esp_in
     result.esp_dropped = dict(echo.tunnel.drops)
     result.problem = result.problem or echo.problem
+    if result.problem:
+        narrator.step("ping", f"stopped: {result.problem}")
+        narrator.failed = True
     for m in echo.errors[:3]:
         narrator.step("ping", f"ICMP error through the tunnel: {m.describe}")
     narrator.step("ping", f"{result.host}: {result.summary()}")

@@ -121,3 +121,17 @@ def test_inner_source_prefers_the_virtual_ip_then_our_address_then_tsi() -> None
     assert inner_source(up("0.0.0.0/0"), "192.0.2.2") == "192.0.2.2"  # host-to-host: our own address
     assert inner_source(up("10.1.0.0/24"), "192.0.2.2") == "10.1.0.1"  # not the network address
     assert inner_source(up("10.1.0.5/32"), "192.0.2.2") == "10.1.0.5"
+
+
+def test_a_packet_that_cannot_be_built_stops_the_ping_with_a_reason() -> None:
+    with responder_engine(True) as (p500, _p4500, ci):
+        opts = ConnectOptions(
+            gateway="127.0.0.1", config=ci, offered_ike="aes256gcm16-prfsha256-ecp256", offered_esp="aes256gcm16",
+            remote_port=p500, local_addr="127.0.0.1", local_port=0, timeout=8.0, rate=50.0,
+        )  # fmt: skip
+        ping = PingOptions("10.2.0.10", count=3, interval=0.2, size=20)  # smaller than IPv4 + ICMP headers
+        got = []
+        result = connect(opts, rng=DeterministicRandom("c"), data_plane=lambda sa, d, n: got.append(run_ping(sa, d, n, ping, DeterministicRandom("p"))))
+    assert got and got[0].sent == 0 and "at least 28 bytes" in got[0].problem
+    assert not result.ok and not result.internal_error and result.deleted
+    assert any(s.text.startswith("stopped: an echo request needs at least 28 bytes") for s in result.steps)
