@@ -115,7 +115,10 @@ def scan(
             clock=clock,
         )
         driver.add(session)
-        reason = driver.run(lambda: session.done, deadline=start + opts.max_time)
+        try:
+            reason = driver.run(lambda: session.done, deadline=start + opts.max_time)
+        except KeyboardInterrupt:
+            reason = "interrupted"  # what was learnt so far is still reported
         if not session.done:
             session.stop()
         return ScanResult(remote, local, planner.result, session.obs, driver.counters, driver.record, reason, clock() - start, lines)
@@ -278,6 +281,8 @@ def render(console: Console, r: ScanResult) -> None:
 def _why_incomplete(r: ScanResult) -> str:
     if r.stop_reason == "deadline":
         return "--max-time reached"
+    if r.stop_reason == "interrupted":
+        return "interrupted"
     if r.stop_reason == "budget":
         return "send budget spent"
     if r.plan.anomalies:
@@ -382,6 +387,8 @@ def scan_cmd(
                 write_output(json_path, doc)
             except OSError as e:
                 raise usage_error(f"--json {json_out}: {e.strerror or e}") from None
+    if result.stop_reason == "interrupted":
+        raise typer.Exit(130)
     raise typer.Exit(ExitStatus.OK if result.plan.complete and not result.plan.silent else ExitStatus.FINDINGS)
 
 

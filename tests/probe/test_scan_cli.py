@@ -78,3 +78,24 @@ def test_bad_usage_is_one_line(args: tuple[str, ...], message: str) -> None:
 def test_unresolvable_gateway() -> None:
     res = runner.invoke(app, ["probe", "scan", "no-such-host.invalid"])
     assert res.exit_code == 2 and "cannot resolve" in res.output
+
+
+def test_interrupt_keeps_what_was_learnt(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipsecdiag.probe import transport
+
+    calls = []
+    real = transport.Driver._receive
+
+    def interrupt_after_three(self, sock, now):  # type: ignore[no-untyped-def]
+        calls.append(now)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return real(self, sock, now)
+
+    monkeypatch.setattr(transport.Driver, "_receive", interrupt_after_three)
+    reply, _ = engine_reply(responder_config("aes256gcm16-prfsha256-ecp256"))
+    with loopback_peer(lambda d: reply(d, time.monotonic()), max_datagrams=50) as (port, _got):
+        res = runner.invoke(app, ["probe", "scan", "127.0.0.1", "--remote-port", str(port), "--rate", "50", "--json", "-"])
+    assert res.exit_code == 130 and "Traceback" not in res.output
+    doc = json.loads(res.stdout[res.stdout.index("{") :])
+    assert doc["stopped"] == "interrupted" and not doc["complete"] and doc["round_trips"] == 3
