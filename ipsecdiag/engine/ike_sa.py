@@ -317,6 +317,11 @@ class IkeSa(ReceivePath):
         """The id our next request will carry."""
         return self._next_mid
 
+    def ike_spis(self) -> list[tuple[bytes, bytes]]:
+        """(SPIi, SPIr) of this IKE SA and of the old ones it still answers for after rekeys:
+        what a demultiplexer must route here (the SPIs change with every IKE SA rekey)."""
+        return [(self.spi_i, self.spi_r), *((r.spi_i, r.spi_r) for r in self._retired)]
+
     def defer(self, req: PendingRequest, delay: float) -> None:
         """Queue ``req`` again after ``delay`` seconds (RFC 7296 §2.25: retry later)."""
         self._deferred.append((self.clock + delay, req))
