@@ -11,6 +11,7 @@ in ``ipsecdiag analyze`` (ESP included). Needs root and charon (skipped otherwis
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,13 @@ def test_ping_through_the_tunnel_gets_replies(lab: Lab, tmp_path: Path) -> None:
         assert f["decrypted"] == f["packets"] == 5 and f["integrity_failed"] == 0, f
         assert f["inner_protocols"] == {"IPv4/ICMP": 5} and (f["seq_first"], f["seq_last"]) == (1, 5), f
     assert not [f for f in report["findings"] if f["id"].startswith("esp-")], report["findings"]
+    # and Wireshark's ESP decryption with the tables written beside it shows the echoes
+    tshark = shutil.which("tshark")
+    if tshark is not None:
+        env = {"WIRESHARK_CONFIG_DIR": str(run_.wireshark), "HOME": str(run_.wireshark)}
+        out = run([tshark, "-n", "-r", str(run_.pcapng), "-Y", "icmp", "-T", "fields", "-e", "icmp.type"], env=env, timeout=60)
+        types = [line.strip() for line in out.output.splitlines() if line.strip().isdigit()]  # not tshark's warnings
+        assert sorted(types) == ["0"] * 5 + ["8"] * 5, out.output
 
 def test_one_way_esp_is_reported(lab: Lab, tmp_path: Path) -> None:
     """The gateway host drops UDP 4500 from the CHILD SA's second packet on: IKE came through on
