@@ -82,7 +82,7 @@ def flow_keys(keys: KeyStore, f: FlowState) -> ChildSaKeys | None:
     if k is None:
         k = keys.child_by_spi(f.spi)
         if k is not None:
-            f.extra["key_matched_by_spi_only"] = True
+            f.key_matched_by_spi_only = True
     return k
 
 
@@ -132,7 +132,7 @@ class EspDecryptHook(NestingHook):
             k = flow_keys(self.keys, f)
             dec = f.decryptor = EspDecryptor(k) if k is not None else NO_KEY
             if k is not None and dec.problem:
-                f.extra["decrypt_problem"] = dec.problem
+                f.decrypt_problem = dec.problem
         if dec is NO_KEY:
             if self.fail is not None:
                 self.fail(frame, ts, f, NO_KEY_STATUS)

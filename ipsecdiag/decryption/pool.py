@@ -169,7 +169,7 @@ class PooledEspDecryptHook(NestingHook):
             return NO_KEY
         probe = EspDecryptor(k)  # to report unusable keys the same way the in-process path does
         if probe.problem:
-            f.extra["decrypt_problem"] = probe.problem
+            f.decrypt_problem = probe.problem
         fid = len(self._fids)
         w = self._next_worker
         self._next_worker = (w + 1) % len(self._conns)

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .model import EspFlow, addr_text
+from .model import EspFlow, EspTransformInfo, SequenceStats, addr_text
 from .options import DEFAULT_OPTIONS
 
 SEQ_WINDOW = 4096  # default tracking window: reordering deeper than this is "too old"
@@ -109,7 +109,9 @@ class FlowState:
         "idle",
         "idle_dropped",
         "saved",
-        "extra",
+        "decrypt_problem",
+        "key_matched_by_spi_only",
+        "overflow_spis",
     )
 
     def __init__(self, spi: int, src: bytes, dst: bytes, sport: int, dport: int) -> None:
@@ -159,7 +161,9 @@ class FlowState:
         self.idle_dropped = 0
         # State kept right after a suspected reset, to undo it when the old numbering goes on.
         self.saved: tuple[Any, ...] | None = None
-        self.extra: dict[str, Any] = {}
+        self.decrypt_problem: str | None = None  # set by the decryptor: why the key is unusable
+        self.key_matched_by_spi_only = False
+        self.overflow_spis: set[int] | None = None  # SPIs added up in a summarised (overflow) flow
 
     @property
     def seq_max(self) -> int:
@@ -477,8 +481,9 @@ class EspTracker:
                 f.decryptor = False
                 f.first_ts = ts
                 f.first_frame = frame
-                f.extra["spis"] = set()
-        spis = f.extra["spis"]
+                f.overflow_spis = set()
+        spis = f.overflow_spis
+        assert spis is not None
         if spi not in spis and self._overflow_spis < MAX_OVERFLOW_SPIS:
             spis.add(spi)
             self._overflow_spis += 1
@@ -494,7 +499,7 @@ class EspTracker:
                     "dst": addr_text(dst) if dst else "",
                     "sport": sport,
                     "dport": dport,
-                    "spis": len(f.extra["spis"]),
+                    "spis": len(f.overflow_spis or ()),
                     "spis_exact": self._overflow_spis < MAX_OVERFLOW_SPIS,
                     "packets": f.packets,
                     "bytes": f.bytes,
@@ -545,38 +550,31 @@ class EspTracker:
             flow.inner_protocols.update(f.inner)
             t = getattr(f.decryptor, "transform", None) if f.decryptor else None
             spec = getattr(t, "spec", None)
-            flow.extra = {
-                "replay_window": self.window,
-                "tracking_window": self.track,
-                "too_old": f.too_old,
-                "max_reorder_depth": f.max_reorder_depth,
-                "deepest_frame": f.deepest_frame,
-                "out_of_window": f.out_of_window,
-                "oow_events": list(f.oow_events),
-                "replays": f.replays,
-                "replay_events": list(f.replay_events),
-                "capture_duplicates": f.capture_dups,
-                "dup_events": list(f.dup_events),
-                "dup_unverified": f.dup_unverified,
-                "resets": f.resets,
-                "reset_events": list(f.reset_events),
-                "esn_wraps": f.epoch,
-                "wrap_events": list(f.wrap_events),
-                "idle_gaps": list(f.idle),
-                "idle_gaps_dropped": f.idle_dropped,
-                "idle_gap_min": self.idle_gap,
-                "max_esp_len": f.max_len,
-                # Kept for readers of the earlier layout.
-                "dup_frames": [(fr, 0.0, s) for fr, _, s, _ in f.dup_events]
-                + [(fr, t, s) for fr, t, s, _ in f.replay_events],
-                **f.extra,
-            }
+            flow.seq = SequenceStats(
+                replay_window=self.window,
+                tracking_window=self.track,
+                too_old=f.too_old,
+                max_reorder_depth=f.max_reorder_depth,
+                deepest_frame=f.deepest_frame,
+                out_of_window=f.out_of_window,
+                oow_events=list(f.oow_events),
+                replays=f.replays,
+                replay_events=list(f.replay_events),
+                capture_duplicates=f.capture_dups,
+                dup_events=list(f.dup_events),
+                dup_unverified=f.dup_unverified,
+                resets=f.resets,
+                reset_events=list(f.reset_events),
+                esn_wraps=f.epoch,
+                wrap_events=list(f.wrap_events),
+                idle_gaps=list(f.idle),
+                idle_gaps_dropped=f.idle_dropped,
+                idle_gap_min=self.idle_gap,
+            )
+            flow.max_esp_len = f.max_len
+            flow.decrypt_problem = f.decrypt_problem
+            flow.key_matched_by_spi_only = f.key_matched_by_spi_only
             if spec is not None:
-                flow.extra["esp_transform"] = {
-                    "encr": spec.name,
-                    "iv": t.iv_size,
-                    "icv": t.icv_size,
-                    "align": t.align,
-                }
+                flow.esp_transform = EspTransformInfo(spec.name, t.iv_size, t.icv_size, t.align)
             out.append(flow)
         return out

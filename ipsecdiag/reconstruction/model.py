@@ -267,6 +267,42 @@ class IkeSaRecord:
 
 
 @dataclass
+class SequenceStats:
+    """The ESP tracker's per-flow sequence-number model (RFC 4303 §3.4.3, ESN inferred), for the
+    replay, NAT keepalive and MTU checks. Events are capped lists (frame first)."""
+
+    replay_window: int = 64  # the receiver window modelled (--replay-window)
+    tracking_window: int = 4096  # reordering deeper than this cannot be told from a duplicate
+    too_old: int = 0
+    max_reorder_depth: int = 0
+    deepest_frame: int = 0
+    out_of_window: int = 0  # a receiver with the modelled window would drop these
+    oow_events: list[tuple[int, int, int]] = field(default_factory=list)  # frame, seq, depth
+    replays: int = 0
+    replay_events: list[tuple[int, float, int, str]] = field(default_factory=list)  # frame, ts, seq, why
+    capture_duplicates: int = 0  # byte-identical copies within dup_seconds (a mirror port)
+    dup_events: list[tuple[int, int, int, float]] = field(default_factory=list)  # frame, original, seq, dt
+    dup_unverified: int = 0
+    resets: int = 0  # the sender started its numbering again
+    reset_events: list[tuple[int, float, int, int]] = field(default_factory=list)  # frame, ts, from, to
+    esn_wraps: int = 0  # inferred ESN high-order increments
+    wrap_events: list[tuple[int, float]] = field(default_factory=list)
+    idle_gaps: list[tuple[float, float, int, int]] = field(default_factory=list)  # start, end, frames
+    idle_gaps_dropped: int = 0
+    idle_gap_min: float = 30.0  # gaps shorter than this were not recorded (natt_idle_timeout)
+
+
+@dataclass(frozen=True)
+class EspTransformInfo:
+    """The ESP transform a keyed flow was decrypted with: what the MTU check needs."""
+
+    encr: str
+    iv: int
+    icv: int
+    align: int
+
+
+@dataclass
 class EspFlow:
     """ESP packets of one SPI in one direction over one encapsulation."""
 
@@ -296,7 +332,12 @@ class EspFlow:
     keys: bool = False
     inner_protocols: Counter[str] = field(default_factory=Counter)
     child_sa: str | None = None  # key of the IKE SA whose CHILD SA created this SPI
-    extra: dict[str, Any] = field(default_factory=dict)  # sequence-analysis details for checks
+    seq: SequenceStats = field(default_factory=SequenceStats)
+    max_esp_len: int = 0  # longest ESP packet (SPI to end), for the tunnel MTU estimate
+    esp_transform: EspTransformInfo | None = None
+    syn_mss: dict[int, int] = field(default_factory=dict)  # MSS of decrypted TCP SYNs -> count
+    decrypt_problem: str | None = None  # why the key could not be used (unsupported algorithm, ...)
+    key_matched_by_spi_only: bool = False  # the key's addresses differ from the flow's
 
 
 @dataclass

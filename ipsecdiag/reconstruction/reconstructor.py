@@ -167,7 +167,7 @@ class Reconstructor:
                         syn_mss[k & 0xFFFF] += v
                 flow.inner_protocols = named
                 if syn_mss:
-                    flow.extra["syn_mss"] = dict(sorted(syn_mss.items()))
+                    flow.syn_mss = dict(sorted(syn_mss.items()))
         r.ah_flows = sorted(
             (replace(f, next_headers=Counter(f.next_headers)) for f in self.ah.values()), key=lambda f: f.first_frame
         )

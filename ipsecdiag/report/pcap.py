@@ -108,8 +108,6 @@ def export_decrypted(
     kept: Counter[tuple[bytes, bytes, int]] = Counter()
 
     def fail(frame: int, ts: float, f: FlowState, status: int) -> None:
-        if status == NO_KEY_STATUS:
-            f.extra["export_no_key"] = f.extra.get("export_no_key", 0) + 1
         if not keep_undecrypted:
             return
         if isinstance(writer, PcapNgWriter) and current[0] == frame:

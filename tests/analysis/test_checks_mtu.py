@@ -13,7 +13,7 @@ from ipsecdiag.diagnosis.checks.fragmentation import IkeFragmentationCheck
 from ipsecdiag.diagnosis.checks.mtu import MtuCheck, Overhead, overhead_for
 from ipsecdiag.diagnosis.checks.unanswered import UnansweredCheck
 from ipsecdiag.pipeline import analyze_capture
-from ipsecdiag.reconstruction.model import EspFlow, Finding, Report, Severity
+from ipsecdiag.reconstruction.model import EspFlow, EspTransformInfo, Finding, Report, Severity
 from ipsecdiag.reconstruction.options import AnalysisOptions
 
 SYNTH = REPO_ROOT / "sample_pcaps" / "synth"
@@ -78,7 +78,7 @@ def test_unknown_algorithm_is_assumed_and_said_so() -> None:
     o = overhead_for(_flow(), None)
     assert o.assumed and "assumed" in o.algorithm
     keyed = _flow()
-    keyed.extra["esp_transform"] = {"encr": "ENCR_AES_GCM_16", "iv": 8, "icv": 16, "align": 4}
+    keyed.esp_transform = EspTransformInfo("ENCR_AES_GCM_16", iv=8, icv=16, align=4)
     assert overhead_for(keyed, None).fixed == 60
 
 

@@ -47,7 +47,7 @@ def test_in_order_flow_is_clean() -> None:
     feed(t, list(range(1, 1001)))
     f = only_flow(t)
     assert (f.packets, f.duplicates, f.reordered, f.gaps, f.seq_max) == (1000, 0, 0, 0, 1000)
-    assert f.extra["out_of_window"] == f.extra["replays"] == f.extra["resets"] == 0
+    assert f.seq.out_of_window == f.seq.replays == f.seq.resets == 0
 
 
 def test_gaps_are_counted_as_missing() -> None:
@@ -60,8 +60,8 @@ def test_reordering_inside_the_window_is_accepted() -> None:
     t = EspTracker(replay_window=64)
     feed(t, [1, 2, 5, 3, 4, 6, 70, 10])  # 10 arrives 60 behind 70: inside a 64 window
     f = only_flow(t)
-    assert f.reordered == 3 and f.extra["out_of_window"] == 0
-    assert f.extra["max_reorder_depth"] == 60
+    assert f.reordered == 3 and f.seq.out_of_window == 0
+    assert f.seq.max_reorder_depth == 60
 
 
 def test_reordering_beyond_the_window_is_dropped_and_the_needed_window_reported() -> None:
@@ -69,13 +69,13 @@ def test_reordering_beyond_the_window_is_dropped_and_the_needed_window_reported(
     t = EspTracker(replay_window=64)
     feed(t, seqs)
     f = only_flow(t)
-    assert f.extra["out_of_window"] == 1
-    assert f.extra["oow_events"] == [(200, 50, 150)]
+    assert f.seq.out_of_window == 1
+    assert f.seq.oow_events == [(200, 50, 150)]
     finding = run_replay_check([f])[0]
     assert finding.id == "esp-out-of-window" and finding.data["window_needed"] == 151
     wide = EspTracker(replay_window=256)
     feed(wide, seqs)
-    assert only_flow(wide).extra["out_of_window"] == 0
+    assert only_flow(wide).seq.out_of_window == 0
 
 
 def test_window_option_reaches_the_tracker_through_analyze() -> None:
@@ -95,8 +95,8 @@ def test_byte_identical_copy_within_microseconds_is_a_capture_duplicate() -> Non
         t.on_esp(2 * i + 1, i * 0.1, SRC, DST, 0, 0, data, 14, len(data))
         t.on_esp(2 * i + 2, i * 0.1 + 20e-6, SRC, DST, 0, 0, data, 14, len(data))
     f = only_flow(t)
-    assert f.extra["capture_duplicates"] == 10 and f.extra["replays"] == 0
-    assert f.extra["dup_events"][0][:3] == (2, 1, 1)
+    assert f.seq.capture_duplicates == 10 and f.seq.replays == 0
+    assert f.seq.dup_events[0][:3] == (2, 1, 1)
 
 
 def test_identical_copy_much_later_is_a_replay() -> None:
@@ -105,9 +105,9 @@ def test_identical_copy_much_later_is_a_replay() -> None:
     data = pkt(5)
     t.on_esp(100, 5.0, SRC, DST, 0, 0, data, 14, len(data))
     f = only_flow(t)
-    assert f.extra["replays"] == 1 and f.extra["capture_duplicates"] == 0
-    assert f.extra["replay_events"][0][3] == "later"
-    assert f.extra["resets"] == 0
+    assert f.seq.replays == 1 and f.seq.capture_duplicates == 0
+    assert f.seq.replay_events[0][3] == "later"
+    assert f.seq.resets == 0
 
 
 def test_reused_sequence_number_with_other_bytes_is_a_replay_even_when_close() -> None:
@@ -116,7 +116,7 @@ def test_reused_sequence_number_with_other_bytes_is_a_replay_even_when_close() -
     other = pkt(40, salt=1)
     t.on_esp(100, 0.39 + 0.0002, SRC, DST, 0, 0, other, 14, len(other))
     f = only_flow(t)
-    assert f.extra["replays"] == 1 and f.extra["replay_events"][0][3] == "different-bytes"
+    assert f.seq.replays == 1 and f.seq.replay_events[0][3] == "different-bytes"
 
 
 def test_duplicate_horizon_is_configurable() -> None:
@@ -124,7 +124,7 @@ def test_duplicate_horizon_is_configurable() -> None:
     feed(t, [1, 2, 3])
     data = pkt(3)
     t.on_esp(10, 0.02 + 0.005, SRC, DST, 0, 0, data, 14, len(data))
-    assert only_flow(t).extra["capture_duplicates"] == 1
+    assert only_flow(t).seq.capture_duplicates == 1
 
 
 def test_interleaved_mirror_copies_are_found_in_the_recent_ring() -> None:
@@ -143,7 +143,7 @@ def test_interleaved_mirror_copies_are_found_in_the_recent_ring() -> None:
             t.on_esp(fr, i * 1e-4 + 10e-6 + k * 1e-6, SRC, DST, 0, 0, data, 14, len(data))
             fr += 1
     f = only_flow(t)
-    assert f.extra["capture_duplicates"] == 100 and f.extra["replays"] == 0
+    assert f.seq.capture_duplicates == 100 and f.seq.replays == 0
 
 
 def test_event_lists_and_ring_are_bounded() -> None:
@@ -152,8 +152,8 @@ def test_event_lists_and_ring_are_bounded() -> None:
     for i in range(5000):
         t.on_esp(i + 1, i * 1.0, SRC, DST, 0, 0, data, 14, len(data))
     f = only_flow(t)
-    assert f.extra["replays"] == 4999
-    assert len(f.extra["replay_events"]) == MAX_EVENTS
+    assert f.seq.replays == 4999
+    assert len(f.seq.replay_events) == MAX_EVENTS
     assert len(t._ring) == RECENT
 
 
@@ -162,8 +162,8 @@ def test_restart_near_one_on_the_same_spi_is_a_reset() -> None:
     t = EspTracker()
     feed(t, list(range(1, 501)) + list(range(1, 51)))
     f = only_flow(t)
-    assert f.extra["resets"] == 1 and f.extra["replays"] == 0 and f.duplicates == 0
-    assert f.extra["reset_events"][0][2:] == (500, 1)
+    assert f.seq.resets == 1 and f.seq.replays == 0 and f.duplicates == 0
+    assert f.seq.reset_events[0][2:] == (500, 1)
     assert f.gaps == 0
 
 
@@ -171,7 +171,7 @@ def test_reset_on_a_short_sa_inside_the_tracking_window() -> None:
     t = EspTracker()
     feed(t, list(range(1, 101)) + list(range(1, 21)))
     f = only_flow(t)
-    assert f.extra["resets"] == 1 and f.extra["replays"] == 0
+    assert f.seq.resets == 1 and f.seq.replays == 0
 
 
 def test_stale_low_packet_followed_by_the_old_numbering_is_not_a_reset() -> None:
@@ -181,8 +181,8 @@ def test_stale_low_packet_followed_by_the_old_numbering_is_not_a_reset() -> None
     t.on_esp(200, 2.0, SRC, DST, 0, 0, data, 14, len(data))  # packet 1 again, 1 s later
     feed(t, list(range(101, 111)), t0=2.01, frame0=201)
     f = only_flow(t)
-    assert f.extra["resets"] == 0
-    assert f.extra["replays"] == 1
+    assert f.seq.resets == 0
+    assert f.seq.replays == 1
 
 
 def test_lone_low_packet_at_the_end_is_not_a_reset() -> None:
@@ -191,7 +191,7 @@ def test_lone_low_packet_at_the_end_is_not_a_reset() -> None:
     data = pkt(2)
     t.on_esp(500, 9.0, SRC, DST, 0, 0, data, 14, len(data))
     f = only_flow(t)
-    assert f.extra["resets"] == 0 and f.extra["replays"] == 1
+    assert f.seq.resets == 0 and f.seq.replays == 1
 
 
 def test_esn_wrap_continues_the_sequence() -> None:
@@ -200,8 +200,8 @@ def test_esn_wrap_continues_the_sequence() -> None:
     t = EspTracker()
     feed(t, list(range(top - 100, top)) + list(range(0, 100)))
     f = only_flow(t)
-    assert f.extra["esn_wraps"] == 1
-    assert f.extra["resets"] == 0 and f.extra["too_old"] == 0 and f.duplicates == 0
+    assert f.seq.esn_wraps == 1
+    assert f.seq.resets == 0 and f.seq.too_old == 0 and f.duplicates == 0
     assert f.seq_max == top + 99
     assert f.gaps == 0
 
@@ -213,7 +213,7 @@ def test_packet_sent_before_the_wrap_arriving_after_it_is_reordering() -> None:
     feed(t, seqs)
     f = only_flow(t)
     assert f.reordered == 1 and f.duplicates == 0
-    assert f.extra["max_reorder_depth"] == 22 and f.extra["out_of_window"] == 0
+    assert f.seq.max_reorder_depth == 22 and f.seq.out_of_window == 0
 
 
 def _flow_near_limit() -> EspFlow:
@@ -293,8 +293,8 @@ def test_window_model_matches_reference(seqs: list[int], window: int) -> None:
         t.on_esp(i + 1, float(i), SRC, DST, 0, 0, data, 14, len(data))
     f = only_flow(t)
     dups, reord, oow = _reference(seqs, window)
-    assert (f.duplicates, f.reordered, f.extra["out_of_window"]) == (dups, reord, oow)
-    assert f.extra["replays"] == dups and f.extra["resets"] == 0
+    assert (f.duplicates, f.reordered, f.seq.out_of_window) == (dups, reord, oow)
+    assert f.seq.replays == dups and f.seq.resets == 0
 
 
 # -- end to end on the synthesized and recorded captures --------------------------------------

@@ -102,7 +102,7 @@ def test_options_reach_every_stage() -> None:
     path = SAMPLES / "ikev2-psk-ok.pcap"
     r = analyze_capture(path, options=AnalysisOptions(replay_window=128, path_mtu=1400))
     assert r.options.replay_window == 128
-    assert r.esp_flows and all(f.extra["replay_window"] == 128 for f in r.esp_flows)
+    assert r.esp_flows and all(f.seq.replay_window == 128 for f in r.esp_flows)
     mtu = [f for f in r.findings if f.id == "tunnel-mtu"]
     assert mtu and all(f.data["path_mtu"] == 1400 for f in mtu)
 

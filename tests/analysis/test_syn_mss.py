@@ -55,7 +55,7 @@ def test_tunnel_mtu_flags_an_mss_that_does_not_fit(tmp_path: Path) -> None:
     data = [bytes(IP(src="10.1.0.2", dst="10.2.0.10") / TCP(flags="A") / Raw(b"x" * 200))] * 3
     rep = analyze_capture(_capture(tmp_path, [syn, *data]), keys=KeyStore([KEYS]), setup=install_decryption)
     (flow,) = rep.esp_flows
-    assert flow.extra["syn_mss"] == {1460: 1} and flow.inner_protocols["IPv4/TCP"] == 4
+    assert flow.syn_mss == {1460: 1} and flow.inner_protocols["IPv4/TCP"] == 4
     (f,) = [f for f in rep.findings if f.id == "tunnel-mtu"]
     assert any("MSS 1460" in e and "above what fits" in e for e in f.evidence)
     assert f.data["mss"] < 1460

@@ -76,15 +76,15 @@ def overhead_for(flow: EspFlow, proposal: dict[str, Any] | None) -> Overhead:
             icv = integ.icv_size
         name = encr.name + (f"/{integ.name}" if integ is not None and not encr.aead else "")
         return Overhead(ip, udp, encr.iv_size, icv, encr.pad_align, name)
-    t = flow.extra.get("esp_transform")
-    if t:
-        return Overhead(ip, udp, int(t["iv"]), int(t["icv"]), int(t["align"]), str(t["encr"]))
+    t = flow.esp_transform
+    if t is not None:
+        return Overhead(ip, udp, t.iv, t.icv, t.align, t.encr)
     # Unknown algorithm: AES-CBC with HMAC-SHA-256-128, a common suite with a large overhead.
     return Overhead(ip, udp, 16, 16, 16, "ENCR_AES_CBC/AUTH_HMAC_SHA2_256_128 (assumed)", assumed=True)
 
 
 def _outer_len(flow: EspFlow) -> int:
-    n = int(flow.extra.get("max_esp_len", 0))
+    n = flow.max_esp_len
     if not n:
         return 0
     return n + (40 if ":" in flow.src else 20) + (8 if flow.encap == "udp" else 0)
@@ -264,7 +264,7 @@ class MtuCheck(Check):
 
 def _syn_mss(flows: list[EspFlow]) -> set[int]:
     """MSS values announced in decrypted TCP SYNs of these flows (see reconstruction.inner.inner_code)."""
-    return {int(m) for f in flows for m in f.extra.get("syn_mss", {})}
+    return {m for f in flows for m in f.syn_mss}
 
 
 def _syn_over(flows: list[EspFlow], proposals: dict[int, Any], biggest: EspFlow) -> bool:

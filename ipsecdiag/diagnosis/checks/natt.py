@@ -365,8 +365,8 @@ class NatCheck(Check):
         for f in flows:
             if f.encap != "udp":
                 continue
-            gaps = sorted(f.extra.get("idle_gaps", []))
-            truncated |= bool(f.extra.get("idle_gaps_dropped"))
+            gaps = sorted(f.seq.idle_gaps)
+            truncated |= bool(f.seq.idle_gaps_dropped)
             seg_start, seg_frame = f.first_ts, f.first_frame
             pieces = []
             for g0, g1, fr0, fr1 in gaps:

@@ -1,4 +1,4 @@
-"""Sequence-number diagnoses from the ESP tracker's per-flow model (``EspFlow.extra``):
+"""Sequence-number diagnoses from the ESP tracker's per-flow model (``EspFlow.seq``):
 replays, capture duplicates, packets outside the anti-replay window, resets without rekey,
 and sequence numbers nearing 2^32 without ESN (RFC 4303 §3.3.3, §3.4.3, Appendix A)."""
 
@@ -44,21 +44,21 @@ class ReplayCheck(Check):
         esn = _esn(r)
         margin = ctx.options.seq_exhaustion_margin
         for f in r.esp_flows:
-            x = f.extra
-            if x.get("replays"):
+            x = f.seq
+            if x.replays:
                 yield self._replay(f, dup_s)
-            if x.get("out_of_window"):
+            if x.out_of_window:
                 yield self._out_of_window(f)
-            if x.get("resets"):
+            if x.resets:
                 yield self._reset(f)
             g = self._exhaustion(f, esn.get(f.spi), margin)
             if g is not None:
                 yield g
 
     def _replay(self, f: EspFlow, dup_s: float) -> Finding:
-        x = f.extra
-        events = x.get("replay_events", [])
-        n = int(x["replays"])
+        x = f.seq
+        events = x.replay_events
+        n = int(x.replays)
         why_text = {
             "later": f"seen before, more than {dup_s * 1000:g} ms earlier",
             "different-bytes": "seen moments before with different bytes (the sender reused it)",
@@ -69,7 +69,7 @@ class ReplayCheck(Check):
             for fr, _, seq, why in events[:MAX_LINES]
         ]
         ev += _more(n, min(len(events), MAX_LINES))
-        unverified = int(x.get("dup_unverified", 0))
+        unverified = int(x.dup_unverified)
         sev = Severity.WARNING if unverified and unverified == n else None
         return self.finding(
             "esp-replay",
@@ -96,11 +96,11 @@ class ReplayCheck(Check):
         total = 0
         worst = 0.0
         for f in r.esp_flows:
-            n = int(f.extra.get("capture_duplicates", 0))
+            n = int(f.seq.capture_duplicates)
             if not n:
                 continue
             total += n
-            evs = f.extra.get("dup_events", [])
+            evs = f.seq.dup_events
             worst = max([worst, *(e[3] for e in evs)])
             frames += [e[0] for e in evs]
             ev.append(
@@ -139,14 +139,14 @@ class ReplayCheck(Check):
         )
 
     def _out_of_window(self, f: EspFlow) -> Finding:
-        x = f.extra
-        w = int(x.get("replay_window", 64))
-        n = int(x["out_of_window"])
-        depth = int(x.get("max_reorder_depth", 0))
-        too_old = int(x.get("too_old", 0))
-        track = int(x.get("tracking_window", 4096))
+        x = f.seq
+        w = int(x.replay_window)
+        n = int(x.out_of_window)
+        depth = int(x.max_reorder_depth)
+        too_old = int(x.too_old)
+        track = int(x.tracking_window)
         needed = depth + 1
-        events = x.get("oow_events", [])
+        events = x.oow_events
         ev = [
             f"frame {fr}: sequence number {seq} arrived {d} behind the highest seen"
             for fr, seq, d in events[:MAX_LINES]
@@ -154,7 +154,7 @@ class ReplayCheck(Check):
         ev += _more(n, min(len(events), MAX_LINES))
         need_text = f"a window of at least {needed}" if not too_old else f"a window larger than {track}"
         ev.append(
-            f"deepest reordering: {depth} (frame {x.get('deepest_frame', 0)}); {need_text} would have accepted them"
+            f"deepest reordering: {depth} (frame {x.deepest_frame}); {need_text} would have accepted them"
         )
         return self.finding(
             "esp-out-of-window",
@@ -175,13 +175,13 @@ class ReplayCheck(Check):
         )
 
     def _reset(self, f: EspFlow) -> Finding:
-        x = f.extra
-        events = x.get("reset_events", [])
+        x = f.seq
+        events = x.reset_events
         ev = [
             f"frame {fr}: sequence number fell from {old} to {new} on the same SPI"
             for fr, _, old, new in events[:MAX_LINES]
         ]
-        ev += _more(int(x["resets"]), min(len(events), MAX_LINES))
+        ev += _more(int(x.resets), min(len(events), MAX_LINES))
         return self.finding(
             "esp-seq-reset",
             frames=[e[0] for e in events],
@@ -193,21 +193,21 @@ class ReplayCheck(Check):
                 "restarted packets as replays until they pass it: the sender lost its SA state (restart, HA "
                 "failover without sequence sync) but kept the SPI."
             ),
-            data={"spi": f"{f.spi:08x}", "resets": int(x["resets"])},
+            data={"spi": f"{f.spi:08x}", "resets": int(x.resets)},
         )
 
     def _exhaustion(self, f: EspFlow, esn: bool | None, margin: int) -> Finding | None:
-        wraps = int(f.extra.get("esn_wraps", 0))
+        wraps = int(f.seq.esn_wraps)
         limit = (1 << 32) - margin
         if wraps and esn is False:
             ev = [
                 f"frame {fr}: the 32-bit sequence number wrapped past 0xffffffff"
-                for fr, _ in f.extra.get("wrap_events", [])[:MAX_LINES]
+                for fr, _ in f.seq.wrap_events[:MAX_LINES]
             ]
             ev.append("the CHILD SA was negotiated without ESN")
             return self.finding(
                 "esp-seq-exhaustion",
-                frames=[e[0] for e in f.extra.get("wrap_events", [])],
+                frames=[e[0] for e in f.seq.wrap_events],
                 severity=Severity.ERROR,
                 title="ESP sequence number wrapped without ESN",
                 evidence=ev,
