@@ -135,3 +135,31 @@ def test_a_packet_that_cannot_be_built_stops_the_ping_with_a_reason() -> None:
     assert got and got[0].sent == 0 and "at least 28 bytes" in got[0].problem
     assert not result.ok and not result.internal_error and result.deleted
     assert any(s.text.startswith("stopped: an echo request needs at least 28 bytes") for s in result.steps)
+
+
+def test_icmp_error_from_inside_the_tunnel_is_matched_to_its_request() -> None:
+    """A router behind the gateway answers "fragmentation needed" quoting our request."""
+    from scapy.layers.inet import ICMP, IP
+
+    from ipsecdiag.keys.model import ChildSaKeys, SecretBytes
+
+    k_out = ChildSaKeys(0x1001, 20, SecretBytes(bytes(range(36))))
+    k_in = ChildSaKeys(0x2002, 20, SecretBytes(bytes(range(1, 37))))
+    ours = EspTunnel(k_out, k_in, rng=DeterministicRandom("o"))
+    theirs = EspTunnel(k_in, k_out, rng=DeterministicRandom("t"))
+    echo = EchoSession(ours, src="10.1.0.1", dst="10.2.0.10", local=Endpoint("192.0.2.2", 4500), remote=Endpoint("198.51.100.2", 4500), ident=0x4242)
+    echo.send(7, 1400, 1.0)
+    (d,) = echo.datagrams_to_send(1.0)
+    req = theirs.unprotect(d.payload).packet
+    assert req is not None and len(req) == 1400 and IP(req).flags.DF
+    err = IP(src="10.2.0.1", dst="10.1.0.1") / ICMP(type=3, code=4, nexthopmtu=1300) / req[:28]
+    echo.on_esp(theirs.protect_packet(bytes(err)), Endpoint("198.51.100.2", 4500), 1.01)
+    assert not echo.replies and len(echo.errors) == 1
+    e = echo.errors[0]
+    assert (e.seq, e.mtu, e.src) == (7, 1300, "10.2.0.1") and "next-hop MTU 1300" in e.describe
+    # a reply for an id that is not ours, or a replayed copy, changes nothing
+    stray = IP(src="10.2.0.10", dst="10.1.0.1") / ICMP(type=0, id=1, seq=7) / req[28:]
+    esp = theirs.protect_packet(bytes(stray))
+    echo.on_esp(esp, Endpoint("198.51.100.2", 4500), 1.02)
+    echo.on_esp(esp, Endpoint("198.51.100.2", 4500), 1.03)
+    assert not echo.replies and ours.drops["replay"] == 1
