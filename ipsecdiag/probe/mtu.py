@@ -60,8 +60,9 @@ IP_MTU = getattr(socket, "IP_MTU", 14)
 IPV6_MTU_DISCOVER = getattr(socket, "IPV6_MTU_DISCOVER", 23)
 IPV6_MTU = getattr(socket, "IPV6_MTU", 24)
 PMTUDISC_DONT, PMTUDISC_DO, PMTUDISC_PROBE = 0, 2, 3  # the same values for IPv4 and IPv6
-# An IKE_AUTH with a 2048-bit RSA certificate and CERTREQ is about 1.5-2 KB, with a chain or
-# a 4096-bit key 3-5 KB (strongSwan and libreswan captures): what "certificate-sized" means here.
+# What "certificate-sized" means here: a 2048-bit RSA certificate is about 1 KB of DER; with the
+# 256-byte signature, IDs, CERTREQ, SA and TS payloads an IKE_AUTH is past 1.5 KB, with an
+# intermediate CA or a 4096-bit key well past 2 KB.
 CERT_IKE_AUTH = 2000
 
 
