@@ -153,3 +153,27 @@ def test_scan_against_ipsecdiag_responder(lab: Lab, tmp_path: Path) -> None:
     assert doc["complete"] and doc["round_trips"] <= 30, output[-3000:]
     assert reported(doc) == configured(proposals)
     assert doc["nat"] == {"local": False, "remote": False}  # the engine does not fake its NAT-D
+
+
+@pytest.mark.parametrize(
+    ("extra", "check"),
+    [
+        # the initiator's order wins: the baseline shows our preference, the sets stay exact
+        ((("prefer_configured_proposals", "no"),), "prefer"),
+        # one half-open IKE SA (the baseline's) makes charon demand a COOKIE from then on
+        ((("cookie_threshold", "1"),), "cookie"),
+    ],
+)
+def test_gateway_behaviours(lab: Lab, tmp_path: Path, extra: tuple[tuple[str, str], ...], check: str) -> None:
+    proposals = GATEWAYS["two-proposals"]
+    start_gateway(lab, f"gw-{check}", PeerConfig(proposals=proposals, charon_extra=extra))
+    doc, _pcapng, output = scan(lab, tmp_path, "--no-ikev1", "--rate", "20")
+    assert doc["complete"], output[-3000:]
+    assert reported(doc) == configured(proposals)
+    if check == "cookie":
+        assert doc["cookie_demanded"] and doc["packets_sent"] > doc["round_trips"]
+    else:
+        assert not doc["cookie_demanded"]
+        # the initiator's order: our classic proposal comes first, in it aes256 before aes128,
+        # sha256 before sha1, ecp384 before modp2048 (charon's own order picks aes128-sha256-modp2048)
+        assert doc["preferred"] == "aes256-sha256-ecp384"
