@@ -257,7 +257,7 @@ class IkeSa(ReceivePath):
         datagrams = self._datagrams(exchange, mid, payloads, response=False, dst=self.remote)
         if exchange == ExchangeType.IKE_SA_INIT:
             self.neg.init_request = (
-                datagrams[0].payload[4:] if self._src().port == self.local_natt.port else datagrams[0].payload
+                datagrams[0].payload[4:] if self.source.port == self.local_natt.port else datagrams[0].payload
             )
         if self._starting is not None:
             context["restart"] = self._starting  # to run again on the new SA if this one is rekeyed away
@@ -387,7 +387,9 @@ class IkeSa(ReceivePath):
 
     # -- send path ----------------------------------------------------------------------------
 
-    def _src(self) -> Endpoint:
+    @property
+    def source(self) -> Endpoint:
+        """Where our requests leave from: the NAT-T socket once IKE moved there."""
         return self.local_natt if self.encap else self.local
 
     def _marked(self, msg: bytes, src: Endpoint) -> bytes:
@@ -403,7 +405,7 @@ class IkeSa(ReceivePath):
         dst: Endpoint,
         local: Endpoint | None = None,
     ) -> list[Datagram]:
-        src = local or self._src()
+        src = local or self.source
         marker = src.port == self.local_natt.port
         frag = (
             self.config.fragment_size if self.neg.peer_fragmentation and self.config.fragmentation else None

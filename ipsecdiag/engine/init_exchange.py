@@ -14,6 +14,7 @@ NO_PROPOSAL_CHOSEN answers use the zero responder SPI and leave no state (§2.6,
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..crypto.auth import hash_algorithms_notify
@@ -161,11 +162,9 @@ def start(sa: IkeSa, now: float, group: int | None = None) -> None:
     payloads: list[Payload] = []
     if sa.neg.cookie:
         payloads.append(_n(NotifyType.COOKIE, sa.neg.cookie))  # first payload (§2.6)
-    proposals = tuple(
-        p.__class__(i, p.protocol_id, b"", p.transforms) for i, p in enumerate(sa.config.ike_proposals, 1)
-    )
+    proposals = tuple(replace(p, number=i, spi=b"") for i, p in enumerate(sa.config.ike_proposals, 1))
     payloads += [SaPayload(proposals), KePayload(group, sa.neg.ke.public_value()), NoncePayload(sa.neg.ni)]
-    payloads += _natd(sa, bytes(8), sa._src(), sa.remote)
+    payloads += _natd(sa, bytes(8), sa.source, sa.remote)
     payloads += _capabilities(sa)
     if any(additional_groups(p) for p in proposals):
         payloads.append(_n(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
@@ -257,9 +256,7 @@ def handle_response(
             respond=False,
             fatal=True,
         )
-    offered = tuple(
-        p.__class__(i, p.protocol_id, b"", p.transforms) for i, p in enumerate(cfg.ike_proposals, 1)
-    )
+    offered = tuple(replace(p, number=i, spi=b"") for i, p in enumerate(cfg.ike_proposals, 1))
     why = check_chosen(offered, sa_p.proposals)
     if why is not None:
         raise Refuse(
@@ -301,7 +298,7 @@ def handle_response(
     # RealMessage2 as received (header length is authoritative; the marker is already gone).
     neg.init_response = sa.last_raw
     _record_capabilities(sa, payloads)
-    _detect_nat(sa, h, payloads, src, sa._src())
+    _detect_nat(sa, h, payloads, src, sa.source)
     _derive(sa, shared)
     neg.ke = None  # the private value is not needed any more
     if neg.nat_local or neg.nat_remote or cfg.force_encap:

@@ -75,6 +75,9 @@ class ReceivePath:
             raise Drop(f"{len(data)} bytes: shorter than the IKE header", "truncated")
         h = peek_header(data)
         if h.major != 2:
+            if h.major > 2 and not h.is_response:
+                # §2.5: answer with INVALID_MAJOR_VERSION in a version 2 header (rate limited)
+                self._answer_unprotected(h, NotifyType.INVALID_MAJOR_VERSION, h.exchange_type, src, dst)
             raise Drop(f"IKE major version {h.major}", "unsupported version")
         if h.length > len(data) or h.length < HEADER_LEN:
             raise Drop(f"header length {h.length} does not fit the {len(data)}-byte datagram", "bad length")
@@ -110,30 +113,27 @@ class ReceivePath:
     def _unknown_spi(self, h: IkeHeader, data: bytes, src: Endpoint, dst: Endpoint) -> None:
         # RFC 7296 §2.21.4: a request for an SA we do not have may get an unprotected
         # INVALID_IKE_SPI (rate limited); a response is dropped.
-        if (
-            not h.is_response
-            and h.exchange_type != ExchangeType.IKE_SA_INIT
-            and self._invalid_spi_answers < _MAX_INVALID_SPI_NOTIFIES
-        ):
-            self._invalid_spi_answers += 1
-            note = NotifyPayload(0, b"", NotifyType.INVALID_IKE_SPI)
-
-            flags = flags_for(original_initiator=self.is_initiator, response=True)
-            msg = serialize_message(
-                build_message(h.spi_i, h.spi_r, ExchangeType.INFORMATIONAL, h.message_id, [note], flags=flags)
-            )
-            self._out.append(Datagram(self._marked(msg, dst), dst, src))
-            self._emit(
-                ev.ProtocolError(
-                    NotifyType.INVALID_IKE_SPI,
-                    "INVALID_IKE_SPI",
-                    "peer",
-                    False,
-                    "request for an unknown IKE SA",
-                    h.exchange_name,
-                )
-            )
+        if not h.is_response and h.exchange_type != ExchangeType.IKE_SA_INIT:
+            self._answer_unprotected(h, NotifyType.INVALID_IKE_SPI, ExchangeType.INFORMATIONAL, src, dst)
         raise Drop("unknown IKE SPIs")
+
+    def _answer_unprotected(
+        self, h: IkeHeader, notify: int, exchange: int, src: Endpoint, dst: Endpoint
+    ) -> None:
+        """An unprotected error answer outside any IKE SA state (§2.21.4), a few per SA."""
+        if self._invalid_spi_answers >= _MAX_INVALID_SPI_NOTIFIES:
+            return
+        self._invalid_spi_answers += 1
+        flags = flags_for(original_initiator=not h.is_initiator, response=True)
+        note = NotifyPayload(0, b"", notify)
+        msg = serialize_message(build_message(h.spi_i, h.spi_r, exchange, h.message_id, [note], flags=flags))
+        self._out.append(Datagram(self._marked(msg, dst), dst, src))
+        name = name_of(NotifyType, notify)
+        self._emit(
+            ev.ProtocolError(
+                notify, name, "peer", False, f"answered {h.exchange_name} with {name}", h.exchange_name
+            )
+        )
 
     def _receive_request(self, data: bytes, h: IkeHeader, src: Endpoint, dst: Endpoint, now: float) -> None:
         cached = self._cached

@@ -337,7 +337,9 @@ def _groups(
     return found
 
 
-def _plan(cat: Offer, result: PlanResult, *, addke: bool, pair_budget: int | None) -> Generator[Query, Answer, None]:
+def _plan(
+    cat: Offer, result: PlanResult, *, addke: bool, pair_budget: int | None
+) -> Generator[Query, Answer, None]:
     for t, items in ((ENCR, cat.encr), (PRF, cat.prf), (INTEG, cat.integ), (KE, cat.ke)):
         result.tested[t] = list(items)
         result.accepted[t] = []
@@ -411,7 +413,9 @@ def _pair(result: PlanResult, base: Offer, e: Algo) -> Generator[Query, Answer, 
         partners[PRF] = yield from _positives(result, base.prf, lambda s: one.replace(prf=tuple(s)), "pair")
     one = one.replace(prf=tuple(partners[PRF]))
     if len(partners[INTEG]) > 1:
-        partners[INTEG] = yield from _positives(result, base.integ, lambda s: one.replace(integ=tuple(s)), "pair")
+        partners[INTEG] = yield from _positives(
+            result, base.integ, lambda s: one.replace(integ=tuple(s)), "pair"
+        )
     return partners
 
 

@@ -244,3 +244,17 @@ def test_request_out_of_state_is_invalid_syntax() -> None:
     net.r.receive_datagram(msgs[0], I_ADDR, R_ADDR, net.now)
     err = [e for e in iter(net.r.next_event, None) if isinstance(e, events.ProtocolError)]
     assert err[-1].notify_name == "INVALID_SYNTAX"
+
+
+def test_higher_major_version_gets_invalid_major_version() -> None:
+    net = pair(*psk_configs())
+    net.i.initiate(0.0)
+    first = bytearray(net.i.datagrams_to_send(0.0)[0].payload)
+    first[17] = 0x30  # IKE version 3.0
+    net.r.receive_datagram(bytes(first), I_ADDR, R_ADDR, 0.0)
+    out = net.r.datagrams_to_send(0.0)
+    assert len(out) == 1
+    reply = parse_message(out[0].payload)
+    assert (reply.header.major, reply.header.is_response) == (2, True)
+    assert reply.notifies[0].notify_type == NotifyType.INVALID_MAJOR_VERSION
+    assert net.r.drops["unsupported version"] == 1 and net.r.state is State.INITIAL
