@@ -201,7 +201,7 @@ def to_json(r: ScanResult) -> dict[str, Any]:
         "rejected": rejected,
         "proposals": [strongswan_proposal(s) for s in proposals(p)],
         "pairing": p.pairing,
-        "preferred": strongswan_proposal(Suite("IKE", p.baseline)) if p.baseline else None,
+        "chosen_from_full_offer": strongswan_proposal(Suite("IKE", p.baseline)) if p.baseline else None,
         "additional_ke_ignored": p.addke_ignored,
         "notifies": sorted(o.notifies),
         "vendor_ids": [{"hex": v.hex(), "name": identify_vendor(v)} for v in o.vendor_ids],
@@ -265,7 +265,8 @@ def render(console: Console, r: ScanResult) -> None:
     if p.pairing and p.pairing != "done":
         console.print(f"(per-cipher pairing {p.pairing}; the proposals above list the accepted transforms per kind)", markup=False)
     if p.baseline:
-        console.print(f"preferred: {strongswan_proposal(Suite('IKE', p.baseline))}", markup=False)
+        pick = strongswan_proposal(Suite("IKE", p.baseline))
+        console.print(f"chosen from the full offer: {pick} (the gateway's preference, unless it follows ours)", markup=False)
     for line in _facts(r):
         console.print(line, markup=False)
     state = "complete" if p.complete else f"incomplete ({_why_incomplete(r)})"

@@ -176,4 +176,4 @@ def test_gateway_behaviours(lab: Lab, tmp_path: Path, extra: tuple[tuple[str, st
         assert not doc["cookie_demanded"]
         # the initiator's order: our classic proposal comes first, in it aes256 before aes128,
         # sha256 before sha1, ecp384 before modp2048 (charon's own order picks aes128-sha256-modp2048)
-        assert doc["preferred"] == "aes256-sha256-ecp384"
+        assert doc["chosen_from_full_offer"] == "aes256-sha256-ecp384"
