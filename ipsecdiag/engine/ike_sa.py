@@ -317,6 +317,11 @@ class IkeSa(ReceivePath):
         """The id our next request will carry."""
         return self._next_mid
 
+    @property
+    def busy(self) -> bool:
+        """A request of ours is in flight or queued (the window holds one at a time)."""
+        return self._outstanding is not None or bool(self._pending) or bool(self._deferred)
+
     def ike_spis(self) -> list[tuple[bytes, bytes]]:
         """(SPIi, SPIr) of this IKE SA and of the old ones it still answers for after rekeys:
         what a demultiplexer must route here (the SPIs change with every IKE SA rekey)."""

@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
         while (e := sa.next_event()) is not None:
             if not isinstance(e, events.Sent | events.Received):
                 seen.append(type(e).__name__ + (f":{e.notify_name}" if isinstance(e, events.ProtocolError) else ""))
-        if sa.state is State.ESTABLISHED and sa._outstanding is None and not sa._pending:
+        if sa.state is State.ESTABLISHED and not sa.busy:
             idle_since = idle_since or now
             if now - idle_since > 0.3:  # the last exchange is done: next step
                 idle_since = None
