@@ -151,3 +151,28 @@ def test_gateway_that_ignores_unacceptable_offers_is_probed_with_the_ike_proposa
     assert not r.stateless and r.df_max == 900 and r.frag_max == 900
     assert private in got[0][28:80] and all(private not in d[28:80] for d in got[1:])
     assert any("probing with the --ike proposals" in line for line in lines)
+
+
+def test_ike_search_against_the_projects_responder() -> None:
+    """ipsecdiag responder answers the unacceptable offer with NO_PROPOSAL_CHOSEN, like charon."""
+    import threading
+
+    from echo_peer import configs
+
+    from ipsecdiag.probe.responder import Responder, ResponderOptions
+
+    _ci, cr = configs()
+    responder = Responder(ResponderOptions(listen="127.0.0.1", config=cr, port=0, natt_port=0, timeout=4), rng=DeterministicRandom("r"), emit=lambda s: None)
+    t = threading.Thread(target=responder.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 5
+    while responder.local is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert responder.local is not None
+    opts = MtuOptions("127.0.0.1", remote_port=responder.local.port, local_addr="127.0.0.1", wait=1.0, tries=1, rate=100, max_size=4000)
+    r = IkeSizeSearch(opts, rng=DeterministicRandom("m"), emit=lambda s: None, record=SessionRecord()).run()
+    assert r.stateless and r.df_max == 65000 and not judge_ike(r, opts)[0].startswith("127.0.0.1 answered no")
+    steps = [s.text for c in responder.clients.values() for s in c.narrator.steps]
+    assert sum("[ike-no-proposal-chosen]" in s for s in steps) == len(responder.clients) == r.packets_sent
+    t.join(timeout=8)  # the responder's own --timeout ends it
+    assert not t.is_alive()
