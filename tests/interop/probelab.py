@@ -105,14 +105,19 @@ def analyze(pcapng: Path, keys: Path | None) -> dict[str, Any]:
     return json.loads(out.output[out.output.index("{") :])
 
 
-def tshark_decrypted_ids(pcapng: Path, wireshark_dir: Path) -> list[str]:
-    """Identification data tshark shows after decrypting the IKE_AUTH messages with our tables."""
+def tshark_decrypted_ids(pcapng: Path, wireshark_dir: Path) -> set[str]:
+    """The FQDN identities tshark shows after decrypting IKE_AUTH with our tables (they exist
+    only inside the encrypted payload, so a non-empty answer means tshark decrypted it)."""
     tshark = shutil.which("tshark")
     if tshark is None:
         raise LabError("tshark missing")
-    env = {"WIRESHARK_CONFIG_DIR": str(wireshark_dir), "HOME": str(wireshark_dir)}
-    out = run([tshark, "-n", "-r", str(pcapng), "-Y", "isakmp.id.data", "-T", "fields", "-e", "isakmp.id.data"], env=env, timeout=60)
-    return [line for line in out.output.splitlines() if line.strip()]
+    env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(wireshark_dir), "HOME": str(wireshark_dir)}
+    argv = [tshark, "-n", "-r", str(pcapng), "-Y", "isakmp.id.data", "-T", "fields", "-E", "aggregator=,"]
+    # stdout only: tshark warns on stderr when run as root
+    out = subprocess.run(
+        [*argv, "-e", "isakmp.id.data.fqdn"], env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    return {name for line in out.split() for name in line.split(",") if name}
 
 
 class Responder:

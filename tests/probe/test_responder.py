@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import threading
 import time
 from pathlib import Path
@@ -49,16 +50,24 @@ def _serve(
         ike=ike, esp="aes256gcm16", creds=_psk(), local_id="gw.test", remote_id=None,
         local_ts="10.2.0.0/24", remote_ts=remote_ts, listen=addr, pool=pool,
     )  # fmt: skip
-    opts = ResponderOptions(
-        listen=addr, config=cfg, port=0, natt_port=0, accepted=(ike, "aes256gcm16"), **kw  # type: ignore[arg-type]
-    )
+    ports: dict[str, object] = {"port": 0, "natt_port": 0, **kw}
+    opts = ResponderOptions(listen=addr, config=cfg, accepted=(ike, "aes256gcm16"), **ports)  # type: ignore[arg-type]
     r = Responder(opts, rng=SystemRandom(), emit=lambda s: None)
     out: list[ResponderResult] = []
-    t = threading.Thread(target=lambda: out.append(r.run()), daemon=True)
+    failed: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            out.append(r.run())
+        except BaseException as e:  # noqa: BLE001 - handed to the test below
+            failed.append(e)
+
+    t = threading.Thread(target=serve, daemon=True)
     t.start()
     deadline = time.monotonic() + 5
-    while r.driver is None and time.monotonic() < deadline:
+    while r.driver is None and not failed and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert not failed, f"responder did not start: {failed[0]!r}"
     assert r.local is not None
     return r, t, out
 
@@ -160,3 +169,51 @@ def test_ctrl_c_ends_the_responder_cleanly(tmp_path: Path) -> None:
             proc.wait(timeout=5)
     assert rc == 130 and "interrupted" in text and "Traceback" not in text
     assert out.is_file()
+
+
+@needs_engine
+@pytest.mark.skipif(os.geteuid() != 0, reason="the gateway side needs UDP 500/4500 (root) to be dissected as IKE")
+def test_the_session_files_decrypt_in_analyze_and_tshark(tmp_path: Path) -> None:
+    """What ``--write`` produces: analyze shows the IKE SA established (``--keep``: no Delete),
+    tshark decrypts IKE_AUTH with the Wireshark tables written beside the capture. The
+    responder listens on 127.0.0.2:500/4500: analyze and tshark recognise IKE by those ports."""
+    import json
+    import shutil
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from ipsecdiag.cli import app
+
+    r, t, _ = _serve(
+        "aes256gcm16-prfsha256-ecp256", addr="127.0.0.2", port=500, natt_port=4500, once=True, linger=0.5,
+        timeout=10.0, keep=True,
+    )  # fmt: skip
+    cfg = build_config(
+        ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", creds=_psk(), local_id="client.test",
+        remote_id="gw.test", ts="10.2.0.0/24", local_ts="10.1.0.0/24", local_addr="127.0.0.1", encap=False, timeout=5,
+    )  # fmt: skip
+    opts = ConnectOptions(
+        gateway="127.0.0.2", config=cfg, offered_ike="", offered_esp="", remote_port=500,
+        local_addr="127.0.0.1", local_port=0, timeout=5, keep=True,
+    )  # fmt: skip
+    res = connect(opts, rng=SystemRandom())
+    t.join(timeout=15)
+    assert res.ok
+    files = res.record.write(tmp_path / "s.pcapng")
+    out = CliRunner().invoke(app, ["analyze", str(files.pcapng), "--keys", str(files.keyfile), "--json", "-"])
+    report = json.loads(out.output)
+    (sa,) = report["ike_sas"]
+    assert sa["state"] == "established" and sa["keys"] is True
+    assert sa["spi_i"] == res.ike["spi_i"] and [c["mode"] for c in sa["child_sas"]] == ["tunnel"]
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.skip("tshark not installed")
+    env = {**os.environ, "WIRESHARK_CONFIG_DIR": str(files.wireshark_dir), "HOME": str(tmp_path)}
+    ids = subprocess.run(
+        [tshark, "-n", "-r", str(files.pcapng), "-Y", "isakmp.id.data", "-T", "fields", "-E", "aggregator=,",
+         "-e", "isakmp.id.data.fqdn"],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    # IDi and IDr in the request, IDr in the response: visible only after decryption
+    assert ids == ["client.test,gw.test", "gw.test"], ids
