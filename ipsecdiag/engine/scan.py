@@ -152,7 +152,9 @@ class ScanSession:
     def handle_timer(self, now: float) -> None:
         f = self._flight
         if f is not None and now >= f.deadline:
-            if f.sends < self.settings.tries:
+            # an IKEv1 probe is one question, not part of the plan: two sends are enough
+            tries = self.settings.tries if f.kind == "v2" else min(2, self.settings.tries)
+            if f.sends < tries:
                 self._send(f, now)
                 return
             self._flight = None

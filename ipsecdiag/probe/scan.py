@@ -320,8 +320,11 @@ def _facts(r: ScanResult) -> list[str]:
         if not a.answered:
             out.append(f"IKEv1 {mode} mode: no answer")
             continue
-        got = a.chosen.iana_text() if a.chosen is not None else ", ".join(a.notifies) or "answered"
-        out.append(f"IKEv1 {mode} mode: {got}")
+        if a.chosen is not None:
+            out.append(f"IKEv1 {mode} mode: accepted {a.chosen.iana_text()}")
+        else:
+            refusal = ", ".join(a.notifies) or "an answer without SA"
+            out.append(f"IKEv1 {mode} mode: the daemon speaks IKEv1 but refused our offer ({refusal})")
         if a.reveals_hash:
             out.append("  WARNING: Aggressive Mode answer carries HASH_R: the PSK can be attacked offline (RFC 2409 §5.4)")
     for mode, times in o.retransmissions.items():
