@@ -126,6 +126,15 @@ def test_suites(lab: Lab, tmp_path: Path, ike: str, esp: str) -> None:
     assert tshark_decrypted_ids(run_.pcapng, run_.wireshark) == {INITIATOR_ID, RESPONDER_ID}
 
 
+def test_gateway_narrows_the_default_selectors(lab: Lab, tmp_path: Path) -> None:
+    """Without --ts/--local-ts we ask for everything and the gateway narrows (RFC 7296 §2.9)."""
+    start_gateway(lab, "gw-narrow", PeerConfig())
+    args = ["--psk-file", str(psk_file(tmp_path)), "--id", INITIATOR_ID, "--remote-id", RESPONDER_ID]
+    run_ = probe(lab, tmp_path, args)
+    _ok(run_)
+    assert run_.doc["child_sa"]["ts_i"] == [INITIATOR_NET] and run_.doc["child_sa"]["ts_r"] == [RESPONDER_NET]
+
+
 def test_forced_encapsulation(lab: Lab, tmp_path: Path) -> None:
     start_gateway(lab, "gw-encap", PeerConfig())
     run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--encap"])
