@@ -193,6 +193,10 @@ def to_json(r: ScanResult) -> dict[str, Any]:
     v1 = {mode: _v1_dict(a) for mode, a in o.ikev1.items()}
     if o.retransmissions:
         v1["retransmissions"] = o.retransmissions  # type: ignore[assignment]
+        fits = {m: schedule_fit(t) for m, t in o.retransmissions.items()}
+        v1["retransmission_fit"] = {  # type: ignore[assignment]
+            m: {"timeout": round(f[0], 3), "base": round(f[1], 3)} for m, f in fits.items() if f is not None
+        }
     return {
         "schema": SCHEMA,
         "gateway": str(r.gateway),
@@ -291,6 +295,18 @@ def _why_incomplete(r: ScanResult) -> str:
     return "the gateway stopped answering"
 
 
+def schedule_fit(times: list[float]) -> tuple[float, float] | None:
+    """(first timeout, growth factor) of a resend schedule, when the gaps grow geometrically
+    (strongSwan: retransmit_timeout * retransmit_base^n); None for fewer than two resends."""
+    if len(times) < 2 or times[0] <= 0:
+        return None
+    gaps = [times[0]] + [b - a for a, b in zip(times, times[1:], strict=False)]
+    ratios = [b / a for a, b in zip(gaps, gaps[1:], strict=False) if a > 0]
+    if not ratios or max(ratios) - min(ratios) > 0.25 * max(ratios):
+        return None  # not geometric (fixed, random or capped): the raw times say more
+    return gaps[0], sum(ratios) / len(ratios)
+
+
 def _facts(r: ScanResult) -> list[str]:
     o, p = r.obs, r.plan
     out = []
@@ -328,7 +344,9 @@ def _facts(r: ScanResult) -> list[str]:
         if a.reveals_hash:
             out.append("  WARNING: Aggressive Mode answer carries HASH_R: the PSK can be attacked offline (RFC 2409 §5.4)")
     for mode, times in o.retransmissions.items():
-        out.append(f"IKEv1 {mode} mode answer sent again after (s): " + ", ".join(f"{t:g}" for t in times) + " (fingerprint)")
+        fit = schedule_fit(times)
+        hint = f"; fits timeout {fit[0]:.2g} s x {fit[1]:.2g} per resend" if fit else ""
+        out.append(f"IKEv1 {mode} mode answer sent again after (s): " + ", ".join(f"{t:g}" for t in times) + f" (fingerprint{hint})")
     for a in p.anomalies:
         out.append(f"anomaly: {a}")
     return out
@@ -396,4 +414,4 @@ def scan_cmd(
     raise typer.Exit(ExitStatus.OK if result.plan.complete and not result.plan.silent else ExitStatus.FINDINGS)
 
 
-__all__ = ["SCHEMA", "ScanOptions", "ScanResult", "proposals", "render", "scan", "scan_cmd", "to_json"]
+__all__ = ["SCHEMA", "ScanOptions", "ScanResult", "proposals", "render", "scan", "scan_cmd", "schedule_fit", "to_json"]

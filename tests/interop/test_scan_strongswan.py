@@ -121,6 +121,8 @@ def test_ikev1_aggressive_psk_gateway_reveals_its_hash_and_retransmits(lab: Lab,
     # 1.4, with jitter); it does not resend its Main Mode answer
     times = v1.get("retransmissions", {}).get("aggressive", [])
     assert len(times) >= 2 and 0.7 <= times[0] <= 1.3 and 1.9 <= times[1] <= 2.9, times
+    fit = v1["retransmission_fit"]["aggressive"]
+    assert abs(fit["timeout"] - 1.0) < 0.3 and abs(fit["base"] - 1.4) < 0.3, fit
     # an IKEv1-only gateway accepts no IKEv2 offer
     assert doc["accepted"] == [] and doc["complete"]
 

@@ -99,3 +99,15 @@ def test_interrupt_keeps_what_was_learnt(monkeypatch: pytest.MonkeyPatch) -> Non
     assert res.exit_code == 130 and "Traceback" not in res.output
     doc = json.loads(res.stdout[res.stdout.index("{") :])
     assert doc["stopped"] == "interrupted" and not doc["complete"] and doc["round_trips"] == 3
+
+
+def test_resend_schedule_fit() -> None:
+    from ipsecdiag.probe.scan import schedule_fit
+
+    # charon with retransmit_timeout 1.0, retransmit_base 1.4 (measured in the lab)
+    first, base = schedule_fit([1.0, 2.4, 4.36]) or (0, 0)
+    assert abs(first - 1.0) < 0.01 and abs(base - 1.4) < 0.01
+    # strongSwan's defaults: 4 s, x1.8
+    first, base = schedule_fit([4.0, 11.2, 24.16]) or (0, 0)
+    assert abs(first - 4.0) < 0.01 and abs(base - 1.8) < 0.01
+    assert schedule_fit([1.0]) is None and schedule_fit([1.0, 2.0, 2.2]) is None
