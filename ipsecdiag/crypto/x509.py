@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
+from ..wire.dn import der_dn_text
 from ..wire.registry import CertEncoding, IdType
 
 # RFC 4945 §5.1.3.12: id-kp-ipsecIKE; Microsoft's "IP security IKE intermediate".
@@ -105,8 +106,13 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 
 
 def dn_text(name: x509.Name) -> str:
-    """A Name in encoding order, strongSwan style: ``C=XX, O=Lab, CN=moon``."""
-    return ", ".join(rdn.rfc4514_string() for rdn in name.rdns)
+    """A Name in encoding order, strongSwan style: ``C=XX, O=Lab, CN=moon``.
+
+    The one DN formatter: the same walker that shows ID_DER_ASN1_DN identities
+    (:func:`ipsecdiag.wire.dn.der_dn_text`), so a certificate subject and the IKE identity
+    naming it read alike in one finding (``E=`` rather than an OID in hex, no RFC 4514
+    escaping). A name that walker cannot show falls back to RFC 4514 text per RDN."""
+    return der_dn_text(name.public_bytes()) or ", ".join(rdn.rfc4514_string() for rdn in name.rdns)
 
 
 def spki_sha1(cert: x509.Certificate) -> bytes:

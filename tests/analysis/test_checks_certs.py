@@ -350,3 +350,20 @@ def test_lab_cert_ok_has_no_certificate_finding() -> None:
     lab = LAB / "ikev2-cert-ok"
     r = analyze(lab / "capture.pcap", lab / "charon-initiator.log", ca_files=[str(lab / "certs" / "ca.crt")])
     assert not [f for f in r.findings if f.id.startswith("cert-")]
+
+
+@needs_corpus
+def test_certificate_subject_and_identity_print_alike() -> None:
+    # The NCP client's certificate has an emailAddress in its subject and the same DN as its
+    # ID_DER_ASN1_DN identity: one formatter (wire.dn) prints both, with E=, never an OID.
+    from checks_keyed import EXTERNAL
+
+    d = EXTERNAL / "wireshark-wiki" / "ipsec_ikev2_esp_natt"
+    r = analyze(d / "capture.pcapng", d / "ikev2_decryption_table", d / "esp_sa")
+    text = [e for f in r.findings if f.check == "certs" for e in f.evidence]
+    assert any("E=client1@demo.ncp-e.com" in e for e in text)
+    assert not any("1.2.840.113549.1.9.1" in e for e in text)
+    subj = cx.dn_text(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "moon"), x509.NameAttribute(NameOID.EMAIL_ADDRESS, "x@y")])
+    )
+    assert subj == "CN=moon, E=x@y"
