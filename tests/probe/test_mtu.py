@@ -176,3 +176,37 @@ def test_ike_search_against_the_projects_responder() -> None:
     assert sum("[ike-no-proposal-chosen]" in s for s in steps) == len(responder.clients) == r.packets_sent
     t.join(timeout=8)  # the responder's own --timeout ends it
     assert not t.is_alive()
+
+
+def test_ike_search_over_ipv6_loopback() -> None:
+    """The IPv6 socket options (IPV6_MTU_DISCOVER, IPV6_MTU) and the 48-byte IPv6+UDP header."""
+    import socket
+    import threading
+
+    try:
+        peer = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        peer.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    peer.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, addr = peer.recvfrom(65535)
+            except TimeoutError:
+                continue
+            if len(data) <= 1000:
+                peer.sendto(data[:28], addr)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        opts = MtuOptions("::1", remote_port=peer.getsockname()[1], local_addr="::1", wait=0.05, tries=1, rate=1000, max_size=2000)
+        r = IkeSizeSearch(opts, rng=DeterministicRandom("6"), emit=lambda s: None, record=SessionRecord()).run()
+    finally:
+        stop.set()
+        t.join(timeout=2)
+        peer.close()
+    assert r.header == 48 and r.df_max == 1000 and r.path_mtu == 1048 and r.frag_max == 1000
