@@ -53,6 +53,8 @@ class PingResult:
     esp_received: int = 0
     esp_dropped: dict[str, int] = field(default_factory=dict)
     problem: str = ""  # why nothing could be sent at all
+    send_errors: int = 0  # ESP datagrams the kernel refused to send (e.g. EMSGSIZE)
+    send_error: str = ""
 
     @property
     def loss(self) -> float:
@@ -79,6 +81,7 @@ class PingResult:
             "esp_received": self.esp_received,
             "esp_dropped": self.esp_dropped,
             "problem": self.problem or None,
+            "send_errors": self.send_errors,
         }
 
 
@@ -247,10 +250,14 @@ def run_ping(sa: object, driver: Driver, narrator: Narrator, opts: PingOptions, 
     echo.tick, echo.on_reply = tick, on_reply
     echo.start(start)
     done = lambda: bool(echo.problem) or (len(echo.sent_at) == opts.count and len(echo.replies) == opts.count)  # noqa: E731
+    errors_before = driver.counters.send_errors
     try:
         driver.run(done, deadline=last + opts.wait)
     finally:
         detach(driver, echo, narrator)
+    result.send_errors = driver.counters.send_errors - errors_before
+    if result.send_errors:
+        result.send_error = driver.counters.last_send_error
     _judge(result, echo, narrator, child)
     return result
 
@@ -269,7 +276,17 @@ def _judge(result: PingResult, echo: EchoSession, narrator: Narrator, child: ev.
         narrator.step("ping", f"ICMP error through the tunnel: {m.describe}")
     narrator.step("ping", f"{result.host}: {result.summary()}")
     spis = f"SPI 0x{child.spi_out:08x} out, 0x{child.spi_in:08x} in"
-    if result.sent and not result.esp_received:
+    if result.esp_sent and result.send_errors >= result.esp_sent:
+        # nothing left this host: the CHILD SA never carried a packet (what analyze calls esp-missing)
+        narrator.fail(
+            finding(
+                "esp-missing",
+                evidence=[f"all {result.esp_sent} ESP-in-UDP packets to {echo.remote} ({spis}) were refused by the kernel: {result.send_error}"],
+                data={"esp_sent": 0, "send_errors": result.send_errors},
+            )
+        )
+        narrator.failed = True
+    elif result.sent and not result.esp_received:
         narrator.fail(
             finding(
                 "esp-one-way",

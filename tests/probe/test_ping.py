@@ -163,3 +163,18 @@ def test_icmp_error_from_inside_the_tunnel_is_matched_to_its_request() -> None:
     echo.on_esp(esp, Endpoint("198.51.100.2", 4500), 1.02)
     echo.on_esp(esp, Endpoint("198.51.100.2", 4500), 1.03)
     assert not echo.replies and ours.drops["replay"] == 1
+
+
+def test_esp_the_kernel_refuses_to_send_is_esp_missing() -> None:
+    """A 65000-byte inner packet makes an ESP-in-UDP datagram larger than UDP allows: EMSGSIZE."""
+    with responder_engine(True) as (p500, _p4500, ci):
+        opts = ConnectOptions(
+            gateway="127.0.0.1", config=ci, offered_ike="aes256gcm16-prfsha256-ecp256", offered_esp="aes256gcm16",
+            remote_port=p500, local_addr="127.0.0.1", local_port=0, timeout=8.0, rate=50.0,
+        )  # fmt: skip
+        ping = PingOptions("10.2.0.10", count=2, interval=0.1, size=65500, wait=0.3)
+        got = []
+        result = connect(opts, rng=DeterministicRandom("c"), data_plane=lambda sa, d, n: got.append(run_ping(sa, d, n, ping, DeterministicRandom("p"))))
+    assert got and got[0].send_errors == 2 and got[0].received == 0
+    assert [f.id for f in result.findings] == ["esp-missing"] and not result.ok
+    assert "refused by the kernel" in result.findings[0].evidence[0]
