@@ -103,6 +103,7 @@ def connect(
             emit=emit,
             clock=clock,
             frame=lambda: holder[0].frame if holder else 0,
+            icmp=lambda: holder[0].counters.icmp_errors if holder else [],
         )
 
         def route(payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> IkeSa | None:

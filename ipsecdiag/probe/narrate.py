@@ -77,8 +77,12 @@ def ts_text(selectors: tuple[Any, ...]) -> str:
     return ", ".join(s.display() for s in selectors) or "(none)"
 
 
+# Notifies we send (or would) about a message that is not well-formed IKEv2 at all.
+_MALFORMED = frozenset({"", "INVALID_SYNTAX", "INVALID_MAJOR_VERSION"})
+
+
 def _id_of(notify_name: str, exchange: str, received: bool) -> str:
-    if not received and notify_name in ("", "INVALID_SYNTAX"):
+    if not received and notify_name in _MALFORMED:
         return "malformed-packet"  # we refused the peer's message: it broke the RFC
     if notify_name == "NO_PROPOSAL_CHOSEN" and exchange not in ("", "IKE_SA_INIT"):
         return "child-no-proposal-chosen"
@@ -104,6 +108,7 @@ class Narrator:
         t0: float | None = None,
         offer_by: str = "we",
         accepted: tuple[str, str] = ("", ""),
+        icmp: Callable[[], list[Any]] = list,
     ) -> None:
         self.gateway = gateway
         self.peer = peer  # how steps name the other side ("the gateway", "the client")
@@ -111,6 +116,7 @@ class Narrator:
         # we accept (responder; "" when unknown, e.g. ESP offers inside the encrypted IKE_AUTH)
         self.offered_ike, self.offered_esp = offered_ike, offered_esp
         self.offer_by, self.accepted = offer_by, accepted
+        self._icmp = icmp  # ICMP errors about our datagrams so far (probe.icmperr.IcmpError)
         self._emit, self._clock, self._frame = emit, clock, frame
         self._t0 = clock() if t0 is None else t0  # steps are timed from here
         self.steps: list[Step] = []
@@ -267,13 +273,14 @@ class Narrator:
                 f"We rejected {self.peer}'s AUTH payload (its pre-shared key, signature or certificate did "
                 f"not verify against our credentials), so {self.peer} is not who we expect or the PSKs differ."
             )
-        elif fid == "error-notify" and e.notify_name:
+        elif fid == "error-notify" and e.notify_name and e.received:
             info = NOTIFY_HELP.get(e.notify_name)
             explanation = f"{self.peer.capitalize()} sent the error notify {e.notify_name} in {where}." + (
                 f" {info.meaning}" if info else ""
             )
         elif fid == "malformed-packet":
             explanation = f"{self.peer.capitalize()}'s {where} message violates RFC 7296 and was refused: {e.detail}."
+        # a malformed datagram that did not end the SA (garbage, a spoofer) is noted, not fatal
         severity = Severity.ERROR if fid == "malformed-packet" and e.fatal else None
         self.fail(
             finding(
@@ -292,6 +299,14 @@ class Narrator:
     def _on_Timeout(self, e: ev.Timeout) -> None:
         sent = self.requests.get((e.exchange, e.message_id))
         self.unanswered(e.exchange, e.message_id, e.retransmissions + 1, sent, "after the whole retransmission schedule")
+
+    def _icmp_evidence(self) -> list[str]:
+        """ICMP errors about our datagrams, counted: why a request went unanswered."""
+        counts = Counter(e.text() for e in self._icmp())
+        lines = [f"{text}{f' ({n}x)' if n > 1 else ''}" for text, n in counts.items()]
+        if any("port unreachable" in t for t in counts):
+            lines.append("port unreachable: nothing listens on that UDP port there (IKE daemon down or elsewhere)")
+        return lines[:6]
 
     def _offers(self, which: int) -> list[str]:
         """Evidence lines with the offer and, on a responder, what it accepts (0 IKE, 1 ESP)."""
@@ -320,6 +335,7 @@ class Narrator:
             elif i.encap:
                 fid = "natt-port-blocked"
                 evidence.append("the unanswered request went to UDP 4500 (NAT-T)")
+        evidence += self._icmp_evidence()
         if self.drops:
             evidence.append(
                 f"datagrams from {self.peer} were discarded: "

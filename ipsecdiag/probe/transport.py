@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ipsecdiag.engine.config import Endpoint
+from ipsecdiag.probe import icmperr
 from ipsecdiag.probe.record import Datagram, SessionRecord
 
 IKE_PORT = 500
@@ -38,6 +39,7 @@ MAX_DATAGRAM = 65535
 _RECV_BATCH = 64
 # The recording keeps the first datagrams of a flood and counts the rest.
 MAX_RECORDED = 20000
+_MAX_ICMP = 100
 
 
 class ProbeError(Exception):
@@ -156,6 +158,7 @@ class UdpSockets:
                 except OSError as e:
                     s.close()
                     raise ProbeError(self._bind_error(e, port)) from None
+                icmperr.enable(s)  # ICMP errors about our datagrams: "nothing listens there"
                 real = int(s.getsockname()[1])
                 self.socks[real] = s
                 bound.append(real)
@@ -195,6 +198,7 @@ class Counters:
     not_recorded: int = 0
     last_send_error: str = ""
     paced_delays: int = 0  # times a send had to wait for the pacer
+    icmp_errors: list[icmperr.IcmpError] = field(default_factory=list)  # first _MAX_ICMP kept
 
 
 @dataclass
@@ -294,13 +298,22 @@ class Driver:
         src = (str(local[0]), int(local[1]))
         self.counters.sent += 1
         try:
-            sock.sendto(d.payload, (d.dst.host, d.dst.port))
+            try:
+                sock.sendto(d.payload, (d.dst.host, d.dst.port))
+            except ConnectionRefusedError:
+                # an earlier datagram's ICMP error, reported on this send (IP_RECVERR): read it, retry
+                self._icmp(sock)
+                sock.sendto(d.payload, (d.dst.host, d.dst.port))
         except OSError as e:
             # The engine retransmits; the summary says why nothing arrived.
             self.counters.send_errors += 1
             self.counters.last_send_error = _describe_oserror(e, f"send to {d.dst}")
             return
         self._record(Datagram(self.wall(now), src, (d.dst.host, d.dst.port), bytes(d.payload), True))
+
+    def _icmp(self, sock: socket.socket) -> None:
+        errors = self.counters.icmp_errors
+        errors += icmperr.drain(sock)[: max(0, _MAX_ICMP - len(errors))]
 
     def _record(self, d: Datagram) -> None:
         if len(self.record.datagrams) < MAX_RECORDED:
@@ -317,8 +330,9 @@ class Driver:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
-                # e.g. ECONNREFUSED from an ICMP error queued on the socket: nothing to read
-                return
+                # an ICMP error about one of our datagrams (IP_RECVERR): its details are queued
+                self._icmp(sock)
+                continue
             src = Endpoint(str(addr[0]), int(addr[1]))
             self.counters.received += 1
             session = self.route(payload, src, dst, now)

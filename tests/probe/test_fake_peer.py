@@ -80,3 +80,26 @@ def test_broken_gateway_gets_a_clear_outcome(fake_peer: tuple[int, list[bytes]],
     assert doc["result"] == "failed" and 1 <= doc["packets_sent"] <= 20
     assert got, "the probe sent nothing"
     assert out.is_file()
+
+
+def test_nothing_listening_is_told_by_icmp_port_unreachable(tmp_path: Path) -> None:
+    """A closed port answers with ICMP port unreachable: the finding says so instead of
+    leaving the user with silence (IP_RECVERR, probe/icmperr.py)."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    psk = tmp_path / "psk"
+    psk.write_text("secret\n")
+    res = runner.invoke(
+        app,
+        ["probe", "connect", "127.0.0.1", "--remote-port", str(port), "--port", "0", "--psk-file", str(psk),
+         "--timeout", str(TIMEOUT), "--json", "-"],
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output[-2000:]
+    doc = json.loads(res.output[res.output.index("{\n") :])
+    (f,) = [f for f in doc["findings"] if f["id"] == "ike-unanswered"]
+    assert any(f"ICMP port unreachable from 127.0.0.1 for our datagram to 127.0.0.1:{port}" in e for e in f["evidence"])
+    assert any("nothing listens on that UDP port" in e for e in f["evidence"])

@@ -196,3 +196,18 @@ def test_on_error_drops_only_the_broken_session() -> None:
     finally:
         socks.close()
     assert errors == [(bad, "engine bug")] and drv.sessions == [good]
+
+
+def test_icmp_error_queue_entries_parse() -> None:
+    import struct as st
+
+    from ipsecdiag.probe.icmperr import parse
+
+    offender = st.pack("<H", socket.AF_INET) + st.pack("!H", 0) + socket.inet_aton("198.51.100.1") + bytes(8)
+    # ECONNREFUSED from ICMP (origin 2) type 3 code 3
+    err = parse(st.pack("=IBBBBII", 111, 2, 3, 3, 0, 0, 0) + offender, ("198.51.100.2", 500))
+    assert err is not None and err.text() == "ICMP port unreachable from 198.51.100.1 for our datagram to 198.51.100.2:500"
+    too_big = parse(st.pack("=IBBBBII", 90, 2, 3, 4, 0, 1400, 0) + offender, ("198.51.100.2", 4500))
+    assert too_big is not None and too_big.mtu == 1400 and "next-hop MTU 1400" in too_big.text()
+    assert parse(st.pack("=IBBBBII", 90, 1, 0, 0, 0, 1500, 0), ("x", 1)) is None  # a local error
+    assert parse(b"short", ("x", 1)) is None
