@@ -162,3 +162,28 @@ def test_unsupported_responder_group_config_raises_cleanly() -> None:
     net = pair(ci, cr)
     with pytest.raises(ValueError):
         net.i.initiate(0.0)
+
+
+def test_ipv6_endpoints_selectors_and_virtual_ip() -> None:
+    from engine_net import Net
+
+    from ipsecdiag.crypto.rng import DeterministicRandom
+    from ipsecdiag.engine import IkeSa, Role, selector_for
+
+    ci, cr = psk_configs(
+        i_kw={"request_virtual_ip": True},
+        i_child={"local_ts": (), "remote_ts": (selector_for("2001:db8:2::/48"),)},
+        r_kw={"pool": "2001:db8:99::/120"},
+        r_child={"local_ts": (selector_for("2001:db8:2::/48"),), "remote_ts": (selector_for("2001:db8:99::/120"),)},
+    )
+    i_ep, r_ep = Endpoint("2001:db8::2", 500), Endpoint("2001:db8:1::2", 500)
+    i = IkeSa(ci, role=Role.INITIATOR, rng=DeterministicRandom("6i"), now=0.0, local=i_ep, remote=r_ep)
+    r = IkeSa(cr, role=Role.RESPONDER, rng=DeterministicRandom("6r"), now=0.0, local=r_ep, remote=i_ep)
+    net = Net(i, r)
+    i.initiate(0.0)
+    net.run()
+    assert i.state is State.ESTABLISHED
+    up = of(net.events_i, events.ChildSaUp)[0]
+    assert up.virtual_ips == ("2001:db8:99::1",)
+    assert [t.display() for t in up.ts_i] == ["2001:db8:99::1/128"]
+    assert not of(net.events_i, events.IkeSaInitDone)[0].encap  # NAT-D over IPv6 matched
