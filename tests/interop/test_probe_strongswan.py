@@ -55,6 +55,13 @@ def _ok(run_: ProbeRun) -> None:
     assert run_.doc["result"] == "child-sa-up"
 
 
+def _free_gateway_namespace(lab: Lab) -> None:
+    """Stop the gateway charon: its ports are free for ipsecdiag responder, or for nothing."""
+    old = lab.peers.pop("responder", None)
+    if old is not None:
+        old.stop()
+
+
 def _analyze_ids(run_: ProbeRun) -> list[str]:
     """The finding ids ``analyze`` gives for the session the probe wrote (the same wording)."""
     return [f["id"] for f in analyze(run_.pcapng, run_.keys if run_.keys.exists() else None)["findings"]]
@@ -220,6 +227,15 @@ def test_no_proposal_chosen(lab: Lab, tmp_path: Path) -> None:
     assert "ike-no-proposal-chosen" in [f["id"] for f in report["findings"]]
 
 
+def test_no_ike_daemon_on_the_gateway(lab: Lab, tmp_path: Path) -> None:
+    """Nothing listens on UDP 500: the kernel's ICMP port unreachable is the evidence."""
+    _free_gateway_namespace(lab)
+    run_ = probe(lab, tmp_path, _psk_args(tmp_path), timeout=3)
+    assert run_.result.rc == 1, run_.result.output[-2000:]
+    (f,) = [f for f in run_.doc["findings"] if f["id"] == "ike-unanswered"]
+    assert any("ICMP port unreachable from 198.51.100.2" in e for e in f["evidence"]), f["evidence"]
+
+
 def test_wrong_psk_is_auth_failed(lab: Lab, tmp_path: Path) -> None:
     start_gateway(lab, "gw-auth", PeerConfig())
     run_ = probe(lab, tmp_path, _psk_args(tmp_path, "not-the-gateways-psk"))
@@ -248,12 +264,6 @@ def test_ke_group_mismatch_then_retry_succeeds(lab: Lab, tmp_path: Path) -> None
 
 
 # ----------------------------------------------------------------- strongSwan initiates
-
-
-def _free_gateway_namespace(lab: Lab) -> None:
-    old = lab.peers.pop("responder", None)
-    if old is not None:
-        old.stop()
 
 
 @pytest.mark.parametrize("auth", ["psk", "pubkey"])
