@@ -138,7 +138,11 @@ class ReceivePath:
     def _receive_request(self, data: bytes, h: IkeHeader, src: Endpoint, dst: Endpoint, now: float) -> None:
         cached = self._cached
         if cached is not None and h.message_id == cached.message_id and h.exchange_type == cached.exchange:
-            # A retransmitted request: the same answer again, byte for byte (§2.1).
+            # A retransmitted request: the same answer again, byte for byte (§2.1); for a
+            # fragmented request only on its first fragment (RFC 7383 §2.6.1), not once per
+            # fragment.
+            if h.next_payload == PayloadType.SKF and data[32:34] != b"\x00\x01":
+                raise Drop("retransmitted fragment other than the first", "retransmitted fragment")
             cached.resent += 1
             for d in cached.datagrams:
                 self._out.append(Datagram(d.payload, d.src, src))

@@ -65,3 +65,27 @@ def test_no_fragmentation_when_the_peer_does_not_support_it() -> None:
     net.run()
     assert not any(_skf(w) for w in net.log[2:])
     assert net.i.state is State.ESTABLISHED  # the in-memory path has no MTU
+
+
+def test_retransmitted_fragmented_request_is_answered_once() -> None:
+    # The initiator's IKE_AUTH (fragmented) is resent after its answer was lost: the responder
+    # answers on fragment 1 only (RFC 7383 §2.6.1), not once per fragment.
+    lost = {"n": 0}
+
+    def lose_first_answer(w: Wire, n: int) -> list[bytes]:
+        if not w.to_responder and _skf(w) is not None and lost["n"] < 100 and w.d.payload[18] == 35:
+            if lost.setdefault("mid", None) is None:
+                lost["n"] += 1
+                if _skf(w).fragment_number == _skf(w).total_fragments:
+                    lost["mid"] = 1
+                return []
+        return [w.d.payload]
+
+    net = pair(*_big_cert_configs())
+    net.mangle = lose_first_answer
+    net.i.initiate(0.0)
+    net.run()
+    assert net.i.state is State.ESTABLISHED
+    resent = [s for s in of(net.events_r, events.Sent) if s.exchange == "IKE_AUTH" and s.retransmission]
+    assert len(resent) == 1
+    assert net.r.drops["retransmitted fragment"] >= 1
