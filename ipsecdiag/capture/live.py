@@ -51,7 +51,7 @@ STOP_TIMEOUT = 5.0
 BUFFER_MIB = 32
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ on Linux; spelled out for typing)
 PIPE_BYTES = 1 << 20
-QUEUE_CHUNKS = 256  # chunks read from the pipe and not parsed yet (at most 256 MiB, ~1 s at 50k/s)
+QUEUE_CHUNKS = 32  # chunks read from the pipe, not parsed yet: at most 32 MiB (~0.8 s at 50k/s)
 COALESCE_BYTES = 64 << 10
 COALESCE_SECONDS = 0.005
 
@@ -193,6 +193,7 @@ class LiveBackend(Protocol):
     def start(self) -> None: ...
     def frames(self, before_wait: Callable[[], None] | None = None) -> Iterator[Frame]: ...
     def request_stats(self) -> None: ...
+    def ended_note(self) -> str: ...
     def stop(self) -> None: ...
     def close(self) -> None: ...
 
@@ -216,6 +217,7 @@ class PipeBackend:
         self._ready = threading.Event()
         self._stderr_thread: threading.Thread | None = None
         self._pipe: _DrainedPipe | None = None
+        self._stop_sent = False
 
     @property
     def stalls(self) -> int:
@@ -277,6 +279,13 @@ class PipeBackend:
             return f"{self.name} did not start capturing on {self.interface} within {START_TIMEOUT:.0f} s"
         return f"{self.name} failed on {self.interface}: {text or 'no message'}"
 
+    def ended_note(self) -> str:
+        """Why the capture ended when nobody asked it to (the tool's last words), else ""."""
+        if self.proc is None or self.proc.poll() is None or self._stop_sent:
+            return ""
+        said = [ln for ln in self._stderr if not ln.startswith(("Capturing on", "File:", "Packets"))]
+        return f"{self.name} exited with status {self.proc.returncode}" + (f": {said[-1]}" if said else "")
+
     def frames(self, before_wait: Callable[[], None] | None = None) -> Iterator[Frame]:
         """The tool's packets as reader frames; ``before_wait`` runs before each read of the
         pipe, i.e. whenever the frames of the previous read have all been yielded."""
@@ -297,12 +306,14 @@ class PipeBackend:
     def stop(self) -> None:
         """Ask the tool to finish: it flushes, prints its statistics and closes the pipe."""
         if self.proc is not None and self.proc.poll() is None:
+            self._stop_sent = True
             self.proc.send_signal(signal.SIGINT)
 
     def close(self) -> None:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            self._stop_sent = True
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(STOP_TIMEOUT)
@@ -511,6 +522,9 @@ class ScapyBackend:
             return
         self.drops.received = (self.drops.received or 0) + packets
         self.drops.kernel = (self.drops.kernel or 0) + dropped
+
+    def ended_note(self) -> str:
+        return ""
 
     def stop(self) -> None:
         self._stop.set()

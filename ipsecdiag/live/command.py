@@ -254,6 +254,10 @@ def run_live(
         raise LiveUsageError(str(e)) from None
     finally:
         restore()
+    note = cap.ended_note() if session.stop_reason == "capture ended" else ""
+    if note:  # the tool died (interface gone, disk full): the report covers what came before
+        session.stop_reason += f" ({note})"
+        human.print(f"ipsecdiag: warning: the capture ended by itself: {note}", markup=False)
     view.final(report, req.json_out, ladders=req.ladders)
     if lines_out is not None and lines_out is not sys.stdout:
         lines_out.close()

@@ -5,7 +5,8 @@ exit, the failure messages of the real tools) without touching a network interfa
 ``make_tool(tmp_path, "tcpdump", capture=path)`` writes an executable script that, given the
 back end's usual arguments, announces itself, copies ``capture`` to stdout (optionally in
 pieces with pauses, like packets arriving) and waits for SIGINT; ``fail=`` makes it print one
-of the real tools' error messages and exit 1 instead.
+of the real tools' error messages and exit 1 instead, ``die=`` exit 1 with that message
+after the capture (an interface that went away).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ PIECES = {pieces!r}
 PAUSE = {pause!r}
 FAIL = {fail!r}
 KERNEL_DROPS = {drops!r}
+DIE = {die!r}
 ARGS = {args_file!r}
 if ARGS:
     with open(ARGS, "w") as f:
@@ -69,6 +71,8 @@ for i in range(0, len(data), step):
     out.write(data[i:i + step]); out.flush()
     sent += 1
     time.sleep(PAUSE)
+if DIE:
+    sys.stderr.write(DIE + "\n"); sys.stderr.flush(); sys.exit(1)
 deadline = time.monotonic() + 30
 while not stop and time.monotonic() < deadline:
     time.sleep(0.02)
@@ -92,6 +96,7 @@ def make_tool(
     fail: str | None = None,
     drops: int = 0,
     args_file: Path | None = None,
+    die: str = "",
 ) -> Path:
     """An executable fake ``kind`` ("tcpdump" or "dumpcap") in ``tmp_path``."""
     path = tmp_path / f"fake-{kind}"
@@ -105,6 +110,7 @@ def make_tool(
             fail=FAILURES[kind][fail] if fail else "",
             drops=drops,
             args_file=str(args_file) if args_file else "",
+            die=die,
         )
     )
     os.chmod(path, 0o755)

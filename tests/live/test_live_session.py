@@ -172,3 +172,12 @@ def test_frames_seen_by_live_equal_the_capture(tmp_path: Path, fake_tcpdump) -> 
     assert res.exit_code in (0, 1), res.output
     with open_capture(SAMPLES / "ikev2-frag-blackhole.pcap") as a, open_capture(out) as b:
         assert [f[1:] for f in a.frames()] == [f[1:] for f in b.frames()]
+
+
+def test_a_capture_tool_that_dies_is_reported_with_the_report_so_far(tmp_path: Path, fake_tcpdump) -> None:
+    fake_tcpdump(SAMPLES / "ikev2-psk-ok.pcap", die="tcpdump: pcap_loop: The interface went down")
+    res = CliRunner().invoke(app, ["live", "-i", "lo", "--duration", "20", "--json", "-", "--fail-on", "never"])
+    assert res.exit_code == 0, res.output
+    assert "the capture ended by itself: tcpdump exited with status 1: tcpdump: pcap_loop" in res.output
+    doc = json.loads(res.stdout)
+    assert doc["source"]["frames"] == 26 and doc["live"]["stopped"].startswith("capture ended (tcpdump exited")
