@@ -296,7 +296,8 @@ def responder_cmd(
     c = result.counters
     console.print(
         f"{len(result.clients)} client(s), {result.children_up} CHILD SA(s) up; "
-        f"{_n(c.sent, 'datagram')} sent, {c.received} received" + (f"; {result.refused} refused (client limit)" if result.refused else ""),
+        f"{_n(c.sent, 'datagram')} sent, {c.received} received" + (f"; {result.refused} refused (client limit)" if result.refused else "")
+        + (f"; {result.forgotten} finished clients not listed" if result.forgotten else ""),
         markup=False,
     )
     if result.interrupted:

@@ -1,7 +1,8 @@
 """``ipsecdiag responder``: a minimal IKEv2 responder on the engine, one IKE SA per client.
 
 Datagrams are demultiplexed by the initiator's SPI and the client's address (an IKE_SA_INIT
-request with a zero responder SPI from a new SPI opens a session, up to ``max_clients``);
+request with a zero responder SPI from a new SPI opens a session, up to ``max_clients`` at a
+time: a client whose IKE SA is gone frees its slot);
 ESP-in-UDP and NAT keepalives go to the client's session, which hands ESP back as an event.
 Every client's steps are printed with its address; findings use the catalogue like
 ``probe connect``. The run ends at the time bound, or with ``once`` after the first client that
@@ -24,6 +25,7 @@ from ipsecdiag.probe.transport import IKE_PORT, NATT_PORT, Counters, Driver, Pac
 from ipsecdiag.probe.tunnel_echo import TunnelEcho
 from ipsecdiag.reconstruction.model import Finding
 
+_MAX_RETIRED = 1000
 _IKE_HDR = 28
 _NON_ESP_MARKER = b"\x00\x00\x00\x00"
 _IKE_SA_INIT = 34
@@ -66,6 +68,7 @@ class ResponderResult:
     findings: list[Finding] = field(default_factory=list)
     refused: int = 0  # new clients beyond max_clients
     interrupted: bool = False  # ended by Ctrl-C
+    forgotten: int = 0  # finished clients not kept for the report (beyond _MAX_RETIRED)
 
     @property
     def children_up(self) -> int:
@@ -115,6 +118,8 @@ class Responder:
         self.clients: dict[tuple[str, bytes], Client] = {}
         self.by_host: dict[str, Client] = {}  # the latest client per address, for ESP/keepalives
         self.refused = 0
+        self.retired: list[Client] = []  # finished clients moved out of the table (reported)
+        self.forgotten = 0  # finished clients beyond _MAX_RETIRED (counted only)
         self.internal_errors = 0
         self.started = clock()
         self.driver: Driver | None = None
@@ -144,9 +149,27 @@ class Responder:
         if not new:
             return None
         if len(self.clients) >= self.opts.max_clients:
+            self._retire_closed()
+        if len(self.clients) >= self.opts.max_clients:
             self.refused += 1
             return None
         return self._open(src, spi_i, payload, now).sa
+
+    def _retire_closed(self) -> None:
+        """Free the slots of clients whose IKE SA is gone; the report keeps the first ones."""
+        from ipsecdiag.engine.state import State
+
+        for key, c in list(self.clients.items()):
+            if getattr(c.sa, "state", None) is State.CLOSED:
+                del self.clients[key]
+                if self.by_host.get(c.peer.host) is c:
+                    del self.by_host[c.peer.host]
+                if self.driver is not None and c.sa in self.driver.sessions:
+                    self.driver.sessions.remove(c.sa)  # type: ignore[arg-type]
+                if len(self.retired) < _MAX_RETIRED:
+                    self.retired.append(c)
+                else:
+                    self.forgotten += 1
 
     def _open(self, src: Endpoint, spi_i: bytes, payload: bytes, now: float) -> Client:
         from ipsecdiag.engine import IkeSa
@@ -192,7 +215,7 @@ class Responder:
         now = self.clock()
         return any(
             c.up_at is not None and (c.narrator.deleted is not None or now - c.up_at >= self.opts.linger)
-            for c in self.clients.values()
+            for c in (*self.retired, *self.clients.values())
         )
 
     def run(self) -> ResponderResult:
@@ -221,10 +244,11 @@ class Responder:
                 self.emit(Step(round(self.clock() - start, 3), "interrupted", "interrupted: cleaning up"))
             if not o.keep:
                 self._cleanup()
-            findings = [f for c in self.clients.values() for f in c.narrator.findings]
+            clients = [*self.retired, *self.clients.values()]
+            findings = [f for c in clients for f in c.narrator.findings]
             return ResponderResult(
-                list(self.clients.values()), self.driver.counters, self.driver.record, findings, self.refused,
-                interrupted,
+                clients, self.driver.counters, self.driver.record, findings, self.refused, interrupted,
+                self.forgotten,
             )  # fmt: skip
         finally:
             sockets.close()

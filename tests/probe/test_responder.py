@@ -217,3 +217,12 @@ def test_the_session_files_decrypt_in_analyze_and_tshark(tmp_path: Path) -> None
     ).stdout.split()  # fmt: skip
     # IDi and IDr in the request, IDr in the response: visible only after decryption
     assert ids == ["client.test,gw.test", "gw.test"], ids
+
+
+@needs_engine
+def test_finished_clients_free_their_slot(tmp_path: Path) -> None:
+    r, t, out = _serve("aes256gcm16-prfsha256-ecp256", max_clients=1, timeout=4.0)
+    results = [_probe(r.local.port, "aes256gcm16-prfsha256-ecp256", tmp_path) for _ in range(3)]  # type: ignore[union-attr]
+    t.join(timeout=10)
+    assert all(res.ok and res.deleted for res in results)  # type: ignore[attr-defined]
+    assert out[0].refused == 0 and out[0].children_up == 3 and len(out[0].clients) == 3
