@@ -264,6 +264,7 @@ def install(
         k_in.spi, k_out.spi, p, k_in, k_out, sel.ts_i, sel.ts_r, sel.mode, esn, local_ts, remote_ts
     )
     sa.child_sas[child.spi_in] = child
+    sa.schedule_child_rekey(child.spi_in)
     sa.emit(
         ev.ChildSaUp(
             child.spi_in,

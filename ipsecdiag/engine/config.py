@@ -175,7 +175,7 @@ class ChildConfig:
     local_ts: tuple[TrafficSelector, ...] = ()
     remote_ts: tuple[TrafficSelector, ...] = ()
     mode: str = "tunnel"  # "tunnel" | "transport"
-    pfs_groups: tuple[int, ...] = ()  # KE for CREATE_CHILD_SA (taken from the proposals when empty)
+    rekey_time: float | None = None  # rekey each CHILD SA this long after it came up
 
 
 @dataclass(frozen=True)
@@ -187,8 +187,11 @@ class IkeConfig:
     (a network, e.g. ``10.3.0.0/28``). ``cookie_secret`` turns on stateless cookies (RFC 7296
     §2.6) on a responder; the secret rotates every ``cookie_lifetime`` seconds of ``now``.
     ``force_encap`` fakes the NAT-D source hash so both sides use UDP encapsulation
-    (strongSwan ``encap = yes``). ``fragment_size`` is the largest IKE datagram we send when
-    fragmentation (RFC 7383) was negotiated.
+    (strongSwan ``encap = yes``). ``fragment_size`` is the largest IP packet (IP and UDP
+    headers and the non-ESP marker included, as strongSwan's ``fragment_size``) an encrypted
+    message may take before it is sent as RFC 7383 fragments, when the peer supports them.
+    ``rekey_time`` (IKE SA) and ``ChildConfig.rekey_time`` make the engine rekey by itself
+    that many seconds after an SA came up (None: only when the caller asks).
     """
 
     ike_proposals: tuple[Proposal, ...]
@@ -216,6 +219,7 @@ class IkeConfig:
     cookie_lifetime: float = 120.0
     initial_contact: bool = True
     natt_port: int = 4500
+    rekey_time: float | None = None  # rekey the IKE SA this long after it was established
     vendor_ids: tuple[bytes, ...] = ()
     # Responder: EAP-MSCHAPv2 users (identity, password) for initiators that send no AUTH.
     eap_users: tuple[tuple[str, SecretBytes], ...] = ()

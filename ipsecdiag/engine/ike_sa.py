@@ -233,6 +233,42 @@ class IkeSa(ReceivePath):
 
     def transition(self, trigger: Trigger) -> None:
         self._transition(trigger)
+        if trigger is Trigger.AUTH_OK:
+            self._schedule_ike_rekey()
+
+    # -- rekeying on our own (IkeConfig.rekey_time, ChildConfig.rekey_time) ---------------------
+
+    def _jittered(self, delay: float) -> float:
+        # Up to 10 % earlier, so that two peers with the same setting rarely collide (§2.8.1).
+        return delay * (1.0 - 0.1 * self.rng.bytes(1)[0] / 255)
+
+    def _schedule_ike_rekey(self) -> None:
+        if self.config.rekey_time is None:
+            return
+        spis = (self.spi_i, self.spi_r)
+
+        def start(now: float) -> None:
+            from . import create_child
+
+            # Only the SA it was scheduled for, and only while nothing else is going on.
+            if self.state is State.ESTABLISHED and (self.spi_i, self.spi_r) == spis:
+                create_child.start_rekey_ike(self, now)
+
+        self.defer(PendingRequest(start, "scheduled IKE SA rekey"), self._jittered(self.config.rekey_time))
+
+    def schedule_child_rekey(self, spi_in: int) -> None:
+        """Called when a CHILD SA comes up: rekey it after ``ChildConfig.rekey_time``."""
+        child = self.config.child
+        if child is None or child.rekey_time is None:
+            return
+
+        def start(now: float) -> None:
+            from . import create_child
+
+            if self.state is State.ESTABLISHED and spi_in in self.child_sas:
+                create_child.start_rekey_child(self, spi_in, now)
+
+        self.defer(PendingRequest(start, "scheduled CHILD SA rekey"), self._jittered(child.rekey_time))
 
     def _transition(self, trigger: Trigger) -> None:
         self.state = next_state(self.role, self.state, trigger)
@@ -342,7 +378,7 @@ class IkeSa(ReceivePath):
         Delete exchange (sent by us when ``delete_old``, else expected from the peer)."""
         retired = IkeSa.__new__(IkeSa)
         retired.__dict__.update(self.__dict__)
-        retired._events, retired._out, retired._pending = deque(), deque(), deque()
+        retired._events, retired._out, retired._pending, retired._deferred = deque(), deque(), deque(), []
         # The CHILD SAs belong to both until the old SA is gone: an exchange still running on
         # the old SA (a CREATE_CHILD_SA that crossed the rekey) installs into the same table.
         retired.pool, retired._retired, retired._successor = None, [], self
@@ -357,6 +393,7 @@ class IkeSa(ReceivePath):
         self._cached, self._outstanding = None, None
         self.neg.chosen, self.neg.ke_group = chosen, group
         self._emit(ev.IkeSaRekeyed(old_i, old_r, keys))
+        self._schedule_ike_rekey()
         if delete_old:
             retired.delete(now)
         # Requests queued while the old SA's window was busy now go out on the new SA.

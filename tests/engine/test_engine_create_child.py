@@ -135,3 +135,18 @@ def test_rekey_of_unknown_child_gets_child_sa_not_found() -> None:
     err = of(net.events_i, events.ProtocolError)[-1]
     assert (err.notify_name, err.received, err.fatal) == ("CHILD_SA_NOT_FOUND", True, False)
     assert net.i.state is State.ESTABLISHED
+
+
+def test_rekeys_on_their_own_after_the_configured_times() -> None:
+    from dataclasses import replace
+
+    ci, cr = psk_configs()
+    ci = replace(ci, rekey_time=3000.0, child=replace(ci.child, rekey_time=1000.0))
+    net = pair(ci, cr)
+    net.i.initiate(0.0)
+    net.run(max_time=3500.0)
+    # CHILD rekeys at ~900-1000 s intervals, the IKE SA after ~2700-3000 s: all on timers.
+    assert len(of(net.events_i, events.ChildSaRekeyed)) >= 3
+    assert len(of(net.events_i, events.IkeSaRekeyed)) == 1
+    assert len(net.i.child_sas) == len(net.r.child_sas) == 1
+    assert net.i.keys == net.r.keys and net.i.state is State.ESTABLISHED
