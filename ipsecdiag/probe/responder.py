@@ -44,6 +44,7 @@ class ResponderOptions:
     linger: float = 30.0
     keep: bool = False
     max_clients: int = 32
+    half_open_timeout: float = 30.0
     rate: float = 50.0
     max_sends: int = 5000
     write: Path | None = None
@@ -58,6 +59,7 @@ class Client:
     sa: object
     narrator: Narrator
     up_at: float | None = None
+    opened_at: float = 0.0
 
 
 @dataclass
@@ -156,11 +158,18 @@ class Responder:
         return self._open(src, spi_i, payload, now).sa
 
     def _retire_closed(self) -> None:
-        """Free the slots of clients whose IKE SA is gone; the report keeps the first ones."""
+        """Free the slots of clients whose IKE SA is gone, or half-open for longer than
+        ``half_open_timeout`` (IKE_SA_INIT answered, no IKE_AUTH: strongSwan's 30 s default);
+        the report keeps the first ones."""
         from ipsecdiag.engine.state import State
 
+        now = self.clock()
         for key, c in list(self.clients.items()):
-            if getattr(c.sa, "state", None) is State.CLOSED:
+            state = getattr(c.sa, "state", None)
+            stale = state is State.INIT_DONE and now - c.opened_at > self.opts.half_open_timeout
+            if stale:
+                c.narrator.step("expired", f"half-open for {self.opts.half_open_timeout:g} s without IKE_AUTH: dropped")
+            if stale or state is State.CLOSED:
                 del self.clients[key]
                 if self.by_host.get(c.peer.host) is c:
                     del self.by_host[c.peer.host]
@@ -185,7 +194,7 @@ class Responder:
             emit=self._emit_for(src), clock=self.clock, frame=lambda: self.driver.frame if self.driver else 0,
             t0=self.started,
         )  # fmt: skip
-        c = Client(src, spi_i, sa, narrator)
+        c = Client(src, spi_i, sa, narrator, opened_at=now)
         self.clients[(src.host, spi_i)] = c
         self.by_host[src.host] = c
         narrator.step("client", f"new IKE_SA_INIT from {src} (SPI {spi_i.hex()})")

@@ -226,3 +226,34 @@ def test_finished_clients_free_their_slot(tmp_path: Path) -> None:
     t.join(timeout=10)
     assert all(res.ok and res.deleted for res in results)  # type: ignore[attr-defined]
     assert out[0].refused == 0 and out[0].children_up == 3 and len(out[0].clients) == 3
+
+
+@needs_engine
+def test_a_half_open_client_is_dropped_after_the_timeout(tmp_path: Path) -> None:
+    """One slot, taken by a client that never sends IKE_AUTH: after half_open_timeout a new
+    client gets it."""
+    import socket
+
+    from ipsecdiag.engine import IkeSa
+    from ipsecdiag.engine.config import Endpoint, Role
+
+    r, t, out = _serve("aes256gcm16-prfsha256-ecp256", max_clients=1, half_open_timeout=0.3, timeout=5.0)
+    cfg = build_config(
+        ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", creds=_psk(), local_id="half.open", remote_id=None,
+        ts=None, local_ts=None, local_addr="127.0.0.1", encap=False, timeout=5,
+    )  # fmt: skip
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(3)
+        half = IkeSa(cfg, role=Role.INITIATOR, rng=SystemRandom(), now=0.0,
+                     local=Endpoint("127.0.0.1", s.getsockname()[1]), remote=Endpoint("127.0.0.1", r.local.port))  # type: ignore[union-attr]  # fmt: skip
+        half.initiate(0.0)
+        for d in half.datagrams_to_send(0.0):
+            s.sendto(d.payload, ("127.0.0.1", r.local.port))  # type: ignore[union-attr]
+        s.recvfrom(2048)  # the IKE_SA_INIT response: now half-open, and we go quiet
+    time.sleep(0.5)
+    res = _probe(r.local.port, "aes256gcm16-prfsha256-ecp256", tmp_path)  # type: ignore[union-attr]
+    t.join(timeout=10)
+    assert res.ok, [s.text for s in res.steps]  # type: ignore[attr-defined]
+    assert out[0].refused == 0 and len(out[0].clients) == 2
+    assert any(s.kind == "expired" for s in out[0].clients[0].narrator.steps)
