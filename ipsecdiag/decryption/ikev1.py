@@ -4,7 +4,7 @@ negotiated phase-1 SA and the IV seed from the two KE payloads."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..crypto.errors import CryptoError
 from ..crypto.ikev1 import V1Decryptor
@@ -60,7 +60,7 @@ class IkeV1DecryptHook:
         self._dec[sa.spi_i] = dec
         return dec
 
-    def decrypt(self, sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord, msg: Any) -> None:
+    def decrypt(self, sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord, msg: v1.V1Message) -> None:
         dec = self._decryptor(sa)
         if isinstance(dec, str):
             if dec != "no keys":

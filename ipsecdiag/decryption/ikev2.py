@@ -8,7 +8,7 @@ are added to the IKE SA record.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..reconstruction.ike_sas import note_error_notifies, proposal_dict_v2
 from ..reconstruction.model import ChildSaRecord, IkeSaRecord, MessageRecord
@@ -66,7 +66,7 @@ def install_decryption(
         rec.esp.hook = EspDecryptHook(rec, plain=plain, fail=fail)
 
 
-def _sk_offset(msg: Any) -> int:
+def _sk_offset(msg: v2.IkeMessage) -> int:
     """Offset of the SK/SKF generic payload header: it is the last payload of the message."""
     sk = msg.encrypted
     h = msg.header
@@ -83,7 +83,7 @@ class IkeV2Decryptor:
         # process-wide): they and their key material go when the reconstructor does.
         self._contexts: dict[tuple[IkeSaKeys, bool], SkContext] = {}
 
-    def decrypt(self, sa: IkeSaRecord, m: MessageRecord, parts: list[tuple[bytes, Any]]) -> None:
+    def decrypt(self, sa: IkeSaRecord, m: MessageRecord, parts: list[tuple[bytes, v2.IkeMessage]]) -> None:
         from ..crypto.errors import CryptoError
         from ..crypto.sk import SkContext
 
@@ -120,7 +120,7 @@ class IkeV2Decryptor:
         self._learn(sa, m, h)
 
     # -- what decrypted exchanges tell us -------------------------------------------------
-    def _learn(self, sa: IkeSaRecord, m: MessageRecord, h: Any) -> None:
+    def _learn(self, sa: IkeSaRecord, m: MessageRecord, h: v2.IkeHeader) -> None:
         if not m.is_response:
             return
         ex = next((e for e in reversed(sa.exchanges) if e.response is m), None)
@@ -182,7 +182,9 @@ class IkeV2Decryptor:
         )
         sa.child_sas.append(c)
 
-    def _ike_rekey(self, sa: IkeSaRecord, offered: Any, chosen: Any, resp: MessageRecord) -> None:
+    def _ike_rekey(
+        self, sa: IkeSaRecord, offered: v2.Proposal | None, chosen: v2.Proposal, resp: MessageRecord
+    ) -> None:
         if offered is None or len(offered.spi) != 8 or len(chosen.spi) != 8:
             return
         new_key = f"{offered.spi.hex()}/{chosen.spi.hex()}"
@@ -207,7 +209,7 @@ class IkeV2Decryptor:
                             c.deleted_frame = m.first_frame
 
 
-def chosen_esn(p: Any) -> bool | None:
+def chosen_esn(p: v2.Proposal) -> bool | None:
     from ..wire.registry import TransformType
 
     vals = [t.id for t in p.transforms if t.type == TransformType.ESN]

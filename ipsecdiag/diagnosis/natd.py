@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..protocol.natd import natd_hash_v1, natd_hash_v2, v1_hash_name
-from ..reconstruction.model import IkeSaRecord, MessageRecord
+from ..reconstruction.model import EspFlow, IkeSaRecord, MessageRecord
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.registry import NotifyType
@@ -158,7 +157,7 @@ def messages(sa: IkeSaRecord) -> list[MessageRecord]:
 
 def analyse_sa(
     sa: IkeSaRecord,
-    esp_flows: Iterable[Any],
+    esp_flows: Iterable[EspFlow],
     ike_ports: Iterable[int] = (500,),
     natt_ports: Iterable[int] = (4500,),
 ) -> NatVerdict:
@@ -197,7 +196,7 @@ def analyse_sa(
 def _mapping_changes(
     sa: IkeSaRecord,
     msgs: list[MessageRecord],
-    flows: list[Any],
+    flows: list[EspFlow],
     float_msg: MessageRecord | None,
     natt: set[int],
 ) -> list[MappingChange]:
@@ -223,7 +222,7 @@ def _mapping_changes(
         own[side_of(m)].add(m.src)
         own[SIDES[1] if side_of(m) == SIDES[0] else SIDES[0]].add(m.dst)
     addrs = own[SIDES[0]] | own[SIDES[1]]
-    by_spi: dict[int, list[Any]] = {}
+    by_spi: dict[int, list[EspFlow]] = {}
     for f in flows:
         if f.encap == "udp" and f.src in addrs and f.dst in addrs and f.first_ts >= float_msg.ts - 1.0:
             by_spi.setdefault(f.spi, []).append(f)

@@ -16,7 +16,7 @@ quick mode / informational / transaction message id form one exchange of several
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -34,7 +34,7 @@ ZERO_SPI = bytes(8)
 _V1_PHASE1 = (2, 4)  # Identity Protection (Main Mode) and Aggressive exchanges
 
 # Decryption hook: (sa, record, message bytes) -> None; it fills record.inner, record.decrypted...
-DecryptHook = Callable[[IkeSaRecord, MessageRecord, Any], None]
+DecryptHook = Callable[[IkeSaRecord, MessageRecord, list[tuple[bytes, v2.IkeMessage]]], None]
 
 
 def exchange_name_v2(t: int) -> str:
@@ -46,7 +46,7 @@ class _Pending:
     """IKEv2 fragments (SKF) collected until all of a message's fragments arrived."""
 
     total: int
-    fragments: dict[int, tuple[IkeDatagram, Any]] = field(default_factory=dict)
+    fragments: dict[int, tuple[IkeDatagram, v2.IkeMessage]] = field(default_factory=dict)
     record: MessageRecord | None = None
 
 
@@ -62,7 +62,7 @@ class IkeReconstructor:
         self.messages = 0
         # (new spi_i, new spi_r) -> parent SA, learnt from decrypted CREATE_CHILD_SA rekeys
         self.rekey_parents: dict[tuple[bytes, bytes], IkeSaRecord] = {}
-        self.v1_decrypt_hook: Callable[[IkeSaRecord, ExchangeRecord, MessageRecord, Any], None] | None = None
+        self.v1_decrypt_hook: Callable[[IkeSaRecord, ExchangeRecord, MessageRecord, v1.V1Message], None] | None = None
         # Bounds the IKEv2 SAs that never got past IKE_SA_INIT (floods, scans): see halfopen.py.
         self.half_open = HalfOpenLedger()
 
@@ -128,7 +128,7 @@ class IkeReconstructor:
         self.half_open.keep(d)
         return True
 
-    def _find_v2_sa(self, spi_i: bytes, spi_r: bytes, d: IkeDatagram, h: Any) -> IkeSaRecord:
+    def _find_v2_sa(self, spi_i: bytes, spi_r: bytes, d: IkeDatagram, h: v2.IkeHeader) -> IkeSaRecord:
         cands = self._v2_by_spi_i.get(spi_i, [])
         if spi_r != ZERO_SPI:
             for sa in reversed(cands):
@@ -161,7 +161,7 @@ class IkeReconstructor:
         self._v2_by_spi_i.setdefault(spi_i, []).append(sa)
         return sa
 
-    def _on_v2(self, d: IkeDatagram, msg: Any) -> None:
+    def _on_v2(self, d: IkeDatagram, msg: v2.IkeMessage) -> None:
         h = msg.header
         sa = self._find_v2_sa(h.spi_i, h.spi_r, d, h)
         if h.is_response:
@@ -176,7 +176,7 @@ class IkeReconstructor:
         rec = self._make_v2_record(d, msg)
         self._place_v2(sa, d, msg, rec)
 
-    def _make_v2_record(self, d: IkeDatagram, msg: Any) -> MessageRecord:
+    def _make_v2_record(self, d: IkeDatagram, msg: v2.IkeMessage) -> MessageRecord:
         h = msg.header
         rec = _message_record(d, h.length, h.is_response, h.is_initiator)
         rec.parsed = msg
@@ -185,7 +185,7 @@ class IkeReconstructor:
         rec.encrypted = any(isinstance(p, (v2.SkPayload, v2.SkfPayload)) for p in msg.payloads)
         return rec
 
-    def _on_v2_fragment(self, sa: IkeSaRecord, d: IkeDatagram, msg: Any, skf: Any) -> None:
+    def _on_v2_fragment(self, sa: IkeSaRecord, d: IkeDatagram, msg: v2.IkeMessage, skf: v2.SkfPayload) -> None:
         h = msg.header
         requester_is_init = h.is_initiator != h.is_response
         key = (id(sa), h.message_id, h.is_response, requester_is_init)
@@ -230,7 +230,7 @@ class IkeReconstructor:
             self.decrypt_hook(sa, rec, list(zip(raws, ordered, strict=True)))
 
     def _place_v2(
-        self, sa: IkeSaRecord, d: IkeDatagram, msg: Any, rec: MessageRecord, defer_decrypt: bool = False
+        self, sa: IkeSaRecord, d: IkeDatagram, msg: v2.IkeMessage, rec: MessageRecord, defer_decrypt: bool = False
     ) -> None:
         h = msg.header
         requester_is_init = h.is_initiator != h.is_response
@@ -277,7 +277,7 @@ class IkeReconstructor:
         if not defer_decrypt and rec.encrypted and self.decrypt_hook is not None:
             self.decrypt_hook(sa, rec, [(d.data, msg)])
 
-    def _note_v2(self, sa: IkeSaRecord, rec: MessageRecord, msg: Any) -> None:
+    def _note_v2(self, sa: IkeSaRecord, rec: MessageRecord, msg: v2.IkeMessage) -> None:
         """Facts visible in clear payloads: proposals, vendor ids, error notifies."""
         h = msg.header
         for p in msg.payloads:
@@ -296,7 +296,7 @@ class IkeReconstructor:
         note_error_notifies(sa, msg.payloads)
 
     # ------------------------------------------------------------------ IKEv1
-    def _on_v1(self, d: IkeDatagram, msg: Any) -> None:
+    def _on_v1(self, d: IkeDatagram, msg: v1.V1Message) -> None:
         h = msg.header
         sa = self._v1_by_cookie.get(h.cookie_i)
         if sa is None:
@@ -357,7 +357,7 @@ class IkeReconstructor:
         if rec.encrypted and self.v1_decrypt_hook is not None:
             self.v1_decrypt_hook(sa, ex, rec, msg)
 
-    def _note_v1(self, sa: IkeSaRecord, rec: MessageRecord, msg: Any) -> None:
+    def _note_v1(self, sa: IkeSaRecord, rec: MessageRecord, msg: v1.V1Message) -> None:
         for p in msg.payloads:
             if isinstance(p, v1.V1VendorIdPayload):
                 name = _vendor_name(p.data)
@@ -525,7 +525,7 @@ def _vendor_name(data: bytes) -> str:
     return identify_vendor(data) or f"unknown ({data[:16].hex()}{'…' if len(data) > 16 else ''})"
 
 
-def note_error_notifies(sa: IkeSaRecord, payloads: Any) -> None:
+def note_error_notifies(sa: IkeSaRecord, payloads: Iterable[object]) -> None:
     """Record the SA's error notifies (IKEv1 or IKEv2 Notify payloads, clear or decrypted)."""
     for p in payloads:
         if (
@@ -536,7 +536,7 @@ def note_error_notifies(sa: IkeSaRecord, payloads: Any) -> None:
             sa.error_notifies.append(p.name)
 
 
-def proposal_dict_v2(p: Any) -> dict[str, Any]:
+def proposal_dict_v2(p: v2.Proposal) -> dict[str, Any]:
     """IANA names of the first transform of each type in an IKEv2 proposal."""
     from ..wire.registry import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType
 
@@ -564,13 +564,13 @@ def proposal_dict_v2(p: Any) -> dict[str, Any]:
     return out
 
 
-def proposal_dict_v1(p: Any) -> dict[str, Any]:
+def proposal_dict_v1(p: v1.V1Proposal) -> dict[str, Any]:
     """First transform of an IKEv1 proposal (the responder returns exactly one)."""
     dicts = proposal_dicts_v1_all(p)
     return dicts[0] if dicts else {"protocol": str(p.protocol_id)}
 
 
-def proposal_dicts_v1_all(p: Any) -> list[dict[str, Any]]:
+def proposal_dicts_v1_all(p: v1.V1Proposal) -> list[dict[str, Any]]:
     """One dict per transform: phase 1 attributes by name, or an IPsec transform summary."""
     from ..wire.ikev1_display import v1_phase1_params, v1_transform_summary
     from ..wire.registry import V1ProtocolId

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
+from ..capture.model import FragmentGroup, IcmpError
+from ..wire.ikev1_payloads import V1Message, V1Payload
+from ..wire.ikev2 import IkeMessage, Payload
 from .options import DEFAULT_OPTIONS, AnalysisOptions
 
 # Times in the report are record times from the capture. datetime's range is years 1 to 9999;
@@ -121,8 +124,8 @@ class MessageRecord:
     is_response: bool = False
     from_initiator: bool = False  # sent by the original initiator of the IKE SA
     # Parsed objects for checks (IkeMessage / V1Message and decrypted inner payloads).
-    parsed: Any = None
-    inner: tuple[Any, ...] = ()
+    parsed: IkeMessage | V1Message | None = None
+    inner: tuple[Payload | V1Payload, ...] = ()
     ikev2_fragments: int = 0  # RFC 7383 fragments that carried it (0 = not fragmented)
     fragments_missing: int = 0
     non_esp_marker: bool = False
@@ -152,7 +155,7 @@ class MessageRecord:
     def ip_fragmented(self) -> bool:
         return any(t.ip_fragments > 1 for t in self.transmissions)
 
-    def all_payloads(self) -> tuple[Any, ...]:
+    def all_payloads(self) -> tuple[Payload | V1Payload, ...]:
         """Outer payloads followed by decrypted inner payloads (parsed objects)."""
         outer = tuple(getattr(self.parsed, "payloads", ()) or ())
         return outer + tuple(self.inner)
@@ -393,8 +396,8 @@ class Report:
     ah_flows: list[AhFlow] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     keepalives: list[Keepalive] = field(default_factory=list)
-    icmp_errors: list[Any] = field(default_factory=list)  # capture.model.IcmpError
-    fragment_groups: list[Any] = field(default_factory=list)  # capture.model.FragmentGroup
+    icmp_errors: list[IcmpError] = field(default_factory=list)
+    fragment_groups: list[FragmentGroup] = field(default_factory=list)
     malformed: list[tuple[int, str, int, str]] = field(default_factory=list)  # frame, layer, offset, reason
     truncated_frames: list[int] = field(default_factory=list)
     options: AnalysisOptions = DEFAULT_OPTIONS

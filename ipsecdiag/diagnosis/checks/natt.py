@@ -11,7 +11,7 @@ from typing import Any
 
 from ...reconstruction.model import EspFlow, Finding, IkeSaRecord, Report, Severity
 from ..base import Check, CheckContext
-from ..natd import SIDES, NatVerdict, analyse_sa, messages, side_of
+from ..natd import SIDES, MappingChange, NatVerdict, analyse_sa, messages, side_of
 
 # Idle time after which a NAT may drop its UDP mapping. 30 s is the low end found in practice:
 # Linux conntrack's nf_conntrack_udp_timeout (30 s until traffic was seen both ways; 120 s
@@ -245,7 +245,7 @@ class NatCheck(Check):
             )
         return " ".join(parts)
 
-    def _mapping_change(self, v: NatVerdict, c: Any) -> Finding:
+    def _mapping_change(self, v: NatVerdict, c: MappingChange) -> Finding:
         stale = sorted(set(c.stale_after))
         ev = [
             f"frame {c.frame}: the {c.side}'s endpoint changed from {_ep(c.old)} to {_ep(c.new)} ({c.via})",
