@@ -229,6 +229,8 @@ def render_end(console: Console, result: Any) -> None:
     sent = f"{_n(c.sent, 'datagram')} sent, {c.received} received"
     if c.send_errors:
         sent += f", {c.send_errors} send errors ({c.last_send_error})"
+    if c.ignored:
+        sent += f", {c.ignored} from other addresses ignored"
     if result.stop_reason == "interrupted":
         console.print(Text(f"Result: interrupted ({sent})", style="bold yellow"))
     elif result.ok:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +43,7 @@ def finding(
     fid: str,
     *,
     evidence: list[str],
-    frames: list[int] = (),  # type: ignore[assignment]
+    frames: Iterable[int] = (),
     explanation: str | None = None,
     severity: Severity | None = None,
     data: dict[str, Any] | None = None,
