@@ -5,6 +5,17 @@ events (frozen dataclasses in :mod:`.events`) come out. Nothing in this package 
 socket, reads a clock or draws randomness itself: the caller passes ``now`` and a
 :class:`~ipsecdiag.crypto.rng.RandomSource`. The contract with the prober is
 ``ENGINE_API.md`` (kept beside the helpers' notes) and the docstrings of :class:`IkeSa`.
+
+Modules, in the order a message meets them:
+
+* ``config``, ``events``: what goes in and what comes out (frozen data).
+* ``ike_sa`` (public API, send path, timers) and ``receive`` (receive path) over ``window``
+  (message ids, retransmission, response cache), ``protect`` (SK/SKF) and ``fragments``
+  (RFC 7383).
+* ``state``: the transition and receive tables; ``errors``: Refuse/Drop carried to the top.
+* One module per exchange: ``init_exchange`` (+ ``cookies``), ``intermediate`` (RFC 9242/9370),
+  ``auth_exchange`` (+ ``eap_exchange``, ``eap``, ``mschapv2``), ``child_sa`` (+ ``pool``),
+  ``informational``, ``create_child``.
 """
 
 from . import events
