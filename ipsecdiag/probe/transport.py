@@ -366,7 +366,7 @@ class Driver:
                 self._collect(now)  # events queued by the sends themselves
                 if self._queue and pace_wait is None:
                     pace_wait = self.pacer.wait(now)
-                if done():
+                if done() and not self._queue:  # what is queued (e.g. a Delete response) goes first
                     self.reason = "done"
                     return self.reason
                 if self.reason == "budget":

@@ -211,3 +211,13 @@ def test_icmp_error_queue_entries_parse() -> None:
     assert too_big is not None and too_big.mtu == 1400 and "next-hop MTU 1400" in too_big.text()
     assert parse(st.pack("=IBBBBII", 90, 1, 0, 0, 0, 1500, 0), ("x", 1)) is None  # a local error
     assert parse(b"short", ("x", 1)) is None
+
+
+def test_done_waits_for_the_paced_queue(peer: socket.socket) -> None:
+    s = Scripted(Endpoint("127.0.0.1", 0), Endpoint(*peer.getsockname()), to_send=4)
+    drv, socks, _ = _driver(s, pacer=Pacer(rate=20.0, burst=1, now=time.monotonic()))
+    try:
+        assert drv.run(lambda: True, deadline=time.monotonic() + 5) == "done"
+    finally:
+        socks.close()
+    assert drv.counters.sent == 4 and len(_drain(peer, 4)) == 4
