@@ -11,12 +11,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..capture.model import FragmentGroup, IcmpError
-from ..wire.ikev1_payloads import V1Message, V1Payload
-from ..wire.ikev2 import IkeMessage, Payload
 from .options import DEFAULT_OPTIONS, AnalysisOptions
+
+if TYPE_CHECKING:  # annotations only: the model module stays cheap to import (CLI start-up)
+    from ..capture.model import FragmentGroup, IcmpError
+    from ..wire.ikev1_payloads import V1Message, V1Payload
+    from ..wire.ikev2 import IkeMessage, Payload
 
 # Times in the report are record times from the capture. datetime's range is years 1 to 9999;
 # a pcapng record may claim any 64-bit time (with any resolution and offset), and outside this
