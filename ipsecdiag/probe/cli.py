@@ -2,8 +2,17 @@
 
 Steps are printed as they happen (stderr when ``--json -`` owns stdout); the end is the
 findings in ``analyze``'s layout, the files written and one result line. Exit status: 0 when
-the CHILD SA came up, 1 when the negotiation failed (a finding says why), 2 for bad usage or
-an unusable address/port (one line, never a traceback).
+the CHILD SA came up, 1 when the negotiation failed (a finding says why), 2 for bad usage, an
+unusable address/port or an internal error of the engine (one line, never a traceback; the
+session is still written), 130 after Ctrl-C (the SAs are still deleted and the session written).
+
+``probe connect --json`` writes one object, schema ``ipsecdiag/probe-1``: ``gateway``/``local``
+("ip:port"), ``result`` ("child-sa-up" | "failed"), ``ike_sa`` (SPIs, chosen proposal, KE group,
+NAT, encapsulation, fragmentation, peer id) and ``child_sa`` (SPIs in/out, selectors, mode,
+proposal, virtual IPs), each null when not reached; ``steps`` (t, step, text, frame), ``findings``
+(the report JSON's finding fields; frames number the ``--write`` pcapng), ``packets_sent``,
+``packets_received``, ``send_errors``, ``ignored``, ``stopped`` ("done" | "deadline" | "budget" |
+"interrupted" | "engine-error"), ``deleted`` and ``files``.
 """
 
 from __future__ import annotations
@@ -171,6 +180,8 @@ def connect_cmd(
             data_plane = lambda sa, drv, nar: pinged.append(run_ping(sa, drv, nar, popts, SystemRandom()))  # noqa: E731
         gw = resolve(gateway)
         local_addr = resolve(source) if source else source_address(gw, remote_port)
+        if (":" in local_addr) != (":" in gw):
+            raise UsageError(f"--source {local_addr} and the gateway {gw} are of different address families")
         creds = load_credentials(psk_file, cert, key, ca or ())
         cfg = build_config(
             ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, ts=ts, local_ts=local_ts,

@@ -38,6 +38,7 @@ def _run(*args: str) -> tuple[int, str]:
         (("--timeout", "0"), "--timeout"),
         (("--cert", "/nonexistent.pem", "--key", "/nonexistent.key"), "--cert"),
         (("--source", "192.0.2.250"), "not an address of this host"),
+        (("--source", "::1"), "different address families"),
     ],
 )
 def test_connect_bad_usage(psk: Path, extra: tuple[str, ...], message: str) -> None:
