@@ -30,7 +30,7 @@ from probelab import (
     start_gateway,
     tshark_decrypted_ids,
 )
-from swanconf import INITIATOR_ID, INITIATOR_NET, RESPONDER_ID, RESPONDER_NET
+from swanconf import INITIATOR_ID, INITIATOR_NET, RESPONDER_ID, RESPONDER_NET, ROUTER_GW_ADDR
 
 _missing = missing_prerequisites(need_pki=True, need_nft=True)
 pytestmark = [
@@ -213,6 +213,41 @@ def test_fragmentation_of_a_large_certificate(tmp_path: Path) -> None:
         assert run_.result.rc == 1, run_.result.output[-2000:]
         assert run_.finding_ids[0] == "ike-fragment-loss", run_.result.output[-2000:]
         assert _dropped_fragments(lab) > 0
+
+
+@pytest.fixture(scope="module")
+def nat_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """The router masquerades the initiator (random source ports): a real NAT on the path."""
+    with Lab(tmp_path_factory.mktemp("probe-nat-lab"), NetOptions(nat=True)) as lab:
+        yield lab
+
+
+def test_probe_behind_a_nat(nat_lab: Lab, tmp_path: Path) -> None:
+    start_gateway(nat_lab, "gw-nat", PeerConfig())
+    run_ = probe(nat_lab, tmp_path, _psk_args(tmp_path))
+    _ok(run_)
+    assert run_.doc["ike_sa"]["nat_local"] is True  # the gateway saw another address than ours
+    nat = [s["text"] for s in run_.doc["steps"] if s["step"] == "nat"]
+    assert nat and "in front of us" in nat[0]
+
+
+def test_strongswan_behind_a_nat_against_ipsecdiag_responder(nat_lab: Lab, tmp_path: Path) -> None:
+    _free_gateway_namespace(nat_lab)
+    args = ["--psk-file", str(psk_file(tmp_path)), "--id", RESPONDER_ID, "--remote-id", INITIATOR_ID]
+    args += ["--ts", RESPONDER_NET, "--remote-ts", INITIATOR_NET, "--once", "--linger", "10"]
+    responder = Responder(nat_lab, tmp_path, args, timeout=40)
+    try:
+        nat_lab.start_peer("initiator", PeerConfig())
+        up = nat_lab.initiate(timeout=15)
+        down = nat_lab.terminate(timeout=10)
+        rc = responder.wait(timeout=20)
+    finally:
+        responder.stop()
+        nat_lab.peers.pop("initiator").stop()
+    out = responder.output()
+    assert up.ok and down.ok and rc == 0, up.output[-1500:] + "\n--- responder:\n" + out[-2000:]
+    # the client is seen at the router's address: the NAT translated it, and NAT-T still works
+    assert f"[{ROUTER_GW_ADDR}:" in out and "NAT found in front of the client" in out
 
 
 # ----------------------------------------------------------------- failures with the right finding
