@@ -104,6 +104,7 @@ def connect(
             clock=clock,
             frame=lambda: holder[0].frame if holder else 0,
             icmp=lambda: holder[0].counters.icmp_errors if holder else [],
+            dest=lambda: sa.remote,
         )
 
         def route(payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> IkeSa | None:

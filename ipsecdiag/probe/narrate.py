@@ -109,6 +109,7 @@ class Narrator:
         offer_by: str = "we",
         accepted: tuple[str, str] = ("", ""),
         icmp: Callable[[], list[Any]] = list,
+        dest: Callable[[], object] | None = None,
     ) -> None:
         self.gateway = gateway
         self.peer = peer  # how steps name the other side ("the gateway", "the client")
@@ -117,6 +118,7 @@ class Narrator:
         self.offered_ike, self.offered_esp = offered_ike, offered_esp
         self.offer_by, self.accepted = offer_by, accepted
         self._icmp = icmp  # ICMP errors about our datagrams so far (probe.icmperr.IcmpError)
+        self._dest = dest  # where our requests go now (the engine's current remote endpoint)
         self._emit, self._clock, self._frame = emit, clock, frame
         self._t0 = clock() if t0 is None else t0  # steps are timed from here
         self.steps: list[Step] = []
@@ -156,6 +158,8 @@ class Narrator:
     def _on_Sent(self, e: ev.Sent) -> None:
         what = f"{e.exchange} {'response' if e.is_response else 'request'} (message id {e.message_id})"
         size = f"{e.size} bytes" + (f" in {e.fragments} fragments" if e.fragments > 1 else "")
+        if self._dest is not None:
+            size += f" to {self._dest()}"  # shows the move to UDP 4500
         if not e.is_response:
             self.requests[(e.exchange, e.message_id)] = e
         if e.retransmission:
