@@ -57,11 +57,22 @@ class ProbeRun:
 
 def start_gateway(lab: Lab, name: str, config: PeerConfig, pki: Pki | None = None) -> Peer:
     """A charon responder in the gateway namespace with its own instance directory ``name``."""
-    old = lab.peers.get("responder")
+    return _start(lab, "responder", "gw", name, config, pki)
+
+
+def start_initiator(lab: Lab, name: str, config: PeerConfig, pki: Pki | None = None) -> Peer:
+    """A charon initiator in the client namespace with its own instance directory ``name``."""
+    return _start(lab, "initiator", "cl", name, config, pki)
+
+
+def _start(lab: Lab, role: str, ns: str, name: str, config: PeerConfig, pki: Pki | None) -> Peer:
+    # A fresh directory per instance: a stale charon.vici of a stopped one would make
+    # Peer.start think the new charon is already listening.
+    old = lab.peers.get(role)
     if old is not None:
         old.stop()
-    peer = Peer("responder", lab.ns["gw"], lab.workdir / name, config)
-    lab.peers["responder"] = peer
+    peer = Peer(role, lab.ns[ns], lab.workdir / name, config)
+    lab.peers[role] = peer
     peer.start(pki)
     return peer
 

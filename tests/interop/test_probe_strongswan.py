@@ -28,6 +28,7 @@ from probelab import (
     probe,
     psk_file,
     start_gateway,
+    start_initiator,
     tshark_decrypted_ids,
 )
 from swanconf import INITIATOR_ID, INITIATOR_NET, RESPONDER_ID, RESPONDER_NET, ROUTER_GW_ADDR
@@ -237,7 +238,7 @@ def test_strongswan_behind_a_nat_against_ipsecdiag_responder(nat_lab: Lab, tmp_p
     args += ["--ts", RESPONDER_NET, "--remote-ts", INITIATOR_NET, "--once", "--linger", "10"]
     responder = Responder(nat_lab, tmp_path, args, timeout=40)
     try:
-        nat_lab.start_peer("initiator", PeerConfig())
+        start_initiator(nat_lab, "cl-nat", PeerConfig())
         up = nat_lab.initiate(timeout=15)
         down = nat_lab.terminate(timeout=10)
         rc = responder.wait(timeout=20)
@@ -312,7 +313,7 @@ def test_strongswan_initiator_against_ipsecdiag_responder(lab: Lab, pki: Pki, tm
     args += ["--ts", RESPONDER_NET, "--remote-ts", INITIATOR_NET, "--once", "--linger", "10"]
     responder = Responder(lab, tmp_path, args, timeout=40)
     try:
-        lab.start_peer("initiator", PeerConfig(auth=auth), pki)
+        start_initiator(lab, f"cl-{auth}", PeerConfig(auth=auth), pki)
         up = lab.initiate(timeout=15)
         sas = lab.list_sas("initiator")
         down = lab.terminate(timeout=10)
@@ -334,7 +335,7 @@ def test_strongswan_initiator_with_a_proposal_the_responder_refuses(lab: Lab, tm
     args = ["--psk-file", str(psk_file(tmp_path)), "--id", RESPONDER_ID, "--ike", "aes128-sha256-modp3072"]
     responder = Responder(lab, tmp_path, args, timeout=6)
     try:
-        lab.start_peer("initiator", PeerConfig(proposals="aes256gcm16-prfsha256-ecp256", retransmit_tries=0))
+        start_initiator(lab, "cl-nopro", PeerConfig(proposals="aes256gcm16-prfsha256-ecp256", retransmit_tries=0))
         up = lab.initiate(timeout=5)
         rc = responder.wait(timeout=15)
     finally:
