@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ipsecdiag.crypto.rng import RandomSource
 from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
-from ipsecdiag.probe.narrate import Narrator, Step
+from ipsecdiag.probe.narrate import Narrator, Step, ts_text
 from ipsecdiag.probe.record import SessionRecord, WrittenFiles
 from ipsecdiag.probe.transport import (
     IKE_PORT,
@@ -105,6 +105,7 @@ def connect(
             frame=lambda: holder[0].frame if holder else 0,
             icmp=lambda: holder[0].counters.icmp_errors if holder else [],
             dest=lambda: sa.remote,
+            asked_ts=_asked_ts(opts.config),
         )
 
         def route(payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> IkeSa | None:
@@ -162,6 +163,12 @@ def connect(
         return result
     finally:
         sockets.close()
+
+
+def _asked_ts(cfg: IkeConfig) -> tuple[str, str]:
+    if cfg.child is None:
+        return ("", "")
+    return ts_text(cfg.child.local_ts) if cfg.child.local_ts else "", ts_text(cfg.child.remote_ts)
 
 
 def _has_state(sa: object) -> bool:

@@ -110,6 +110,7 @@ class Narrator:
         accepted: tuple[str, str] = ("", ""),
         icmp: Callable[[], list[Any]] = list,
         dest: Callable[[], object] | None = None,
+        asked_ts: tuple[str, str] = ("", ""),
     ) -> None:
         self.gateway = gateway
         self.peer = peer  # how steps name the other side ("the gateway", "the client")
@@ -119,6 +120,7 @@ class Narrator:
         self.offer_by, self.accepted = offer_by, accepted
         self._icmp = icmp  # ICMP errors about our datagrams so far (probe.icmperr.IcmpError)
         self._dest = dest  # where our requests go now (the engine's current remote endpoint)
+        self.asked_ts = asked_ts  # (TSi, TSr) we asked for, for ts-unacceptable evidence
         self._emit, self._clock, self._frame = emit, clock, frame
         self._t0 = clock() if t0 is None else t0  # steps are timed from here
         self.steps: list[Step] = []
@@ -271,6 +273,9 @@ class Narrator:
             evidence += self._offers(0)
         elif fid == "child-no-proposal-chosen":
             evidence += self._offers(1)
+        elif fid == "ts-unacceptable" and any(self.asked_ts):
+            tsi, tsr = self.asked_ts
+            evidence.append(f"we asked for TSi {tsi or '(assigned address)'} and TSr {tsr}")
         explanation = None
         if fid == "auth-failed" and not e.received:
             explanation = (

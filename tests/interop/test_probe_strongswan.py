@@ -286,6 +286,7 @@ def test_selectors_the_gateway_refuses(lab: Lab, tmp_path: Path) -> None:
     run_ = probe(lab, tmp_path, [*args, "--ts", "10.9.0.0/24", "--local-ts", INITIATOR_NET])
     assert run_.result.rc == 1, run_.result.output[-2000:]
     assert run_.finding_ids[0] == "ts-unacceptable"
+    assert f"we asked for TSi {INITIATOR_NET} and TSr 10.9.0.0/24" in run_.doc["findings"][0]["evidence"]
     assert "ts-unacceptable" in _analyze_ids(run_)
 
 
