@@ -31,7 +31,7 @@ from probelab import (
     start_initiator,
     tshark_decrypted_ids,
 )
-from swanconf import INITIATOR_ID, INITIATOR_NET, RESPONDER_ID, RESPONDER_NET, ROUTER_GW_ADDR
+from swanconf import INITIATOR_ADDR, INITIATOR_ID, INITIATOR_NET, RESPONDER_ID, RESPONDER_NET, ROUTER_GW_ADDR
 
 _missing = missing_prerequisites(need_pki=True, need_nft=True)
 pytestmark = [
@@ -249,6 +249,22 @@ def test_strongswan_behind_a_nat_against_ipsecdiag_responder(nat_lab: Lab, tmp_p
     assert up.ok and down.ok and rc == 0, up.output[-1500:] + "\n--- responder:\n" + out[-2000:]
     # the client is seen at the router's address: the NAT translated it, and NAT-T still works
     assert f"[{ROUTER_GW_ADDR}:" in out and "NAT found in front of the client" in out
+
+
+def test_lost_requests_are_retransmitted(tmp_path: Path) -> None:
+    """The router drops every second datagram we send to UDP 4500: the first IKE_AUTH is lost,
+    its retransmission (RFC 7296 §2.1, driven by the driver's timers) gets through."""
+    with Lab(tmp_path / "lab") as lab:
+        lab.nft(
+            lab.ns["rt"], "ipd_loss", "type filter hook forward priority 0",
+            f"ip saddr {INITIATOR_ADDR} udp dport 4500 numgen inc mod 2 == 0 counter drop",
+        )  # fmt: skip
+        start_gateway(lab, "gw-loss", PeerConfig())
+        run_ = probe(lab, tmp_path / "probe", _psk_args(tmp_path), timeout=10)
+        _ok(run_)
+        kinds = [(s["step"], s["text"].split(" ")[0]) for s in run_.doc["steps"]]
+        assert ("retransmitted", "IKE_AUTH") in kinds, kinds
+        assert re.search(r"counter packets [1-9]", lab.nft_ruleset())
 
 
 # ----------------------------------------------------------------- failures with the right finding
