@@ -146,6 +146,7 @@ class Narrator:
         self._emit(s)
 
     def fail(self, f: Finding) -> None:
+        """Record ``f`` (once per id) and print it; an error-severity finding ends the probe."""
         self.failed = self.failed or f.severity >= Severity.ERROR
         if all(x.id != f.id for x in self.findings):
             self.findings.append(f)
