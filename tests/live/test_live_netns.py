@@ -115,3 +115,53 @@ def test_live_session_on_a_veth_matches_analyze_and_shows_the_mismatch_within_a_
     first_frame = next(text for t, text in frames if t == shown[0])
     assert "ERROR" in first_frame and "IKE SAs" in first_frame
     assert mismatch["frames"]
+
+
+_SEND = """
+import socket, sys, time
+sys.path.insert(0, {repo!r})
+from ipsecdiag.capture.reader import open_capture
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("lv-a", 0))
+noise = bytes.fromhex("ffffffffffff020000000001080045000028000040004006f96cc0000201c0000202") + bytes(20)
+with open_capture({pcap!r}) as c:
+    for fr in c.frames():
+        s.send(fr[3])
+        s.send(noise)  # TCP to port 0 between the IPsec frames: the filter drops it
+        time.sleep(0.01)
+"""
+
+
+@pytest.mark.parametrize("backend", ["dumpcap", "tcpdump", "scapy"])
+def test_each_back_end_captures_exactly_the_ipsec_frames(tmp_path: Path, backend: str) -> None:
+    """The real tools on a veth pair: the sample's 26 IPsec frames arrive, the noise does not."""
+    tag = f"ipdlv-{os.getpid()}"
+    ns_a, ns_b = f"{tag}-a", f"{tag}-b"
+    pcap = REPO / "sample_pcaps" / "ikev2-psk-ok.pcap"
+    try:
+        for ns in (ns_a, ns_b):
+            subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+        subprocess.run(
+            ["ip", "link", "add", "lv-a", "netns", ns_a, "type", "veth", "peer", "name", "lv-b", "netns", ns_b],
+            check=True, timeout=10,
+        )  # fmt: skip
+        for ns, dev in ((ns_a, "lv-a"), (ns_b, "lv-b")):
+            subprocess.run(["ip", "-n", ns, "link", "set", dev, "up"], check=True, timeout=10)
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"], timeout=10)
+        argv = ["ip", "netns", "exec", ns_b, sys.executable, "-m", "ipsecdiag", "live", "-i", "lv-b"]
+        argv += ["--backend", backend, "--duration", "6", "--json", "-", "--fail-on", "never"]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        live = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        time.sleep(2.0)
+        sender = tmp_path / "send.py"
+        sender.write_text(_SEND.format(repo=str(REPO), pcap=str(pcap)))
+        subprocess.run(["ip", "netns", "exec", ns_a, sys.executable, str(sender)], check=True, timeout=30)
+        out, err = live.communicate(timeout=60)
+    finally:
+        for ns in (ns_a, ns_b):
+            subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
+    assert live.returncode == 0, err
+    doc = json.loads(out)
+    src = doc["source"]
+    assert (src["frames"], src["ike_messages"], src["esp_packets"]) == (26, 6, 20), src
+    assert doc["live"]["backend"] == backend and doc["live"]["dropped"]["kernel"] == 0
