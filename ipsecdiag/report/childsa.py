@@ -1,0 +1,145 @@
+"""The CHILD SA table as ``swanctl --list-sas`` shows it: one row per CHILD SA (SPI pair), its
+owning IKE SA, mode, proposal, traffic selectors, packets and bytes each way, first/last seen
+and state, linking the ESP flows to the IKE SA that negotiated them.
+
+A view model: plain rows for every renderer (terminal, HTML, JSON consumers). Flows whose
+CHILD SA was never seen negotiated (encrypted IKE_AUTH without keys, capture started late) are
+paired by reversed addresses; their IKE SA is inferred when exactly one IKE SA joins the same
+two addresses, and the row says it was inferred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..reconstruction.model import ChildSaRecord, EspFlow, IkeSaRecord, Report
+from .render import proposal_short
+
+
+@dataclass
+class ChildSaRow:
+    ike_sa: str | None  # key "spi_i/spi_r" of the owning IKE SA
+    ike_sa_inferred: bool  # owner guessed from the addresses (no negotiation seen)
+    spi_in: int | None  # the SPI the IKE initiator receives on (it sent it in SAi2/SAi)
+    spi_out: int | None  # the SPI the IKE initiator sends with
+    src: str  # the initiator side (sender of spi_out)
+    dst: str
+    protocol: str = "ESP"
+    mode: str = "-"
+    proposal: str = "-"
+    ts_local: list[str] = field(default_factory=list)  # TSi
+    ts_remote: list[str] = field(default_factory=list)  # TSr
+    packets_out: int = 0
+    bytes_out: int = 0
+    packets_in: int = 0
+    bytes_in: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    state: str = "-"
+    flows: list[EspFlow] = field(default_factory=list, repr=False)  # initiator's way first
+
+    @property
+    def spi_pair(self) -> str:
+        return f"{_spi(self.spi_in)}_i {_spi(self.spi_out)}_o"
+
+
+def _spi(v: int | None) -> str:
+    return "-" if v is None else f"{v:08x}"
+
+
+def _state(c: ChildSaRecord, flows: list[EspFlow], rekeyed: set[int]) -> str:
+    if c.deleted_frame is not None:
+        return "deleted"
+    if c.spi_i in rekeyed or c.spi_r in rekeyed:
+        return "rekeyed"
+    if not flows:
+        return "installed, no traffic"
+    ways = len({f.spi for f in flows})
+    return "installed" if ways == 2 else "installed, one way"
+
+
+def _fill(row: ChildSaRow, out: EspFlow | None, inn: EspFlow | None) -> None:
+    for f, way in ((out, "out"), (inn, "in")):
+        if f is None:
+            continue
+        row.flows.append(f)
+        setattr(row, f"packets_{way}", f.packets)
+        setattr(row, f"bytes_{way}", f.bytes)
+        row.first_ts = f.first_ts if row.first_ts is None else min(row.first_ts, f.first_ts)
+        row.last_ts = f.last_ts if row.last_ts is None else max(row.last_ts, f.last_ts)
+
+
+def _pick(by_spi: dict[int, list[EspFlow]], spi: int | None, src: str) -> EspFlow | None:
+    """The flow carrying ``spi`` from ``src`` (an SPI can repeat on other address pairs)."""
+    cands = by_spi.get(spi, []) if spi is not None else []
+    return next((f for f in cands if f.src == src), cands[0] if cands else None)
+
+
+def child_sa_rows(report: Report) -> list[ChildSaRow]:
+    """Every CHILD SA the report knows of, negotiated ones first (in IKE SA order)."""
+    by_spi: dict[int, list[EspFlow]] = {}
+    for f in report.esp_flows:
+        by_spi.setdefault(f.spi, []).append(f)
+    used: set[int] = set()
+    rows: list[ChildSaRow] = []
+    for sa in report.ike_sas:
+        rekeyed = {c.rekey_of for c in sa.child_sas if c.rekey_of is not None}
+        init, resp = sa.initiator[0], sa.responder[0]
+        for c in sa.child_sas:
+            out = _pick(by_spi, c.spi_r, init)  # the initiator sends with the responder's SPI
+            inn = _pick(by_spi, c.spi_i, resp)
+            flows = [f for f in (out, inn) if f is not None]
+            used.update(id(f) for f in flows)
+            row = ChildSaRow(
+                ike_sa=sa.key,
+                ike_sa_inferred=False,
+                spi_in=c.spi_i,
+                spi_out=c.spi_r,
+                src=init,
+                dst=resp,
+                protocol=c.protocol,
+                mode=c.mode,
+                proposal=proposal_short(c.proposal),
+                ts_local=list(c.ts_i),
+                ts_remote=list(c.ts_r),
+                state=_state(c, flows, rekeyed),
+            )
+            _fill(row, out, inn)
+            rows.append(row)
+    rows += _unlinked(report, [f for f in report.esp_flows if id(f) not in used])
+    return rows
+
+
+def _owner(report: Report, a: str, b: str) -> tuple[IkeSaRecord | None, bool]:
+    sas = [sa for sa in report.ike_sas if {sa.initiator[0], sa.responder[0]} == {a, b}]
+    return (sas[0], True) if len(sas) == 1 else (None, False)
+
+
+def _unlinked(report: Report, flows: list[EspFlow]) -> list[ChildSaRow]:
+    """Flows of CHILD SAs not seen negotiated, paired with the flow the other way between the
+    same addresses and encapsulation that overlaps it most in time."""
+    rows = []
+    left = list(flows)
+    while left:
+        f = left.pop(0)
+        back = [g for g in left if (g.src, g.dst, g.encap) == (f.dst, f.src, f.encap)]
+        g = max(back, key=lambda g: min(f.last_ts, g.last_ts) - max(f.first_ts, g.first_ts), default=None)
+        if g is not None:
+            left.remove(g)
+        sa, inferred = _owner(report, f.src, f.dst)
+        owner = f.child_sa or (sa.key if sa else None)
+        # Orient the row as the IKE SA is (initiator -> responder) when the owner is known.
+        if sa is not None and f.src != sa.initiator[0] and g is not None:
+            f, g = g, f
+        row = ChildSaRow(
+            ike_sa=owner,
+            ike_sa_inferred=inferred and f.child_sa is None,
+            spi_in=g.spi if g else None,
+            spi_out=f.spi,
+            src=f.src,
+            dst=f.dst,
+            state="seen, negotiation not in capture" if g else "seen one way, negotiation not in capture",
+        )
+        _fill(row, f, g)
+        rows.append(row)
+    return rows
