@@ -18,23 +18,37 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ..capture.model import IkeDatagram
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.errors import MalformedMessage, WireError
 from ..wire.registry import ExchangeType, name_of
+from .decrypted import learn
 from .halfopen import HalfOpenLedger
 from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
+from .proposals import proposal_dict_v1, proposal_dict_v2, proposal_dicts_v1_all
 
 _R = TypeVar("_R")
 
 ZERO_SPI = bytes(8)
 _V1_PHASE1 = (2, 4)  # Identity Protection (Main Mode) and Aggressive exchanges
 
-# Decryption hook: (sa, record, message bytes) -> None; it fills record.inner, record.decrypted...
-DecryptHook = Callable[[IkeSaRecord, MessageRecord, list[tuple[bytes, v2.IkeMessage]]], None]
+@dataclass(frozen=True)
+class V2Decrypted:
+    """What the IKEv2 decryptor made of one message's SK/SKF payload(s): the inner payloads, or
+    why there are none (``error``: integrity or algorithm; ``malformed``: the plaintext did not
+    parse). The reconstructor records it on the message and learns from it."""
+
+    inner: tuple[v2.Payload, ...] = ()
+    error: str | None = None
+    malformed: str | None = None
+
+
+# The IKEv2 decryptor: (sa, record, [(datagram bytes, parsed message)] of its fragments) ->
+# the result, or None when there are no keys for this IKE SA.
+DecryptHook = Callable[[IkeSaRecord, MessageRecord, list[tuple[bytes, v2.IkeMessage]]], "V2Decrypted | None"]
 
 
 def exchange_name_v2(t: int) -> str:
@@ -227,7 +241,7 @@ class IkeReconstructor:
         if rec.fragments_missing == 0 and self.decrypt_hook is not None:
             ordered = [pend.fragments[i][1] for i in sorted(pend.fragments)]
             raws = [pend.fragments[i][0].data for i in sorted(pend.fragments)]
-            self.decrypt_hook(sa, rec, list(zip(raws, ordered, strict=True)))
+            self._apply_v2(sa, rec, self.decrypt_hook(sa, rec, list(zip(raws, ordered, strict=True))))
 
     def _place_v2(
         self, sa: IkeSaRecord, d: IkeDatagram, msg: v2.IkeMessage, rec: MessageRecord, defer_decrypt: bool = False
@@ -275,7 +289,27 @@ class IkeReconstructor:
         self._raw[id(rec)] = d.data
         self._note_v2(sa, rec, msg)
         if not defer_decrypt and rec.encrypted and self.decrypt_hook is not None:
-            self.decrypt_hook(sa, rec, [(d.data, msg)])
+            self._apply_v2(sa, rec, self.decrypt_hook(sa, rec, [(d.data, msg)]))
+
+    def _apply_v2(self, sa: IkeSaRecord, m: MessageRecord, result: V2Decrypted | None) -> None:
+        """Record a decryption result on the message and learn from the decrypted exchange."""
+        if result is None:
+            return
+        sa.keys_available = True
+        if result.error is not None:
+            m.decrypted = False
+            m.decrypt_error = result.error
+            return
+        m.decrypted = True
+        if result.malformed is not None:
+            m.malformed = f"decrypted payloads: {result.malformed}"
+            self.malformed.append((m.first_frame, "ikev2-sk", 0, result.malformed))
+            return
+        m.inner = result.inner
+        m.payloads = m.payloads + v2.payload_names(result.inner)
+        m.notifies = m.notifies + v2.notify_names(result.inner)
+        note_error_notifies(sa, result.inner)
+        learn(self, sa, m)
 
     def _note_v2(self, sa: IkeSaRecord, rec: MessageRecord, msg: v2.IkeMessage) -> None:
         """Facts visible in clear payloads: proposals, vendor ids, error notifies."""
@@ -534,69 +568,6 @@ def note_error_notifies(sa: IkeSaRecord, payloads: Iterable[object]) -> None:
             and p.name not in sa.error_notifies
         ):
             sa.error_notifies.append(p.name)
-
-
-def proposal_dict_v2(p: v2.Proposal) -> dict[str, Any]:
-    """IANA names of the first transform of each type in an IKEv2 proposal."""
-    from ..wire.registry import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType
-
-    out: dict[str, Any] = {"protocol": name_of(ProtocolId, p.protocol_id), "number": p.number}
-    names = {
-        TransformType.ENCR: ("encr", EncrId),
-        TransformType.PRF: ("prf", PrfId),
-        TransformType.INTEG: ("integ", IntegId),
-        TransformType.KE: ("ke", KeGroup),
-        TransformType.ESN: ("esn", EsnId),
-    }
-    for t in p.transforms:
-        if t.type in names:
-            key, enum = names[t.type]
-            if key in out:
-                out.setdefault(key + "_alternatives", []).append(name_of(enum, t.id))
-                continue
-            out[key] = name_of(enum, t.id)
-            if key == "encr" and t.key_length:
-                out["encr_key_bits"] = t.key_length
-        elif TransformType.ADDKE1 <= t.type <= TransformType.ADDKE7:
-            out.setdefault("addke", []).append(name_of(KeGroup, t.id))
-    if p.spi:
-        out["spi"] = p.spi.hex()
-    return out
-
-
-def proposal_dict_v1(p: v1.V1Proposal) -> dict[str, Any]:
-    """First transform of an IKEv1 proposal (the responder returns exactly one)."""
-    dicts = proposal_dicts_v1_all(p)
-    return dicts[0] if dicts else {"protocol": str(p.protocol_id)}
-
-
-def proposal_dicts_v1_all(p: v1.V1Proposal) -> list[dict[str, Any]]:
-    """One dict per transform: phase 1 attributes by name, or an IPsec transform summary."""
-    from ..wire.ikev1_display import v1_phase1_params, v1_transform_summary
-    from ..wire.registry import V1ProtocolId
-
-    out: list[dict[str, Any]] = []
-    for t in p.transforms:
-        if p.protocol_id == V1ProtocolId.PROTO_ISAKMP:
-            q = v1_phase1_params(t)
-            d: dict[str, Any] = {
-                "protocol": "IKE",
-                "encr": q["encr"],
-                "hash": q["hash"],
-                "ke": q["group"],
-                "auth": q["auth"],
-            }
-            if q["key_bits"]:
-                d["encr_key_bits"] = q["key_bits"]
-            if q["life_seconds"]:
-                d["life_seconds"] = q["life_seconds"]
-        else:
-            d = {"protocol": name_of(V1ProtocolId, p.protocol_id)}
-        d["summary"] = v1_transform_summary(p.protocol_id, t)
-        if p.spi:
-            d["spi"] = p.spi.hex()
-        out.append(d)
-    return out
 
 
 def _settle_state(sa: IkeSaRecord) -> None:
