@@ -281,8 +281,14 @@ class PipeBackend:
 
     def ended_note(self) -> str:
         """Why the capture ended when nobody asked it to (the tool's last words), else ""."""
-        if self.proc is None or self.proc.poll() is None or self._stop_sent:
+        if self.proc is None or self._stop_sent:
             return ""
+        try:  # the pipe ends a moment before the tool is gone and its last line read
+            self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return ""
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(1.0)
         said = [ln for ln in self._stderr if not ln.startswith(("Capturing on", "File:", "Packets"))]
         return f"{self.name} exited with status {self.proc.returncode}" + (f": {said[-1]}" if said else "")
 
