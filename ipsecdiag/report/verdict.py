@@ -35,9 +35,14 @@ def _failure(report: Report, f: Finding, n: int) -> str:
     if sa is None:
         return f"{f.title} ({f.id}), see finding {n}"
     who = f"IKE SA {sa.initiator[0]} -> {sa.responder[0]}"
-    why = sa.error_notifies[0] if sa.error_notifies else f.title
-    verb = "failed" if sa.state in ("failed", "incomplete") else "has a problem"
-    return f"{who} {verb}: {why} ({f.id}), see finding {n}"
+    # The notify that says why, when the finding is about it (an SA can carry several).
+    said = " ".join([f.title, f.explanation, *f.evidence])
+    why = next((x for x in sa.error_notifies if x in said), f.title)
+    if sa.state in ("failed", "incomplete"):
+        return f"{who} failed: {why} ({f.id}), see finding {n}"
+    if f.id.startswith(("child-", "ts-")):
+        return f"CHILD SA of {who} failed: {why} ({f.id}), see finding {n}"
+    return f"{who}: {why} ({f.id}), see finding {n}"
 
 
 def _traffic(report: Report) -> str:
@@ -48,7 +53,9 @@ def _traffic(report: Report) -> str:
     if not report.ike_sas:
         parts.append("no IKE in capture")
     elif up or closed:
-        parts.append(_plural(up, "tunnel") + " up" + (f" ({closed} closed)" if closed else ""))
+        count = up + closed
+        gone = " (closed by DELETE)" if closed == count else f" ({closed} closed)" if closed else ""
+        parts.append(_plural(count, "tunnel") + " up" + gone)
     others = len(report.ike_sas) - up - closed
     if others == len(report.ike_sas) and others:
         parts.append(_plural(others, "IKE SA") + " not established")

@@ -1,0 +1,146 @@
+"""The HTML report: self-contained, one ladder per IKE SA, one ESP lane per flow, every finding,
+and headless Chromium loads it without a console error (Debian's ``chromium`` package)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from corpus import REPO_ROOT
+from report_samples import IDS, sample_report
+
+from ipsecdiag.reconstruction.model import Report
+from ipsecdiag.report.html import render_html
+from ipsecdiag.report.verdict import verdict
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package chromium)")
+
+
+class _Dom(HTMLParser):
+    """Elements by class, data attributes and the text of the page (enough for the checks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.classes: dict[str, list[dict[str, str]]] = {}
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        self.tags.append((tag, a))
+        for c in a.get("class", "").split():
+            self.classes.setdefault(c, []).append(a)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _dom(html: str) -> _Dom:
+    d = _Dom()
+    d.feed(html)
+    return d
+
+
+def check_dom(html: str, r: Report) -> None:
+    d = _dom(html)
+    text = " ".join(d.text)
+    assert verdict(r).text in text
+    findings = d.classes.get("finding", [])
+    assert [f["data-id"] for f in findings] == [f.id for f in r.findings]
+    for f in r.findings:
+        assert f.title in text  # (escaped in the source, plain in the DOM)
+    assert sorted(a["data-ike-sa"] for a in d.classes.get("ladder", [])) == sorted(sa.key for sa in r.ike_sas)
+    lanes = [a["data-spi"] for a in d.classes.get("esp-lane", [])]
+    assert sorted(lanes) == sorted(f"{f.spi:08x}" for f in r.esp_flows)
+    # One message arrow per transmission of each IKE message.
+    sent = sum(len(m.transmissions) for sa in r.ike_sas for e in sa.exchanges for m in e.all_messages())
+    assert len(d.classes.get("msg", [])) == sent
+
+
+@pytest.mark.parametrize("stem", IDS)
+def test_html_structure(stem: str) -> None:
+    r = sample_report(stem)
+    html = render_html([r])
+    check_dom(html, r)
+    d = _dom(html)
+    # Self-contained: no script, nothing fetched.
+    assert not any(tag in ("script", "link", "img", "iframe") for tag, _ in d.tags)
+    assert not any("src" in a or a.get("href", "#").split(":")[0] in ("http", "https") for _, a in d.tags)
+
+
+def test_retransmissions_and_losses_are_marked() -> None:
+    d = _dom(render_html([sample_report("ikev2-frag-blackhole")]))
+    assert len(d.classes["retransmit"]) == 3
+    assert len(d.classes["lost"]) == 1
+
+
+def test_replays_are_marked_on_the_plot() -> None:
+    r = sample_report("esp-replay")
+    d = _dom(render_html([r]))
+    assert len(d.classes["replay"]) == sum(len(f.seq.replay_events) for f in r.esp_flows) > 0
+
+
+def test_text_is_escaped() -> None:
+    r = sample_report("ikev2-no-proposal")
+    r2 = Report(source=r.source, findings=[type(r.findings[0])("x", r.findings[0].severity, "<b>&", "e", "f")])
+    html = render_html([r2])
+    assert "<b>&" not in html and "&lt;b&gt;&amp;" in html
+
+
+def _chromium(page: Path, out: Path, shot: Path | None = None, height: int = 1500) -> tuple[str, str]:
+    assert CHROMIUM is not None
+    with tempfile.TemporaryDirectory() as profile:
+        args = [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", f"--window-size=1100,{height}",
+        ]  # fmt: skip
+        args += [f"--screenshot={shot}"] if shot else ["--dump-dom"]
+        p = subprocess.run([*args, page.as_uri()], capture_output=True, text=True, timeout=90, cwd=out)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout, p.stderr
+
+
+@needs_chromium
+@pytest.mark.parametrize("stem", IDS)
+def test_chromium_loads_it_without_console_errors(stem: str, tmp_path: Path) -> None:
+    r = sample_report(stem)
+    page = tmp_path / f"{stem}.html"
+    page.write_text(render_html([r]))
+    dom, log = _chromium(page, tmp_path)
+    assert not _console(log), "\n".join(_console(log))
+    check_dom(dom, r)  # what the browser built, not just what was written
+
+
+def _console(log: str) -> list[str]:
+    """Console messages in Chromium's log: the page has no script, so any one is a fault
+    (an exception, a blocked resource, a content-security-policy refusal)."""
+    return [ln for ln in log.splitlines() if "Uncaught" in ln or ":CONSOLE" in ln]
+
+
+@needs_chromium
+def test_the_console_check_sees_a_script_error(tmp_path: Path) -> None:
+    page = tmp_path / "bad.html"
+    page.write_text("<!DOCTYPE html><html><body><p>x</p><script>undefinedName.call()</script></body></html>")
+    _dom_text, log = _chromium(page, tmp_path)
+    assert any("undefinedName" in ln for ln in _console(log))
+
+
+@needs_chromium
+def test_screenshot(tmp_path: Path) -> None:
+    """A screenshot of a failing sample, kept in docs/ when IPSECDIAG_UPDATE_DOCS is set."""
+    import os
+
+    page = tmp_path / "report.html"
+    page.write_text(render_html([sample_report("ikev2-frag-blackhole"), sample_report("esp-replay")]))
+    shot = tmp_path / "shot.png"
+    _chromium(page, tmp_path, shot, height=2600)
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a page was drawn, not a blank
+    if os.environ.get("IPSECDIAG_UPDATE_DOCS"):
+        (REPO_ROOT / "docs" / "html-report.png").write_bytes(data)
