@@ -28,7 +28,7 @@ _UNITS = {
     "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
     "g": 1000**3, "gb": 1000**3, "gib": 1024**3,
 }  # fmt: skip
-MIN_FILE_SIZE = 64 * 1024
+MIN_FILE_SIZE = 64_000
 MAX_RING_FILES = 100_000
 
 
@@ -45,7 +45,7 @@ def parse_ring(text: str) -> tuple[int, int]:
     if not 2 <= files <= MAX_RING_FILES:
         raise ValueError(f"--ring {text!r}: the ring needs 2 to {MAX_RING_FILES} files")
     if size < MIN_FILE_SIZE:
-        raise ValueError(f"--ring {text!r}: files must hold at least {MIN_FILE_SIZE // 1024} kB")
+        raise ValueError(f"--ring {text!r}: files must hold at least {MIN_FILE_SIZE // 1000} kB")
     return files, size
 
 
