@@ -32,17 +32,28 @@ app = typer.Typer(
 keys_app = typer.Typer(no_args_is_help=True, help="Convert and inspect key material.")
 app.add_typer(keys_app, name="keys")
 
-from .probe.cli import probe_app, responder_cmd  # noqa: E402  (active probing: ipsecdiag/probe/)
+# The active commands (probe, responder, live) import the IKE engine and the capture back
+# ends: a third of a second of start-up that reading a small capture should not pay. When this
+# process is the ipsecdiag command running one of the file commands, they are left out.
+_FILE_COMMANDS = frozenset({"analyze", "decrypt", "show", "explain", "keys"})
+_cli_file_command = (
+    len(sys.argv) > 1
+    and sys.argv[1] in _FILE_COMMANDS
+    and Path(sys.argv[0]).name in ("ipsecdiag", "__main__.py")
+    and Path(sys.argv[0]).parent.name in ("ipsecdiag", "bin")
+)
+if not _cli_file_command:
+    from .probe.cli import probe_app, responder_cmd  # (active probing: ipsecdiag/probe/)
 
-app.add_typer(probe_app, name="probe")
-from .probe.mtu_cmd import mtu_cmd  # noqa: E402  (here, not in probe/cli.py: mtu_cmd uses probe/cli's helpers)
+    app.add_typer(probe_app, name="probe")
+    from .probe.mtu_cmd import mtu_cmd  # (here, not in probe/cli.py: mtu_cmd uses probe/cli's helpers)
 
-probe_app.command("mtu")(mtu_cmd)
-app.command("responder")(responder_cmd)
+    probe_app.command("mtu")(mtu_cmd)
+    app.command("responder")(responder_cmd)
 
-from .live.command import live_cmd  # noqa: E402  (live capture: ipsecdiag/live/)
+    from .live.command import live_cmd  # (live capture: ipsecdiag/live/)
 
-app.command("live")(live_cmd)
+    app.command("live")(live_cmd)
 
 
 # Path parameters say readable=False: click's own check would print its multi-line usage box;
