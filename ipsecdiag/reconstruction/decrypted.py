@@ -1,4 +1,4 @@
-"""What a decrypted IKEv2 exchange tells the reconstruction: the CHILD SA an IKE_AUTH or
+"""What a decrypted IKEv2 or IKEv1 exchange tells the reconstruction: the CHILD SA an IKE_AUTH or
 CREATE_CHILD_SA created (or rekeyed), the IKE SA a CREATE_CHILD_SA rekeyed, the SAs a DELETE
 ended. The decryptors only decrypt; the reconstructor records their results and calls this.
 """
@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
-from ..wire.registry import ExchangeType, ProtocolId
-from .model import ChildSaRecord, IkeSaRecord, MessageRecord
+from ..wire.registry import ExchangeType, ProtocolId, V1EncapMode, V1IpsecAttr, V1ProtocolId, name_of
+from .model import ChildSaRecord, ExchangeRecord, IkeSaRecord, MessageRecord
 from .proposals import proposal_dict_v2
 
 if TYPE_CHECKING:
@@ -112,3 +113,62 @@ def chosen_esn(p: v2.Proposal) -> bool | None:
 
     vals = [t.id for t in p.transforms if t.type == TransformType.ESN]
     return bool(vals[0]) if vals else None
+
+
+def learn_v1(sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord) -> None:
+    """Record what a decrypted IKEv1 message says: the IPsec SA a Quick Mode response
+    created, the SAs a DELETE ended."""
+    if ex.type == "QUICK_MODE" and m.from_initiator != ex.initiated_by_initiator:
+        _child_from_quick_mode(sa, ex, m)
+    for p in m.inner:
+        if isinstance(p, v1.V1DeletePayload):
+            gone = {int.from_bytes(x, "big") for x in p.spis if len(x) == 4}
+            for c in sa.child_sas:
+                ended = p.protocol_id == V1ProtocolId.PROTO_ISAKMP or gone & {c.spi_i, c.spi_r}
+                if ended and c.deleted_frame is None:
+                    c.deleted_frame = m.first_frame
+
+
+def _child_from_quick_mode(sa: IkeSaRecord, ex: ExchangeRecord, resp: MessageRecord) -> None:
+    """Quick Mode's first two messages carry each side's inbound SPI (RFC 2409 §5.5):
+    the initiator's offer and the responder's chosen proposal, plus IDci/IDcr."""
+    req = ex.request
+    if req is None or not req.decrypted:
+        return
+    offer = next((p for p in req.inner if isinstance(p, v1.V1SaPayload)), None)
+    chosen = next((p for p in resp.inner if isinstance(p, v1.V1SaPayload)), None)
+    if offer is None or chosen is None or not chosen.proposals:
+        return
+    cp = chosen.proposals[0]
+    op = next(
+        (p for p in offer.proposals if p.number == cp.number and p.protocol_id == cp.protocol_id),
+        offer.proposals[0] if offer.proposals else None,
+    )
+    if op is None or len(cp.spi) != 4 or len(op.spi) != 4:
+        return
+    t = cp.transforms[0] if cp.transforms else None
+    mode = "tunnel"
+    if t is not None:
+        enc = next((a.int_value for a in t.attributes if a.type == V1IpsecAttr.ENCAPSULATION_MODE), None)
+        if enc in (V1EncapMode.TRANSPORT, V1EncapMode.UDP_TRANSPORT, V1EncapMode.UDP_TRANSPORT_DRAFT):
+            mode = "transport"
+    ids = [p.display() for p in req.inner if isinstance(p, v1.V1IdPayload)]
+    spi_i = int.from_bytes(op.spi, "big")
+    if any(c.spi_i == spi_i for c in sa.child_sas):
+        return  # the third Quick Mode message or a retransmission
+    sa.child_sas.append(
+        ChildSaRecord(
+            spi_i=spi_i,
+            spi_r=int.from_bytes(cp.spi, "big"),
+            mode=mode,
+            proposal={
+                "protocol": name_of(V1ProtocolId, cp.protocol_id),
+                "summary": v1.v1_transform_summary(cp.protocol_id, t) if t is not None else "",
+            },
+            protocol="AH" if cp.protocol_id == V1ProtocolId.PROTO_IPSEC_AH else "ESP",
+            created_in="QUICK_MODE",
+            created_frame=resp.first_frame,
+            ts_i=ids[:1],
+            ts_r=ids[1:2],
+        )
+    )

@@ -25,7 +25,7 @@ from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.errors import MalformedMessage, WireError
 from ..wire.registry import ExchangeType, name_of
-from .decrypted import learn
+from .decrypted import learn, learn_v1
 from .halfopen import HalfOpenLedger
 from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
 from .proposals import proposal_dict_v1, proposal_dict_v2, proposal_dicts_v1_all
@@ -46,6 +46,16 @@ class V2Decrypted:
     malformed: str | None = None
 
 
+@dataclass(frozen=True)
+class V1Decrypted:
+    """What the IKEv1 decryptor made of one encrypted message: its payloads, or why not."""
+
+    inner: tuple[v1.V1Payload, ...] = ()
+    error: str | None = None
+
+
+# The IKEv1 decryptor: (sa, exchange, record, parsed message) -> result, None without keys.
+V1DecryptHook = Callable[[IkeSaRecord, ExchangeRecord, MessageRecord, v1.V1Message], "V1Decrypted | None"]
 # The IKEv2 decryptor: (sa, record, [(datagram bytes, parsed message)] of its fragments) ->
 # the result, or None when there are no keys for this IKE SA.
 DecryptHook = Callable[[IkeSaRecord, MessageRecord, list[tuple[bytes, v2.IkeMessage]]], "V2Decrypted | None"]
@@ -76,7 +86,7 @@ class IkeReconstructor:
         self.messages = 0
         # (new spi_i, new spi_r) -> parent SA, learnt from decrypted CREATE_CHILD_SA rekeys
         self.rekey_parents: dict[tuple[bytes, bytes], IkeSaRecord] = {}
-        self.v1_decrypt_hook: Callable[[IkeSaRecord, ExchangeRecord, MessageRecord, v1.V1Message], None] | None = None
+        self.v1_decrypt_hook: V1DecryptHook | None = None
         # Bounds the IKEv2 SAs that never got past IKE_SA_INIT (floods, scans): see halfopen.py.
         self.half_open = HalfOpenLedger()
 
@@ -311,6 +321,22 @@ class IkeReconstructor:
         note_error_notifies(sa, result.inner)
         learn(self, sa, m)
 
+    def _apply_v1(self, sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord, result: V1Decrypted | None) -> None:
+        """Record an IKEv1 decryption result and learn from the decrypted message."""
+        if result is None:
+            return
+        sa.keys_available = True
+        if result.error is not None:
+            m.decrypted = False
+            m.decrypt_error = result.error
+            return
+        m.decrypted = True
+        m.inner = result.inner
+        m.payloads = v1.v1_payload_names(result.inner)
+        m.notifies = v1.v1_notify_names(result.inner)
+        note_error_notifies(sa, result.inner)
+        learn_v1(sa, ex, m)
+
     def _note_v2(self, sa: IkeSaRecord, rec: MessageRecord, msg: v2.IkeMessage) -> None:
         """Facts visible in clear payloads: proposals, vendor ids, error notifies."""
         h = msg.header
@@ -389,7 +415,7 @@ class IkeReconstructor:
         self._raw[id(rec)] = d.data
         self._note_v1(sa, rec, msg)
         if rec.encrypted and self.v1_decrypt_hook is not None:
-            self.v1_decrypt_hook(sa, ex, rec, msg)
+            self._apply_v1(sa, ex, rec, self.v1_decrypt_hook(sa, ex, rec, msg))
 
     def _note_v1(self, sa: IkeSaRecord, rec: MessageRecord, msg: v1.V1Message) -> None:
         for p in msg.payloads:
