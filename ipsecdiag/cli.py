@@ -191,15 +191,30 @@ def _progress_for(path: Path):
 
 
 def run_analysis(
-    captures: list[Path], key_paths: list[Path] | None, options: AnalysisOptions, *, separate: bool = False
+    captures: list[Path],
+    key_paths: list[Path] | None,
+    options: AnalysisOptions,
+    *,
+    separate: bool = False,
+    jobs: int | None = 1,
 ) -> list[Report]:
     from .capture.model import CaptureError
     from .capture.multi import series_runs
     from .pipeline import analyze_capture
 
     store = _load_keys(key_paths)
+    runs = list(series_runs(captures, separate=separate))
+    if jobs is None:
+        from .parallel import auto_jobs
+
+        jobs = auto_jobs(len(runs), sum(_file_size(p) for run in runs for p in run))
+    if jobs > 1 and len(runs) > 1:  # whole captures in worker processes: the serial reports
+        from .parallel import map_in_order
+
+        shared = (store, options)
+        return [r for rs in map_in_order(_analyze_run_in_worker, shared, runs, jobs) for r in rs]
     reports = []
-    for run in series_runs(captures, separate=separate):
+    for run in runs:
         if len(run) > 1:  # a numbered series (ring, split): files that continue are one capture
             reports += _analyze_series(run, store, options)
             continue
@@ -215,6 +230,27 @@ def run_analysis(
             raise UserError(str(e)) from None
         reports.append(r)
     return reports
+
+
+def _file_size(path: str | Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0  # the analysis names the file in its own error
+
+
+def _analyze_run_in_worker(shared: tuple[KeyStore, AnalysisOptions], run: list[str | Path]) -> list[Report]:
+    """One run of ``run_analysis`` in a worker process (no progress bar there)."""
+    from .capture.model import CaptureError
+    from .pipeline import analyze_capture
+
+    store, options = shared
+    if len(run) > 1:
+        return _analyze_series(run, store, options)
+    try:
+        return [analyze_capture(Path(run[0]), keys=store, options=options)]
+    except CaptureError as e:
+        raise UserError(str(e)) from None
 
 
 def _analyze_series(paths: list[str | Path], store: KeyStore, options: AnalysisOptions) -> list[Report]:
@@ -302,6 +338,14 @@ def analyze(
             help="CA certificate (PEM or DER, repeatable): names the CAs peers request in CERTREQ.",
         ),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Processes for several captures (default: the cores when they add up to 32 MiB or more, else 1).",
+        ),
+    ] = None,
 ) -> None:
     """Analyse captures: IKE SAs and exchanges, ESP flows, and findings with evidence and fixes."""
     try:
@@ -322,7 +366,9 @@ def analyze(
             path_mtu=path_mtu,
             ca_files=tuple(_check_ca_files(ca or [])),
         )
-        reports = run_analysis(captures, keys, options, separate=separate)
+        if jobs is not None and jobs < 1:
+            raise UserError(f"--jobs {jobs}: must be at least 1")
+        reports = run_analysis(captures, keys, options, separate=separate, jobs=jobs)
     except UserError as e:
         _fail(str(e))
         return
