@@ -8,6 +8,7 @@ Usage:
 
 For every capture size it times, as whole processes (start-up included):
   inventory:  ``ipsecdiag analyze F --json /dev/null``  vs  ``tshark -r F -q -z conv,ip``
+  small:      the bundled samples (sample_pcaps/*.pcap), one process each: start-up dominates
   decryption: ``ipsecdiag analyze F --keys esp_sa --json /dev/null`` and
               ``ipsecdiag decrypt F --keys esp_sa -o out.pcap``
               vs  tshark with ESP decryption (esp_sa UAT, ``-q -z conv,ip``)
@@ -87,13 +88,17 @@ def tshark_env_with_esp_sa(keys: Path) -> tuple[dict[str, str], str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--counts", type=int, nargs="+", default=[200_000, 1_000_000])
-    ap.add_argument("--only", choices=["inventory", "decryption"], default=None)
+    ap.add_argument("--only", choices=["inventory", "decryption", "small"], default=None)
+    ap.add_argument(
+        "--args", dest="extra", default="", help="extra arguments for every ipsecdiag run, e.g. '--jobs 1'"
+    )
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--ciphers", nargs="+", default=["aes-gcm-128", "aes-cbc-sha256"])
     ap.add_argument("--json", dest="json_out", default=None, help="also write the results as JSON")
     args = ap.parse_args()
 
     ipsecdiag = [sys.executable, "-m", "ipsecdiag"]
+    extra = args.extra.split()
     tshark = shutil.which("tshark")
     if tshark is None:
         print("tshark not found: install Debian's tshark to compare", file=sys.stderr)
@@ -127,7 +132,7 @@ def main() -> int:
             pcap, _ = ensure_capture(count, "none")
             t_ts, r_ts = median_run([tshark, "-r", str(pcap), "-q", "-z", "conv,ip"], args.repeat)
             t, r = median_run(
-                ipsecdiag + ["analyze", str(pcap), "--json", os.devnull, "--fail-on", "never"], args.repeat
+                ipsecdiag + ["analyze", str(pcap), "--json", os.devnull, "--fail-on", "never", *extra], args.repeat
             )
             report("inventory (conv,ip)", count, "analyze", t, r, t_ts, r_ts)
         if args.only in (None, "decryption"):
@@ -143,7 +148,7 @@ def main() -> int:
                     shutil.rmtree(d, ignore_errors=True)
                 t, r = median_run(
                     ipsecdiag
-                    + ["analyze", str(pcap), "--keys", str(keys), "--json", os.devnull, "--fail-on", "never"],
+                    + ["analyze", str(pcap), "--keys", str(keys), "--json", os.devnull, "--fail-on", "never", *extra],
                     args.repeat,
                 )
                 report(f"decrypt {cipher}", count, "analyze", t, r, t_ts, r_ts)
@@ -153,6 +158,20 @@ def main() -> int:
                         ipsecdiag + ["decrypt", str(pcap), "--keys", str(keys), "-o", str(out)], args.repeat
                     )
                 report(f"decrypt {cipher}", count, "decrypt -o", t, r, t_ts, r_ts)
+    if args.only in (None, "small"):
+        walls, walls_ts, rss, rss_ts = [], [], 0, 0
+        samples = sorted((ROOT / "sample_pcaps").glob("*.pcap"))
+        for pcap in samples:
+            t_ts, r_ts = median_run([tshark, "-r", str(pcap), "-q", "-z", "conv,ip"], args.repeat)
+            t, r = median_run(
+                ipsecdiag + ["analyze", str(pcap), "--json", os.devnull, "--fail-on", "never", *extra], args.repeat
+            )
+            walls.append(t)
+            walls_ts.append(t_ts)
+            rss, rss_ts = max(rss, r), max(rss_ts, r_ts)
+        # The median file of the samples; start-up is the whole cost on each.
+        report("small (bundled samples)", len(samples), "analyze", statistics.median(walls), rss,
+               statistics.median(walls_ts), rss_ts)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2) + "\n")
     return 0
