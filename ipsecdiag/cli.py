@@ -316,6 +316,42 @@ def analyze(
         ),
     ] = None,
     no_ladder: Annotated[bool, typer.Option("--no-ladder", help="Do not draw the exchange ladders.")] = False,
+    ladder: Annotated[
+        bool, typer.Option("--ladder", help="Draw the exchange ladders (default: only for up to 3 IKE SAs).")
+    ] = False,
+    brief: Annotated[
+        bool, typer.Option("--brief", help="The verdict and one line per finding (severity, id, title, frames).")
+    ] = False,
+    severity: Annotated[
+        str, typer.Option("--severity", metavar="LEVEL", help="Show findings of this level and above: info, warning or error.")
+    ] = "info",
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", metavar="FILE", readable=False, help="Also write a self-contained HTML report (ladders, ESP plots)."),
+    ] = None,
+    json_lines: Annotated[
+        str | None,
+        typer.Option("--json-lines", metavar="FILE|-", help="Write one JSON report per capture, one per line."),
+    ] = None,
+    spi: Annotated[
+        list[str] | None, typer.Option("--spi", metavar="SPI", help="Only this ESP/AH SPI and its SAs (repeatable).")
+    ] = None,
+    peer: Annotated[
+        list[str] | None, typer.Option("--peer", metavar="ADDR", help="Only SAs and flows with this peer address (repeatable).")
+    ] = None,
+    ike_sa: Annotated[
+        list[str] | None,
+        typer.Option("--ike-sa", metavar="SPI", help="Only this IKE SA (an IKE SPI, or spi_i/spi_r) and its CHILD SAs."),
+    ] = None,
+    time_from: Annotated[
+        str | None, typer.Option("--time-from", metavar="TIME", help="Only what was active at or after TIME (ISO 8601 or epoch seconds).")
+    ] = None,
+    time_to: Annotated[
+        str | None, typer.Option("--time-to", metavar="TIME", help="Only what was active at or before TIME.")
+    ] = None,
+    no_pager: Annotated[
+        bool, typer.Option("--no-pager", help="Never page the terminal report (default: less -R via PAGER when longer than the screen).")
+    ] = False,
     separate: Annotated[
         bool,
         typer.Option(
@@ -356,8 +392,10 @@ def analyze(
             raise UserError(f"--natt-idle-timeout {natt_idle_timeout}: must be a finite number of seconds above 0")
         if path_mtu is not None and not 576 <= path_mtu <= 65535:
             raise UserError(f"--path-mtu {path_mtu}: must be within 576..65535")
-        if json_out not in (None, "-"):
-            _refuse_inputs([("--json", Path(json_out))], [*captures, *(keys or []), *(ca or [])])
+        outs = [(o, Path(v)) for o, v in (("--json", json_out), ("--json-lines", json_lines)) if v not in (None, "-")]
+        outs += [("--html", html_out)] if html_out is not None else []
+        if outs:
+            _refuse_inputs(outs, [*captures, *(keys or []), *(ca or [])])
         options = AnalysisOptions(
             ike_ports=tuple(_ports("--ike-port", 500, ike_port)),
             natt_ports=tuple(_ports("--natt-port", 4500, natt_port)),
@@ -372,25 +410,37 @@ def analyze(
     except UserError as e:
         _fail(str(e))
         return
-    if json_out is not None:
-        from .report.json import dumps
+    from . import presentation as pres
 
-        text = dumps(reports)
-        if json_out == "-":
-            sys.stdout.write(text + "\n")
-        else:
+    try:
+        reports = pres.apply_filter(reports, pres.build_filter(spi, peer, ike_sa, time_from, time_to))
+        min_severity = pres.parse_severity(severity)
+    except pres.PresentationError as e:
+        _fail(str(e))
+        return
+    if json_out == "-" and json_lines == "-":
+        _fail("--json - and --json-lines - cannot both write to standard output")
+    from .report.json import dumps, dumps_lines
+
+    for target, text in ((json_out, lambda: dumps(reports) + "\n"), (json_lines, lambda: dumps_lines(reports))):
+        if target == "-":
+            sys.stdout.write(text())
+        elif target is not None:
             from .outputs import write_output
 
             try:
-                write_output(Path(json_out), text + "\n")
+                write_output(Path(target), text())
             except OSError as e:
-                _fail(f"cannot write {json_out}: {e.strerror or e}")
-    if json_out != "-":
-        from .report.render import report_renderable
-
-        out = _stdout()
-        for r in reports:
-            out.print(report_renderable(r, ladders=not no_ladder))
+                _fail(f"cannot write {target}: {e.strerror or e}")
+    if html_out is not None:
+        try:
+            pres.write_html(reports, html_out)
+        except OSError as e:
+            _fail(f"cannot write {html_out}: {e.strerror or e}")
+    if "-" not in (json_out, json_lines):
+        ladders = False if no_ladder else True if ladder else None
+        opts = pres.TextOptions(brief=brief, min_severity=min_severity, ladders=ladders, pager=not no_pager)
+        pres.print_reports(reports, opts)
     worst = max((status_for(r, sev) for r in reports), default=ExitStatus.OK)
     raise typer.Exit(int(worst))
 

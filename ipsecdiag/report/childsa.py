@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..reconstruction.model import ChildSaRecord, EspFlow, IkeSaRecord, Report
-from .render import proposal_short
+from .view import proposal_short
 
 
 @dataclass

@@ -6,9 +6,9 @@ the IKE SAs, ESP/AH flows, findings and side records that match every filter giv
 or a flow is kept whole when it matches (its counters are for the whole capture): a time
 window keeps what was active inside it, it does not cut an SA in two.
 
-How findings follow: a finding naming an IKE SA (``Finding.ike_sa``) is kept with that SA; a
-finding naming none is kept when one of its evidence frames belongs to a kept IKE SA or falls
-inside a kept flow's frame range, or when it names a kept flow's SPI (``data["spi"]``). Keepalives and ICMP errors
+How findings follow: a finding naming an IKE SA (``Finding.ike_sa``) is kept with that SA; one
+naming an SPI (``data["spi"]``) with that flow; any other when one of its evidence frames
+belongs to a kept IKE SA or falls inside a kept flow's frame range. Keepalives and ICMP errors
 follow the peer and time filters and are dropped by an SPI or IKE SA filter.
 """
 
@@ -106,15 +106,15 @@ def _flow_matches(f: EspFlow | AhFlow, flt: ReportFilter, kept_sas: set[str], ch
 def _finding_kept(f: Finding, sas: set[str], frames: set[int], ranges: list[tuple[int, int]], spis: set[int]) -> bool:
     if f.ike_sa is not None:
         return f.ike_sa in sas
-    if any(n in frames or any(a <= n <= b for a, b in ranges) for n in f.frames):
-        return True
-    spi = f.data.get("spi")  # checks write it as 8 hex digits
+    spi = f.data.get("spi")  # checks write it as 8 hex digits; it names the flow exactly
     if isinstance(spi, str):
         try:
             return int(spi, 16) in spis
         except ValueError:
-            return False
-    return isinstance(spi, int) and spi in spis
+            pass
+    elif isinstance(spi, int):
+        return spi in spis
+    return any(n in frames or any(a <= n <= b for a, b in ranges) for n in f.frames)
 
 
 def filter_report(report: Report, flt: ReportFilter) -> Report:

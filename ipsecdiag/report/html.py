@@ -14,10 +14,10 @@ from typing import Any
 
 from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity
 from .childsa import ChildSaRow, child_sa_rows
-from .render import _ts, proposal_short
+from .render import _ts
 from .svg import esp_plot_svg, ladder_svg
 from .verdict import verdict
-from .view import message_details
+from .view import message_details, proposal_short
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#1b1b1b;padding:0 1em}

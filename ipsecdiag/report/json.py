@@ -22,6 +22,7 @@ from ..reconstruction.model import (
 from .view import message_details
 
 SCHEMA = "ipsecdiag/report-1"
+MULTI_SCHEMA = "ipsecdiag/reports-1"  # several captures: {"schema": ..., "reports": [report-1, ...]}
 
 
 def _iso(ts: float | None) -> str | None:
@@ -205,10 +206,18 @@ def report_dict(r: Report) -> dict[str, Any]:
 
 
 def dumps(reports: list[Report]) -> str:
-    """One report: the object. Several captures: a JSON array of report objects."""
+    """Always one JSON object: the report of one capture, or for several captures
+    ``{"schema": "ipsecdiag/reports-1", "reports": [...]}`` (so ``jq`` paths never depend on
+    how many captures were given)."""
     if len(reports) == 1:
         return json.dumps(report_dict(reports[0]), indent=2, default=_default)
-    return json.dumps([report_dict(r) for r in reports], indent=2, default=_default)
+    doc = {"schema": MULTI_SCHEMA, "reports": [report_dict(r) for r in reports]}
+    return json.dumps(doc, indent=2, default=_default)
+
+
+def dumps_lines(reports: list[Report]) -> str:
+    """JSON Lines: one compact report object per line, one line per capture."""
+    return "".join(json.dumps(report_dict(r), default=_default, separators=(",", ":")) + "\n" for r in reports)
 
 
 def _default(o: object) -> Any:

@@ -7,10 +7,13 @@ with ``no_color`` and ASCII boxes, so the same renderables degrade to plain text
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -24,7 +27,9 @@ from ..reconstruction.model import (
     raw_seconds,
     utc_datetime,
 )
-from .view import digest, message_details
+from .childsa import ChildSaRow, child_sa_rows
+from .verdict import verdict
+from .view import digest, message_details, proposal_short
 
 SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 STATE_STYLE = {"established": "green", "failed": "red", "incomplete": "yellow", "deleted": "dim"}
@@ -65,7 +70,8 @@ class Header:
         t = Table.grid(padding=(0, 1))
         t.add_column(style="bold")
         t.add_column()
-        t.add_row("File", ", ".join(s.files) + (f" ({', '.join(s.formats)})" if s.formats else ""))
+        files = ", ".join(_short_path(f, max(options.max_width - 6, 20)) for f in s.files)
+        t.add_row("File", files + (f" ({', '.join(s.formats)})" if s.formats else ""))
         t.add_row("Span", f"{_ts(s.first_ts)} .. {_ts(s.last_ts)} ({_dur(s.first_ts, s.last_ts)})")
         t.add_row(
             "Frames",
@@ -94,37 +100,23 @@ class IkeSaTable:
         t = Table(
             title="IKE SAs", box=_box(console), title_justify="left", padding=(0, 0, 0, 1), pad_edge=False
         )
-        t.add_column("#", justify="right")
-        t.add_column("Ver")
-        t.add_column("Initiator -> Responder", no_wrap=True)
-        t.add_column("State")
-        t.add_column("Proposal", overflow="fold", ratio=1)
-        t.add_column("NAT-T")
+        # Narrow enough for 60 columns: the version under the number, NAT-T under the state,
+        # the peers on two lines, the proposal wrapped at '/' only.
+        t.add_column("#", justify="right", no_wrap=True)
+        t.add_column("Initiator\n-> Responder", no_wrap=True)
+        t.add_column("State", no_wrap=True)
+        t.add_column("Proposal")
         for i, sa in enumerate(self.r.ike_sas, 1):
+            state = Text(sa.state, style=STATE_STYLE.get(sa.state, ""))
+            if sa.nat_seen:
+                state.append("\nNAT-T")
             t.add_row(
-                str(i),
-                f"v{sa.version}",
+                f"{i}\nv{sa.version}",
                 f"{sa.initiator[0]}:{sa.initiator[1]}\n-> {sa.responder[0]}:{sa.responder[1]}",
-                Text(sa.state, style=STATE_STYLE.get(sa.state, "")),
-                proposal_short(sa.proposal) if sa.proposal else "-",
-                "yes" if sa.nat_seen else "no",
+                state,
+                Breakable(proposal_short(sa.proposal) if sa.proposal else "-"),
             )
         yield t
-
-
-def proposal_short(p: dict | None) -> str:
-    if not p:
-        return "-"
-    parts = []
-    for k in ("encr", "integ", "prf", "hash", "ke", "auth", "esn"):
-        v = p.get(k)
-        if not v or v == "NONE":
-            continue
-        v = str(v).removeprefix("ENCR_").removeprefix("AUTH_")
-        if k == "encr" and p.get("encr_key_bits"):
-            v += f"_{p['encr_key_bits']}"
-        parts.append(v)
-    return "/".join(parts)
 
 
 def _msg_label(e: ExchangeRecord, m: MessageRecord) -> Text:
@@ -209,15 +201,16 @@ class EspTable:
             title="ESP flows", box=_box(console), title_justify="left", padding=(0, 0, 0, 1), pad_edge=False
         )
         t.add_column("SPI", no_wrap=True)
-        t.add_column("Src -> Dst", no_wrap=True)
-        t.add_column("Encap", no_wrap=True)
-        t.add_column("Pkts", justify="right")
-        t.add_column("Bytes", justify="right")
-        t.add_column("Seq", overflow="fold")
+        # Addresses are never cut: the column is as wide as the longest "-> address".
+        addr = max(max(len(f.src), len(f.dst) + 3) for f in self.r.esp_flows)
+        t.add_column("Src -> Dst", no_wrap=True, min_width=addr)
+        t.add_column("Pkts", justify="right", no_wrap=True)
+        t.add_column("Bytes", justify="right", no_wrap=True)
+        t.add_column("Seq")
         t.add_column("Span", justify="right", no_wrap=True)
         keys = any(f.keys for f in self.r.esp_flows)
         if keys:
-            t.add_column("Decr", justify="right", no_wrap=True)
+            t.add_column("Decr", justify="right")
         for f in self.r.esp_flows:
             seq = f"{f.seq_first}..{f.seq_last}"
             notes = []
@@ -229,18 +222,17 @@ class EspTable:
                 notes.append(f"{f.gaps} missing")
             if notes:
                 seq += "\n" + ", ".join(notes)
-            row = [
-                f"{f.spi:08x}",
+            row: list[str | Breakable] = [
+                f"{f.spi:08x}\n" + (f"UDP {f.dport}" if f.encap == "udp" else f.encap.upper() if f.encap != "none" else "ESP"),
                 f"{f.src}\n-> {f.dst}",
-                f"UDP\n{f.sport}/{f.dport}" if f.encap == "udp" else "ESP",
                 str(f.packets),
                 str(f.bytes),
-                seq,
+                Breakable(seq),
                 _dur(f.first_ts, f.last_ts),
             ]
             if keys:
                 row.append(
-                    f"{f.decrypted}" + (f" ({f.integrity_failed} bad ICV)" if f.integrity_failed else "")
+                    Breakable(f"{f.decrypted}" + (f" ({f.integrity_failed} bad ICV)" if f.integrity_failed else ""))
                     if f.keys
                     else "no key"
                 )
@@ -272,23 +264,143 @@ class AhTable:
         yield t
 
 
+class Breakable:
+    """Text for a table cell that wraps only after a separator (``/``, ``-``, ``,``, a space),
+    never inside a number, an SPI, an address or an algorithm name. Its minimum width is its
+    longest token, so a table narrows other columns before it would cut one."""
+
+    SEPARATORS = re.compile(r"[^/\-, \n]+[/\-, ]*|[/\-, ]+|\n")
+
+    def __init__(self, text: str, style: str = "") -> None:
+        self.text = text
+        self.style = style
+
+    def _tokens(self) -> list[str]:
+        return self.SEPARATORS.findall(self.text)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        lines = self.text.split("\n")
+        longest = max((cell_len(t.rstrip()) for t in self._tokens() if t != "\n"), default=0)
+        return Measurement(longest, max(cell_len(ln) for ln in lines))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        lines, cur = [], ""
+        for tok in self._tokens():
+            if tok == "\n":
+                lines.append(cur.rstrip())
+                cur = ""
+            elif cur and cell_len((cur + tok).rstrip()) > width:
+                lines.append(cur.rstrip())
+                cur = tok.lstrip()
+            else:
+                cur += tok
+        lines.append(cur.rstrip())
+        yield Text("\n".join(lines), style=self.style)
+
+
+def _short_path(path: str, width: int) -> str:
+    """A file name that fits ``width``: the directory is shortened, never the name."""
+    if len(path) <= width or "/" not in path:
+        return path
+    head, _, name = path.rpartition("/")
+    dirs = head.split("/")
+    while dirs and len(".../" + "/".join(dirs) + "/" + name) > width:
+        dirs.pop(0)
+    return ".../" + "/".join([*dirs, name])
+
+
+class ChildSaTable:
+    """The CHILD SAs as ``swanctl --list-sas`` lists them: a block per SA, one fact a line, so
+    it reads the same at 60 and at 120 columns and no SPI, address or algorithm is cut."""
+
+    def __init__(self, rows: list[ChildSaRow], report: Report) -> None:
+        self.rows = rows
+        self.r = report
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text("CHILD SAs (in/out as the IKE initiator sees them)", style="bold")
+        index = {sa.key: i for i, sa in enumerate(self.r.ike_sas, 1)}
+        t0 = self.r.source.first_ts
+        for n, row in enumerate(self.rows, 1):
+            owner = "no IKE SA" if row.ike_sa is None else f"IKE SA #{index.get(row.ike_sa, '?')}"
+            if row.ike_sa is not None and row.ike_sa_inferred:
+                owner += " (by address)"
+            head = Text(f"#{n} ", style="bold")
+            head.append(f"{owner}, ")
+            head.append(row.state, style=STATE_STYLE.get(row.state.split(",")[0], ""))
+            algo = row.protocol + ("" if row.mode == "-" else f" {row.mode}")
+            head.append(f", {algo}" + ("" if row.proposal == "-" else f" {row.proposal}"))
+            yield head
+            t = Table.grid(padding=(0, 1))
+            t.add_column(no_wrap=True)
+            t.add_column(no_wrap=True)
+            t.add_column()
+            t.add_row("  in", _spi_text(row.spi_in), f"{row.packets_in} packets, {row.bytes_in} bytes")
+            t.add_row("  out", _spi_text(row.spi_out), f"{row.packets_out} packets, {row.bytes_out} bytes")
+            yield t
+            facts = Table.grid(padding=(0, 1))
+            facts.add_column(no_wrap=True)
+            facts.add_column()
+            facts.add_row("  peers", f"{row.src} <-> {row.dst}")
+            if row.ts_local or row.ts_remote:
+                facts.add_row("  local", " ".join(row.ts_local) or "-")
+                facts.add_row("  remote", " ".join(row.ts_remote) or "-")
+            if row.first_ts is not None and t0 is not None:
+                facts.add_row("  seen", f"+{row.first_ts - t0:.3f}s .. +{(row.last_ts or row.first_ts) - t0:.3f}s")
+            yield facts
+
+
+def _spi_text(spi: int | None) -> str:
+    return "-" if spi is None else f"{spi:08x}"
+
+
 class FindingsView:
-    def __init__(self, findings: list[Finding], *, verbose: bool = True) -> None:
+    """The findings, numbered as in the whole report (the verdict says "see finding N"), those
+    below ``min_severity`` left out and counted; ``brief``: one line each (severity, id,
+    title, first frames)."""
+
+    def __init__(
+        self,
+        findings: list[Finding],
+        *,
+        verbose: bool = True,
+        brief: bool = False,
+        min_severity: Severity = Severity.INFO,
+    ) -> None:
         self.findings = findings
         self.verbose = verbose
+        self.brief = brief
+        self.min_severity = min_severity
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         if not self.findings:
             yield Text("Findings: none. The capture shows no problem ipsecdiag knows about.", style="green")
             return
         counts = {s: sum(1 for f in self.findings if f.severity == s) for s in Severity}
+        shown = [(i, f) for i, f in enumerate(self.findings, 1) if f.severity >= self.min_severity]
+        hidden = len(self.findings) - len(shown)
         yield Text(
             f"Findings ({counts[Severity.ERROR]} error, {counts[Severity.WARNING]} warning, "
-            f"{counts[Severity.INFO]} info)",
+            f"{counts[Severity.INFO]} info"
+            + (f"; {hidden} below {self.min_severity.label} not shown" if hidden else "")
+            + ")",
             style="bold underline",
         )
-        for i, f in enumerate(self.findings, 1):
-            yield from self._one(i, f)
+        for i, f in shown:
+            yield from (self._brief(i, f) if self.brief else self._one(i, f))
+
+    def _brief(self, i: int, f: Finding) -> Iterator[Table]:
+        line = Table.grid(padding=(0, 1))
+        line.add_column(no_wrap=True)
+        line.add_column()
+        head = Text(f"{i:>2}. ")
+        head.append(f"{f.severity.label.upper():7}", style=SEV_STYLE[f.severity])
+        frames = f" (frame{'s' if len(f.frames) > 1 else ''} {', '.join(map(str, f.frames[:3]))}" + (
+            ", ...)" if len(f.frames) > 3 else ")"
+        ) if f.frames else ""
+        line.add_row(head, Text(f"[{f.id}] ", style="bold") + Text(f.title + frames))
+        yield line
 
     def _one(self, i: int, f: Finding) -> Iterator[Text | Table]:
         head = Text(f"{i}. ")
@@ -317,15 +429,32 @@ class FindingsView:
         yield t
 
 
-def report_renderable(report: Report, *, ladders: bool = True, max_ladders: int = 20) -> Group:
-    """Header, then the findings (what the user came for), then the evidence tables."""
-    parts: list[object] = [
-        Header(report),
-        Text(""),
-        FindingsView(report.findings),
-        Text(""),
-        IkeSaTable(report),
-    ]
+# Without --ladder, the ladders are drawn when there are at most this many IKE SAs.
+AUTO_LADDERS = 3
+
+
+def report_renderable(
+    report: Report,
+    *,
+    ladders: bool | None = None,
+    max_ladders: int = 20,
+    brief: bool = False,
+    min_severity: Severity = Severity.INFO,
+) -> Group:
+    """The verdict, then the findings (what the user came for), then the evidence tables.
+    ``ladders`` None: drawn when there are at most AUTO_LADDERS IKE SAs. ``brief``: the
+    verdict and one line per finding, nothing else."""
+    v = verdict(report)
+    head = Text(v.text, style=SEV_STYLE.get(v.severity, "green") if v.severity != Severity.INFO else "green")
+    findings = FindingsView(report.findings, brief=brief, min_severity=min_severity)
+    if brief:
+        return Group(Text(", ".join(report.source.files), style="bold"), head, findings)
+    parts: list[object] = [head, Text(""), Header(report), Text(""), findings, Text(""), IkeSaTable(report)]
+    rows = child_sa_rows(report)
+    if rows:
+        parts += [Text(""), ChildSaTable(rows, report)]
+    if ladders is None:
+        ladders = len(report.ike_sas) <= AUTO_LADDERS
     if ladders:
         t0 = report.source.first_ts
         for i, sa in enumerate(report.ike_sas[:max_ladders], 1):
@@ -339,3 +468,27 @@ def report_renderable(report: Report, *, ladders: bool = True, max_ladders: int 
     if report.ah_flows:
         parts += [Text(""), AhTable(report)]
     return Group(*parts)  # type: ignore[arg-type]
+
+
+def render_text(renderables: list[object], *, width: int, terminal: bool) -> str:
+    """The report as text ``width`` columns wide: coloured for a terminal, otherwise plain
+    ASCII with no trailing spaces on any line (rich pads table cells to the column width)."""
+    import io
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width,
+        force_terminal=terminal,
+        no_color=not terminal,
+        color_system="auto" if terminal else None,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
+    for r in renderables:
+        console.print(r)
+    text = buf.getvalue()
+    if terminal:
+        return text
+    return "\n".join(line.rstrip() for line in text.split("\n"))

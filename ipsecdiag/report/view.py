@@ -157,3 +157,18 @@ def digest(d: dict[str, Any]) -> str:
     if d.get("eap"):
         parts.append("EAP " + "/".join(d["eap"]))
     return "  ".join(parts)
+
+
+def proposal_short(p: dict[str, str] | None) -> str:
+    if not p:
+        return "-"
+    parts = []
+    for k in ("encr", "integ", "prf", "hash", "ke", "auth", "esn"):
+        v = p.get(k)
+        if not v or v == "NONE":
+            continue
+        v = str(v).removeprefix("ENCR_").removeprefix("AUTH_")
+        if k == "encr" and p.get("encr_key_bits"):
+            v += f"_{p['encr_key_bits']}"
+        parts.append(v)
+    return "/".join(parts)

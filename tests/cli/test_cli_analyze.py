@@ -131,14 +131,16 @@ def test_ikev1_main_mode_sample() -> None:
     assert sa["proposal"]["encr"] == "AES_CBC" and sa["proposal"]["ke"] == "MODP_2048"
 
 
-def test_several_captures_give_a_json_array() -> None:
-    code, out, err = run(
-        "analyze", str(SAMPLES / "ikev2-psk-ok.pcap"), str(SAMPLES / "ikev2-no-proposal.pcap"), "--json", "-"
-    )
-    reps = json.loads(out)
-    assert isinstance(reps, list) and len(reps) == 2
-    assert all(r["schema"] == "ipsecdiag/report-1" for r in reps)
+def test_several_captures_give_one_json_object() -> None:
+    two = (str(SAMPLES / "ikev2-psk-ok.pcap"), str(SAMPLES / "ikev2-no-proposal.pcap"))
+    code, out, err = run("analyze", *two, "--json", "-")
+    doc = json.loads(out)
+    assert doc["schema"] == "ipsecdiag/reports-1" and len(doc["reports"]) == 2
+    assert all(r["schema"] == "ipsecdiag/report-1" for r in doc["reports"])
     assert code == 1
+    code, out, err = run("analyze", *two, "--json-lines", "-")
+    lines = out.splitlines()
+    assert len(lines) == 2 and [json.loads(ln)["source"]["files"] for ln in lines] == [[two[0]], [two[1]]]
 
 
 def test_terminal_report_fits_80_columns_and_shows_sections() -> None:
