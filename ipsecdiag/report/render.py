@@ -70,7 +70,8 @@ class Header:
         t = Table.grid(padding=(0, 1))
         t.add_column(style="bold")
         t.add_column()
-        files = ", ".join(_short_path(f, max(options.max_width - 6, 20)) for f in s.files)
+        # The label column is at most 9 wide ("Truncated") plus a space.
+        files = ", ".join(_short_path(f, max(options.max_width - 10, 20)) for f in s.files)
         t.add_row("File", files + (f" ({', '.join(s.formats)})" if s.formats else ""))
         t.add_row("Span", f"{_ts(s.first_ts)} .. {_ts(s.last_ts)} ({_dur(s.first_ts, s.last_ts)})")
         t.add_row(
@@ -227,7 +228,7 @@ class EspTable:
                 f"{f.src}\n-> {f.dst}",
                 str(f.packets),
                 str(f.bytes),
-                Breakable(seq),
+                Breakable(seq, breaks="., "),  # "1001..\n1010": after the dots only
                 _dur(f.first_ts, f.last_ts),
             ]
             if keys:
@@ -237,7 +238,22 @@ class EspTable:
                     else "no key"
                 )
             t.add_row(*row)
+        if _cuts(console, options, t):
+            yield from self._stacked()  # at this width the table would cut a cell
+            return
         yield t
+
+    def _stacked(self) -> Iterator[Text]:
+        yield Text("ESP flows", style="italic")
+        for f in self.r.esp_flows:
+            encap = f"UDP {f.sport}/{f.dport}" if f.encap == "udp" else f.encap.upper() if f.encap != "none" else "ESP"
+            yield Text(f"{f.spi:08x} {encap} {f.src} -> {f.dst}", style="bold")
+            notes = [f"{n} {what}" for n, what in ((f.duplicates, "dup"), (f.reordered, "reord"), (f.gaps, "missing")) if n]
+            line = f"  {f.packets} packets, {f.bytes} bytes, seq {f.seq_first}..{f.seq_last}"
+            line += (f" ({', '.join(notes)})" if notes else "") + f", {_dur(f.first_ts, f.last_ts)}"
+            if f.keys:
+                line += f", {f.decrypted} decrypted" + (f", {f.integrity_failed} bad ICV" if f.integrity_failed else "")
+            yield Text(line)
 
 
 class AhTable:
@@ -269,14 +285,14 @@ class Breakable:
     never inside a number, an SPI, an address or an algorithm name. Its minimum width is its
     longest token, so a table narrows other columns before it would cut one."""
 
-    SEPARATORS = re.compile(r"[^/\-, \n]+[/\-, ]*|[/\-, ]+|\n")
-
-    def __init__(self, text: str, style: str = "") -> None:
+    def __init__(self, text: str, style: str = "", breaks: str = "/-, ") -> None:
         self.text = text
         self.style = style
+        b = re.escape(breaks)
+        self._split = re.compile(rf"[^{b}\n]+[{b}]*|[{b}]+|\n")
 
     def _tokens(self) -> list[str]:
-        return self.SEPARATORS.findall(self.text)
+        return self._split.findall(self.text)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         lines = self.text.split("\n")
@@ -297,6 +313,17 @@ class Breakable:
                 cur += tok
         lines.append(cur.rstrip())
         yield Text("\n".join(lines), style=self.style)
+
+
+def _cuts(console: Console, options: ConsoleOptions, table: Table) -> bool:
+    """Whether rich would cut a cell of ``table`` at this width (it ends the part kept with
+    an ellipsis). Its column fitting shrinks wrapping columns below their minimum width, so
+    asking for the measurement is not enough: the table is laid out and looked at."""
+    for line in console.render_lines(table, options, pad=False):
+        text = "".join(seg.text for seg in line)
+        if re.search(r"\S…", text):
+            return True
+    return False
 
 
 def _short_path(path: str, width: int) -> str:
