@@ -34,6 +34,7 @@ def _atoms(r: Report) -> set[str]:
     for sa in r.ike_sas:
         out |= {sa.initiator[0], sa.responder[0]}
         out |= {t for t in proposal_short(sa.proposal).split("/") if t != "-"}
+        out |= {n for e in sa.exchanges for m in e.all_messages() for n in m.notifies}  # the ladders
     for f in r.esp_flows:
         out |= {f"{f.spi:08x}", f.src, f.dst, str(f.seq_first), str(f.seq_last), str(f.packets), str(f.bytes)}
     for row in child_sa_rows(r):
@@ -47,7 +48,7 @@ def _atoms(r: Report) -> set[str]:
 @pytest.mark.parametrize("path", CAPTURES, ids=IDS)
 def test_rendering_rules(path: Path, width: int) -> None:
     r = _report(path)
-    text = terminal_text([r], TextOptions(ladders=False), width=width, terminal=False)
+    text = terminal_text([r], TextOptions(ladders=True), width=width, terminal=False)
     lines = text.split("\n")
     too_wide = [ln for ln in lines if len(ln) > width]
     assert not too_wide, too_wide[:3]
