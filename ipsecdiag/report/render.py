@@ -382,6 +382,18 @@ def _spi_text(spi: int | None) -> str:
     return "-" if spi is None else f"{spi:08x}"
 
 
+def _ranges(nums: list[int]) -> str:
+    """1-3,7 for [1, 2, 3, 7]; the first two runs only (the count says how many)."""
+    runs: list[list[int]] = []
+    for n in nums:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs[:2]]
+    return ",".join(parts) + (",..." if len(runs) > 2 else "")
+
+
 class FindingsView:
     """The findings, numbered as in the whole report (the verdict says "see finding N"), those
     below ``min_severity`` left out and counted; ``brief``: one line each (severity, id,
@@ -414,20 +426,34 @@ class FindingsView:
             + ")",
             style="bold underline",
         )
+        if self.brief:
+            yield from self._brief(shown)
+            return
         for i, f in shown:
-            yield from (self._brief(i, f) if self.brief else self._one(i, f))
+            yield from self._one(i, f)
 
-    def _brief(self, i: int, f: Finding) -> Iterator[Table]:
+    def _brief(self, shown: list[tuple[int, Finding]]) -> Iterator[Table]:
+        """One line per finding; findings with the same id and title share one line that
+        gives their numbers and how many there are (a busy capture fits a screen)."""
+        groups: dict[tuple[str, str], list[tuple[int, Finding]]] = {}
+        for i, f in shown:
+            groups.setdefault((f.id, f.title), []).append((i, f))
         line = Table.grid(padding=(0, 1))
+        line.add_column(no_wrap=True, justify="right")
         line.add_column(no_wrap=True)
         line.add_column()
-        head = Text(f"{i:>2}. ")
-        head.append(f"{f.severity.label.upper():7}", style=SEV_STYLE[f.severity])
-        frames = f" (frame{'s' if len(f.frames) > 1 else ''} {', '.join(map(str, f.frames[:3]))}" + (
-            ", ...)" if len(f.frames) > 3 else ")"
-        ) if f.frames else ""
-        line.add_row(head, Text(f"[{f.id}] ", style="bold") + Text(f.title + frames))
+        for members in groups.values():
+            nums = [i for i, _ in members]
+            f = members[0][1]
+            frames = [n for _, m in members for n in m.frames[:3]][:3]
+            more = len(members) > 1 or len(f.frames) > 3
+            where = f" (frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))}{', ...' if more else ''})"
+            label = f"{nums[0]}." if len(nums) == 1 else _ranges(nums)
+            count = f" x{len(members)}" if len(members) > 1 else ""
+            text = Text(f"[{f.id}]", style="bold") + Text(f"{count} {f.title}" + (where if frames else ""))
+            line.add_row(label, Text(f"{f.severity.label.upper():7}", style=SEV_STYLE[f.severity]), text)
         yield line
+
 
     def _one(self, i: int, f: Finding) -> Iterator[Text | Table]:
         head = Text(f"{i}. ")
