@@ -28,7 +28,29 @@ app = typer.Typer(
     add_completion=False,
     help="IPsec troubleshooting: analyse IKEv1/IKEv2/ESP captures, decrypt them, diagnose failures.",
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("ipsecdiag")
+        except PackageNotFoundError:
+            v = "unknown (not installed)"
+        sys.stdout.write(f"ipsecdiag {v}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_version, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """IPsec troubleshooting: analyse IKEv1/IKEv2/ESP captures, decrypt them, diagnose failures."""
 keys_app = typer.Typer(no_args_is_help=True, help="Convert and inspect key material.")
 app.add_typer(keys_app, name="keys")
 
@@ -275,12 +297,16 @@ def _analyze_series(paths: list[str | Path], store: KeyStore, options: AnalysisO
 
 @app.command()
 def analyze(
-    captures: Annotated[list[Path], typer.Argument(help="pcap/pcapng files to analyse.", show_default=False, readable=False)],
+    captures: Annotated[
+        list[Path],
+        typer.Argument(metavar="CAPTURE", help="pcap/pcapng files to analyse.", show_default=False, readable=False),
+    ],
     keys: Annotated[
         list[Path] | None,
         typer.Option(
             "--keys",
             "-k",
+            metavar="KEYFILE",
             readable=False,
             help=(
                 "Key material (repeatable): strongSwan charon log, `ip xfrm state` output, Wireshark "
@@ -668,7 +694,7 @@ def explain(
 
     from .diagnosis.knowledge import CATALOGUE, explain_text
 
-    res = explain_text(key)
+    res = explain_text(key) or explain_text(_notify_name(key)) or _registry_notify(key)
     if res is None:
         _fail(f"unknown finding id or notify name {key!r}; known finding ids: {', '.join(sorted(CATALOGUE))}")
         return
@@ -681,6 +707,42 @@ def explain(
     for label, text in rows:
         t.add_row(label, text)
     out.print(t)
+
+
+def _notify_name(key: str) -> str:
+    """A notify given by number (``14``, ``36136``) or as the JSON writes it, as its IANA name;
+    IKEv2 numbers first, then IKEv1 (the ranges overlap only for the RFC 2408 errors, which
+    IKEv2 reuses with the same meaning)."""
+    from .wire.registry import NotifyType, V1NotifyType
+
+    k = key.strip()
+    if k.isdigit():
+        for reg in (NotifyType, V1NotifyType):
+            try:
+                return reg(int(k)).name
+            except ValueError:
+                continue
+        return k
+    for reg in (NotifyType, V1NotifyType):
+        if k.upper() in reg.__members__:
+            return k.upper()
+    return k
+
+
+def _registry_notify(key: str) -> tuple[str, list[tuple[str, str]]] | None:
+    """A notify the registry names but the catalogue does not explain: its number and kind."""
+    from .wire.registry import NotifyType, V1NotifyType
+
+    name = _notify_name(key)
+    for reg, proto in ((NotifyType, "IKEv2"), (V1NotifyType, "IKEv1")):
+        if name in reg.__members__:
+            code = int(reg[name])
+            kind = "error" if code < 16384 else "status"
+            return f"Notify {name}", [
+                ("Meaning", f"{proto} notify message type {code} ({kind} type, IANA registry)."),
+                ("Finding", "ipsecdiag has no catalogue entry for it; it is reported where it appears."),
+            ]
+    return None
 
 
 def _silence_stdout() -> None:
