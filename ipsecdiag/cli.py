@@ -6,9 +6,11 @@ stderr and exit status 2; no traceback reaches the user.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -432,7 +434,15 @@ def analyze(
         )
         if jobs is not None and jobs < 1:
             raise UserError(f"--jobs {jobs}: must be at least 1")
-        reports = run_analysis(captures, keys, options, separate=separate, jobs=jobs)
+        with _stdin_capture(captures) as (captures, stdin_name):
+            reports = run_analysis(captures, keys, options, separate=separate, jobs=jobs)
+            for r in reports:  # the report names standard input as the user did, not the spool
+                r.source.files = ["-" if f == stdin_name else f for f in r.source.files]
+                if stdin_name:
+                    r.source.truncated_files = [t.replace(stdin_name, "-") for t in r.source.truncated_files]
+                    for f in r.findings:
+                        f.explanation = f.explanation.replace(stdin_name, "-")
+                        f.evidence = [ev.replace(stdin_name, "-") for ev in f.evidence]
     except UserError as e:
         _fail(str(e))
         return
@@ -707,6 +717,30 @@ def explain(
     for label, text in rows:
         t.add_row(label, text)
     out.print(t)
+
+
+@contextlib.contextmanager
+def _stdin_capture(captures: list[Path]) -> Iterator[tuple[list[Path], str | None]]:
+    """``-`` among the captures: standard input (a pcap or pcapng stream), spooled to a private
+    temporary file because the reader needs to seek and to know the size; removed after."""
+    if sum(str(c) == "-" for c in captures) == 0:
+        yield captures, None
+        return
+    if sum(str(c) == "-" for c in captures) > 1:
+        raise UserError("'-' (standard input) can be given only once")
+    if sys.stdin.isatty():
+        raise UserError("'-' reads a capture from standard input, which is a terminal")
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ipsecdiag-stdin-") as tmp:
+        spool = Path(tmp) / "stdin.pcap"
+        with open(spool, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        try:
+            yield [spool if str(c) == "-" else c for c in captures], str(spool)
+        except UserError as e:
+            raise UserError(str(e).replace(str(spool), "-")) from None
 
 
 def _notify_name(key: str) -> str:

@@ -43,3 +43,19 @@ def test_explain_accepts_names_and_numbers(key: str, title: str) -> None:
 def test_explain_unknown_is_one_line() -> None:
     p = cli("explain", "99999")
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "'99999'" in p.stderr
+
+
+def test_capture_on_stdin() -> None:
+    from corpus import REPO_ROOT
+
+    data = (REPO_ROOT / "sample_pcaps" / "ikev2-no-proposal.pcap").read_bytes()
+    p = subprocess.run(
+        [sys.executable, "-m", "ipsecdiag", "analyze", "-", "--json", "-"], input=data, capture_output=True, timeout=60
+    )
+    import json
+
+    doc = json.loads(p.stdout)
+    assert p.returncode == 1 and doc["source"]["files"] == ["-"]
+    assert [f["id"] for f in doc["findings"]][0] == "ike-no-proposal-chosen"
+    bad = subprocess.run([sys.executable, "-m", "ipsecdiag", "analyze", "-"], input=b"garbage\n", capture_output=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.decode() == "ipsecdiag: error: -: not a pcap or pcapng file (starts with 'garbage\\n')\n"
