@@ -681,7 +681,7 @@ def show(
     ] = None,
 ) -> None:
     """Wireshark's full dissection of the chosen frames, decrypted with the keys (needs the
-    `wireshark` extra: pip install 'ipsecdiag[wireshark]', and tshark)."""
+    `wireshark` extra: pip install 'ipsecdiag\\[wireshark]', and tshark)."""
     from .wsdissect import DissectError, dissect_frames
 
     try:
