@@ -89,6 +89,20 @@ _ENTRIES = [
         "RFC 7296 §2.9",
     ),
     CatalogueEntry(
+        "ts-narrowed",
+        INFO,
+        "Traffic selectors narrowed",
+        "The responder accepted the CHILD SA but returned traffic selectors that cover less than the "
+        "initiator asked for (RFC 7296 §2.9); the CHILD SA was created with the narrower selectors.",
+        "The initiator asked for a wider range than the responder's policy serves: often on purpose "
+        "(an initiator that asks for everything and lets the gateway narrow), sometimes a subnet "
+        "configured wider on one side.",
+        "Nothing if the dropped ranges need no tunnel; otherwise extend the responder's "
+        "`local_ts`/`remote_ts` (libreswan `leftsubnet`/`rightsubnet`), or configure the initiator with "
+        "exactly the accepted selectors so both sides agree.",
+        "RFC 7296 §2.9",
+    ),
+    CatalogueEntry(
         "error-notify",
         E,
         "Error notification",

@@ -119,11 +119,14 @@ def test_single_pair_required() -> None:
 # -- narrowing -----------------------------------------------------------------------------------
 
 
-def test_narrowing_that_drops_a_requested_range_is_a_warning() -> None:
+def test_narrowing_that_drops_a_requested_range_is_ts_narrowed_info() -> None:
+    """A CHILD SA created with a subset of the request is not TS_UNACCEPTABLE (review #4)."""
     wide = ("10.2.0.0", "10.2.255.255")
     sa = ike_sa(child([ESP, ts("TSi", NET1), ts("TSr", wide)], [ESP, ts("TSi", NET1), ts("TSr", NET2)]))
     [f] = run(SelectorCheck(), report(sa))
-    assert (f.id, f.severity, f.title) == ("ts-unacceptable", Severity.WARNING, "Traffic selectors narrowed")
+    assert (f.id, f.severity, f.title) == ("ts-narrowed", Severity.INFO, "Traffic selectors narrowed")
+    assert "TSr: asked 10.2.0.0/16, got 10.2.0.0/24" in " ".join(f.evidence)
+    assert "proxy-ID" not in f.cause
     assert f.data["narrowed"] == [
         {
             "payload": "TSr",
@@ -137,7 +140,8 @@ def test_narrowing_that_drops_a_requested_range_is_a_warning() -> None:
 def test_narrowing_of_everything_is_info() -> None:
     sa = ike_sa(child([ESP, ts("TSi", NET1), ts("TSr", ANY)], [ESP, ts("TSi", NET1), ts("TSr", NET2)]))
     [f] = run(SelectorCheck(), report(sa))
-    assert f.severity == Severity.INFO
+    assert (f.id, f.severity) == ("ts-narrowed", Severity.INFO)
+    assert "expected" in f.explanation
 
 
 def test_virtual_ip_narrowing_is_expected() -> None:

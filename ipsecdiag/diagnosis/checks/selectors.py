@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...protocol.selectors import Sel, config_text, intersect, sel_from_ts, sel_from_v1_id, texts, uncovered
-from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
+from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report
 from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
 from ...wire.registry import CfgType, ExchangeType
@@ -82,7 +82,7 @@ def policies(report: Report) -> dict[str, SidePolicy]:
 
 class SelectorCheck(Check):
     name = "selectors"
-    finding_ids = ("ts-unacceptable",)
+    finding_ids = ("ts-unacceptable", "ts-narrowed")
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         report = ctx.report
@@ -218,29 +218,30 @@ class SelectorCheck(Check):
             return None
         only_any = all(s.is_any for _, s, _, _ in lost)
         ev = [
-            f"{where(ex)}: the request (frame {req.first_frame}) and the response (frame {resp.first_frame})"
+            f"{where(ex)}: the request (frame {req.first_frame}) and the response (frame {resp.first_frame}); "
+            "the CHILD SA was created"
         ]
         for label, s, gone, got in lost:
-            ev.append(f"{label}: requested {s.text()}, accepted {texts(got)}; not covered: {texts(gone)}")
+            ev.append(f"{label}: asked {s.text()}, got {texts(got)}; not covered: {texts(gone)}")
         expl = sentence(
-            f"{who(resp)} narrowed the traffic selectors (RFC 7296 §2.9): the CHILD SA covers less than "
-            "the initiator asked for, so traffic to or from the dropped ranges is not tunnelled (it is "
-            "dropped or sent in the clear, depending on the initiator's policy)."
+            f"{who(resp)} narrowed the traffic selectors (RFC 7296 §2.9): the CHILD SA was created but "
+            "covers less than the initiator asked for, so traffic to or from the dropped ranges is not "
+            "tunnelled (it is dropped or sent in the clear, depending on the initiator's policy)."
         )
         if only_any:
-            expl += " The initiator asked for everything (0.0.0.0/0 or ::/0), so this is usually intended."
+            expl += " The initiator asked for everything (0.0.0.0/0 or ::/0) and let the responder narrow: expected."
+        # Narrowing is a successful negotiation, never TS_UNACCEPTABLE (a failure id people grep for):
+        # it keeps the catalogue's INFO severity.
         return self.finding(
-            "ts-unacceptable",
-            severity=Severity.INFO if only_any else Severity.WARNING,
-            title="Traffic selectors narrowed",
+            "ts-narrowed",
             frames=frames_of(req, resp),
             evidence=ev,
             ike_sa=sa.key,
             explanation=expl,
-            remediation=(
-                "If the dropped ranges must be tunnelled, extend the responder's `local_ts`/`remote_ts` "
-                "(libreswan `leftsubnet`/`rightsubnet`); otherwise configure the initiator with exactly the "
-                "accepted selectors so both sides agree."
+            cause=(
+                "The initiator asked for everything and let the responder narrow (intended)."
+                if only_any
+                else "The initiator's selectors are wider than the responder's policy serves."
             ),
             data={
                 "narrowed": [
