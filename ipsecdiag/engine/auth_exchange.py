@@ -45,10 +45,9 @@ from ..wire.registry import (
 )
 from . import child_sa, eap_exchange
 from . import events as ev
+from .common import certreq, int_auth, one
 from .config import CertAuth, EapAuth, Identity, PskAuth
 from .errors import Refuse
-from .init_exchange import certreq
-from .intermediate import int_auth
 from .state import Trigger
 
 if TYPE_CHECKING:
@@ -71,12 +70,6 @@ CHILD_ERRORS = frozenset(
 )
 
 
-def _one(payloads: tuple[Payload, ...], cls: type, which: int | None = None) -> Any:
-    return next(
-        (p for p in payloads if isinstance(p, cls) and (which is None or p.payload_type == which)), None
-    )
-
-
 def _id_payload(which: int, ident: Identity) -> IdPayload:
     return IdPayload(which, ident.id_type, ident.data)
 
@@ -96,7 +89,7 @@ def _our_auth(
     keys = sa.keys
     assert keys is not None and keys.prf is not None
     sk_p = keys.sk_pi if sa.is_initiator != peer else keys.sk_pr
-    octets = signed_octets(message, peer_nonce, keys.prf, sk_p.reveal(), id_body(id_p)) + int_auth(sa, mid)
+    octets = signed_octets(message, peer_nonce, keys.prf, sk_p.reveal(), id_body(id_p)) + int_auth(sa.neg, mid)
     if msk is not None:
         return AuthPayload(AuthMethod.SHARED_KEY_MIC, eap_auth(keys.prf, msk, sk_p.reveal(), octets))
     auth = sa.config.auth
@@ -122,7 +115,7 @@ def _verify_peer(
     """Check the peer's AUTH (and certificate chain); returns (method, DER certs)."""
     keys = sa.keys
     assert keys is not None and keys.prf is not None
-    auth_p = _one(payloads, AuthPayload)
+    auth_p = one(payloads, AuthPayload)
     if auth_p is None:
         raise Refuse(NotifyType.AUTHENTICATION_FAILED, "no AUTH payload", fatal=True)
     ident = Identity(id_p.id_type, id_p.data)
@@ -134,7 +127,7 @@ def _verify_peer(
             fatal=True,
         )
     sk_p = keys.sk_pr if sa.is_initiator else keys.sk_pi
-    octets = signed_octets(message, our_nonce, keys.prf, sk_p.reveal(), id_body(id_p)) + int_auth(sa, mid)
+    octets = signed_octets(message, our_nonce, keys.prf, sk_p.reveal(), id_body(id_p)) + int_auth(sa.neg, mid)
     certs = tuple(
         p.data
         for p in payloads
@@ -224,7 +217,7 @@ def handle_response(
     errors = [p for p in payloads if isinstance(p, NotifyPayload) and p.is_error]
     fatal = [e for e in errors if e.notify_type not in CHILD_ERRORS]
     eap = isinstance(sa.config.auth, EapAuth)
-    idr = _one(payloads, IdPayload, PayloadType.IDr)
+    idr = one(payloads, IdPayload, PayloadType.IDr)
     if fatal or (idr is None and not eap):
         e = fatal[0] if fatal else (errors[0] if errors else None)
         name = e.name if e is not None else "no IDr"
@@ -268,7 +261,7 @@ def handle_response(
             received=True,
             respond=False,
         )
-    cp = _one(payloads, CpPayload)
+    cp = one(payloads, CpPayload)
     if cp is not None and cp.cfg_type == CfgType.CFG_REPLY:
         sa.neg.virtual_ips = tuple(
             str(ipaddress.ip_address(a.value[:16] if a.type == CfgAttr.INTERNAL_IP6_ADDRESS else a.value[:4]))
@@ -295,16 +288,16 @@ def handle_request(
 ) -> None:
     cfg = sa.config
     eap_running = "eap" in sa.neg.extra
-    idi = _one(payloads, IdPayload, PayloadType.IDi)
+    idi = one(payloads, IdPayload, PayloadType.IDi)
     wants_eap = (
-        not eap_running and idi is not None and _one(payloads, AuthPayload) is None and bool(cfg.eap_users)
+        not eap_running and idi is not None and one(payloads, AuthPayload) is None and bool(cfg.eap_users)
     )
     if eap_running or wants_eap:
         _eap_request(sa, h, payloads, src, dst, wants_eap)
         return
-    if idi is None or _one(payloads, AuthPayload) is None:
+    if idi is None or one(payloads, AuthPayload) is None:
         raise Refuse(NotifyType.INVALID_SYNTAX, "IKE_AUTH request without IDi or AUTH", fatal=True)
-    idr_wanted = _one(payloads, IdPayload, PayloadType.IDr)
+    idr_wanted = one(payloads, IdPayload, PayloadType.IDr)
     if idr_wanted is not None and Identity(idr_wanted.id_type, idr_wanted.data) != cfg.local_id:
         raise Refuse(
             NotifyType.AUTHENTICATION_FAILED,
@@ -339,7 +332,7 @@ def _eap_request(
     done = eap_exchange.server_step(sa, h, payloads, src, dst, our_first, _our_auth)
     if done is not None:
         first_payloads, out = done
-        idi = _one(first_payloads, IdPayload, PayloadType.IDi)
+        idi = one(first_payloads, IdPayload, PayloadType.IDi)
         _answer_authenticated(sa, h, first_payloads, src, dst, idi, AuthMethod.SHARED_KEY_MIC, (), out)
 
 
@@ -359,7 +352,7 @@ def _answer_authenticated(
     cfg = sa.config
     sa.peer_id = Identity(idi.id_type, idi.data)
     pending_child = None
-    if cfg.child is not None and _one(payloads, child_sa.SaPayload) is not None:
+    if cfg.child is not None and one(payloads, child_sa.SaPayload) is not None:
         try:
             vip = _assign_virtual_ip(sa, payloads)
             spi = random_spi(sa.rng, 4)
@@ -380,13 +373,13 @@ def _answer_authenticated(
     if pending_child is not None:
         sel, spi = pending_child
         peer_spi = next(
-            p.spi for p in _one(payloads, child_sa.SaPayload).proposals if p.number == sel.proposal.number
+            p.spi for p in one(payloads, child_sa.SaPayload).proposals if p.number == sel.proposal.number
         )
         child_sa.install(sa, sel, spi_in=spi, spi_out=peer_spi, ni=sa.neg.ni, nr=sa.neg.nr)
 
 
 def _assign_virtual_ip(sa: IkeSa, payloads: tuple[Payload, ...]) -> str | None:
-    cp = _one(payloads, CpPayload)
+    cp = one(payloads, CpPayload)
     if cp is None or cp.cfg_type != CfgType.CFG_REQUEST:
         return None
     wants = [

@@ -28,9 +28,10 @@ from ..wire.ikev2_sa import SaPayload
 from ..wire.registry import ExchangeType, NotifyType, ProtocolId, TransformType
 from . import child_sa
 from . import events as ev
+from .common import name_of_group, one
 from .config import ChildConfig, Role
 from .errors import Refuse
-from .init_exchange import NONCE_LEN, name_of_group
+from .init_exchange import NONCE_LEN
 
 if TYPE_CHECKING:
     from .ike_sa import IkeSa
@@ -45,10 +46,6 @@ _CHILD_ERRORS = (
     NotifyType.SINGLE_PAIR_REQUIRED,
     NotifyType.INVALID_SELECTORS,
 )
-
-
-def _one(payloads: tuple[Payload, ...], cls: type) -> Any:
-    return next((p for p in payloads if isinstance(p, cls)), None)
 
 
 def _notify(payloads: tuple[Payload, ...], ntype: int) -> NotifyPayload | None:
@@ -164,12 +161,12 @@ def handle_response(
             received=True,
             respond=False,
         )
-    nonce = _one(payloads, NoncePayload)
+    nonce = one(payloads, NoncePayload)
     if nonce is None or not 16 <= len(nonce.data) <= 256:
         raise Refuse(
             NotifyType.INVALID_SYNTAX, "CREATE_CHILD_SA response without a valid Nonce", respond=False
         )
-    shared = _shared(ctx["ke"], ctx["group"], _one(payloads, KePayload))
+    shared = _shared(ctx["ke"], ctx["group"], one(payloads, KePayload))
     if ctx["kind"] == "ike":
         _ike_rekeyed(sa, payloads, ctx, nonce.data, shared, now, initiated=True)
         return
@@ -237,10 +234,10 @@ def _shared(ke: Any, group: int | None, ke_p: KePayload | None) -> bytes:
 def handle_request(
     sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, dst: Any, now: float
 ) -> None:
-    sa_p, nonce = _one(payloads, SaPayload), _one(payloads, NoncePayload)
+    sa_p, nonce = one(payloads, SaPayload), one(payloads, NoncePayload)
     if sa_p is None or nonce is None or not 16 <= len(nonce.data) <= 256:
         raise Refuse(NotifyType.INVALID_SYNTAX, "CREATE_CHILD_SA request without SA or a valid Nonce")
-    ke_p = _one(payloads, KePayload)
+    ke_p = one(payloads, KePayload)
     if all(p.protocol_id == ProtocolId.IKE for p in sa_p.proposals):
         _answer_ike_rekey(sa, h, sa_p, nonce.data, ke_p, src, dst, now)
         return
@@ -352,7 +349,7 @@ def _ike_rekeyed(
     *,
     initiated: bool,
 ) -> None:
-    sa_p = _one(payloads, SaPayload)
+    sa_p = one(payloads, SaPayload)
     offered = tuple(replace(p, number=i, spi=b"") for i, p in enumerate(sa.config.ike_proposals, 1))
     chosen_list = tuple(replace(p, spi=b"") for p in sa_p.proposals) if sa_p is not None else ()
     why = check_chosen(offered, chosen_list) if sa_p is not None else "no SA payload"

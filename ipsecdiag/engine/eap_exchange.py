@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..wire.ikev2 import IkeHeader, Payload
 from ..wire.ikev2_payloads import AuthPayload, EapPayload, IdPayload
 from ..wire.registry import AuthMethod, ExchangeType, NotifyType, PayloadType
+from .common import one
 from .config import EapAuth
 from .eap import EapError, EapPeer, EapServer
 from .errors import Refuse
@@ -26,12 +27,6 @@ if TYPE_CHECKING:
     from .ike_sa import IkeSa
 
 _X = ExchangeType.IKE_AUTH
-
-
-def _one(payloads: tuple[Payload, ...], cls: type, which: int | None = None) -> Any:
-    return next(
-        (p for p in payloads if isinstance(p, cls) and (which is None or p.payload_type == which)), None
-    )
 
 
 def _state(sa: IkeSa) -> dict[str, Any]:
@@ -49,7 +44,7 @@ def _msk_auth_ok(
 ) -> bool:
     """Is the peer's final AUTH the shared key MIC over the MSK (§2.16)?"""
     st = _state(sa)
-    auth_p = _one(payloads, AuthPayload)
+    auth_p = one(payloads, AuthPayload)
     expected = our_auth(sa, id_p, message, nonce, st["auth_mid"], msk=st["msk"], peer=True)
     return (
         auth_p is not None
@@ -77,7 +72,7 @@ def client_step(
     auth = sa.config.auth
     assert isinstance(auth, EapAuth)
     if "peer" not in st:  # first response: the responder's own AUTH and the first EAP request
-        idr = _one(payloads, IdPayload, PayloadType.IDr)
+        idr = one(payloads, IdPayload, PayloadType.IDr)
         if idr is None:
             raise Refuse(0, "IKE_AUTH answer without IDr", respond=False, fatal=True)
         method, certs = verify(sa, payloads, idr, sa.neg.init_response, sa.neg.ni, st["auth_mid"])
@@ -89,7 +84,7 @@ def client_step(
         if not _msk_auth_ok(sa, payloads, st["idr"], sa.neg.init_response, sa.neg.ni, our_auth):
             raise _auth_failed("the responder's AUTH over the EAP MSK does not verify", respond=False)
         return st["result"]
-    eap_p = _one(payloads, EapPayload)
+    eap_p = one(payloads, EapPayload)
     if eap_p is None:
         raise _auth_failed("IKE_AUTH answer without EAP payload during EAP", respond=False)
     try:
@@ -126,7 +121,7 @@ def server_step(
     answer carries before the EAP payload (IDr, CERT, AUTH)."""
     st = _state(sa)
     if "server" not in st:
-        idi = _one(payloads, IdPayload, PayloadType.IDi)
+        idi = one(payloads, IdPayload, PayloadType.IDi)
         users = {name.encode(): pw.reveal().decode("utf-8") for name, pw in sa.config.eap_users}
         server = EapServer(users, sa.rng, name=sa.config.local_id.data)
         st.update(server=server, first=payloads, idi=idi, auth_mid=h.message_id)
@@ -139,7 +134,7 @@ def server_step(
         return st["first"], [
             our_auth(sa, idr, sa.neg.init_response, sa.neg.ni, st["auth_mid"], msk=st["msk"])
         ]
-    eap_p = _one(payloads, EapPayload)
+    eap_p = one(payloads, EapPayload)
     if eap_p is None:
         raise _auth_failed("IKE_AUTH request without EAP payload during EAP")
     try:

@@ -21,7 +21,6 @@ from ..crypto.auth import hash_algorithms_notify
 from ..crypto.ke import InvalidKeyExchange, new_key_exchange
 from ..crypto.prf import derive_ike_sa_keys, skeyseed
 from ..crypto.rng import random_spi
-from ..crypto.x509 import load_certificates, spki_sha1
 from ..protocol.natd import natd_hash_v2
 from ..protocol.select import (
     additional_groups,
@@ -35,8 +34,10 @@ from ..protocol.select import (
 from ..wire.ikev2 import IkeHeader, Payload
 from ..wire.ikev2_payloads import CertReqPayload, KePayload, NoncePayload, NotifyPayload, VendorIdPayload
 from ..wire.ikev2_sa import Proposal, SaPayload
-from ..wire.registry import CertEncoding, ExchangeType, GatewayIdType, NotifyType, TransformType, name_of
+from ..wire.registry import ExchangeType, GatewayIdType, NotifyType, TransformType
 from . import events as ev
+from . import intermediate
+from .common import certreq, name_of_group, one
 from .config import CertAuth, Endpoint
 from .cookies import cookie_valid, make_cookie
 from .errors import Refuse
@@ -55,10 +56,6 @@ def _n(ntype: int, data: bytes = b"") -> NotifyPayload:
 
 def _notify(payloads: tuple[Payload, ...], ntype: int) -> NotifyPayload | None:
     return next((p for p in payloads if isinstance(p, NotifyPayload) and p.notify_type == ntype), None)
-
-
-def _one(payloads: tuple[Payload, ...], cls: type) -> Any:
-    return next((p for p in payloads if isinstance(p, cls)), None)
 
 
 def _capabilities(sa: IkeSa) -> list[Payload]:
@@ -248,7 +245,7 @@ def handle_response(
             received=True,
             fatal=True,
         )
-    sa_p, ke_p, nonce = _one(payloads, SaPayload), _one(payloads, KePayload), _one(payloads, NoncePayload)
+    sa_p, ke_p, nonce = one(payloads, SaPayload), one(payloads, KePayload), one(payloads, NoncePayload)
     if sa_p is None or ke_p is None or nonce is None:
         raise Refuse(
             NotifyType.INVALID_SYNTAX,
@@ -312,15 +309,8 @@ def handle_response(
             respond=False,
             fatal=True,
         )
-    from . import intermediate
-
     intermediate.start(sa, now)  # the additional key exchanges (RFC 9370), then IKE_AUTH
 
-
-def name_of_group(group: int | None) -> str:
-    from ..wire.registry import KeGroup
-
-    return "none" if group is None else name_of(KeGroup, group)
 
 
 def _follow_redirect(sa: IkeSa, n: NotifyPayload, now: float) -> None:
@@ -371,7 +361,7 @@ def handle_request(
     sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint, now: float
 ) -> None:
     cfg, neg = sa.config, sa.neg
-    sa_p, ke_p, nonce = _one(payloads, SaPayload), _one(payloads, KePayload), _one(payloads, NoncePayload)
+    sa_p, ke_p, nonce = one(payloads, SaPayload), one(payloads, KePayload), one(payloads, NoncePayload)
     if sa_p is None or ke_p is None or nonce is None:
         raise Refuse(
             NotifyType.INVALID_SYNTAX,
@@ -444,8 +434,3 @@ def handle_request(
     sa.transition(Trigger.INIT_OK)
     _done_event(sa, payloads)
 
-
-def certreq(ca_certs: tuple[bytes, ...]) -> CertReqPayload:
-    """CERTREQ with the SHA-1 hashes of our trust anchors' public keys (RFC 7296 §3.7)."""
-    hashes = b"".join(spki_sha1(c) for der in ca_certs for c in load_certificates(der))
-    return CertReqPayload(CertEncoding.X509_CERT_SIGNATURE, hashes)

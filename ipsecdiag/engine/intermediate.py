@@ -30,8 +30,9 @@ from ..protocol.select import transform_of
 from ..wire.ikev2 import FLAG_INITIATOR, FLAG_RESPONSE, IkeHeader, Payload, serialize_payloads
 from ..wire.ikev2_payloads import KePayload, NotifyPayload
 from ..wire.registry import ExchangeType, NotifyType, PayloadType, TransformType
+from . import auth_exchange
+from .common import name_of_group
 from .errors import Refuse
-from .init_exchange import name_of_group
 from .state import Trigger
 
 if TYPE_CHECKING:
@@ -60,13 +61,6 @@ def _chain(sa: IkeSa, from_initiator: bool, blob: bytes) -> None:
         neg.int_auth_i = prf(keys.prf, keys.sk_pi.reveal(), neg.int_auth_i + blob)
     else:
         neg.int_auth_r = prf(keys.prf, keys.sk_pr.reveal(), neg.int_auth_r + blob)
-
-
-def int_auth(sa: IkeSa, auth_message_id: int) -> bytes:
-    """What RFC 9242 appends to both sides' signed octets; empty without IKE_INTERMEDIATE."""
-    if not sa.neg.int_auth_i and not sa.neg.int_auth_r:
-        return b""
-    return sa.neg.int_auth_i + sa.neg.int_auth_r + auth_message_id.to_bytes(4, "big")
 
 
 def _update_keys(sa: IkeSa, shared: bytes) -> None:
@@ -100,8 +94,6 @@ def _flags(sa: IkeSa, *, response: bool) -> int:
 
 def start(sa: IkeSa, now: float) -> None:
     """Run the next additional key exchange, or go on to IKE_AUTH when none is left."""
-    from . import auth_exchange
-
     if not sa.neg.pending_addke:
         sa.transition(Trigger.INIT_OK)
         auth_exchange.start(sa, now)
