@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..capture.writer import RecordEncoder
     from ..crypto.sk import SkContext
     from ..keys.model import IkeSaKeys
+    from ..keys.rekey import RekeyExchange
     from ..reconstruction.reconstructor import Reconstructor
     from .esp import FailSink, PlainSink
 
@@ -44,6 +45,8 @@ def install_decryption(
         return
     ike = IkeV2Decryptor(rec)
     rec.ike.decrypt_hook = ike.decrypt
+    if keys.pending():
+        rec.ike.on_ike_rekey = ike.bind_rekey
     from .ikev1 import IkeV1DecryptHook
 
     rec.ike.v1_decrypt_hook = IkeV1DecryptHook(rec).decrypt
@@ -79,6 +82,20 @@ class IkeV2Decryptor:
         # Keyed SK contexts, one per IKE SA and direction, owned by this pass (not cached
         # process-wide): they and their key material go when the reconstructor does.
         self._contexts: dict[tuple[IkeSaKeys, bool], SkContext] = {}
+        self._rekeys: list[RekeyExchange] = []
+
+    def bind_rekey(self, ex: RekeyExchange) -> None:
+        """A decrypted CREATE_CHILD_SA rekeyed an IKE SA: bind the pending keys it created (logged
+        without SPIs), checked by recomputing them (RFC 7296 §2.18), so the new SA's messages
+        decrypt. Earlier exchanges are passed again: a second source's pending record of the
+        same SA (the peer's log) binds to an exchange the first one already took."""
+        from ..crypto.ikerekey import verify_by_derivation
+        from ..keys.rekey import link_store
+
+        self._rekeys.append(ex)
+        for _ in range(len(self.keys.pending())):
+            if not link_store(self.keys, self._rekeys, verify=verify_by_derivation).bound:
+                break
 
     def decrypt(
         self, sa: IkeSaRecord, m: MessageRecord, parts: list[tuple[bytes, v2.IkeMessage]]

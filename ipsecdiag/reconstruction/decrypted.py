@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..keys.rekey import exchange_from_payloads
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.registry import ExchangeType, ProtocolId, V1EncapMode, V1IpsecAttr, V1ProtocolId, name_of
@@ -46,6 +47,12 @@ def _child_or_rekey(ike: IkeReconstructor, sa: IkeSaRecord, ex_type: int, req: M
         )
     if chosen.protocol_id == ProtocolId.IKE:
         _ike_rekey(ike, sa, offered, chosen, resp)
+        if ike.on_ike_rekey is not None and sa.spi_r is not None:
+            rekey = exchange_from_payloads(
+                sa.spi_i, sa.spi_r, req.inner, resp.inner, source=f"frames {req.first_frame}-{resp.first_frame}"
+            )
+            if rekey is not None:
+                ike.on_ike_rekey(rekey)
         return
     notif = {n.name: n for n in req.inner if isinstance(n, v2.NotifyPayload)}
     rnotif = {n.name for n in resp.inner if isinstance(n, v2.NotifyPayload)}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import TypeVar
 
 from ..capture.model import IkeDatagram
+from ..keys.rekey import RekeyExchange
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.errors import MalformedMessage, WireError
@@ -87,6 +88,9 @@ class IkeReconstructor:
         # (new spi_i, new spi_r) -> parent SA, learnt from decrypted CREATE_CHILD_SA rekeys
         self.rekey_parents: dict[tuple[bytes, bytes], IkeSaRecord] = {}
         self.v1_decrypt_hook: V1DecryptHook | None = None
+        # Told of every decrypted IKE SA rekey, so the new SA's keys logged without SPIs can be
+        # bound before its first message (the decryption stage installs it, see decrypted.py).
+        self.on_ike_rekey: Callable[[RekeyExchange], None] | None = None
         # Bounds the IKEv2 SAs that never got past IKE_SA_INIT (floods, scans): see halfopen.py.
         self.half_open = HalfOpenLedger()
 
