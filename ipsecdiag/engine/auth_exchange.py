@@ -15,7 +15,7 @@ not checked here: the engine has no wall clock (``now`` is monotonic).
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
@@ -46,9 +46,11 @@ from ..wire.registry import (
 from . import child_sa, eap_exchange
 from . import events as ev
 from .common import certreq, int_auth, one
-from .config import CertAuth, EapAuth, Identity, PskAuth
+from .config import CertAuth, EapAuth, Endpoint, Identity, PskAuth
 from .errors import Refuse
+from .negotiation import EapState
 from .state import Trigger
+from .window import RequestContext
 
 if TYPE_CHECKING:
     from .ike_sa import IkeSa
@@ -196,10 +198,10 @@ def start(sa: IkeSa, now: float) -> None:
     if cfg.remote_id is not None:
         payloads.append(_id_payload(PayloadType.IDr, cfg.remote_id))
     if isinstance(cfg.auth, EapAuth):
-        sa.neg.extra["eap"] = {"auth_mid": sa.next_message_id}  # no AUTH: EAP follows (§2.16)
+        sa.neg.eap = EapState(auth_mid=sa.next_message_id)  # no AUTH: EAP follows (§2.16)
     else:
         payloads.append(_our_auth(sa, idi, sa.neg.init_request, sa.neg.nr, sa.next_message_id))
-    context: dict[str, Any] = {}
+    context = RequestContext()
     if cfg.child is not None:
         if cfg.request_virtual_ip:
             payloads.append(_virtual_ip_request(sa))
@@ -208,11 +210,11 @@ def start(sa: IkeSa, now: float) -> None:
         offer = child_sa.offer(sa, cfg.child, spi)
         payloads += offer
         context["requested_ts"] = child_sa.default_ts(sa, cfg.child)
-    sa.send_request(_X, payloads, now, **context)
+    sa.send_request(_X, payloads, now, context)
 
 
 def handle_response(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, now: float, context: dict[str, Any]
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, now: float, context: RequestContext
 ) -> None:
     errors = [p for p in payloads if isinstance(p, NotifyPayload) and p.is_error]
     fatal = [e for e in errors if e.notify_type not in CHILD_ERRORS]
@@ -284,10 +286,10 @@ def handle_response(
 
 
 def handle_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, dst: Any, now: float
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, now: float
 ) -> None:
     cfg = sa.config
-    eap_running = "eap" in sa.neg.extra
+    eap_running = sa.neg.eap is not None
     idi = one(payloads, IdPayload, PayloadType.IDi)
     wants_eap = (
         not eap_running and idi is not None and one(payloads, AuthPayload) is None and bool(cfg.eap_users)
@@ -319,7 +321,7 @@ def handle_request(
 
 
 def _eap_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, dst: Any, first: bool
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, first: bool
 ) -> None:
     our_first: list[Payload] = []
     if first:
@@ -340,8 +342,8 @@ def _answer_authenticated(
     sa: IkeSa,
     h: IkeHeader,
     payloads: tuple[Payload, ...],
-    src: Any,
-    dst: Any,
+    src: Endpoint,
+    dst: Endpoint | None,
     idi: IdPayload,
     method: int,
     certs: tuple[bytes, ...],

@@ -16,22 +16,23 @@ second request is answered TEMPORARY_FAILURE, §2.25).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..crypto.ke import InvalidKeyExchange, new_key_exchange
+from ..crypto.ke import InvalidKeyExchange, KeyExchange, new_key_exchange
 from ..crypto.prf import derive_ike_sa_keys, rekey_skeyseed
 from ..crypto.rng import random_spi
 from ..protocol.select import check_chosen, ke_choice, proposal_groups, select_proposal, transform_of
 from ..wire.ikev2 import IkeHeader, Payload
 from ..wire.ikev2_payloads import KePayload, NoncePayload, NotifyPayload
-from ..wire.ikev2_sa import SaPayload
+from ..wire.ikev2_sa import Proposal, SaPayload
 from ..wire.registry import ExchangeType, NotifyType, ProtocolId, TransformType
 from . import child_sa
 from . import events as ev
 from .common import name_of_group, one
-from .config import ChildConfig, Role
+from .config import ChildConfig, Endpoint, Role
 from .errors import Refuse
 from .init_exchange import NONCE_LEN
+from .window import RequestContext
 
 if TYPE_CHECKING:
     from .ike_sa import IkeSa
@@ -52,7 +53,7 @@ def _notify(payloads: tuple[Payload, ...], ntype: int) -> NotifyPayload | None:
     return next((p for p in payloads if isinstance(p, NotifyPayload) and p.notify_type == ntype), None)
 
 
-def _ke(group: int | None, sa: IkeSa) -> Any:
+def _ke(group: int | None, sa: IkeSa) -> KeyExchange | None:
     return new_key_exchange(group, sa.rng) if group else None
 
 
@@ -97,15 +98,17 @@ def start_new_child(
         _X,
         payloads,
         now,
-        kind="child",
-        spi=spi,
-        ni=ni,
-        ke=ke,
-        group=group,
-        cfg=cfg,
-        rekey_of=rekey_of,
-        requested=requested,
-        retries=retries,
+        RequestContext(
+            kind="child",
+            spi=spi,
+            ni=ni,
+            ke=ke,
+            group=group,
+            cfg=cfg,
+            rekey_of=rekey_of,
+            requested=requested,
+            retries=retries,
+        ),
     )
 
 
@@ -122,11 +125,11 @@ def start_rekey_ike(sa: IkeSa, now: float, group: int | None = None, retries: in
     spi, ni = random_spi(sa.rng, 8), sa.rng.bytes(NONCE_LEN)
     proposals = tuple(replace(p, number=i, spi=spi) for i, p in enumerate(sa.config.ike_proposals, 1))
     payloads: list[Payload] = [SaPayload(proposals), NoncePayload(ni), KePayload(group, ke.public_value())]
-    sa.send_request(_X, payloads, now, kind="ike", spi=spi, ni=ni, ke=ke, group=group, retries=retries)
+    sa.send_request(_X, payloads, now, RequestContext(kind="ike", spi=spi, ni=ni, ke=ke, group=group, retries=retries))
 
 
 def handle_response(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, now: float, ctx: dict[str, Any]
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, now: float, ctx: RequestContext
 ) -> None:
     invalid_ke = _notify(payloads, NotifyType.INVALID_KE_PAYLOAD)
     if invalid_ke is not None:
@@ -186,7 +189,7 @@ def handle_response(
     if old_spi is None:
         return
     sa.emit(ev.ChildSaRekeyed(old_spi, new.spi_in))
-    rival = sa.neg.extra.setdefault("peer_rekeys", {}).pop(old_spi, None)
+    rival = sa.neg.peer_rekeys.pop(old_spi, None)
     ours = (ctx["ni"], nonce.data)
     if rival is not None and min(*ours, *rival) in ours:
         sa.delete_child(new.spi_in, now)  # §2.8.1: our exchange had the lowest nonce: ours is redundant
@@ -197,11 +200,11 @@ def handle_response(
 _MAX_RETRIES = 5
 
 
-def _retry_later(sa: IkeSa, ctx: dict[str, Any]) -> bool:
+def _retry_later(sa: IkeSa, ctx: RequestContext) -> bool:
     """Queue the refused request again after a random 1-4 s (both ends backing off the same
     fixed time would collide again); at most five times per request."""
     req = ctx.get("restart")
-    tries = sa.neg.extra.setdefault("temporary_failures", {})
+    tries = sa.neg.temporary_failures
     if req is None or tries.get(id(req), 0) >= _MAX_RETRIES:
         return False
     tries[id(req)] = tries.get(id(req), 0) + 1
@@ -209,7 +212,7 @@ def _retry_later(sa: IkeSa, ctx: dict[str, Any]) -> bool:
     return True
 
 
-def _shared(ke: Any, group: int | None, ke_p: KePayload | None) -> bytes:
+def _shared(ke: KeyExchange | None, group: int | None, ke_p: KePayload | None) -> bytes:
     if ke is None:
         if ke_p is not None:
             raise Refuse(
@@ -232,7 +235,7 @@ def _shared(ke: Any, group: int | None, ke_p: KePayload | None) -> bytes:
 
 
 def handle_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, dst: Any, now: float
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, now: float
 ) -> None:
     sa_p, nonce = one(payloads, SaPayload), one(payloads, NoncePayload)
     if sa_p is None or nonce is None or not 16 <= len(nonce.data) <= 256:
@@ -289,7 +292,7 @@ def handle_request(
     if old is not None:
         sa.emit(ev.ChildSaRekeyed(old.spi_in, new.spi_in))
         if sa.outstanding_context().get("rekey_of") == old.spi_in:
-            sa.neg.extra.setdefault("peer_rekeys", {})[old.spi_in] = (nonce.data, nr)
+            sa.neg.peer_rekeys[old.spi_in] = (nonce.data, nr)
 
 
 def _respond_ke(sa: IkeSa, group: int, ke_p: KePayload | None) -> tuple[KePayload | None, bytes]:
@@ -308,8 +311,8 @@ def _answer_ike_rekey(
     sa_p: SaPayload,
     ni: bytes,
     ke_p: KePayload | None,
-    src: Any,
-    dst: Any,
+    src: Endpoint,
+    dst: Endpoint | None,
     now: float,
 ) -> None:
     if sa.outstanding_context():
@@ -342,7 +345,7 @@ def _answer_ike_rekey(
 def _ike_rekeyed(
     sa: IkeSa,
     payloads: tuple[Payload, ...],
-    ctx: dict[str, Any],
+    ctx: RequestContext,
     nr: bytes,
     shared: bytes,
     now: float,
@@ -365,8 +368,8 @@ def _ike_rekeyed(
 
 def _switch_ike(
     sa: IkeSa,
-    chosen: Any,
-    ctx: dict[str, Any],
+    chosen: Proposal,
+    ctx: RequestContext,
     nr: bytes,
     shared: bytes,
     *,

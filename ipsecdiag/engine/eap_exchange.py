@@ -13,24 +13,48 @@ INIT_DONE until the last one. What the rounds share lives in ``sa.neg.extra["eap
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from ..wire.ikev2 import IkeHeader, Payload
 from ..wire.ikev2_payloads import AuthPayload, EapPayload, IdPayload
 from ..wire.registry import AuthMethod, ExchangeType, NotifyType, PayloadType
 from .common import one
-from .config import EapAuth
+from .config import EapAuth, Endpoint
 from .eap import EapError, EapPeer, EapServer
 from .errors import Refuse
+from .negotiation import EapState
+from .window import RequestContext
 
 if TYPE_CHECKING:
     from .ike_sa import IkeSa
 
+    Verify = Callable[[IkeSa, tuple[Payload, ...], IdPayload, bytes, bytes, int], tuple[int, tuple[bytes, ...]]]
+
+
+class OurAuth(Protocol):
+    """auth_exchange's AUTH builder (its ``_our_auth``)."""
+
+    def __call__(
+        self,
+        sa: IkeSa,
+        id_p: IdPayload,
+        message: bytes,
+        peer_nonce: bytes,
+        mid: int,
+        /,
+        *,
+        msk: bytes | None = None,
+        peer: bool = False,
+    ) -> AuthPayload: ...
+
 _X = ExchangeType.IKE_AUTH
 
 
-def _state(sa: IkeSa) -> dict[str, Any]:
-    return sa.neg.extra.setdefault("eap", {})
+def _state(sa: IkeSa) -> EapState:
+    if sa.neg.eap is None:
+        sa.neg.eap = EapState()
+    return sa.neg.eap
 
 
 def _auth_failed(detail: str, *, fault: str = "peer", received: bool = False, respond: bool = True) -> Refuse:
@@ -40,7 +64,7 @@ def _auth_failed(detail: str, *, fault: str = "peer", received: bool = False, re
 
 
 def _msk_auth_ok(
-    sa: IkeSa, payloads: tuple[Payload, ...], id_p: IdPayload, message: bytes, nonce: bytes, our_auth: Any
+    sa: IkeSa, payloads: tuple[Payload, ...], id_p: IdPayload, message: bytes, nonce: bytes, our_auth: OurAuth
 ) -> bool:
     """Is the peer's final AUTH the shared key MIC over the MSK (§2.16)?"""
     st = _state(sa)
@@ -61,9 +85,9 @@ def client_step(
     h: IkeHeader,
     payloads: tuple[Payload, ...],
     now: float,
-    context: dict[str, Any],
-    verify: Any,
-    our_auth: Any,
+    context: RequestContext,
+    verify: Verify,
+    our_auth: OurAuth,
 ) -> tuple[IdPayload, int, tuple[bytes, ...]] | None:
     """One IKE_AUTH response in the EAP flow; returns ``(IDr, method, certs)`` once the final
     AUTH verified, None while EAP goes on (the next request is sent). ``verify``/``our_auth``
@@ -92,13 +116,13 @@ def client_step(
     except EapError as e:
         raise _auth_failed(f"EAP-MSCHAPv2: {e.reason}", fault="ours", received=True, respond=False) from None
     if answer is not None:
-        sa.send_request(_X, [EapPayload(answer)], now, **context)
+        sa.send_request(_X, [EapPayload(answer)], now, context)
         return None
     st["msk"] = st["peer"].msk
     st["idr"] = st["result"][0]
     idi = IdPayload(PayloadType.IDi, sa.config.local_id.id_type, sa.config.local_id.data)
     sa.send_request(
-        _X, [our_auth(sa, idi, sa.neg.init_request, sa.neg.nr, st["auth_mid"], msk=st["msk"])], now, **context
+        _X, [our_auth(sa, idi, sa.neg.init_request, sa.neg.nr, st["auth_mid"], msk=st["msk"])], now, context
     )
     return None
 
@@ -110,10 +134,10 @@ def server_step(
     sa: IkeSa,
     h: IkeHeader,
     payloads: tuple[Payload, ...],
-    src: Any,
-    dst: Any,
+    src: Endpoint,
+    dst: Endpoint | None,
     our_first: list[Payload],
-    our_auth: Any,
+    our_auth: OurAuth,
 ) -> tuple[tuple[Payload, ...], list[Payload]] | None:
     """One IKE_AUTH request of an initiator doing EAP. Returns ``(first request payloads,
     final answer start)`` once its AUTH over the MSK verified (the caller adds the CHILD SA

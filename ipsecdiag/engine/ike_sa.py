@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 from collections import Counter, deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..crypto.errors import CryptoError
 from ..crypto.rng import RandomSource, random_spi
@@ -21,16 +22,17 @@ from ..wire.errors import WireError
 from ..wire.ikev2 import Payload
 from ..wire.registry import ExchangeType, name_of
 from . import events as ev
-from .config import ChildConfig, Endpoint, IkeConfig, Role
+from .config import ChildConfig, Endpoint, Identity, IkeConfig, Role
 from .errors import Drop, Refuse
 from .fragments import Reassembler
 from .negotiation import Negotiation
 from .protect import encode, flags_for
 from .receive import NON_ESP_MARKER, ReceivePath
 from .state import State, Trigger, next_state
-from .window import CachedResponse, Datagram, Outstanding, PendingRequest
+from .window import CachedResponse, Datagram, Outstanding, PendingRequest, RequestContext
 
 if TYPE_CHECKING:
+    from ..wire.ikev2_sa import Proposal
     from .child_sa import ChildSa
     from .pool import AddressPool
 
@@ -79,7 +81,7 @@ class IkeSa(ReceivePath):
         self.keys: IkeSaKeys | None = None
         self.child_sas: dict[int, ChildSa] = {}
         self.neg = Negotiation()
-        self.peer_id: Any = None
+        self.peer_id: Identity | None = None
         self.drops: Counter[str] = Counter()
         # UDP encapsulation: True once IKE moved to the NAT-T port (or started there).
         self.encap = remote.port == config.natt_port
@@ -285,7 +287,9 @@ class IkeSa(ReceivePath):
             self.encap = True
             self.remote = self.remote.with_port(self.config.natt_port)
 
-    def send_request(self, exchange: int, payloads: list[Payload], now: float, **context: Any) -> None:
+    def send_request(
+        self, exchange: int, payloads: list[Payload], now: float, context: RequestContext | None = None
+    ) -> None:
         """Send a new request with the next message id (IKE_SA_INIT reuses id 0 on retries)."""
         if self._outstanding is not None:
             raise RuntimeError("engine bug: a request is already outstanding (window size 1)")
@@ -295,9 +299,10 @@ class IkeSa(ReceivePath):
             self.neg.init_request = (
                 datagrams[0].payload[4:] if self.source.port == self.local_natt.port else datagrams[0].payload
             )
+        context = RequestContext(**context) if context is not None else RequestContext()
         if self._starting is not None:
             context["restart"] = self._starting  # to run again on the new SA if this one is rekeyed away
-        self._outstanding = Outstanding(exchange, mid, datagrams, self.config.retransmit, now, dict(context))
+        self._outstanding = Outstanding(exchange, mid, datagrams, self.config.retransmit, now, context)
         self._out.extend(datagrams)
         self._emit_sent(exchange, mid, False, 0, datagrams)
 
@@ -367,11 +372,11 @@ class IkeSa(ReceivePath):
         """Queue ``req`` again after ``delay`` seconds (RFC 7296 §2.25: retry later)."""
         self._deferred.append((self.clock + delay, req))
 
-    def outstanding_context(self) -> dict[str, Any]:
-        return self._outstanding.context if self._outstanding is not None else {}
+    def outstanding_context(self) -> RequestContext:
+        return self._outstanding.context if self._outstanding is not None else RequestContext()
 
     def replace_ike_sa(
-        self, keys: IkeSaKeys, role: Role, group: int, chosen: Any, now: float, *, delete_old: bool
+        self, keys: IkeSaKeys, role: Role, group: int, chosen: Proposal, now: float, *, delete_old: bool
     ) -> None:
         """Continue as the rekeyed IKE SA (RFC 7296 §2.18): new SPIs, keys and role, message
         ids from 0, CHILD SAs kept. The old SA lives on in a retired object only to finish its
@@ -475,7 +480,7 @@ class IkeSa(ReceivePath):
             ev.Sent(name_of(ExchangeType, exchange), mid, response, retransmission, size, len(datagrams))
         )
 
-    def _request_when_free(self, start: Any, label: str, now: float) -> None:
+    def _request_when_free(self, start: Callable[[float], None], label: str, now: float) -> None:
         if self.state is State.CLOSED:
             raise RuntimeError(f"cannot {label}: the IKE SA is closed")
         if self.state not in (State.ESTABLISHED, State.DELETING):

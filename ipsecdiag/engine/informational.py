@@ -9,14 +9,16 @@ AUTHENTICATION_FAILED after our IKE_AUTH) ends it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..wire.ikev2 import IkeHeader, Payload
 from ..wire.ikev2_payloads import DeletePayload, NotifyPayload
 from ..wire.registry import ExchangeType, NotifyType, ProtocolId
 from . import events as ev
+from .config import Endpoint
 from .errors import Refuse
 from .state import State, Trigger
+from .window import RequestContext
 
 if TYPE_CHECKING:
     from .ike_sa import IkeSa
@@ -25,7 +27,7 @@ _X = ExchangeType.INFORMATIONAL
 
 
 def start_delete_ike(sa: IkeSa, now: float) -> None:
-    sa.send_request(_X, [DeletePayload(ProtocolId.IKE, 0, ())], now, kind="delete-ike")
+    sa.send_request(_X, [DeletePayload(ProtocolId.IKE, 0, ())], now, RequestContext(kind="delete-ike"))
     if sa.state is State.ESTABLISHED:
         sa.transition(Trigger.DELETE_SENT)
 
@@ -38,17 +40,16 @@ def start_delete_child(sa: IkeSa, spi_in: int, now: float) -> None:
         _X,
         [DeletePayload(ProtocolId.ESP, 4, (spi_in.to_bytes(4, "big"),))],
         now,
-        kind="delete-child",
-        spi_in=spi_in,
+        RequestContext(kind="delete-child", spi_in=spi_in),
     )
 
 
 def start_liveness(sa: IkeSa, now: float) -> None:
-    sa.send_request(_X, [], now, kind="liveness")
+    sa.send_request(_X, [], now, RequestContext(kind="liveness"))
 
 
 def handle_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, dst: Any, now: float
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, now: float
 ) -> None:
     deletes = [p for p in payloads if isinstance(p, DeletePayload)]
     notes = [p for p in payloads if isinstance(p, NotifyPayload)]
@@ -93,7 +94,7 @@ def handle_request(
 
 
 def handle_response(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, now: float, context: dict[str, Any]
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, now: float, context: RequestContext
 ) -> None:
     kind = context.get("kind")
     if kind == "delete-ike":

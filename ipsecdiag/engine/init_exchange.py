@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..crypto.auth import hash_algorithms_notify
 from ..crypto.ke import InvalidKeyExchange, new_key_exchange
@@ -42,6 +42,7 @@ from .config import CertAuth, Endpoint
 from .cookies import cookie_valid, make_cookie
 from .errors import Refuse
 from .state import Trigger
+from .window import RequestContext
 
 if TYPE_CHECKING:
     from .ike_sa import IkeSa
@@ -186,7 +187,7 @@ def _retry(sa: IkeSa, now: float, group: int | None = None) -> None:
 
 
 def handle_response(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, now: float, context: dict[str, Any]
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, now: float, context: RequestContext
 ) -> None:
     neg, cfg = sa.neg, sa.config
     cookie = _notify(payloads, NotifyType.COOKIE)

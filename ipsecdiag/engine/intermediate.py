@@ -22,7 +22,7 @@ the message travelled in SKF fragments or not.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..crypto.ke import InvalidKeyExchange, new_key_exchange
 from ..crypto.prf import derive_ike_sa_keys, prf, rekey_skeyseed
@@ -32,8 +32,10 @@ from ..wire.ikev2_payloads import KePayload, NotifyPayload
 from ..wire.registry import ExchangeType, NotifyType, PayloadType, TransformType
 from . import auth_exchange
 from .common import name_of_group
+from .config import Endpoint
 from .errors import Refuse
 from .state import Trigger
+from .window import RequestContext
 
 if TYPE_CHECKING:
     from .ike_sa import IkeSa
@@ -105,11 +107,11 @@ def start(sa: IkeSa, now: float) -> None:
     first, plain = serialize_payloads(payloads)
     blob = int_auth_data(sa.spi_i, sa.spi_r, mid, _flags(sa, response=False), first, plain)
     sa.transition(Trigger.INTERMEDIATE)
-    sa.send_request(_X, payloads, now, ke=ke, group=group, blob=blob)
+    sa.send_request(_X, payloads, now, RequestContext(ke=ke, group=group, blob=blob))
 
 
 def handle_response(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, now: float, ctx: dict[str, Any]
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, now: float, ctx: RequestContext
 ) -> None:
     errors = [p for p in payloads if isinstance(p, NotifyPayload) and p.is_error]
     if errors:
@@ -148,7 +150,7 @@ def handle_response(
 
 
 def handle_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Any, dst: Any, now: float
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, now: float
 ) -> None:
     if not sa.neg.pending_addke:
         raise Refuse(

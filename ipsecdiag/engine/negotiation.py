@@ -5,9 +5,29 @@ NAT findings, retry counters, RFC 9242 IntAuth chains)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from .config import Endpoint
+
+if TYPE_CHECKING:
+    from ..crypto.ke import KeyExchange
+    from ..wire.ikev2 import Payload
+    from ..wire.ikev2_payloads import IdPayload
+    from ..wire.ikev2_sa import Proposal
+    from .eap import EapPeer, EapServer
+
+
+class EapState(TypedDict, total=False):
+    """What the IKE_AUTH rounds of EAP share (RFC 7296 §2.16)."""
+
+    auth_mid: int  # message id of the IKE_AUTH carrying the final AUTH's signed octets
+    msk: bytes | None
+    peer: EapPeer  # client side
+    result: tuple[IdPayload, int, tuple[bytes, ...]]  # client: (IDr, method, certs) once verified
+    idr: IdPayload
+    server: EapServer  # server side
+    first: tuple[Payload, ...]  # server: the initiator's first IKE_AUTH request payloads
+    idi: IdPayload | None
 
 
 @dataclass
@@ -18,8 +38,8 @@ class Negotiation:
     nr: bytes = b""
     init_request: bytes = b""  # RealMessage1 (the last IKE_SA_INIT request, as sent/received)
     init_response: bytes = b""  # RealMessage2
-    chosen: Any = None  # the IKE proposal (wire Proposal)
-    ke: Any = None  # our KeyExchange object during IKE_SA_INIT
+    chosen: Proposal | None = None  # the IKE proposal
+    ke: KeyExchange | None = None  # ours, during IKE_SA_INIT
     ke_group: int = 0
     cookie: bytes = b""
     cookie_retries: int = 0
@@ -38,4 +58,7 @@ class Negotiation:
     pending_addke: list[tuple[int, int]] = field(default_factory=list)  # (ADDKEn, group) still to run
     int_auth_i: bytes = b""  # IntAuth_iN / IntAuth_rN chains (RFC 9242 §3.3.2)
     int_auth_r: bytes = b""
-    extra: dict[str, Any] = field(default_factory=dict)
+    eap: EapState | None = None  # set while (or after) EAP runs in IKE_AUTH
+    # CHILD SA rekeys the peer started, by the old inbound SPI: (its nonce, our nonce) (§2.8.1)
+    peer_rekeys: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    temporary_failures: dict[int, int] = field(default_factory=dict)  # retries per request id

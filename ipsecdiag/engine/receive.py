@@ -17,7 +17,8 @@ to the caller):
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 from ..crypto.errors import CryptoError, IntegrityError
 from ..wire.errors import MalformedMessage
@@ -37,7 +38,14 @@ from .config import Endpoint
 from .errors import Drop, Refuse
 from .protect import decrypt, flags_for, inner_payloads
 from .state import State, handler_for
-from .window import Datagram
+from .window import CachedResponse, Datagram, Outstanding, RequestContext
+
+if TYPE_CHECKING:
+    from ..crypto.sk import SkContext
+    from .ike_sa import IkeSa
+
+    RequestHandler = Callable[[IkeSa, IkeHeader, tuple[Payload, ...], Endpoint, Endpoint | None, float], None]
+    ResponseHandler = Callable[[IkeSa, IkeHeader, tuple[Payload, ...], Endpoint, float, RequestContext], None]
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
 _MAX_INVALID_SPI_NOTIFIES = 3  # answers to requests for unknown SPIs, per IKE SA (rate limit)
@@ -47,11 +55,11 @@ class ReceivePath:
     """Mixed into IkeSa; uses its state (``self.keys``, ``self._rx``, windows...)."""
 
     # Attributes provided by IkeSa (declared for readers; set in IkeSa.__init__).
-    _retired: Any
-    _cached: Any
-    _outstanding: Any
+    _retired: list[IkeSa]
+    _cached: CachedResponse | None
+    _outstanding: Outstanding | None
     _peer_mid: int
-    _rx: Any
+    _rx: SkContext | None
     _invalid_spi_answers: int
     last_plain: tuple[int, bytes]
 
@@ -209,27 +217,29 @@ class ReceivePath:
         src: Endpoint,
         dst: Endpoint | None,
         now: float,
-        context: dict[str, Any] | None = None,
+        context: RequestContext | None = None,
     ) -> None:
         from . import auth_exchange, create_child, informational, init_exchange, intermediate
 
-        modules = {
+        requests: dict[str, RequestHandler] = {
             "init_request": init_exchange.handle_request,
-            "init_response": init_exchange.handle_response,
             "auth_request": auth_exchange.handle_request,
             "intermediate_request": intermediate.handle_request,
+            "informational_request": informational.handle_request,
+            "create_child_request": create_child.handle_request,
+        }
+        responses: dict[str, ResponseHandler] = {
+            "init_response": init_exchange.handle_response,
             "intermediate_response": intermediate.handle_response,
             "auth_response": auth_exchange.handle_response,
-            "informational_request": informational.handle_request,
             "informational_response": informational.handle_response,
-            "create_child_request": create_child.handle_request,
             "create_child_response": create_child.handle_response,
         }
-        fn: Any = modules[handler]
+        sa = cast("IkeSa", self)
         if h.is_response:
-            fn(self, h, payloads, src, now, context or {})
+            responses[handler](sa, h, payloads, src, now, context if context is not None else RequestContext())
         else:
-            fn(self, h, payloads, src, dst, now)
+            requests[handler](sa, h, payloads, src, dst, now)
 
     def _decode(
         self, data: bytes, h: IkeHeader, now: float, *, request: bool, src: Endpoint, dst: Endpoint | None

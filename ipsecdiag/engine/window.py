@@ -10,9 +10,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from .config import Endpoint, RetransmitPolicy
+
+if TYPE_CHECKING:
+    from ..crypto.ke import KeyExchange
+    from ..wire.ikev2_ts import TrafficSelector
+    from .config import ChildConfig
+
+    SelectorPair = tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]]
+
+
+class RequestContext(TypedDict, total=False):
+    """What an outstanding request was for; read back by its response handler."""
+
+    kind: str  # "child", "ike", "delete-ike", "delete-child", "liveness"
+    restart: PendingRequest  # to run again on the new SA if this one is rekeyed away
+    requested_ts: SelectorPair  # IKE_AUTH: the selectors we asked for (TSi, TSr)
+    requested: SelectorPair  # CREATE_CHILD_SA: the same
+    spi: bytes  # our proposed SPI (inbound CHILD SA SPI or new IKE SPI)
+    spi_in: int  # Delete(ESP): the CHILD SA deleted
+    ni: bytes
+    ke: KeyExchange | None
+    group: int | None
+    cfg: ChildConfig
+    rekey_of: int | None
+    retries: int
+    blob: bytes  # IKE_INTERMEDIATE: the IntAuth data of our request
 
 
 @dataclass(frozen=True)
@@ -33,7 +58,7 @@ class Outstanding:
     datagrams: list[Datagram]
     policy: RetransmitPolicy
     sent_at: float
-    context: dict[str, Any] = field(default_factory=dict)
+    context: RequestContext = field(default_factory=lambda: RequestContext())
     sent_count: int = 1
 
     @property
