@@ -71,7 +71,9 @@ if not _cli_file_command:
 
     app.add_typer(probe_app, name="probe")
     from .probe.mtu_cmd import mtu_cmd  # (here, not in probe/cli.py: mtu_cmd uses probe/cli's helpers)
+    from .probe.scan import scan_cmd  # (the same: registering it in probe/cli.py made an import cycle)
 
+    probe_app.command("scan")(scan_cmd)
     probe_app.command("mtu")(mtu_cmd)
     app.command("responder")(responder_cmd)
 

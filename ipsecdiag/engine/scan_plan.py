@@ -192,8 +192,15 @@ DECOY_GROUPS = (
 
 @dataclass
 class PlanResult:
+    """What the plan learnt. Each catalogue transform ends in one of three outcomes: accepted
+    (in a chosen proposal, or it made an offer acceptable), rejected (an offer holding it, with
+    every other type's accepted transforms, was refused) or untested (the scan stopped before
+    asking): a scan cut short by ``--max-time`` must not read as a refusal."""
+
     accepted: dict[int, list[Algo]] = field(default_factory=dict)  # transform type -> accepted
-    tested: dict[int, list[Algo]] = field(default_factory=dict)  # transform type -> tried
+    tested: dict[int, list[Algo]] = field(default_factory=dict)  # transform type -> the catalogue's
+    refused: dict[int, list[Algo]] = field(default_factory=dict)  # rejected by an answer so far
+    finished: set[int] = field(default_factory=set)  # types whose stage ran to its end
     baseline: tuple[Algo, ...] | None = None  # the gateway's own choice from the full offer
     partners: dict[Algo, dict[int, list[Algo]]] = field(default_factory=dict)  # cipher -> type -> algos
     addke: list[Algo] = field(default_factory=list)
@@ -207,7 +214,31 @@ class PlanResult:
 
     def rejected(self, ttype: int) -> list[Algo]:
         acc = self.accepted.get(ttype, [])
-        return [a for a in self.tested.get(ttype, []) if a not in acc]
+        if ttype in self.finished:
+            return [a for a in self.tested.get(ttype, []) if a not in acc]
+        no = self.refused.get(ttype, [])
+        return [a for a in self.tested.get(ttype, []) if a in no and a not in acc]
+
+    def untested(self, ttype: int) -> list[Algo]:
+        """Catalogue transforms of ``ttype`` no answer has decided (empty for a finished type)."""
+        if ttype in self.finished:
+            return []
+        known = (*self.accepted.get(ttype, []), *self.refused.get(ttype, []))
+        return [a for a in self.tested.get(ttype, []) if a not in known]
+
+    def note(self, ttype: int, algos: Iterable[Algo], ok: bool) -> None:
+        """Record answers as they come, so that a plan stopped mid-stage keeps them."""
+        into = self.accepted if ok else self.refused
+        have = into.setdefault(ttype, [])
+        have.extend(a for a in algos if a not in have)
+
+    def finish(self, ttype: int, accepted: Iterable[Algo]) -> None:
+        """A stage ran to its end: ``accepted`` is final (what an answer already showed stays)."""
+        got = list(accepted)
+        have = self.accepted.get(ttype, [])
+        self.accepted[ttype] = [a for a in self.tested.get(ttype, []) if a in got or a in have]
+        self.accepted[ttype] += [a for a in got if a not in self.accepted[ttype]]
+        self.finished.add(ttype)
 
 
 class _Stop(Exception):
@@ -286,6 +317,7 @@ def _positives(
                 ok = True  # the set holds a positive and no other item was one
             else:
                 ok, _ = yield from _acceptable(result, offer_with([a]), purpose)
+            _note(result, purpose, [a], ok)
             seen[0] += ok
             seen[1] += 1
             if ok:
@@ -298,9 +330,11 @@ def _positives(
         if not known:
             ok, _ = yield from _acceptable(result, offer_with(s), purpose)
             if not ok:
+                _note(result, purpose, s, False)
                 seen[1] += len(s)
                 return []
         if len(s) == 1:
+            _note(result, purpose, s, True)
             seen[0] += 1
             seen[1] += 1
             return list(s)
@@ -326,15 +360,37 @@ def _groups(
     while left:
         ok, g = yield from _acceptable(result, offer.replace(ke=tuple(left)), purpose)
         pick = next((a for a in left if a.id == g), None)
+        if not ok:
+            _note(result, purpose, left, False)  # refused with every group still left in it
         if not ok or pick is None:
             break
         found.append(pick)
+        _note(result, purpose, [pick], True)
         left.remove(pick)
     if aside is not None:
         ok, g = yield from _acceptable(result, offer.replace(ke=(aside,)), purpose)
         if ok and g == aside.id:
             found.append(aside)
+        _note(result, purpose, [aside], ok and g == aside.id)
     return found
+
+
+# The stages whose answers decide a transform type on their own (the per-cipher pairing and the
+# ADDKE queries ask about combinations, not about one type).
+_STAGE_TYPE = {"ke": KE, "prf": PRF, "encr": ENCR, "integ": INTEG}
+
+
+def _note(result: PlanResult, purpose: str, algos: Sequence[Algo], ok: bool) -> None:
+    t = _STAGE_TYPE.get(purpose)
+    if t is not None:
+        result.note(t, algos, ok)
+
+
+def _finish_all(result: PlanResult) -> None:
+    """The plan ended early because of an answer (nothing acceptable): every open type is decided."""
+    for t in (ENCR, PRF, INTEG, KE):
+        if t not in result.finished:
+            result.finish(t, ())
 
 
 def _plan(
@@ -349,26 +405,31 @@ def _plan(
     if isinstance(a, InvalidKe) and a.group in {x.id for x in cat.ke} and a.group != guess:
         a = yield from _ask(result, Query(cat, a.group, "baseline", True))
     if isinstance(a, Refused):
+        _finish_all(result)
         return  # nothing in the catalogue is acceptable
     known_ke: list[Algo] = []
     if isinstance(a, Chosen):
         result.baseline = a.algos
+        for t in (ENCR, PRF, INTEG, KE):  # a chosen proposal is accepted, whatever happens next
+            result.note(t, [x for x in a.algos if x.type == t and x in result.tested[t]], True)
         known_ke = [x for x in a.algos if x.type == KE and x in cat.ke]
     elif isinstance(a, InvalidKe):
         known_ke = [x for x in cat.ke if x.id == a.group]
+        result.note(KE, known_ke, True)
     # 1. key exchange by elimination
     rest = [x for x in cat.ke if x not in known_ke]
     ke = known_ke + (yield from _groups(result, cat, rest, "ke"))
-    result.accepted[KE] = [x for x in cat.ke if x in ke]
+    result.finish(KE, [x for x in cat.ke if x in ke])
     if not ke:
+        _finish_all(result)
         return
     base = cat.replace(ke=tuple(result.accepted[KE]))
     # 2. PRF, then encryption (with the accepted PRFs), then integrity (classic ciphers only)
     prf = yield from _positives(result, cat.prf, lambda s: base.replace(prf=tuple(s)), "prf")
-    result.accepted[PRF] = prf
+    result.finish(PRF, prf)
     base = base.replace(prf=tuple(prf))
     encr = yield from _positives(result, cat.encr, lambda s: base.replace(encr=tuple(s)), "encr")
-    result.accepted[ENCR] = encr
+    result.finish(ENCR, encr)
     classic = tuple(e for e in encr if e.id not in AEAD)
     integ: list[Algo] = []
     if classic:
@@ -377,7 +438,7 @@ def _plan(
         )
     else:
         result.tested[INTEG] = []  # AEAD ciphers only: integrity cannot be asked about, not "rejected"
-    result.accepted[INTEG] = integ
+    result.finish(INTEG, integ)
     if not encr:
         return
     base = Offer(tuple(encr), tuple(prf), tuple(integ), tuple(result.accepted[KE]))

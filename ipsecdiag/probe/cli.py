@@ -318,8 +318,4 @@ def responder_cmd(
     raise typer.Exit(ExitStatus.OK if result.children_up else ExitStatus.FINDINGS)
 
 
-from ipsecdiag.probe.scan import scan_cmd  # noqa: E402  (probe scan: ipsecdiag/probe/scan.py)
-
-probe_app.command("scan")(scan_cmd)
-
 __all__ = ["probe_app", "render_end", "responder_cmd", "step_printer", "usage_error", "write_session"]

@@ -190,6 +190,8 @@ def to_json(r: ScanResult) -> dict[str, Any]:
     accepted = [_algo_dict(a) for t in TYPES for a in p.accepted.get(t, [])]
     accepted += [_algo_dict(a) for a in p.addke]
     rejected = [_algo_dict(a) for t in TYPES for a in p.rejected(t)]
+    # a scan cut short says what it never asked about instead of calling it rejected
+    untested = [_algo_dict(a) for t in TYPES for a in p.untested(t)]
     v1 = {mode: _v1_dict(a) for mode, a in o.ikev1.items()}
     if o.retransmissions:
         v1["retransmissions"] = o.retransmissions  # type: ignore[assignment]
@@ -203,6 +205,7 @@ def to_json(r: ScanResult) -> dict[str, Any]:
         "local": str(r.local),
         "accepted": accepted,
         "rejected": rejected,
+        "untested": untested,
         "proposals": [strongswan_proposal(s) for s in proposals(p)],
         "pairing": p.pairing,
         "chosen_from_full_offer": strongswan_proposal(Suite("IKE", p.baseline)) if p.baseline else None,
@@ -255,11 +258,16 @@ def render(console: Console, r: ScanResult) -> None:
     if table.row_count:
         console.print(table)
     for t in TYPES:
-        rej = p.rejected(t)
-        if rej:
-            line = Text(f"rejected {name_of(TransformType, t)} ({len(rej)}): ", style="bold")
-            line.append(", ".join(a.label for a in rej), style="dim")
-            console.print(line)
+        for what, algos in (("rejected", p.rejected(t)), ("not tested", p.untested(t))):
+            if algos:
+                line = Text(f"{what} {name_of(TransformType, t)} ({len(algos)}): ", style="bold")
+                line.append(", ".join(a.label for a in algos), style="dim")
+                console.print(line)
+    if any(p.untested(t) for t in TYPES):
+        console.print(
+            "(the scan stopped before asking about the transforms 'not tested': the gateway may accept them)",
+            markup=False,
+        )
     for s in proposals(p):
         weak = weak_reasons(s)
         line = Text(f"proposal{'' if p.complete else ' (incomplete scan)'}: {strongswan_proposal(s)}")

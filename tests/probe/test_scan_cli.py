@@ -111,3 +111,25 @@ def test_resend_schedule_fit() -> None:
     first, base = schedule_fit([4.0, 11.2, 24.16]) or (0, 0)
     assert abs(first - 4.0) < 0.01 and abs(base - 1.8) < 0.01
     assert schedule_fit([1.0]) is None and schedule_fit([1.0, 2.0, 2.2]) is None
+
+
+def test_incomplete_scan_lists_untested_not_rejected() -> None:
+    # review #17: a scan stopped by --max-time (as with --rate 2 --max-time 3 against the lab
+    # gateway) listed the transforms it never asked about, and the one just chosen, as rejected.
+    reply, _ = engine_reply(responder_config("aes256gcm16-prfsha256-ecp256"))
+    with loopback_peer(lambda d: reply(d, time.monotonic()), max_datagrams=50) as (port, _got):
+        res = runner.invoke(
+            app,
+            ["probe", "scan", "127.0.0.1", "--remote-port", str(port), "--rate", "2", "--timeout", "0.3",
+             "--max-time", "2.2", "--no-ikev1", "--json", "-"],
+        )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    doc = json.loads(res.stdout[res.stdout.index("{") :])
+    assert doc["complete"] is False and doc["stopped"] == "--max-time reached"
+    accepted = {a["name"] for a in doc["accepted"]}
+    rejected = {a["name"] for a in doc["rejected"]}
+    untested = {a["name"] for a in doc["untested"]}
+    assert {"ENCR_AES_GCM_16_256", "PRF_HMAC_SHA2_256", "ECP_256"} <= accepted
+    assert not accepted & rejected and not rejected & untested and not accepted & untested
+    assert "ENCR_AES_CBC_256" in untested and "ENCR_AES_GCM_16_256" not in rejected
+    assert "not tested ENCR" in res.output and "rejected ENCR" not in res.output

@@ -216,3 +216,43 @@ def test_large_policy_skips_pairing_within_budget() -> None:
 def test_sparse_sets_are_split() -> None:
     r = run(strongswan_like("aes256gcm16-prfsha256-ecp256")).result
     assert r.queries <= 20
+
+
+@pytest.mark.parametrize("config", [CONFIGS[0], CONFIGS[2], CONFIGS[3]])
+def test_a_stopped_scan_never_calls_untested_transforms_rejected(config: str) -> None:
+    # review #17: --max-time cut a scan after the baseline, and the transforms the gateway had
+    # just chosen were listed as rejected. Stop after every possible number of answers: each
+    # catalogue transform is in exactly one of accepted / rejected / untested, nothing the
+    # gateway accepts is ever rejected, and what it chose is accepted.
+    gw = strongswan_like(config)
+    truth = configured_sets(config)
+    total = run(gw).result.queries
+    for k in range(1, total + 1):
+        p = ScanPlanner()
+        for _ in range(k):
+            q = p.next_query()
+            if q is None:
+                break
+            p.answer(gw(q))
+        p.stop()
+        r = p.result
+        for t in (ENCR, PRF, INTEG, KE):
+            acc, rej, unt = r.accepted.get(t, []), r.rejected(t), r.untested(t)
+            assert not (set(acc) & set(rej)) and not (set(acc) & set(unt)) and not (set(rej) & set(unt))
+            assert set(acc) | set(rej) | set(unt) == set(r.tested[t]) | set(acc), (k, t)
+            assert not (set(rej) & truth[t]), (k, t, rej)
+            assert set(acc) <= truth[t] | ({a for a in r.baseline or () if a.type == t}), (k, t)
+        if r.baseline is not None:
+            for a in r.baseline:
+                if a.type in (ENCR, PRF, INTEG, KE):
+                    assert a in r.accepted[a.type], (k, a)
+        if k == 1:  # only the baseline ran: its pick is accepted, the rest of ENCR/PRF not asked
+            assert r.untested(ENCR) and r.untested(PRF) and r.rejected(ENCR) == r.rejected(PRF) == []
+    done = run(gw).result
+    assert all(done.untested(t) == [] for t in (ENCR, PRF, INTEG, KE))
+
+
+def test_nothing_accepted_is_all_rejected_not_untested() -> None:
+    r = run(lambda q: Refused("NO_PROPOSAL_CHOSEN")).result
+    assert r.complete and all(r.untested(t) == [] for t in (ENCR, PRF, INTEG, KE))
+    assert r.rejected(ENCR) == r.tested[ENCR]
