@@ -225,7 +225,14 @@ class _EcpKeyExchange(_DiffieHellman):
 
 # -- Curve25519 / Curve448 -----------------------------------------------------------------------
 
-_MONTGOMERY: dict[int, tuple[Any, Any, int]] = {
+_MONTGOMERY: dict[
+    int,
+    tuple[
+        type[x25519.X25519PrivateKey] | type[x448.X448PrivateKey],
+        type[x25519.X25519PublicKey] | type[x448.X448PublicKey],
+        int,
+    ],
+] = {
     KeGroup.CURVE25519: (x25519.X25519PrivateKey, x25519.X25519PublicKey, 32),
     KeGroup.CURVE448: (x448.X448PrivateKey, x448.X448PublicKey, 56),
 }

@@ -17,7 +17,7 @@ import multiprocessing as mp
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..capture.writer import RecordEncoder
 from ..esp.sa import EspDecryptor
@@ -37,6 +37,9 @@ from .esp import (
 )
 
 if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from ..crypto.espcrypto import EspTransform
     from ..reconstruction.reconstructor import Reconstructor
 
 BATCH = 2048
@@ -96,7 +99,7 @@ class RemoteSa:
 
     __slots__ = ("fid", "transform", "worker")
 
-    def __init__(self, fid: int, worker: int, transform: Any) -> None:
+    def __init__(self, fid: int, worker: int, transform: EspTransform | None) -> None:
         self.fid = fid
         self.worker = worker
         self.transform = transform
@@ -122,7 +125,7 @@ class PooledEspDecryptHook(NestingHook):
         self.fail = fail
         ctx = mp.get_context("fork")
         self._conns: list[Connection] = []
-        self._procs: list[Any] = []
+        self._procs: list[BaseProcess] = []
         for _ in range(max(1, workers)):
             parent, child = ctx.Pipe()
             p = ctx.Process(target=_worker, args=(child, plain is not None, encoder), daemon=True)
@@ -163,7 +166,7 @@ class PooledEspDecryptHook(NestingHook):
         if len(batch) >= BATCH:
             self._send(w)
 
-    def _register(self, f: FlowState) -> Any:
+    def _register(self, f: FlowState) -> RemoteSa | bool:
         k = flow_keys(self.keys, f)
         if k is None:
             return NO_KEY

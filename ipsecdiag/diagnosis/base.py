@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..reconstruction.model import Finding, Report, Severity
 from ..reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
+from ..wire.jsontypes import Json
 from .knowledge import CATALOGUE
 
 
@@ -41,7 +42,7 @@ class Check:
         severity: Severity | None = None,
         title: str | None = None,
         cause: str | None = None,
-        data: dict[str, Any] | None = None,
+        data: Json | None = None,
         ike_sa: str | None = None,
         explains: Iterable[str] = (),
     ) -> Finding:

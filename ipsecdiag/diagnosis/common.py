@@ -5,12 +5,14 @@ the CHILD SA of an SPI, the proposals in a message."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TypeVar
 
 from ..protocol.suites import Suite, suites_from_v1, suites_from_v2
 from ..reconstruction.model import ChildSaRecord, ExchangeRecord, IkeSaRecord, MessageRecord, Report
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
+
+_P = TypeVar("_P")
 
 
 def peer(m: MessageRecord) -> str:
@@ -35,19 +37,19 @@ def where(ex: ExchangeRecord) -> str:
     return f"{ex.type} (message id {ex.message_id})"
 
 
-def payloads_of(m: MessageRecord | None, *classes: type) -> list[Any]:
+def payloads_of(m: MessageRecord | None, *classes: type[_P]) -> list[_P]:
     """Outer and decrypted payloads of the given classes, in message order."""
     if m is None:
         return []
     return [p for p in m.all_payloads() if isinstance(p, classes)]
 
 
-def first_of(m: MessageRecord | None, *classes: type) -> Any:
+def first_of(m: MessageRecord | None, *classes: type[_P]) -> _P | None:
     found = payloads_of(m, *classes)
     return found[0] if found else None
 
 
-def notifies_named(m: MessageRecord | None, name: str) -> list[Any]:
+def notifies_named(m: MessageRecord | None, name: str) -> list[v2.NotifyPayload | v1.V1NotifyPayload]:
     """Notify payload objects (IKEv2 or IKEv1) with this IANA name, outer and decrypted."""
     return [p for p in payloads_of(m, v2.NotifyPayload, v1.V1NotifyPayload) if p.name == name]
 

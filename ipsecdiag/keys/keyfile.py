@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ipsecdiag.keys import _swnames
 from ipsecdiag.keys._files import write_private
@@ -39,6 +39,8 @@ from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex, where
 from ipsecdiag.keys.model import ANY_SPI, AnyKeys, ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId, V1EncrAlg, V1HashAlg, name_of
 
+from ..wire.jsontypes import Json
+
 _FIELDS: dict[str, tuple[str, ...]] = {
     "ike": (
         "version", "spi_i", "spi_r", "encr", "key_bits", "sk_ei", "sk_er", "integ", "sk_ai", "sk_ar",
@@ -58,7 +60,7 @@ _MODES = ("tunnel", "transport", "beet")
 class _Table:
     """One ``[[kind]]`` entry with access helpers that raise errors at the right line."""
 
-    def __init__(self, kind: str, index: int, data: dict[str, Any], text: str, name: str) -> None:
+    def __init__(self, kind: str, index: int, data: Json, text: str, name: str) -> None:
         self.kind, self.index, self.data, self.text, self.name = kind, index, data, text, name
         self.line = _locate(text, kind, index)
         for key in data:

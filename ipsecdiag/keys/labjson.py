@@ -8,13 +8,14 @@ with ``spi`` ``"0x…"``, ``src``/``dst``, the same algorithm names and ``esn`` 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ipsecdiag.keys import _swnames
 from ipsecdiag.keys.algorithms import encr_name, key_bits_for, parse_v1_encr_name, parse_v1_hash_name
 from ipsecdiag.keys.errors import KeyFileError, ParseResult, parse_hex
 from ipsecdiag.keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, SecretBytes
 from ipsecdiag.wire.registry import EncrId, IntegId, PrfId
+
+from ..wire.jsontypes import Json, JsonValue
 
 _V1_HASH_OF_PRF = {"PRF_HMAC_MD5": "MD5", "PRF_HMAC_SHA1": "SHA", "PRF_HMAC_SHA2_256": "SHA2_256"}
 _V1_HASH_OF_PRF |= {"PRF_HMAC_SHA2_384": "SHA2_384", "PRF_HMAC_SHA2_512": "SHA2_512"}
@@ -32,32 +33,32 @@ class _Reader:
     def fail(self, where: str, message: str) -> KeyFileError:
         return KeyFileError(self.name, None, f"{where}: {message}")
 
-    def get(self, obj: dict[str, Any], key: str, where: str) -> Any:
+    def get(self, obj: Json, key: str, where: str) -> JsonValue:
         if not isinstance(obj, dict) or key not in obj:
             raise self.fail(where, f"missing {key!r}")
         return obj[key]
 
-    def items(self, doc: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    def items(self, doc: Json, key: str) -> list[Json]:
         value = doc.get(key) or []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise self.fail(key, "expected a list of objects")
         return value
 
-    def obj(self, value: Any, where: str) -> dict[str, Any]:
+    def obj(self, value: JsonValue, where: str) -> Json:
         if value is None:
             return {}
         if not isinstance(value, dict):
             raise self.fail(where, "expected an object")
         return value
 
-    def hex(self, value: Any, where: str) -> bytes:
+    def hex(self, value: JsonValue, where: str) -> bytes:
         if value in (None, ""):
             return b""
         if not isinstance(value, str):
             raise self.fail(where, "expected a hex string")
         return parse_hex(value, name=self.name, line_no=None, what=where)
 
-    def encr(self, enc: dict[str, Any], where: str) -> tuple[int, int | None]:
+    def encr(self, enc: Json, where: str) -> tuple[int, int | None]:
         alg = self.get(enc, "alg", where)
         got = _swnames.encr_token(str(alg)) if alg else None
         if got is None:
@@ -65,7 +66,7 @@ class _Reader:
         bits = enc.get("key_bits") or got[1]
         return got[0], 192 if got[0] == EncrId.ENCR_3DES else bits
 
-    def integ(self, integ: dict[str, Any] | None, where: str) -> int:
+    def integ(self, integ: Json | None, where: str) -> int:
         alg = self.obj(integ, where).get("alg")
         if not alg:
             return int(IntegId.NONE)

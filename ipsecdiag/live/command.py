@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -34,6 +34,7 @@ from ..exitcodes import ExitStatus, status_for
 from ..reconstruction.model import Finding, Report, Severity
 from ..report.live_view import Dashboard, LiveStatus, finding_line
 from ..report.render import report_renderable
+from ..wire.jsontypes import Json
 from .session import FindingTracker, LiveSession, RateMeter, finding_key
 
 if TYPE_CHECKING:
@@ -347,10 +348,10 @@ class _View:
             out.write(json.dumps(ev) + "\n")
         out.flush()
 
-    def live_info(self) -> dict[str, Any]:
+    def live_info(self) -> Json:
         """The capture's own facts for the JSON report (an additional ``live`` object)."""
         d = self.cap.drops
-        info: dict[str, Any] = {
+        info: Json = {
             "interface": self.cap.interface,
             "backend": self.cap.name,
             "filter": getattr(self.cap, "bpf", ""),
@@ -412,7 +413,7 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def _report_json(report: Report) -> dict[str, Any]:
+def _report_json(report: Report) -> Json:
     """The report as ``analyze --json`` writes it (the same serialiser), as a dict."""
     from ..report.json import dumps
 

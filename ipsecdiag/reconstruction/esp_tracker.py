@@ -23,8 +23,8 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
+from ..wire.jsontypes import Json
 from .model import EspFlow, EspTransformInfo, SequenceStats, addr_text
 from .options import DEFAULT_OPTIONS
 
@@ -51,6 +51,10 @@ _SPI_SEQ = struct.Struct("!II")
 # (flow_state, frame, ts, data, off, end) -> None
 EspHook = Callable[["FlowState", int, float, bytes, int, int], None]
 EspSink = Callable[[int, float, bytes, bytes, int, int, bytes, int, int], None]
+
+
+# FlowState.saved: full top, seen ring, epoch, packets, seq_min, peak, covered, how, frame.
+_Saved = tuple[int, bytearray, int, int, int, int, int, str, int]
 
 
 def _track_size(replay_window: int) -> int:
@@ -143,7 +147,7 @@ class FlowState:
         self.too_old = 0  # below the tracking ring: duplicate or reordering cannot be told
         self.out_of_window = 0  # a receiver with the modelled window would drop it
         self.truncated = 0
-        self.decryptor: Any = None
+        self.decryptor: object = None  # opaque here: set and read by decryption/
         self.decrypted = 0
         self.integrity_failed = 0
         self.undecryptable = 0
@@ -160,7 +164,7 @@ class FlowState:
         self.idle: list[tuple[float, float, int, int]] = []  # gap start ts, end ts, frames
         self.idle_dropped = 0
         # State kept right after a suspected reset, to undo it when the old numbering goes on.
-        self.saved: tuple[Any, ...] | None = None
+        self.saved: _Saved | None = None
         self.decrypt_problem: str | None = None  # set by the decryptor: why the key is unusable
         self.key_matched_by_spi_only = False
         self.overflow_spis: set[int] | None = None  # SPIs added up in a summarised (overflow) flow
@@ -432,7 +436,7 @@ class EspTracker:
         f.top = f.seq_min = seq
         f.epoch = 0
 
-    def _undo_reset(self, f: FlowState, saved: tuple[Any, ...]) -> None:
+    def _undo_reset(self, f: FlowState, saved: _Saved) -> None:
         """The low packet was a stale one and the old numbering goes on: restore the state."""
         full_top, seen, epoch, _, seq_min, peak, covered, how, frame = saved
         f.top = full_top & _M32
@@ -489,7 +493,7 @@ class EspTracker:
             self._overflow_spis += 1
         return f
 
-    def overflow_out(self) -> list[dict[str, Any]]:
+    def overflow_out(self) -> list[Json]:
         """The summarised flows: per address pair, how many SPIs (at least), packets, bytes."""
         out = []
         for (src, dst, sport, dport), f in self.overflow.items():

@@ -11,14 +11,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..wire.jsontypes import Json
 from .options import DEFAULT_OPTIONS, AnalysisOptions
 
 if TYPE_CHECKING:  # annotations only: the model module stays cheap to import (CLI start-up)
     from ..capture.model import FragmentGroup, IcmpError
     from ..wire.ikev1_payloads import V1Message, V1Payload
     from ..wire.ikev2 import IkeMessage, Payload
+    from .halfopen import HalfOpenSummary
 
 # Times in the report are record times from the capture. datetime's range is years 1 to 9999;
 # a pcapng record may claim any 64-bit time (with any resolution and offset), and outside this
@@ -76,7 +78,7 @@ class Finding:
     # Ids of findings this one explains (a root cause ranks above its consequences).
     explains: list[str] = field(default_factory=list)
     # Free-form structured values for JSON consumers (offered/accepted transforms, skew...).
-    data: dict[str, Any] = field(default_factory=dict)
+    data: Json = field(default_factory=dict)
     ike_sa: str | None = None  # "spi_i/spi_r" hex of the IKE SA it concerns, if any
 
 
@@ -406,10 +408,10 @@ class Report:
     # Bounded state (issue 14): unanswered IKE_SA_INIT requests summarised per responder
     # (reconstruction.halfopen.HalfOpenSummary), and IP datagrams whose fragments never all
     # arrived, counted by (source, destination, what they carried).
-    half_open: list[Any] = field(default_factory=list)
+    half_open: list[HalfOpenSummary] = field(default_factory=list)
     incomplete_fragments: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     # ESP SPIs past the flows tracked one by one, added up per address pair (esp_tracker).
-    esp_overflow: list[dict[str, Any]] = field(default_factory=list)
+    esp_overflow: list[Json] = field(default_factory=list)
 
     def worst_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)

@@ -3,18 +3,17 @@ IKEv1 transform (the SA table and the CHILD SA records use these dicts)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
+from ..wire.jsontypes import Json
 from ..wire.registry import name_of
 
 
-def proposal_dict_v2(p: v2.Proposal) -> dict[str, Any]:
+def proposal_dict_v2(p: v2.Proposal) -> Json:
     """IANA names of the first transform of each type in an IKEv2 proposal."""
     from ..wire.registry import EncrId, EsnId, IntegId, KeGroup, PrfId, ProtocolId, TransformType
 
-    out: dict[str, Any] = {"protocol": name_of(ProtocolId, p.protocol_id), "number": p.number}
+    out: Json = {"protocol": name_of(ProtocolId, p.protocol_id), "number": p.number}
     names = {
         TransformType.ENCR: ("encr", EncrId),
         TransformType.PRF: ("prf", PrfId),
@@ -38,22 +37,22 @@ def proposal_dict_v2(p: v2.Proposal) -> dict[str, Any]:
     return out
 
 
-def proposal_dict_v1(p: v1.V1Proposal) -> dict[str, Any]:
+def proposal_dict_v1(p: v1.V1Proposal) -> Json:
     """First transform of an IKEv1 proposal (the responder returns exactly one)."""
     dicts = proposal_dicts_v1_all(p)
     return dicts[0] if dicts else {"protocol": str(p.protocol_id)}
 
 
-def proposal_dicts_v1_all(p: v1.V1Proposal) -> list[dict[str, Any]]:
+def proposal_dicts_v1_all(p: v1.V1Proposal) -> list[Json]:
     """One dict per transform: phase 1 attributes by name, or an IPsec transform summary."""
     from ..wire.ikev1_display import v1_phase1_params, v1_transform_summary
     from ..wire.registry import V1ProtocolId
 
-    out: list[dict[str, Any]] = []
+    out: list[Json] = []
     for t in p.transforms:
         if p.protocol_id == V1ProtocolId.PROTO_ISAKMP:
             q = v1_phase1_params(t)
-            d: dict[str, Any] = {
+            d: Json = {
                 "protocol": "IKE",
                 "encr": q["encr"],
                 "hash": q["hash"],

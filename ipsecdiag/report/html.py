@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from html import escape
-from typing import Any
 
 from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity
+from ..wire.jsontypes import Json
 from .childsa import ChildSaRow, child_sa_rows
 from .render import _ts
 from .svg import esp_plot_svg, ladder_svg
@@ -99,7 +99,7 @@ def _child_rows(rows: list[ChildSaRow]) -> str:
     )
 
 
-def _details(d: dict[str, Any]) -> str:
+def _details(d: Json) -> str:
     """A message's decrypted facts as nested definition lists."""
     if not d:
         return "<em>no payload details (encrypted without keys, or none carried)</em>"

@@ -7,7 +7,6 @@ Hex is lowercase without 0x; frame numbers are 1-based; names are IANA names.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from ..reconstruction.model import (
     EspFlow,
@@ -19,6 +18,7 @@ from ..reconstruction.model import (
     raw_seconds,
     utc_datetime,
 )
+from ..wire.jsontypes import Json, JsonValue
 from .view import message_details
 
 SCHEMA = "ipsecdiag/report-1"
@@ -32,10 +32,10 @@ def _iso(ts: float | None) -> str | None:
     return raw_seconds(ts) if dt is None else dt.isoformat(timespec="microseconds")
 
 
-def _message(m: MessageRecord | None) -> dict[str, Any] | None:
+def _message(m: MessageRecord | None) -> Json | None:
     if m is None:
         return None
-    d: dict[str, Any] = {
+    d: Json = {
         "frames": m.frames,
         "payloads": m.payloads,
         "notifies": m.notifies,
@@ -68,8 +68,8 @@ def _message(m: MessageRecord | None) -> dict[str, Any] | None:
     return d
 
 
-def _exchange(e: ExchangeRecord) -> dict[str, Any]:
-    d: dict[str, Any] = {
+def _exchange(e: ExchangeRecord) -> Json:
+    d: Json = {
         "type": e.type,
         "exchange_type": e.exchange_type,
         "message_id": e.message_id,
@@ -83,7 +83,7 @@ def _exchange(e: ExchangeRecord) -> dict[str, Any]:
     return d
 
 
-def _ike_sa(sa: IkeSaRecord) -> dict[str, Any]:
+def _ike_sa(sa: IkeSaRecord) -> Json:
     return {
         "version": sa.version,
         "spi_i": sa.spi_i.hex(),
@@ -120,7 +120,7 @@ def _ike_sa(sa: IkeSaRecord) -> dict[str, Any]:
     }
 
 
-def _esp(f: EspFlow) -> dict[str, Any]:
+def _esp(f: EspFlow) -> Json:
     return {
         "spi": f"{f.spi:08x}",
         "src": f.src,
@@ -149,7 +149,7 @@ def _esp(f: EspFlow) -> dict[str, Any]:
     }
 
 
-def _finding(f: Finding) -> dict[str, Any]:
+def _finding(f: Finding) -> Json:
     return {
         "id": f.id,
         "severity": f.severity.label,
@@ -165,7 +165,7 @@ def _finding(f: Finding) -> dict[str, Any]:
     }
 
 
-def report_dict(r: Report) -> dict[str, Any]:
+def report_dict(r: Report) -> Json:
     s = r.source
     return {
         "schema": SCHEMA,
@@ -220,7 +220,7 @@ def dumps_lines(reports: list[Report]) -> str:
     return "".join(json.dumps(report_dict(r), default=_default, separators=(",", ":")) + "\n" for r in reports)
 
 
-def _default(o: object) -> Any:
+def _default(o: object) -> JsonValue:
     if isinstance(o, bytes):
         return o.hex()
     if isinstance(o, set):

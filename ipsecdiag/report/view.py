@@ -8,11 +8,10 @@ digest of it under the message.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..reconstruction.model import CertificateInfo, MessageRecord, raw_seconds, utc_datetime
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
+from ..wire.jsontypes import Json
 from ..wire.registry import (
     AuthMethod,
     CfgAttr,
@@ -33,7 +32,7 @@ def _iso(ts: float) -> str:
     return raw_seconds(ts) if dt is None else dt.isoformat(timespec="seconds")
 
 
-def _cert(c: CertificateInfo) -> dict[str, Any]:
+def _cert(c: CertificateInfo) -> Json:
     if c.error is not None:
         return {"encoding": c.encoding, "error": c.error}
     if c.subject is None:
@@ -73,9 +72,9 @@ def _cfg_value(attr_type: int, value: bytes) -> str:
     return value.hex() if value else ""
 
 
-def message_details(m: MessageRecord) -> dict[str, Any]:
+def message_details(m: MessageRecord) -> Json:
     """The facts a message's payloads carry (outer and decrypted), for the report."""
-    d: dict[str, Any] = {}
+    d: Json = {}
     for p in m.all_payloads():
         if isinstance(p, v2.IdPayload):
             d.setdefault("ids", []).append(
@@ -129,11 +128,11 @@ def message_details(m: MessageRecord) -> dict[str, Any]:
     return d
 
 
-def name_of_payload(p: Any) -> str:
+def name_of_payload(p: object) -> str:
     return v2.payload_names([p])[0]
 
 
-def digest(d: dict[str, Any]) -> str:
+def digest(d: Json) -> str:
     """One line for the ladder: identities, auth, certificates, selectors, virtual IP."""
     parts = []
     for i in d.get("ids", []):

@@ -311,7 +311,7 @@ class V1FragPayload:
 
 @dataclass(frozen=True)
 class V1UnknownPayload:
-    """Any payload type this codec does not decode (GDOI, private use, stray P/T)."""
+    """A payload type this codec does not decode (GDOI, private use, stray P/T)."""
 
     type: int
     data: bytes

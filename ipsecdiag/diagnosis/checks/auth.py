@@ -11,7 +11,7 @@ authentication with AUTHENTICATION_FAILED, INVALID_HASH_INFORMATION or INVALID_S
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TypeVar
 
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord
 from ...wire import ikev1 as v1
@@ -19,6 +19,8 @@ from ...wire import ikev2 as v2
 from ...wire.registry import AuthMethod, EapCode, EapType, ExchangeType, IdType, name_of
 from ..base import Check, CheckContext
 from ..common import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2, frames_of, payloads_of, peer, role, where, who
+
+_P = TypeVar("_P")
 
 # Notifies that mean "your authentication did not verify".
 _PSK = "SHARED_KEY_MIC"
@@ -39,9 +41,9 @@ def auth_messages(sa: IkeSaRecord) -> list[tuple[ExchangeRecord, MessageRecord]]
     ]
 
 
-def identities(sa: IkeSaRecord) -> dict[str, Any]:
+def identities(sa: IkeSaRecord) -> dict[str, v2.IdPayload]:
     """IDi, the IDr the initiator asked for and the IDr the responder returned (IdPayload objects)."""
-    out: dict[str, Any] = {}
+    out: dict[str, v2.IdPayload] = {}
     for _, m in auth_messages(sa):
         for p in payloads_of(m, v2.IdPayload):
             if p.which == 35 and m.from_initiator:
@@ -53,7 +55,7 @@ def identities(sa: IkeSaRecord) -> dict[str, Any]:
     return out
 
 
-def id_text(p: Any) -> str:
+def id_text(p: v2.IdPayload | v1.V1IdPayload) -> str:
     return f"{p.display()} ({name_of(IdType, p.id_type)})"
 
 
@@ -185,7 +187,7 @@ class AuthCheck(Check):
         return None
 
 
-def payloads_of_sa(sa: IkeSaRecord, cls: type) -> list[tuple[MessageRecord, Any]]:
+def payloads_of_sa(sa: IkeSaRecord, cls: type[_P]) -> list[tuple[MessageRecord, _P]]:
     out = []
     for e in sa.exchanges:
         if e.message_id != 0:
@@ -195,7 +197,7 @@ def payloads_of_sa(sa: IkeSaRecord, cls: type) -> list[tuple[MessageRecord, Any]
     return out
 
 
-def _idr_mismatch(ids: dict[str, Any]) -> str | None:
+def _idr_mismatch(ids: dict[str, v2.IdPayload]) -> str | None:
     want, got = ids.get("IDr_requested"), ids.get("IDr")
     if want is None or got is None:
         return None

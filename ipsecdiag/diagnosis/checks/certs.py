@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from cryptography import x509
 
@@ -25,6 +24,7 @@ from ...reconstruction.model import (
     utc_datetime,
 )
 from ...wire import ikev2 as v2
+from ...wire.jsontypes import Json
 from ...wire.registry import IdType, name_of
 from ..base import Check, CheckContext
 from ..certificates import SentChain, sent_chains
@@ -56,7 +56,7 @@ def cert_line(i: int, c: x509.Certificate) -> str:
     )
 
 
-def cert_data(c: x509.Certificate) -> dict[str, Any]:
+def cert_data(c: x509.Certificate) -> Json:
     nb, na = cx.validity(c)
     return {
         "subject": cx.dn_text(c.subject),

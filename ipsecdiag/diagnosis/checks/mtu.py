@@ -12,13 +12,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from enum import IntEnum
+from typing import TypeVar
 
+from ...capture.model import IcmpError
 from ...crypto.transforms import ENCR_SPECS, INTEG_SPECS
 from ...reconstruction.model import EspFlow, Finding, Report
+from ...wire.jsontypes import Json
 from ...wire.registry import EncrId, IntegId
 from ..base import Check, CheckContext
 from ..common import child_spis
+
+_S = TypeVar("_S")
 
 DEFAULT_PATH_MTU = 1500
 NEAR_LIMIT = 32  # an outer packet this close to the path MTU counts as "at the limit"
@@ -54,7 +59,7 @@ class Overhead:
         return f"{' + '.join(parts)} = {lo}-{lo + self.align - 1} bytes"
 
 
-def _spec_by_name(table: dict[int, Any], enum: Any, name: str | None) -> Any:
+def _spec_by_name(table: dict[int, _S], enum: type[IntEnum], name: str | None) -> _S | None:
     if not name:
         return None
     try:
@@ -63,7 +68,7 @@ def _spec_by_name(table: dict[int, Any], enum: Any, name: str | None) -> Any:
         return None
 
 
-def overhead_for(flow: EspFlow, proposal: dict[str, Any] | None) -> Overhead:
+def overhead_for(flow: EspFlow, proposal: dict[str, str] | None) -> Overhead:
     """Overhead from the negotiated proposal, else the keys' transform, else an assumption."""
     ip = 40 if ":" in flow.src else 20
     udp = 8 if flow.encap == "udp" else (22 if flow.encap == "tcp" else 0)  # RFC 8229: TCP 20 + length 2
@@ -120,9 +125,11 @@ class MtuCheck(Check):
 
     # -- icmp-too-big --------------------------------------------------------------------------
     def _icmp(
-        self, r: Report, proposals: dict[int, Any], icmp_mtu: dict[tuple[str, str], int]
+        self, r: Report, proposals: dict[int, dict[str, str] | None], icmp_mtu: dict[tuple[str, str], int]
     ) -> Iterable[Finding]:
-        groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+        groups: dict[tuple[str, str, int, tuple[str, int | bytes | None], int | None], list[IcmpError]] = (
+            defaultdict(list)
+        )
         for e in r.icmp_errors:
             if e.kind not in ("frag-needed", "packet-too-big"):
                 continue
@@ -146,7 +153,7 @@ class MtuCheck(Check):
             ]
             if len(errs) > MAX_LINES:
                 ev.append(f"… and {len(errs) - MAX_LINES} more")
-            data: dict[str, Any] = {"mtu": mtu, "router": first.src, "quoted": about, "count": len(errs)}
+            data: Json = {"mtu": mtu, "router": first.src, "quoted": about, "count": len(errs)}
             extra = ""
             flows = [f for f in r.esp_flows if kind == "esp" and f.spi == ident]
             if flows and mtu:
@@ -186,9 +193,9 @@ class MtuCheck(Check):
     def _tunnel(
         self,
         r: Report,
-        proposals: dict[int, Any],
+        proposals: dict[int, dict[str, str] | None],
         icmp_mtu: dict[tuple[str, str], int],
-        option_mtu: Any,
+        option_mtu: int | None,
     ) -> Iterable[Finding]:
         groups: dict[tuple[str, str, str], list[EspFlow]] = defaultdict(list)
         for f in r.esp_flows:
@@ -267,7 +274,7 @@ def _syn_mss(flows: list[EspFlow]) -> set[int]:
     return {m for f in flows for m in f.syn_mss}
 
 
-def _syn_over(flows: list[EspFlow], proposals: dict[int, Any], biggest: EspFlow) -> bool:
+def _syn_over(flows: list[EspFlow], proposals: dict[int, dict[str, str] | None], biggest: EspFlow) -> bool:
     """Whether a decrypted SYN announces more MSS than the tunnel carries on a 1500-byte path."""
     syn = _syn_mss(flows)
     if not syn:

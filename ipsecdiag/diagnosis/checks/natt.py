@@ -7,9 +7,9 @@ The NAT-D analysis itself lives in :mod:`.natd`; this module turns it into findi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from ...reconstruction.model import EspFlow, Finding, IkeSaRecord, Report, Severity
+from ...wire.jsontypes import Json
 from ..base import Check, CheckContext
 from ..natd import SIDES, MappingChange, NatVerdict, analyse_sa, messages, side_of
 
@@ -104,7 +104,7 @@ class NatCheck(Check):
         out = []
         for group in by_pair.values():
             full = [v for v in group if {c.sender for c in v.checks} == set(SIDES)]
-            seen: set[tuple[Any, ...]] = set()
+            seen: set[tuple[tuple[tuple[str, str], ...], frozenset[str], frozenset[str]]] = set()
             for v in full or group:
                 sig = (tuple(sorted(v.behind.items())), frozenset(v.forced), frozenset(v.ambiguous))
                 if sig not in seen:
@@ -141,7 +141,7 @@ class NatCheck(Check):
             ev.append(f"IKE moved to the NAT-T port {fm.dport} at frame {fm.first_frame}")
         for side, ports in v.translated_ports.items():
             ev.append(f"the {side}'s IKE traffic comes from port(s) {', '.join(map(str, ports))}")
-        data: dict[str, Any] = {
+        data: Json = {
             "behind_nat": [s for s in SIDES if s in v.behind],
             "capture_point": {s: v.behind[s] for s in SIDES if s in v.behind},
             "forced_encap": bool(v.forced) and not v.behind and not v.ambiguous,

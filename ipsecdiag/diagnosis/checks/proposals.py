@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from ...protocol.notify_data import parse_invalid_ke
 from ...protocol.suites import (
@@ -20,6 +19,7 @@ from ...protocol.suites import (
     KE,
     KIND_NAMES,
     Algo,
+    Comparison,
     Suite,
     compare,
     config_lines,
@@ -31,6 +31,7 @@ from ...protocol.suites import (
 )
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
 from ...wire import ikev2 as v2
+from ...wire.jsontypes import Json
 from ...wire.registry import ExchangeType, KeGroup, V1ProtocolId, name_of
 from ..base import Check, CheckContext
 from ..common import (
@@ -182,7 +183,7 @@ class ProposalCheck(Check):
         remediation, config = _remediation(offered, [k.suite for k in known], rejecter, proposer, not phase1)
         if hints:
             remediation += " " + " ".join(h for h in hints if h.startswith("PFS") or h.startswith("ESN"))
-        data: dict[str, Any] = {
+        data: Json = {
             "offered": [_suite_data(s) for s in offered],
             "acceptable": [_suite_data(k.suite) | {"frame": k.frame, "source": k.how} for k in known],
             "config": config,
@@ -290,7 +291,7 @@ def _ls_group(group: int | None) -> str:
     return (libreswan_keyword(_ke_algo(group)) if group is not None else None) or "dh19"
 
 
-def _suite_data(s: Suite) -> dict[str, Any]:
+def _suite_data(s: Suite) -> Json:
     return {
         "protocol": s.protocol,
         "transforms": [a.label for a in s.algos],
@@ -338,8 +339,8 @@ def _is_phase1(sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord, offered: l
     return True
 
 
-def _closest(offered: list[Suite], known: list[Suite]) -> Any:
-    best = None
+def _closest(offered: list[Suite], known: list[Suite]) -> Comparison | None:
+    best: Comparison | None = None
     for k in known:
         for o in offered:
             c = compare(o, k)
@@ -393,9 +394,9 @@ def _child_hints(sa: IkeSaRecord, ex: ExchangeRecord, offered: list[Suite], know
 
 def _remediation(
     offered: list[Suite], known: list[Suite], rejecter: str, proposer: str, child: bool
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, Json]:
     setting = "esp_proposals" if child else "proposals"
-    config: dict[str, Any] = {}
+    config: Json = {}
     if offered:
         config["offered"] = config_lines(offered, child=child)
     if known:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from ...protocol.selectors import Sel, config_text, intersect, sel_from_ts, sel_from_v1_id, texts, uncovered
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report
 from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
+from ...wire.jsontypes import Json
 from ...wire.registry import CfgType, ExchangeType
 from ..base import Check, CheckContext
 from ..common import frames_of, hidden, payloads_of, quick_modes_before, sentence, where, who
@@ -117,7 +117,7 @@ class SelectorCheck(Check):
         tsi, tsr = ts_of(req, 44), ts_of(req, 45)
         rejecter = m.src
         ev = [f"{who(m)} sent {n} in {where(ex)}, frame {m.first_frame}"]
-        data: dict[str, Any] = {"notify": n}
+        data: Json = {"notify": n}
         if tsi or tsr:
             ev.append(f"{req.src if req else 'initiator'} proposed TSi (its side) {texts(tsi)}")
             ev.append(f"{req.src if req else 'initiator'} proposed TSr (the far side) {texts(tsr)}")
