@@ -19,6 +19,7 @@ from .capture.reader import CaptureFile, Frame, open_capture
 from .diagnosis.base import Check, CheckContext
 from .diagnosis.checks import default_checks
 from .keys.model import KeyStore
+from .reconstruction.keyinfo import key_notes, key_refs
 from .reconstruction.model import Finding, Report
 from .reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
 from .reconstruction.reconstructor import Reconstructor
@@ -223,6 +224,7 @@ def _snapshot(
         keys_loaded=len(rec.keys) if rec.keys else 0,
     )
     report = rec.provisional_report(src)
+    _key_info(report, rec)
     run_checks(report, checks if checks is not None else default_checks(), rec.options)
     return Snapshot(report=report, findings=report.findings, frames=report.source.frames, wall=wall)
 
@@ -231,8 +233,16 @@ def _finish(rec: Reconstructor, checks: Sequence[Check] | None) -> Report:
     report = rec.report
     report.source.keys_loaded = len(rec.keys) if rec.keys else 0
     rec.finish()
+    _key_info(report, rec)
     run_checks(report, checks if checks is not None else default_checks(), rec.options)
     return report
+
+
+def _key_info(report: Report, rec: Reconstructor) -> None:
+    """The key sources' notes and the loaded records (no key bytes), after the pass bound what
+    it could: checks and renderers read them from the report."""
+    report.key_notes = key_notes(rec.keys)
+    report.key_records = key_refs(rec.keys)
 
 
 def run_checks(report: Report, checks: Iterable[Check], options: AnalysisOptions = DEFAULT_OPTIONS) -> None:

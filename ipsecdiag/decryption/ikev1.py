@@ -30,6 +30,7 @@ class IkeV1DecryptHook:
         keys = self.rec.keys.ikev1(sa.spi_i)
         if keys is None:
             return "no keys"
+        sa.key_source = keys.source
         p = sa.proposal or {}
         try:
             encr = keys.encr if keys.encr is not None else V1EncrAlg[str(p.get("encr"))]

@@ -109,6 +109,7 @@ class IkeV2Decryptor:
         k = self.keys.ike(h.spi_i, h.spi_r)
         if k is None:
             return None
+        sa.key_source = k.source
         plain = b""
         try:
             for raw, msg in parts:

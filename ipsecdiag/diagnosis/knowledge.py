@@ -415,6 +415,57 @@ _ENTRIES = [
         "",
     ),
     CatalogueEntry(
+        "keys-wrong",
+        E,
+        "The keys for this SA verify nothing",
+        "Keys were found for the SA by its SPIs, but every ESP packet or every encrypted IKE message "
+        "of it failed its integrity check with them: the key bytes are not this SA's.",
+        "Keys logged for an earlier SA that reused the SPIs, keys of the other direction, a key "
+        "file edited by hand or cut short, the wrong integrity algorithm or key length (e.g. "
+        "HMAC-SHA-256 truncated to 96 instead of 128 bits), or keys from another run of the test.",
+        "Take the keys from the same run that produced the capture (the charon log or `ip xfrm state` "
+        "of that time), check the algorithm names and key lengths against the SA's proposal, and "
+        "check that inbound and outbound keys are not swapped.",
+        "RFC 4303 §3.4.4, RFC 7296 §3.14",
+    ),
+    CatalogueEntry(
+        "keys-unmatched",
+        W,
+        "Loaded keys match no SA in the capture",
+        "Key records were loaded, but none of them names an SA (SPIs, cookies) that the capture "
+        "holds, so nothing was decrypted with them.",
+        "Keys from another session or another host, a capture taken before or after the SAs the "
+        "keys belong to (rekeyed since), or the key file of the other tunnel.",
+        "Record the capture and the keys in the same session; compare the SPIs the finding lists "
+        "on each side (`ip xfrm state` shows the current ESP SPIs, `swanctl --list-sas` the IKE SPIs).",
+        "",
+    ),
+    CatalogueEntry(
+        "algorithm-unsupported",
+        W,
+        "Encrypted with an algorithm ipsecdiag cannot decrypt",
+        "Keys were found for the SA, but its cipher or integrity algorithm is not implemented here "
+        "(the cryptography library lacks it, or it is a private-use number with no known meaning), "
+        "so its packets are counted but not decrypted.",
+        "Legacy or vendor algorithms such as Twofish-CBC, Serpent, Camellia in some modes, or a "
+        "private-use transform number.",
+        "Decrypt these SAs with a tool that implements the algorithm (Wireshark handles some), or "
+        "configure a standard algorithm such as AES-GCM for the tunnel.",
+        "RFC 8221, RFC 8247",
+    ),
+    CatalogueEntry(
+        "key-source-unused",
+        W,
+        "Key material given but not usable",
+        "A key source was recognised but holds no usable keys, cut some keys short, or logged the "
+        "keys of rekeyed IKE SAs whose SPIs the capture never showed; those SAs stay encrypted.",
+        "A log level too low (strongSwan needs `ike 4`, libreswan `plutodebug=\"all crypt private\"`), "
+        "a log that ends before the SA was keyed, or a rekey exchange missing from the capture.",
+        "Raise the log level, log from before the SA is set up until after it is used, and capture "
+        "the rekey exchanges (or enable strongSwan's `mgr 2` so rekeyed IKE SAs are logged with SPIs).",
+        "",
+    ),
+    CatalogueEntry(
         "malformed-packet",
         W,
         "Malformed packet",

@@ -40,10 +40,18 @@ class Role(Enum):
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A UDP endpoint: address as text (IPv4 or IPv6) and port."""
+    """A UDP endpoint: address as text (IPv4 or IPv6) and port.
+
+    ``natt`` says, for one of *our* sockets, whether it is the NAT-T socket whose IKE datagrams
+    carry the non-ESP marker (RFC 3948 §2.2): True/False when the caller knows; None (default)
+    lets the engine decide by port (the ``local_natt`` port), or, when one socket serves both
+    ports' roles, by the datagram itself (marker present) and whether IKE moved to NAT-T.
+    It is not part of equality: it describes the socket, not the address.
+    """
 
     host: str
     port: int
+    natt: bool | None = field(default=None, compare=False)
 
     @property
     def packed(self) -> bytes:

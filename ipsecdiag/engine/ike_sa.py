@@ -105,6 +105,7 @@ class IkeSa(ReceivePath):
         self._starting: PendingRequest | None = None  # the queued request being started
         self._deferred: list[tuple[float, PendingRequest]] = []  # retries after TEMPORARY_FAILURE
         self.clock = now  # the latest time the caller gave us
+        self.rx_marked = False  # did the datagram being handled come with the non-ESP marker?
 
     # -- public API --------------------------------------------------------------------------
 
@@ -297,7 +298,7 @@ class IkeSa(ReceivePath):
         datagrams = self._datagrams(exchange, mid, payloads, response=False, dst=self.remote)
         if exchange == ExchangeType.IKE_SA_INIT:
             self.neg.init_request = (
-                datagrams[0].payload[4:] if self.source.port == self.local_natt.port else datagrams[0].payload
+                _unmarked(datagrams[0].payload)
             )
         context = RequestContext(**context) if context is not None else RequestContext()
         if self._starting is not None:
@@ -324,8 +325,7 @@ class IkeSa(ReceivePath):
             self._peer_mid = message_id + 1
         self._out.extend(datagrams)
         self._emit_sent(exchange, message_id, True, 0, datagrams)
-        first = datagrams[0].payload
-        return first[4:] if dst.port == self.local_natt.port else first
+        return _unmarked(datagrams[0].payload)
 
     def send_oneway(self, exchange: int, payloads: list[Payload]) -> None:
         """A request we do not wait for (e.g. AUTHENTICATION_FAILED before closing, §2.21.2)."""
@@ -406,7 +406,7 @@ class IkeSa(ReceivePath):
 
     def owns(self, data: bytes, dst: Endpoint) -> bool:
         """Do the datagram's IKE SPIs name this SA? (routing to a retired SA)"""
-        off = 4 if dst.port == self.local_natt.port and data[:4] == NON_ESP_MARKER else 0
+        off = 4 if data[:4] == NON_ESP_MARKER else 0  # IKE SPIi is never zero (§3.1)
         return (
             len(data) >= off + 16
             and data[off : off + 8] == self.spi_i
@@ -439,8 +439,23 @@ class IkeSa(ReceivePath):
         """Where our requests leave from: the NAT-T socket once IKE moved there."""
         return self.local_natt if self.encap else self.local
 
-    def _marked(self, msg: bytes, src: Endpoint) -> bytes:
-        return NON_ESP_MARKER + msg if src.port == self.local_natt.port else msg
+    def natt_socket(self, ours: Endpoint) -> bool | None:
+        """Is ``ours`` (the socket a datagram came in on or goes out on) the NAT-T socket?
+        None when one socket serves both roles: then the datagram (or our state) tells."""
+        if ours.natt is not None:
+            return ours.natt
+        if self.local.port == self.local_natt.port:
+            return None
+        return ours.port == self.local_natt.port
+
+    def _marked(self, msg: bytes, ours: Endpoint, *, response: bool = True) -> bytes:
+        """``msg`` with the non-ESP marker when it leaves on the NAT-T path (RFC 3948 §2.2):
+        by the socket; on a shared socket a response as its request came, a request once IKE
+        moved to NAT-T."""
+        natt = self.natt_socket(ours)
+        if natt is None:
+            natt = self.rx_marked if response else self.encap
+        return NON_ESP_MARKER + msg if natt else msg
 
     def _datagrams(
         self,
@@ -453,7 +468,7 @@ class IkeSa(ReceivePath):
         local: Endpoint | None = None,
     ) -> list[Datagram]:
         src = local or self.source
-        marker = src.port == self.local_natt.port
+        marker = self._marked(b"", src, response=response) != b""
         frag = (
             self.config.fragment_size if self.neg.peer_fragmentation and self.config.fragmentation else None
         )
@@ -470,7 +485,7 @@ class IkeSa(ReceivePath):
             ipv6=":" in dst.host,
             marker=marker,
         )
-        return [Datagram(self._marked(m, src), src, dst) for m in msgs]
+        return [Datagram(self._marked(m, src, response=response), src, dst) for m in msgs]
 
     def _emit_sent(
         self, exchange: int, mid: int, response: bool, retransmission: int, datagrams: list[Datagram]
@@ -524,3 +539,8 @@ class IkeSa(ReceivePath):
         if self.pool is not None:
             self.pool.release_owner(self.spi_i + self.spi_r)
         self._emit(ev.IkeSaDeleted(reason, by_peer))
+
+
+def _unmarked(payload: bytes) -> bytes:
+    """The IKE message of a datagram we built (a non-zero SPIi never looks like the marker)."""
+    return payload[4:] if payload[:4] == NON_ESP_MARKER else payload

@@ -429,7 +429,7 @@ def handle_request(
     neg.pending_addke = additional_groups(chosen)
     out += [VendorIdPayload(v) for v in cfg.vendor_ids]
     neg.init_response = sa.send_response(_X, h.message_id, out, src, dst)
-    if dst.port == sa.local_natt.port or neg.nat_local or neg.nat_remote:
+    if sa.rx_marked or neg.nat_local or neg.nat_remote:
         sa.encap = True  # later messages (ours and the peer's) use the NAT-T port (§2.23)
     _derive(sa, shared)
     sa.transition(Trigger.INIT_OK)

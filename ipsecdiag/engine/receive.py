@@ -61,6 +61,9 @@ class ReceivePath:
     _peer_mid: int
     _rx: SkContext | None
     _invalid_spi_answers: int
+    encap: bool
+    rx_marked: bool
+    natt_socket: Callable[[Endpoint], bool | None]
     last_plain: tuple[int, bytes]
 
     # -- receive path -------------------------------------------------------------------------
@@ -70,7 +73,11 @@ class ReceivePath:
             if r.owns(data, dst):
                 r._receive(data, src, dst, now)
                 return
-        if dst.port == self.local_natt.port:
+        natt = self.natt_socket(dst)
+        if natt is None:  # one socket for both: marked IKE, or anything once IKE moved to NAT-T
+            natt = data[:4] == NON_ESP_MARKER or self.encap
+        self.rx_marked = natt
+        if natt:
             if data == b"\xff":
                 return  # NAT-keepalive (RFC 3948 §2.3): nothing to count
             if len(data) < 4:

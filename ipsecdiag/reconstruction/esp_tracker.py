@@ -116,6 +116,8 @@ class FlowState:
         "decrypt_problem",
         "key_matched_by_spi_only",
         "overflow_spis",
+        "key_source",
+        "failed_frames",
     )
 
     def __init__(self, spi: int, src: bytes, dst: bytes, sport: int, dport: int) -> None:
@@ -167,6 +169,8 @@ class FlowState:
         self.saved: _Saved | None = None
         self.decrypt_problem: str | None = None  # set by the decryptor: why the key is unusable
         self.key_matched_by_spi_only = False
+        self.key_source = ""  # set by the decryptor: the key record's source
+        self.failed_frames: list[int] = []  # set by the decryptor: first ICV failures
         self.overflow_spis: set[int] | None = None  # SPIs added up in a summarised (overflow) flow
 
     @property
@@ -578,6 +582,8 @@ class EspTracker:
             flow.max_esp_len = f.max_len
             flow.decrypt_problem = f.decrypt_problem
             flow.key_matched_by_spi_only = f.key_matched_by_spi_only
+            flow.key_source = f.key_source
+            flow.failed_frames = list(f.failed_frames)
             if spec is not None:
                 flow.esp_transform = EspTransformInfo(spec.name, t.iv_size, t.icv_size, t.align)
             out.append(flow)

@@ -14,6 +14,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from ..wire.jsontypes import Json
+from .keyinfo import KeyNote, KeyRef
 from .options import DEFAULT_OPTIONS, AnalysisOptions
 
 if TYPE_CHECKING:  # annotations only: the model module stays cheap to import (CLI start-up)
@@ -253,6 +254,7 @@ class IkeSaRecord:
     rekeyed_to: list[str] = field(default_factory=list)
     rekey_inferred: bool = False  # rekeyed_from guessed from timing (no decrypted CREATE_CHILD_SA)
     keys_available: bool = False
+    key_source: str = ""  # where the keys used for it came from (file and line)
     error_notifies: list[str] = field(default_factory=list)
     peers_seen: set[tuple[str, int]] = field(default_factory=set)
 
@@ -345,6 +347,8 @@ class EspFlow:
     syn_mss: dict[int, int] = field(default_factory=dict)  # MSS of decrypted TCP SYNs -> count
     decrypt_problem: str | None = None  # why the key could not be used (unsupported algorithm, ...)
     key_matched_by_spi_only: bool = False  # the key's addresses differ from the flow's
+    key_source: str = ""  # where the key came from (file and line)
+    failed_frames: list[int] = field(default_factory=list)  # first frames failing their ICV
 
 
 @dataclass
@@ -412,6 +416,9 @@ class Report:
     incomplete_fragments: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     # ESP SPIs past the flows tracked one by one, added up per address pair (esp_tracker).
     esp_overflow: list[Json] = field(default_factory=list)
+    # The key material (no key bytes): what the sources said about themselves, and each record.
+    key_notes: list[KeyNote] = field(default_factory=list)
+    key_records: list[KeyRef] = field(default_factory=list)
 
     def worst_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)

@@ -100,6 +100,7 @@ def _ike_sa(sa: IkeSaRecord) -> Json:
         "rekey_inferred": sa.rekey_inferred,
         "rekeyed_to": sa.rekeyed_to,
         "keys": sa.keys_available,
+        "key_source": sa.key_source or None,
         "exchanges": [_exchange(e) for e in sa.exchanges],
         "child_sas": [
             {
@@ -144,6 +145,8 @@ def _esp(f: EspFlow) -> Json:
         "keys": f.keys,
         "decrypted": f.decrypted,
         "integrity_failed": f.integrity_failed,
+        "integrity_failed_frames": f.failed_frames,
+        "key_source": f.key_source or None,
         "inner_protocols": dict(f.inner_protocols),
         "ike_sa": f.child_sa,
     }
@@ -202,6 +205,12 @@ def report_dict(r: Report) -> Json:
             for f in r.ah_flows
         ],
         "findings": [_finding(f) for f in r.findings],
+        "keys": {
+            "notes": [{"source": n.source, "kind": n.kind, "reason": n.reason} for n in r.key_notes],
+            "records": [
+                {"kind": k.kind, "spi": k.spi, "source": k.source, "algorithm": k.algorithm} for k in r.key_records
+            ],
+        },
     }
 
 

@@ -10,7 +10,11 @@ from .churn import ChurnCheck
 from .dpd import DpdCheck
 from .esp_flows import EspFlowCheck
 from .fragmentation import IkeFragmentationCheck
+from .key_sources import KeySourceCheck
 from .keys import MissingKeysCheck
+from .keys_unmatched import UnmatchedKeysCheck
+from .keys_unsupported import UnsupportedAlgorithmCheck
+from .keys_wrong import WrongKeysCheck
 from .mtu import MtuCheck
 from .natt import NatCheck
 from .notify import ErrorNotifyCheck
@@ -43,4 +47,8 @@ def default_checks() -> list[Check]:
         TruncationCheck(),
         CaptureHealthCheck(),
         MissingKeysCheck(),
+        WrongKeysCheck(),
+        UnmatchedKeysCheck(),
+        UnsupportedAlgorithmCheck(),
+        KeySourceCheck(),
     ]
