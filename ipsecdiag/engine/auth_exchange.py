@@ -179,9 +179,9 @@ def _trusted_chain(sa: IkeSa, certs: tuple[bytes, ...], id_p: IdPayload) -> x509
 
 
 def _virtual_ip_request(sa: IkeSa) -> CpPayload:
-    v6 = ":" in sa.remote.host
-    attr = CfgAttr.INTERNAL_IP6_ADDRESS if v6 else CfgAttr.INTERNAL_IP4_ADDRESS
-    return CpPayload(CfgType.CFG_REQUEST, (CfgAttribute(attr),))
+    """CFG_REQUEST with an empty INTERNAL_IP4/6_ADDRESS per wanted family (RFC 7296 §3.15)."""
+    attrs = {4: CfgAttr.INTERNAL_IP4_ADDRESS, 6: CfgAttr.INTERNAL_IP6_ADDRESS}
+    return CpPayload(CfgType.CFG_REQUEST, tuple(CfgAttribute(attrs[f]) for f in child_sa.vip_families(sa)))
 
 
 # -- initiator ---------------------------------------------------------------------------------
@@ -392,6 +392,16 @@ def _assign_virtual_ip(sa: IkeSa, payloads: tuple[Payload, ...]) -> str | None:
     if sa.pool is None:
         raise Refuse(
             NotifyType.INTERNAL_ADDRESS_FAILURE, "virtual IP requested, no pool configured", fatal=False
+        )
+    # Our one pool serves one family: answer the request of that family (§3.15.1 lets a
+    # responder return fewer addresses than asked for).
+    v6_pool = sa.pool.network.version == 6
+    wants = [a for a in wants if (a.type == CfgAttr.INTERNAL_IP6_ADDRESS) == v6_pool]
+    if not wants:
+        raise Refuse(
+            NotifyType.INTERNAL_ADDRESS_FAILURE,
+            f"virtual IP requested only for the other family than the IPv{sa.pool.network.version} pool",
+            fatal=False,
         )
     hint = None
     if wants[0].value and len(wants[0].value) in (4, 17):

@@ -78,14 +78,21 @@ def ts_payload(payloads: tuple[Payload, ...], which: int) -> TsPayload | None:
     return next((p for p in payloads if isinstance(p, TsPayload) and p.which == which), None)
 
 
+def vip_families(sa: IkeSa) -> tuple[int, ...]:
+    """IP versions we ask a virtual IP for: configured, else the outer one."""
+    return sa.config.virtual_ip_families or ((6,) if ":" in sa.remote.host else (4,))
+
+
 def default_ts(
     sa: IkeSa, child: ChildConfig
 ) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]]:
     """Our TSi/TSr (initiator view): configured, else our own address / the peer's address
     (strongSwan's ``dynamic``); with a virtual IP request, any address of our family for TSi."""
-    fam = "0.0.0.0/0" if ":" not in sa.local.host else "::/0"
+    anyv = {4: "0.0.0.0/0", 6: "::/0"}
     local = child.local_ts or (
-        (selector_for(fam),) if sa.config.request_virtual_ip else (selector_for(sa.local.host),)
+        tuple(selector_for(anyv[f]) for f in vip_families(sa))
+        if sa.config.request_virtual_ip
+        else (selector_for(sa.local.host),)
     )
     remote = child.remote_ts or (selector_for(sa.remote.host),)
     return local, remote

@@ -211,6 +211,8 @@ class IkeConfig:
     ca_certs: tuple[bytes, ...] = ()
     send_certreq: bool = True
     request_virtual_ip: bool = False
+    # IP versions to ask a virtual IP for (4 and/or 6); () = the outer address family
+    virtual_ip_families: tuple[int, ...] = ()
     pool: str | None = None
     force_encap: bool = False
     fragmentation: bool = True
@@ -231,3 +233,12 @@ class IkeConfig:
     vendor_ids: tuple[bytes, ...] = ()
     # Responder: EAP-MSCHAPv2 users (identity, password) for initiators that send no AUTH.
     eap_users: tuple[tuple[str, SecretBytes], ...] = ()
+    # Responder: drop an IKE SA not ESTABLISHED this long after its IKE_SA_INIT (None: never),
+    # reported as IkeSaDeleted("half-open ...") (strongSwan: half_open_timeout, 30 s).
+    half_open_timeout: float | None = 30.0
+
+    def __post_init__(self) -> None:
+        if any(f not in (4, 6) for f in self.virtual_ip_families):
+            raise ValueError(f"virtual_ip_families must hold 4 and/or 6, not {self.virtual_ip_families}")
+        if self.half_open_timeout is not None and self.half_open_timeout <= 0:
+            raise ValueError("half_open_timeout must be positive (or None)")

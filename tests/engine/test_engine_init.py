@@ -187,3 +187,37 @@ def test_ipv6_endpoints_selectors_and_virtual_ip() -> None:
     assert up.virtual_ips == ("2001:db8:99::1",)
     assert [t.display() for t in up.ts_i] == ["2001:db8:99::1/128"]
     assert not of(net.events_i, events.IkeSaInitDone)[0].encap  # NAT-D over IPv6 matched
+
+
+@pytest.mark.parametrize(
+    ("families", "pool", "want"),
+    [((4, 6), "10.3.0.0/28", "10.3.0.1"), ((6,), "2001:db8:99::/120", "2001:db8:99::1")],
+)
+def test_virtual_ip_family_is_configurable(families: tuple[int, ...], pool: str, want: str) -> None:
+    # IPv4 outside; the CP request asks for the configured families, not the outer one.
+    from ipsecdiag.engine import selector_for
+    from ipsecdiag.engine.auth_exchange import _virtual_ip_request
+    from ipsecdiag.wire.ikev2_payloads import CpPayload
+    from ipsecdiag.wire.registry import CfgAttr
+
+    ci, cr = psk_configs(
+        i_kw={"request_virtual_ip": True, "virtual_ip_families": families},
+        i_child={"local_ts": ()},
+        r_kw={"pool": pool},
+        r_child={"remote_ts": (selector_for(pool),)},
+    )
+    net = pair(ci, cr)
+    net.i.initiate(0.0)
+    net.run()
+    assert net.i.state is State.ESTABLISHED
+    cp = _virtual_ip_request(net.i)
+    attrs = {4: CfgAttr.INTERNAL_IP4_ADDRESS, 6: CfgAttr.INTERNAL_IP6_ADDRESS}
+    assert isinstance(cp, CpPayload) and [a.type for a in cp.attributes] == [attrs[f] for f in families]
+    up = of(net.events_i, events.ChildSaUp)[0]
+    assert up.virtual_ips == (want,)
+    assert [t.display() for t in up.ts_i] == [f"{want}/{128 if ':' in want else 32}"]
+
+
+def test_virtual_ip_families_are_validated() -> None:
+    with pytest.raises(ValueError, match="4 and/or 6"):
+        psk_configs(i_kw={"virtual_ip_families": (5,)})
