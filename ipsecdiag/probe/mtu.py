@@ -19,9 +19,12 @@ the request arrived. A gateway that does not answer an unacceptable offer is pro
 
 DF on a UDP socket (Linux): ``IP_MTU_DISCOVER`` = ``IP_PMTUDISC_PROBE`` sets DF but ignores the
 kernel's cached path MTU, so a stale value learned earlier cannot fake a result (``IP_PMTUDISC_DO``
-where PROBE is missing). A send larger than the interface is refused with EMSGSIZE; a router's
-ICMP "fragmentation needed" comes back on the connected socket as EMSGSIZE and ``IP_MTU`` then
-holds the MTU it reported: a hint the search checks, never a result by itself.
+where PROBE is missing). Three different limits look alike (EMSGSIZE) and are told apart by the
+socket error queue (``IP_RECVERR``, ip(7)): our own interface/route MTU (the kernel refuses the
+send, origin SO_EE_ORIGIN_LOCAL: nothing left the host), a router's ICMP "fragmentation needed"
+(origin SO_EE_ORIGIN_ICMP, with the router's address and the MTU it reported: a hint the search
+checks, never a result by itself), and silence (a DF probe lost without any ICMP: a black hole).
+A router is only ever named when its ICMP message was read.
 
 (b) With credentials and ``--ping HOST``: a CHILD SA comes up (``probe connect``'s machinery,
 forced UDP encapsulation) and ICMP echo requests with inner DF set, in ESP-in-UDP with outer DF
@@ -40,15 +43,15 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ipsecdiag.crypto.rng import RandomSource
 from ipsecdiag.engine import IkeConfig, IkeSa, Role
 from ipsecdiag.engine.config import Endpoint, Identity, PskAuth
 from ipsecdiag.keys.model import SecretBytes
-from ipsecdiag.probe.narrate import Step, finding
+from ipsecdiag.probe import icmperr
+from ipsecdiag.probe.narrate import Narrator, Step, finding
 from ipsecdiag.probe.record import Datagram, SessionRecord
-from ipsecdiag.probe.transport import MAX_DATAGRAM, Pacer, ProbeError
+from ipsecdiag.probe.transport import MAX_DATAGRAM, Driver, Pacer, ProbeError
 from ipsecdiag.reconstruction.model import Finding
 from ipsecdiag.wire.ikev2_sa import Proposal, Transform
 from ipsecdiag.wire.registry import TransformType
@@ -113,8 +116,10 @@ class Probe:
     df: bool
     outcome: str  # answered | no answer | too big (local) | too big (ICMP) | refused
     rtt: float | None = None
-    icmp_mtu: int | None = None
+    icmp_mtu: int | None = None  # the MTU a router's ICMP reported (never our own interface's)
     sends: int = 0
+    local_mtu: int | None = None  # too big (local): the kernel's MTU towards the gateway
+    router: str | None = None  # too big (ICMP): who sent the ICMP message
 
 
 @dataclass
@@ -126,7 +131,9 @@ class IkeMtuResult:
     df_min_failed: int | None = None
     frag_max: int | None = None  # largest answered without DF (IP-fragmented above df_max)
     frag_min_failed: int | None = None
-    icmp_mtu: int | None = None
+    icmp_mtu: int | None = None  # reported by a router's ICMP fragmentation needed, only
+    icmp_from: str | None = None  # that router's address
+    local_mtu: int | None = None  # the kernel refused larger DF sends: our interface/route MTU
     stateless: bool = True  # the gateway answered the unacceptable offer (no half-open SAs)
     stopped: str = ""
     packets_sent: int = 0
@@ -135,6 +142,20 @@ class IkeMtuResult:
     @property
     def path_mtu(self) -> int | None:
         return None if self.df_max is None else self.df_max + self.header
+
+    @property
+    def df_limit(self) -> str | None:
+        """What stopped the unfragmented search: "local" (our interface MTU: nothing larger
+        left the host), "icmp" (a router said so), "silence" (lost without ICMP), None (no limit
+        found below our route's MTU, or nothing answered)."""
+        if self.df_max is None or self.df_min_failed is None:
+            return None
+        first = next((p for p in self.probes if p.df and p.size == self.df_min_failed), None)
+        if first is not None and first.outcome == "too big (local)":
+            return "local"
+        if first is not None and first.outcome == "too big (ICMP)":
+            return "icmp"
+        return "silence"
 
     @property
     def fragments_pass(self) -> bool | None:
@@ -184,7 +205,7 @@ class IkeSizeSearch:
         self._base: dict[bool, int] = {}
         self.sock: socket.socket | None = None
 
-    def step(self, kind: str, text: str, **data: Any) -> None:
+    def step(self, kind: str, text: str, **data: object) -> None:
         self.emit(Step(round(self.clock() - self.t0, 3), kind, text, len(self.record.datagrams) or None, data))
 
     # -- one request
@@ -233,9 +254,14 @@ class IkeSizeSearch:
             try:
                 self.sock.send(msg)
             except OSError as e:
-                if e.errno == errno.EMSGSIZE:
-                    return Probe(size, df, "too big (local)", icmp_mtu=kernel_mtu(self.sock), sends=sends)
-                raise ProbeError(f"send to {self.opts.gateway}: {e.strerror or e}") from None
+                if e.errno != errno.EMSGSIZE:
+                    raise ProbeError(f"send to {self.opts.gateway}: {e.strerror or e}") from None
+                # EMSGSIZE on a send is our own MTU, or a router's ICMP about an earlier probe
+                # that the kernel reports on this call: the error queue tells which
+                icmp = self._too_big_icmp()
+                if icmp is None:
+                    return Probe(size, df, "too big (local)", sends=sends, local_mtu=kernel_mtu(self.sock))
+                return Probe(size, df, "too big (ICMP)", icmp_mtu=icmp.mtu, sends=sends, router=icmp.offender)
             sends += 1
             self.result.packets_sent += 1
             self._record(msg, True, sent_at)
@@ -244,8 +270,16 @@ class IkeSizeSearch:
                 rtt, what = outcome
                 if what == "answered":
                     return Probe(size, df, what, rtt=rtt, sends=sends)
-                return Probe(size, df, what, icmp_mtu=kernel_mtu(self.sock) if what == "too big (ICMP)" else None, sends=sends)
+                if what == "too big (ICMP)":
+                    icmp = self._too_big_icmp()
+                    return Probe(size, df, what, icmp_mtu=icmp.mtu if icmp else None, sends=sends, router=icmp.offender if icmp else None)
+                return Probe(size, df, what, sends=sends)
         return Probe(size, df, "no answer", sends=sends)
+
+    def _too_big_icmp(self) -> icmperr.IcmpError | None:
+        """The last ICMP "fragmentation needed" / "packet too big" in the error queue, if any."""
+        assert self.sock is not None
+        return next((e for e in reversed(icmperr.drain(self.sock)) if e.mtu is not None), None)
 
     def _pace(self) -> None:
         while (w := self.pacer.wait(self.clock())) > 0:
@@ -265,7 +299,8 @@ class IkeSizeSearch:
                     data = self.sock.recv(MAX_DATAGRAM)
                 except OSError as e:
                     if e.errno == errno.EMSGSIZE:
-                        return 0.0, "too big (ICMP)"
+                        return 0.0, "too big (ICMP)"  # the error queue holds the details
+                    icmperr.drain(self.sock)  # else the queued error keeps the socket readable
                     if e.errno == errno.ECONNREFUSED:
                         return 0.0, "refused"
                     continue
@@ -288,12 +323,16 @@ class IkeSizeSearch:
     def _run(self, size: int, df: bool, stateless: bool) -> Probe:
         p = self.probe(size, df, stateless)
         self.result.probes.append(p)
-        if p.icmp_mtu and p.outcome.startswith("too big"):
-            self.result.icmp_mtu = p.icmp_mtu
+        if p.icmp_mtu and p.outcome == "too big (ICMP)":
+            self.result.icmp_mtu, self.result.icmp_from = p.icmp_mtu, p.router
+        if p.outcome == "too big (local)" and p.local_mtu:
+            self.result.local_mtu = p.local_mtu
         wire = size + self.result.header
         how = f"answered in {p.rtt * 1000:.1f} ms" if p.rtt is not None else p.outcome
-        if p.icmp_mtu and p.outcome.startswith("too big"):
-            how += f" (the kernel's path MTU is now {p.icmp_mtu})"
+        if p.outcome == "too big (ICMP)":
+            how += f": {p.router or 'a router'} reported MTU {p.icmp_mtu or '(none given)'}"
+        elif p.outcome == "too big (local)":
+            how += f": not sent, our interface MTU towards {self.opts.gateway} is {p.local_mtu or 'smaller'}"
         elif p.outcome == "no answer":
             how += f" after {p.sends} request(s)"
         self.step("mtu-probe", f"IKE_SA_INIT {size} bytes ({wire} on the wire), {'DF' if df else 'no DF'}: {how}", size=size, df=df, outcome=p.outcome)
@@ -321,6 +360,7 @@ class IkeSizeSearch:
             except OSError as e:
                 raise ProbeError(f"UDP socket to {o.gateway}:{o.remote_port}: {e.strerror or e}") from None
             self.sock.setblocking(False)
+            icmperr.enable(self.sock)  # tells our own MTU from a router's ICMP (module docstring)
             mode = set_df(self.sock, True)
             local_mtu = kernel_mtu(self.sock) or 1500
             self.step("mtu-start", f"IKE_SA_INIT size search to {o.gateway}:{o.remote_port} from {self.sock.getsockname()[0]}:{self.sock.getsockname()[1]} (DF by {mode}; route MTU {local_mtu})")
@@ -355,15 +395,22 @@ def judge_ike(r: IkeMtuResult, opts: MtuOptions) -> list[str]:
         return lines
     h = r.header
     exact = r.df_min_failed is not None and r.df_min_failed == r.df_max + 1
+    limit = r.df_limit
     if r.df_min_failed is None:
         lines.append(f"unfragmented (DF): IKE messages up to {r.df_max} bytes ({r.df_max + h} on the wire) pass: the path MTU is at least our route's MTU ({r.df_max + h})")
+    elif limit == "local":
+        mtu = r.local_mtu or r.df_max + h
+        lines.append(f"unfragmented (DF): largest IKE message {r.df_max} bytes ({r.df_max + h} on the wire): our own interface MTU is {mtu}")
+        lines.append(f"the kernel refused larger DF datagrams (EMSGSIZE): they never left this host, so the path beyond our {mtu}-byte interface was not tested")
     else:
         rng_ = "" if exact else f" (somewhere below {r.df_min_failed + h}; the search ran out of time)"
         lines.append(f"unfragmented (DF): largest IKE message {r.df_max} bytes: path MTU {r.df_max + h}{rng_}")
     if r.icmp_mtu is not None:
         agree = "agrees" if r.icmp_mtu == r.df_max + h else "does not agree: trust the measured value"
-        lines.append(f"a router reported MTU {r.icmp_mtu} (ICMP fragmentation needed); that {agree}")
-    elif r.df_min_failed is not None:
+        lines.append(f"router {r.icmp_from or '(address unknown)'} reported MTU {r.icmp_mtu} (ICMP fragmentation needed); that {agree}")
+    elif limit == "icmp":
+        lines.append("a router answered the larger DF probes with ICMP fragmentation needed (no MTU given)")
+    elif limit == "silence":
         lines.append("no ICMP 'fragmentation needed' came back for the lost DF probes: a PMTU black hole for DF traffic")
     if r.frag_max is None:
         return lines
@@ -422,7 +469,7 @@ def route_mtu(gateway: str, port: int) -> int:
         return kernel_mtu(s) or 1500
 
 
-def tunnel_search(sa: Any, driver: Any, narrator: Any, host: str, opts: MtuOptions, rng: RandomSource, source: str | None = None) -> TunnelMtuResult:
+def tunnel_search(sa: object, driver: Driver, narrator: Narrator, host: str, opts: MtuOptions, rng: RandomSource, source: str | None = None) -> TunnelMtuResult:
     """(b): the largest inner packet with DF through the CHILD SA ``narrator`` saw come up."""
     from ipsecdiag.probe.ping import DEFAULT_SIZE, attach, detach
 

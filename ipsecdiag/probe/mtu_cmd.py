@@ -2,19 +2,32 @@
 
 (a) always; (b) when credentials and ``--ping HOST`` are given (the CHILD SA is negotiated with
 forced UDP encapsulation and IKEv2 fragments no larger than what (a) found to pass). One pcapng
-holds both parts, with the keys of the IKE and CHILD SAs beside it. Exit status: 0 when the
-measurements completed without an error finding, 1 when the gateway or the tunnel did not
-answer or the path drops IP fragments (a finding says why), 2 for bad usage.
+holds both parts, with the keys of the IKE and CHILD SAs beside it. Exit status: 0 only when
+every measurement asked for succeeded (the IKE size search, and with ``--ping`` the CHILD SA
+and the tunnel search) and no finding is an error; 1 when one did not (the gateway or the
+tunnel did not answer, the CHILD SA did not come up) or a finding is an error (fragments
+dropped with no IKEv2 fragmentation to carry IKE_AUTH); 2 for bad usage.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ipsecdiag.probe.options import DEFAULT_ESP, DEFAULT_IKE
+from ipsecdiag.reconstruction.model import Finding, Severity
+
+if TYPE_CHECKING:  # the probe machinery is imported when the command runs
+    from collections.abc import Callable
+
+    from ipsecdiag.crypto.rng import RandomSource
+    from ipsecdiag.probe.connect import ConnectOptions, ConnectResult
+    from ipsecdiag.probe.mtu import IkeMtuResult, MtuOptions, TunnelMtuResult
+    from ipsecdiag.probe.narrate import Step
+    from ipsecdiag.probe.record import WrittenFiles
 
 
 def mtu_cmd(
@@ -45,6 +58,7 @@ def mtu_cmd(
     json_out: Annotated[str | None, typer.Option("--json", help="Write the result as JSON to this file ('-': stdout).")] = None,
 ) -> None:
     """Find the largest IKE message and (with credentials and --ping) the largest tunnelled packet that get through to GATEWAY."""
+    from ipsecdiag.engine import IkeConfig
     from ipsecdiag.exitcodes import ExitStatus
     from ipsecdiag.probe.cli import (
         _console,
@@ -54,8 +68,9 @@ def mtu_cmd(
         write_json,
         write_session,
     )
+    from ipsecdiag.probe.connect import ConnectOptions
     from ipsecdiag.probe.mtu import IkeSizeSearch, MtuOptions, judge_ike, judge_tunnel
-    from ipsecdiag.probe.options import UsageError, proposals
+    from ipsecdiag.probe.options import UsageError, build_config, load_credentials, proposals
     from ipsecdiag.probe.record import SessionRecord
     from ipsecdiag.probe.rng import SystemRandom
     from ipsecdiag.probe.transport import ProbeError, resolve, source_address
@@ -76,8 +91,8 @@ def mtu_cmd(
     emit = step_printer(console)
     rng = SystemRandom()
     record = SessionRecord()
-    tunnel: Any = None
-    connected: Any = None
+    tunnel: TunnelMtuResult | None = None
+    connected: ConnectResult | None = None
     try:
         gw = resolve(gateway)
         local_addr = resolve(source) if source else source_address(gw, remote_port)
@@ -88,19 +103,34 @@ def mtu_cmd(
         result = IkeSizeSearch(opts, rng=rng, emit=emit, record=record).run()
         lines = judge_ike(result, opts)
         if ping is not None and result.df_max is not None:
-            tunnel, connected = _tunnel(opts, result.df_max, ping, ping_source, rng, emit, locals_=dict(
-                psk_file=psk_file, cert=cert, key=key, ca=ca, local_id=local_id, remote_id=remote_id, ike=ike, esp=esp,
-                ts=ts, local_ts=local_ts, vip=vip, timeout=timeout, port=port, local_addr=local_addr,
-            ))  # fmt: skip
+            creds = load_credentials(psk_file, cert, key, ca or ())
+
+            def config_for(fragment_size: int) -> IkeConfig:
+                return build_config(
+                    ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, ts=ts, local_ts=local_ts,
+                    local_addr=local_addr, encap=True, timeout=timeout, virtual_ip=vip, fragment_size=fragment_size,
+                )  # fmt: skip
+
+            copts = ConnectOptions(
+                gateway=gw, config=config_for(_fragment_size(result.df_max)), offered_ike=ike, offered_esp=esp,
+                remote_port=remote_port, local_addr=local_addr, local_port=port, timeout=timeout, rate=max(rate, 10.0),
+            )  # fmt: skip
+            tunnel, connected = _tunnel(opts, copts, ping, ping_source, rng, emit)
     except (UsageError, ProbeError) as e:
         raise usage_error(str(e)) from None
     sent = result.packets_sent
     findings = list(result.findings)
+    child_up = False
     if connected is not None:
         record.datagrams.extend(connected.record.datagrams)
         record.datagrams.sort(key=lambda d: d.ts)
         record.add_keys(connected.record.keys)
         sent += connected.counters.sent
+        child_up = bool(connected.child)
+        saved = [fragments_saved(f, connected) for f in findings]
+        if saved != findings:
+            lines.append("IKEv2 fragmentation (RFC 7383) was negotiated and the IKE SA came up through it: the fragment drop does not break IKE on this tunnel")
+        findings = saved
         findings += [f for f in connected.findings if f.id not in {x.id for x in findings}]
         lines += judge_tunnel(tunnel) if tunnel is not None else ["tunnel MTU: not measured: the CHILD SA did not come up"]
     files = write_session(record, write, console)
@@ -115,38 +145,78 @@ def mtu_cmd(
     console.print(f"{sent} packets sent ({result.packets_sent} in the IKE size search)", markup=False)
     if json_out is not None:
         write_json(_json(result, tunnel, findings, sent, files, lines), json_out)
-    failed = result.df_max is None or (ping is not None and (tunnel is None or tunnel.inner_max is None))
-    failed = failed or any(f.severity.label == "error" for f in findings)  # e.g. fragments dropped
-    raise typer.Exit(ExitStatus.FINDINGS if failed else ExitStatus.OK)
+    raise typer.Exit(ExitStatus.OK if succeeded(result, ping is not None, child_up, tunnel, findings) else ExitStatus.FINDINGS)
 
 
-def _tunnel(opts: Any, df_max: int, host: str, ping_source: str | None, rng: Any, emit: Any, locals_: dict[str, Any]) -> tuple[Any, Any]:
+def succeeded(result: IkeMtuResult, tunnel_asked: bool, child_up: bool, tunnel: TunnelMtuResult | None, findings: list[Finding]) -> bool:
+    """Exit 0 only when every measurement asked for succeeded and no finding is an error."""
+    if result.df_max is None or any(f.severity >= Severity.ERROR for f in findings):
+        return False
+    return not tunnel_asked or (child_up and tunnel is not None and tunnel.inner_max is not None)
+
+
+def fragments_saved(f: Finding, connected: ConnectResult) -> Finding:
+    """``ike-fragment-loss`` when IKEv2 fragmentation carried IKE_AUTH anyway (review #12).
+
+    The size search proves that IP fragments are dropped on the path; whether that breaks the
+    tunnel depends on IKEv2 fragmentation (RFC 7383): when both peers announced it and the IKE SA
+    came up, the large messages travel as IKE fragments that need no IP fragmentation, so the
+    drop is a fact about the path to know (other IP-fragmented traffic dies there), not an error.
+    """
+    if f.id != "ike-fragment-loss" or not (connected.ike.get("fragmentation") and connected.ike.get("established")):
+        return f
+    in_fragments = sum(1 for d in connected.record.datagrams if d.outgoing and _is_skf(d.payload))
+    carried = (
+        f"IKE_AUTH went out in {in_fragments} IKEv2 fragments (RFC 7383) and was answered"
+        if in_fragments
+        else "the IKE SA came up with IKEv2 fragmentation (RFC 7383) negotiated: our IKE_AUTH fit in one packet"
+    )
+    return replace(
+        f,
+        severity=Severity.WARNING,
+        title="IP fragments are dropped on the path; IKEv2 fragmentation is what gets IKE through",
+        explanation=(
+            "Larger IKE messages sent as IP fragments were never answered, so a device on the path "
+            "drops IP fragments. Both peers announced IKEV2_FRAGMENTATION_SUPPORTED, so large IKE "
+            "messages (IKE_AUTH with certificates) are sent as IKE fragments that each fit the path "
+            "MTU, and the IKE SA came up: this tunnel is not affected."
+        ),
+        remediation=(
+            "Keep IKEv2 fragmentation on on both peers (strongSwan `fragmentation = yes`): it is what "
+            "saves IKE here. Other traffic that relies on IP fragmentation (large UDP, ESP without "
+            "fragmentation before encryption) will still be lost; fix the fragment-dropping device "
+            "if that matters."
+        ),
+        evidence=[*f.evidence, carried],
+    )
+
+
+def _is_skf(payload: bytes) -> bool:
+    """An IKEv2 message whose first payload is an Encrypted Fragment (SKF, type 53)."""
+    ike = payload[4:] if payload[:4] == bytes(4) else payload  # NAT-T: non-ESP marker
+    return len(ike) >= 28 and ike[17] >> 4 == 2 and ike[16] == 53
+
+
+def _fragment_size(df_max: int) -> int:
+    # IKE_AUTH goes to UDP 4500 with the 4-byte non-ESP marker: its fragments must fit what passed
+    return max(512, min(1280, df_max - 4))
+
+
+def _tunnel(
+    opts: MtuOptions, copts: ConnectOptions, host: str, ping_source: str | None, rng: RandomSource, emit: Callable[[Step], None]
+) -> tuple[TunnelMtuResult | None, ConnectResult]:
     """(b): bring a CHILD SA up (forced encapsulation) and search the tunnel MTU through it."""
-    from ipsecdiag.probe.connect import ConnectOptions, connect
+    from ipsecdiag.probe.connect import connect
     from ipsecdiag.probe.mtu import tunnel_search
-    from ipsecdiag.probe.options import build_config, load_credentials
     from ipsecdiag.probe.transport import resolve
 
-    a = locals_
-    creds = load_credentials(a["psk_file"], a["cert"], a["key"], a["ca"] or ())
-    # IKE_AUTH goes to UDP 4500 with the 4-byte non-ESP marker: its fragments must fit what passed
-    frag = max(512, min(1280, df_max - 4))
-    cfg = build_config(
-        ike=a["ike"], esp=a["esp"], creds=creds, local_id=a["local_id"], remote_id=a["remote_id"], ts=a["ts"],
-        local_ts=a["local_ts"], local_addr=a["local_addr"], encap=True, timeout=a["timeout"], virtual_ip=a["vip"],
-        fragment_size=frag,
-    )  # fmt: skip
-    copts = ConnectOptions(
-        gateway=opts.gateway, config=cfg, offered_ike=a["ike"], offered_esp=a["esp"], remote_port=opts.remote_port,
-        local_addr=a["local_addr"], local_port=a["port"], timeout=a["timeout"], rate=max(opts.rate, 10.0),
-    )  # fmt: skip
     target, src = resolve(host), resolve(ping_source) if ping_source else None
-    got: list[Any] = []
+    got: list[TunnelMtuResult] = []
     result = connect(copts, rng=rng, emit=emit, data_plane=lambda sa, drv, nar: got.append(tunnel_search(sa, drv, nar, target, opts, rng, src)))
     return (got[0] if got else None), result
 
 
-def _json(r: Any, t: Any, findings: list[Any], sent: int, files: Any, lines: list[str]) -> dict[str, Any]:
+def _json(r: IkeMtuResult, t: TunnelMtuResult | None, findings: list[Finding], sent: int, files: WrittenFiles | None, lines: list[str]) -> dict[str, object]:
     from ipsecdiag.probe.cli import _files_dict
     from ipsecdiag.probe.narrate import finding_dict
 
@@ -155,13 +225,16 @@ def _json(r: Any, t: Any, findings: list[Any], sent: int, files: Any, lines: lis
         "largest_unfragmented": r.df_max,
         "smallest_lost_unfragmented": r.df_min_failed,
         "path_mtu": r.path_mtu,
-        "icmp_reported_mtu": r.icmp_mtu,
+        "icmp_reported_mtu": r.icmp_mtu,  # only from a router's ICMP, never our own interface
+        "icmp_reported_by": r.icmp_from,
+        "local_mtu": r.local_mtu,  # the kernel refused larger DF sends: our interface/route MTU
+        "limit": r.df_limit,  # what stopped the DF search: local / icmp / silence / null
         "largest_fragmented": r.frag_max,
         "smallest_lost_fragmented": r.frag_min_failed,
         "fragments_pass": r.fragments_pass,
         "stateless": r.stateless,
         "stopped": r.stopped or None,
-        "probes": [{"size": p.size, "df": p.df, "outcome": p.outcome, "rtt_ms": None if p.rtt is None else round(p.rtt * 1000, 3), "sends": p.sends} for p in r.probes],
+        "probes": [{"size": p.size, "df": p.df, "outcome": p.outcome, "rtt_ms": None if p.rtt is None else round(p.rtt * 1000, 3), "sends": p.sends, "local_mtu": p.local_mtu, "icmp_mtu": p.icmp_mtu, "router": p.router} for p in r.probes],
     }
     tunnel = None
     if t is not None:

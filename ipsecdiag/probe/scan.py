@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +25,7 @@ from ipsecdiag.crypto.rng import RandomSource
 from ipsecdiag.engine.config import Endpoint
 from ipsecdiag.engine.scan import Observations, ProbeAnswered, QueryAnswered, ScanSession, ScanSettings
 from ipsecdiag.engine.scan_plan import Chosen, InvalidKe, NoAnswer, PlanResult, Refused, ScanPlanner
+from ipsecdiag.engine.scan_v1 import V1Answer
 from ipsecdiag.probe.record import SessionRecord
 from ipsecdiag.probe.transport import IKE_PORT, Counters, Driver, Pacer, UdpSockets, source_address
 from ipsecdiag.protocol.suites import (
@@ -152,7 +153,7 @@ def _narrate(ev: object) -> str:
 # -- the result as data -------------------------------------------------------------------------
 
 
-def _algo_dict(a: Algo) -> dict[str, Any]:
+def _algo_dict(a: Algo) -> dict[str, object]:
     return {
         "type": name_of(TransformType, a.type),
         "name": a.label,
@@ -185,7 +186,7 @@ def proposals(plan: PlanResult) -> list[Suite]:
     return out
 
 
-def to_json(r: ScanResult) -> dict[str, Any]:
+def to_json(r: ScanResult) -> dict[str, object]:
     p, o = r.plan, r.obs
     accepted = [_algo_dict(a) for t in TYPES for a in p.accepted.get(t, [])]
     accepted += [_algo_dict(a) for a in p.addke]
@@ -228,7 +229,7 @@ def to_json(r: ScanResult) -> dict[str, Any]:
     }
 
 
-def _v1_dict(a: Any) -> dict[str, Any]:
+def _v1_dict(a: V1Answer) -> dict[str, object]:
     return {
         "answered": a.answered,
         "chosen": a.chosen.iana_text() if a.chosen is not None else None,

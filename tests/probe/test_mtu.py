@@ -5,6 +5,8 @@ against strongSwan in tests/interop/test_mtu_strongswan.py."""
 
 from __future__ import annotations
 
+import errno
+import socket
 import time
 
 import pytest
@@ -14,17 +16,27 @@ from typer.testing import CliRunner
 
 from ipsecdiag.cli import app
 from ipsecdiag.crypto.rng import DeterministicRandom
-from ipsecdiag.probe.connect import ConnectOptions, connect
+from ipsecdiag.engine.config import Endpoint
+from ipsecdiag.probe import mtu as mtu_mod
+from ipsecdiag.probe.connect import ConnectOptions, ConnectResult, connect
 from ipsecdiag.probe.mtu import (
     PAD_VENDOR_ID,
+    IkeMtuResult,
     IkeSizeSearch,
     MtuOptions,
+    Probe,
+    TunnelMtuResult,
     bisect,
     judge_ike,
     judge_tunnel,
     tunnel_search,
 )
+from ipsecdiag.probe.mtu_cmd import fragments_saved, succeeded
+from ipsecdiag.probe.narrate import finding
+from ipsecdiag.probe.record import Datagram as RecDatagram
 from ipsecdiag.probe.record import SessionRecord
+from ipsecdiag.probe.transport import Counters
+from ipsecdiag.reconstruction.model import Severity
 
 
 @pytest.mark.parametrize("limit", [300, 301, 1000, 1471, 1472])
@@ -210,3 +222,90 @@ def test_ike_search_over_ipv6_loopback() -> None:
         t.join(timeout=2)
         peer.close()
     assert r.header == 48 and r.df_max == 1000 and r.path_mtu == 1048 and r.frag_max == 1000
+
+
+class _SmallInterface(socket.socket):
+    """A socket whose 'interface' refuses DF datagrams above 1372 octets of payload, as the
+    kernel does (EMSGSIZE on send, nothing leaves the host) on a 1400-byte interface."""
+
+    def send(self, data, flags=0):  # type: ignore[no-untyped-def,override]
+        if len(data) > 1372:
+            raise OSError(errno.EMSGSIZE, "Message too long")
+        return super().send(data, flags)
+
+
+def test_our_own_interface_mtu_is_not_a_router(monkeypatch: pytest.MonkeyPatch) -> None:
+    # review #11: with cl0 at MTU 1400 the kernel refused the larger DF probes (EMSGSIZE, no
+    # packet sent, no ICMP), and the probe said "a router reported MTU 1400".
+    def reply(d: bytes) -> list[bytes]:
+        return [d[:28]]
+
+    lines: list[str] = []
+    with loopback_peer(reply, max_datagrams=200) as (port, _got):
+        opts = MtuOptions("127.0.0.1", remote_port=port, local_addr="127.0.0.1", wait=0.05, tries=1, rate=1000, max_size=4000)
+        monkeypatch.setattr(mtu_mod.socket, "socket", _SmallInterface)
+        r = IkeSizeSearch(opts, rng=DeterministicRandom("m"), emit=lambda st: lines.append(st.text), record=SessionRecord()).run()
+        monkeypatch.undo()
+    out = judge_ike(r, opts)
+    assert r.df_max == 1372 and r.df_limit == "local"
+    assert r.icmp_mtu is None and r.icmp_from is None and r.local_mtu  # the kernel's value, never "a router"
+    assert any("our own interface MTU" in line for line in out), out
+    assert not any("router" in line for line in out), out
+    assert not any("black hole" in line for line in out), out
+    refused = [p for p in r.probes if p.outcome == "too big (local)"]
+    assert refused and all(p.sends == 0 and p.icmp_mtu is None for p in refused)
+
+
+def _judged(outcome: str, **probe: object) -> tuple[IkeMtuResult, list[str]]:
+    r = IkeMtuResult("198.51.100.2", 28, df_max=1252, df_min_failed=1253, frag_max=4000)
+    r.probes = [Probe(1252, True, "answered", rtt=0.001, sends=1), Probe(1253, True, outcome, **probe)]  # type: ignore[arg-type]
+    if outcome == "too big (ICMP)":
+        r.icmp_mtu, r.icmp_from = probe.get("icmp_mtu"), probe.get("router")  # type: ignore[assignment]
+    return r, judge_ike(r, MtuOptions("198.51.100.2"))
+
+
+def test_the_three_limits_are_told_apart() -> None:
+    r, out = _judged("too big (ICMP)", icmp_mtu=1280, router="198.51.100.1", sends=1)
+    assert r.df_limit == "icmp" and "router 198.51.100.1 reported MTU 1280 (ICMP fragmentation needed); that agrees" in out
+    r, out = _judged("no answer", sends=2)
+    assert r.df_limit == "silence" and any("PMTU black hole" in line for line in out)
+    assert not any("router" in line for line in out)
+    r, out = _judged("too big (local)", local_mtu=1280)
+    assert r.df_limit == "local" and "our own interface MTU is 1280" in out[0] and not any("router" in line for line in out)
+
+
+def _connected(fragmentation: bool, established: bool, skf: int) -> ConnectResult:
+    gw, me = Endpoint("198.51.100.2", 4500), Endpoint("192.0.2.2", 4500)
+    rec = SessionRecord()
+    for i in range(skf):  # non-ESP marker + IKE header whose first payload is SKF (53)
+        hdr = bytes(8) + bytes(8) + bytes([53, 0x20, 35, 0x08]) + (1).to_bytes(4, "big") + (100).to_bytes(4, "big")
+        rec.add(RecDatagram(float(i), ("192.0.2.2", 4500), ("198.51.100.2", 4500), bytes(4) + hdr + bytes(72), True))
+    ike: dict[str, object] = {"fragmentation": fragmentation, "established": established}
+    return ConnectResult(established, gw, me, [], [], Counters(), rec, ike=ike, child={"spi_in": "1"} if established else {})
+
+
+def test_fragment_loss_is_not_an_error_when_ikev2_fragmentation_carried_ike_auth() -> None:
+    # review #12: fragmentation=yes on both sides, the certificate IKE_AUTH went through in RFC
+    # 7383 fragments, and the probe still said ERROR "Enable IKEv2 fragmentation".
+    loss = finding("ike-fragment-loss", evidence=["larger requests without DF were never answered"])
+    assert loss.severity == Severity.ERROR
+    saved = fragments_saved(loss, _connected(True, True, skf=2))
+    assert saved.severity == Severity.WARNING
+    assert "IP fragments are dropped" in saved.title and "Enable IKEv2 fragmentation" not in saved.remediation
+    assert any("2 IKEv2 fragments" in e for e in saved.evidence)
+    # not negotiated, or the IKE SA did not come up: still the error with its fix
+    assert fragments_saved(loss, _connected(False, True, skf=0)).severity == Severity.ERROR
+    assert fragments_saved(loss, _connected(True, False, skf=2)).severity == Severity.ERROR
+
+
+def test_exit_status_zero_only_when_everything_asked_for_succeeded() -> None:
+    # review #13: --ping with the CHILD SA not up exited 0; so did an error finding
+    ok = IkeMtuResult("198.51.100.2", 28, df_max=1372)
+    tunnel = TunnelMtuResult("10.2.0.10", 28, inner_max=1338)
+    warn = finding("ike-fragment-loss", evidence=[], severity=Severity.WARNING)
+    assert succeeded(ok, False, False, None, [])
+    assert succeeded(ok, True, True, tunnel, [warn])
+    assert not succeeded(ok, True, False, None, [])  # the CHILD SA did not come up
+    assert not succeeded(ok, True, True, TunnelMtuResult("10.2.0.10", 28), [])  # no echo through it
+    assert not succeeded(ok, False, False, None, [finding("ike-fragment-loss", evidence=[])])  # an error
+    assert not succeeded(IkeMtuResult("198.51.100.2", 28), False, False, None, [])  # IKE unanswered
