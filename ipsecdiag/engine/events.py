@@ -21,6 +21,7 @@ __all__ = [
     "CookieRequested",
     "EspReceived",
     "Event",
+    "HalfOpenExpired",
     "IkeSaDeleted",
     "IkeSaInitDone",
     "IkeSaRekeyed",
@@ -173,6 +174,16 @@ class InformationalReceived(Event):
 
     notifies: tuple[str, ...]
     deletes: int
+
+
+@dataclass(frozen=True)
+class HalfOpenExpired(Event):
+    """Responder: the IKE SA was still not established ``after`` seconds after its IKE_SA_INIT
+    (state ``state``); it is closed (IkeSaDeleted follows). A peer that went away, or a
+    spoofed/flooding initiator (RFC 7296 §2.6)."""
+
+    after: float
+    state: str
 
 
 @dataclass(frozen=True)

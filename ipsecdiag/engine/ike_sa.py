@@ -105,6 +105,12 @@ class IkeSa(ReceivePath):
         self._starting: PendingRequest | None = None  # the queued request being started
         self._deferred: list[tuple[float, PendingRequest]] = []  # retries after TEMPORARY_FAILURE
         self.clock = now  # the latest time the caller gave us
+        # Responder: when a still half-open IKE SA (no IKE_AUTH completed) is given up.
+        self._half_open_until = (
+            now + config.half_open_timeout
+            if role is Role.RESPONDER and config.half_open_timeout is not None
+            else None
+        )
         self.rx_marked = False  # did the datagram being handled come with the non-ESP marker?
 
     # -- public API --------------------------------------------------------------------------
@@ -147,10 +153,19 @@ class IkeSa(ReceivePath):
         times = [t for t in (self._retransmit_due(), self._reassembler.deadline) if t is not None]
         times += [t for r in self._retired if (t := r.get_timer()) is not None]
         times += [when for when, _req in self._deferred]
+        if self._half_open_until is not None and self.state is not State.CLOSED:
+            times.append(self._half_open_until)
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         self.clock = max(self.clock, now)
+        if self._half_open_until is not None and now >= self._half_open_until:
+            self._half_open_until = None
+            if self.state in (State.INITIAL, State.INIT_DONE):
+                after = now - self.created
+                self._emit(ev.HalfOpenExpired(after, self.state.value))
+                self._close(f"half-open for {after:g} s: IKE_AUTH never completed", by_peer=False)
+                return
         due = [req for when, req in self._deferred if when <= now]
         if due:
             self._deferred = [(w, r) for w, r in self._deferred if w > now]
@@ -237,6 +252,7 @@ class IkeSa(ReceivePath):
     def transition(self, trigger: Trigger) -> None:
         self._transition(trigger)
         if trigger is Trigger.AUTH_OK:
+            self._half_open_until = None
             self._schedule_ike_rekey()
 
     # -- rekeying on our own (IkeConfig.rekey_time, ChildConfig.rekey_time) ---------------------
