@@ -23,6 +23,7 @@ from .reconstruction.options import AnalysisOptions
 
 if TYPE_CHECKING:
     from .keys.model import KeyStore
+    from .report.pcap import ExportSummary
 
 app = typer.Typer(
     name="ipsecdiag",
@@ -483,6 +484,20 @@ def analyze(
     raise typer.Exit(int(worst))
 
 
+class _NothingDecrypted(Exception):
+    """``decrypt`` decrypted no packet: exit 1 with the reason, write no file."""
+
+
+def _nothing_decrypted(summary: ExportSummary, output: Path) -> str:
+    """One line: why ``decrypt`` wrote nothing (no ESP at all, or each reason with its count)."""
+    packets = sum(c.packets for c in summary.per_spi.values())
+    if packets == 0:
+        return f"nothing decrypted: the capture holds no ESP packets; {output} not written"
+    why = ", ".join(f"{n} {reason}" for reason, n in summary.not_decrypted.most_common())
+    spis = ", ".join(sorted({f"{spi:08x}" for spi, _src, _dst in summary.per_spi}))
+    return f"nothing decrypted: {packets} ESP packet(s) of SPI {spis}: {why}; {output} not written"
+
+
 @app.command()
 def decrypt(
     capture: Annotated[Path, typer.Argument(help="pcap/pcapng file with ESP traffic.", show_default=False, readable=False)],
@@ -537,6 +552,12 @@ def decrypt(
                 keep_undecrypted=keep_undecrypted,
                 options=options,
             )
+            if summary.decrypted == 0:
+                # Leave no file behind (an empty capture looks like success to a script).
+                raise _NothingDecrypted(_nothing_decrypted(summary, output))
+    except _NothingDecrypted as e:
+        _stderr().print(f"ipsecdiag: {e}", markup=False)
+        raise typer.Exit(ExitStatus.FINDINGS) from None
     except UserError as e:
         _fail(str(e))
         return
