@@ -167,15 +167,41 @@ def _trusted_chain(sa: IkeSa, certs: tuple[bytes, ...], id_p: IdPayload) -> x509
     match = match_identity(id_p.id_type, id_p.data, ee)
     if match.matched is False:
         raise AuthError(f"identity {id_p.display()} is not in the certificate's {match.against}")
-    cur = ee
+    cur, path = ee, [ee]
     for _ in range(_CHAIN_DEPTH):
         if any(cur == a or issued_by(cur, a) for a in anchors):
+            _check_dates(sa, path)
             return ee
         nxt = next((c for c in parsed[1:] if c != cur and issued_by(cur, c)), None)
         if nxt is None:
             break
         cur = nxt
+        path.append(cur)
     raise AuthError(f"certificate {ee.subject.rfc4514_string()} does not chain to a configured CA")
+
+
+def _check_dates(sa: IkeSa, path: list[x509.Certificate]) -> None:
+    """The end-entity and intermediate certificates must be valid at the caller's wall time
+    (RFC 5280 §4.1.2.5; trust anchors are configuration, not checked here). Without a wall
+    time (the engine has no clock of its own) nothing is checked."""
+    when = sa.wall_time
+    if when is None:
+        return
+    for i, cert in enumerate(path):
+        nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
+        if nb <= when <= na:
+            continue
+        problem = "expired" if when > na else "not-yet-valid"
+        subject = cert.subject.rfc4514_string()
+        iso = "%Y-%m-%dT%H:%M:%SZ"
+        sa.emit(
+            ev.CertificateInvalid(
+                subject, problem, nb.strftime(iso), na.strftime(iso), when.strftime(iso), end_entity=i == 0
+            )
+        )
+        what = f"expired on {na.strftime(iso)}" if problem == "expired" else f"not valid before {nb.strftime(iso)}"
+        kind = "end-entity" if i == 0 else "intermediate"
+        raise AuthError(f"{kind} certificate {subject} {what} (wall time {when.strftime(iso)})")
 
 
 def _virtual_ip_request(sa: IkeSa) -> CpPayload:

@@ -17,6 +17,7 @@ __all__ = [
     "Authenticated",
     "ChildSaDeleted",
     "ChildSaRekeyed",
+    "CertificateInvalid",
     "ChildSaUp",
     "CookieRequested",
     "EspReceived",
@@ -174,6 +175,21 @@ class InformationalReceived(Event):
 
     notifies: tuple[str, ...]
     deletes: int
+
+
+@dataclass(frozen=True)
+class CertificateInvalid(Event):
+    """A certificate of the peer's chain is outside its validity period at the caller's wall
+    time (RFC 5280 §4.1.2.5); AUTHENTICATION_FAILED follows. ``problem`` is "expired" or
+    "not-yet-valid" (the analyze ids ``cert-expired`` / ``cert-not-yet-valid``); times are
+    ISO 8601 UTC."""
+
+    subject: str
+    problem: str
+    not_before: str
+    not_after: str
+    wall_time: str
+    end_entity: bool
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 from collections import Counter, deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ..crypto.errors import CryptoError
@@ -111,6 +112,7 @@ class IkeSa(ReceivePath):
             if role is Role.RESPONDER and config.half_open_timeout is not None
             else None
         )
+        self.wall_time: datetime | None = None  # the caller's real time, for certificate dates
         self.rx_marked = False  # did the datagram being handled come with the non-ESP marker?
 
     # -- public API --------------------------------------------------------------------------
@@ -126,9 +128,23 @@ class IkeSa(ReceivePath):
         self._transition(Trigger.INITIATE)
         init_exchange.start(self, now)
 
-    def receive_datagram(self, data: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
-        """Process one UDP payload exactly as received on ``dst`` from ``src``."""
+    def receive_datagram(
+        self,
+        data: bytes,
+        src: Endpoint,
+        dst: Endpoint,
+        now: float,
+        *,
+        wall_time: datetime | float | None = None,
+    ) -> None:
+        """Process one UDP payload exactly as received on ``dst`` from ``src``.
+
+        ``wall_time`` (an aware datetime, or POSIX seconds) is the real time; when given (here
+        or earlier, or set as ``sa.wall_time``) the peer's certificates must be within their
+        validity period at it. ``now`` stays the monotonic clock of every timer."""
         self.clock = max(self.clock, now)
+        if wall_time is not None:
+            self.wall_time = as_utc(wall_time)
         try:
             self._receive(bytes(data), src, dst, now)
         except Drop as d:
@@ -560,3 +576,10 @@ class IkeSa(ReceivePath):
 def _unmarked(payload: bytes) -> bytes:
     """The IKE message of a datagram we built (a non-zero SPIi never looks like the marker)."""
     return payload[4:] if payload[:4] == NON_ESP_MARKER else payload
+
+
+def as_utc(wall_time: datetime | float) -> datetime:
+    """An aware UTC datetime from a datetime (naive = UTC) or POSIX seconds."""
+    if isinstance(wall_time, datetime):
+        return wall_time.replace(tzinfo=UTC) if wall_time.tzinfo is None else wall_time.astimezone(UTC)
+    return datetime.fromtimestamp(float(wall_time), tz=UTC)

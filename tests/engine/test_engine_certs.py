@@ -92,3 +92,101 @@ def test_initiator_rejects_responder_with_wrong_identity_and_says_so() -> None:
     err = of(net.events_r, events.ProtocolError)[0]
     assert err.notify == NotifyType.AUTHENTICATION_FAILED
     assert net.i.state is State.CLOSED
+
+
+# -- validity period at the caller's wall time (RFC 5280 §4.1.2.5) ------------------------------
+# engine_certs issues end-entity certificates valid 2026-01-01 .. 2027-01-01 (CA: 10 years).
+
+
+def _dated_run(wall_r: object = None, wall_i: object = None):  # type: ignore[no-untyped-def]
+    from engine_net import I_ADDR, R_ADDR
+
+    net = pair(*_cert_configs("ecdsa", "ecdsa"))
+    # The wall time comes in with a datagram (here an empty one, dropped) or as sa.wall_time.
+    if wall_r is not None:
+        net.r.receive_datagram(b"", I_ADDR, R_ADDR, 0.0, wall_time=wall_r)
+    if wall_i is not None:
+        net.i.receive_datagram(b"", R_ADDR, I_ADDR, 0.0, wall_time=wall_i)
+    net.i.initiate(0.0)
+    net.run()
+    return net
+
+
+def test_expired_peer_certificate_fails_naming_the_date() -> None:
+    import datetime
+
+    net = _dated_run(wall_r=datetime.datetime(2027, 6, 1, tzinfo=datetime.UTC))
+    assert net.r.state is State.CLOSED and net.i.state is State.CLOSED
+    bad = of(net.events_r, events.CertificateInvalid)
+    assert len(bad) == 1 and bad[0].problem == "expired" and bad[0].end_entity
+    assert bad[0].not_after == "2027-01-01T00:00:00Z" and bad[0].wall_time == "2027-06-01T00:00:00Z"
+    err = [e for e in of(net.events_r, events.ProtocolError) if e.notify == NotifyType.AUTHENTICATION_FAILED]
+    assert err and "expired on 2027-01-01T00:00:00Z" in err[0].detail and err[0].fault == "peer"
+    got = [e for e in of(net.events_i, events.ProtocolError) if e.notify == NotifyType.AUTHENTICATION_FAILED]
+    assert got and got[0].received
+
+
+def test_not_yet_valid_responder_certificate_with_epoch_seconds() -> None:
+    import datetime
+
+    wall = datetime.datetime(2025, 12, 1, tzinfo=datetime.UTC).timestamp()  # POSIX seconds
+    net = _dated_run(wall_i=wall)
+    bad = of(net.events_i, events.CertificateInvalid)
+    assert len(bad) == 1 and bad[0].problem == "not-yet-valid" and bad[0].not_before == "2026-01-01T00:00:00Z"
+    err = [e for e in of(net.events_i, events.ProtocolError) if e.notify == NotifyType.AUTHENTICATION_FAILED]
+    assert err and "not valid before 2026-01-01T00:00:00Z" in err[0].detail
+    assert net.i.state is State.CLOSED
+
+
+def test_certificates_within_their_validity_and_without_wall_time_pass() -> None:
+    import datetime
+
+    inside = datetime.datetime(2026, 12, 3, 12, 0)  # naive = UTC
+    for net in (_dated_run(wall_r=inside, wall_i=inside), _dated_run()):
+        assert net.i.state is State.ESTABLISHED and net.r.state is State.ESTABLISHED
+        assert not of(net.events_i + net.events_r, events.CertificateInvalid)
+
+
+def test_expired_intermediate_certificate_fails() -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    t0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    ca_key, ca_der = ca("ecdsa")
+    ca_cert = x509.load_der_x509_certificate(ca_der)
+    int_key = ec.generate_private_key(ec.SECP256R1())
+    inter = (
+        x509.CertificateBuilder().subject_name(name("Test Intermediate")).issuer_name(ca_cert.subject)
+        .public_key(int_key.public_key()).serial_number(77)
+        .not_valid_before(t0).not_valid_after(t0 + datetime.timedelta(days=150))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    gw_key = ec.generate_private_key(ec.SECP256R1())
+    gw = (
+        x509.CertificateBuilder().subject_name(name("gw.example.org")).issuer_name(inter.subject)
+        .public_key(gw_key.public_key()).serial_number(78)
+        .not_valid_before(t0).not_valid_after(t0 + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("gw.example.org")]), critical=False)
+        .sign(int_key, hashes.SHA256())
+    )
+    der = serialization.Encoding.DER
+    ci, cr = _cert_configs("ecdsa", "ecdsa")
+    cr = replace(cr, auth=CertAuth(gw_key, (gw.public_bytes(der), inter.public_bytes(der))))
+    for wall, ok in ((datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC), True), (datetime.datetime(2026, 9, 1, tzinfo=datetime.UTC), False)):
+        net = pair(ci, cr)
+        net.i.wall_time = wall  # the attribute form of the same input
+        net.i.initiate(0.0)
+        net.run()
+        assert (net.i.state is State.ESTABLISHED) is ok
+        bad = of(net.events_i, events.CertificateInvalid)
+        if not ok:
+            assert len(bad) == 1 and not bad[0].end_entity and bad[0].subject == "CN=Test Intermediate"
+            assert bad[0].problem == "expired" and bad[0].not_after == "2026-05-31T00:00:00Z"
