@@ -47,6 +47,7 @@ from .errors import CryptoError, UnsupportedAlgorithm
 from .mlkem import MlKemParams
 from .modp_groups import MODP_GROUPS, ModpGroup
 from .rng import RandomSource, random_int_below
+from .weak_groups import group_weakness  # re-exported: the one table is crypto/weak_groups.py
 
 try:  # cryptography >= 46
     from cryptography.hazmat.primitives.asymmetric import mlkem as _mlkem
@@ -372,28 +373,3 @@ def public_value_size(group: int, *, responder: bool) -> int | None:
         params = _MLKEM_PARAMS[group]
         return params.ct_size if responder else params.ek_size
     return None
-
-
-_WEAK = {
-    KeGroup.MODP_768: "768-bit MODP: discrete logs of this size have been computed; RFC 8247 §2.4 MUST NOT",
-    KeGroup.MODP_1024: "1024-bit MODP: within reach of precomputation (Logjam); RFC 8247 §2.4 SHOULD NOT",
-    KeGroup.MODP_1536: "1536-bit MODP: below 112-bit security; RFC 8247 §2.4 SHOULD NOT",
-    KeGroup.MODP_1024_160: (
-        "RFC 5114 1024-bit MODP with 160-bit subgroup: about 80-bit security and unverifiable "
-        "parameter generation; RFC 8247 §2.4 SHOULD NOT"
-    ),
-    KeGroup.MODP_2048_224: (
-        "RFC 5114 2048-bit MODP with 224-bit subgroup: unverifiable parameter generation and a "
-        "small subgroup every peer must check (RFC 6989 §2.2); RFC 8247 §2.4 SHOULD NOT"
-    ),
-    KeGroup.MODP_2048_256: (
-        "RFC 5114 2048-bit MODP with 256-bit subgroup: unverifiable parameter generation and a "
-        "small subgroup every peer must check (RFC 6989 §2.2); RFC 8247 §2.4 SHOULD NOT"
-    ),
-    KeGroup.ECP_192: "192-bit random ECP: about 96-bit security, below the 112-bit floor",
-}
-
-
-def group_weakness(group: int) -> str | None:
-    """Why ``group`` should not be used, in one line, or None when nothing is known against it."""
-    return _WEAK.get(group)  # type: ignore[call-overload]

@@ -1,12 +1,14 @@
 """Which transforms are weak today, and why (RFC 8247 §2-§2.4 for IKEv2, RFC 8221 §5-§6 for
-ESP/AH): one rule set for ``analyze``'s posture check and ``probe scan``'s table."""
+ESP/AH): one rule set for ``analyze``'s posture check and ``probe scan``'s table. The key
+exchange groups are crypto/weak_groups.py's table (``crypto/ke.py`` answers from it too)."""
 
 from __future__ import annotations
 
-from ..wire.registry import EncrId, IntegId, KeGroup, PrfId
+from ..crypto.weak_groups import WEAK_GROUPS
+from ..wire.registry import EncrId, IntegId, PrfId
 from .suites import ENCR, INTEG, KE, PRF, Algo, Suite
 
-WEAK_ENCR = {
+WEAK_ENCR: dict[int, str] = {
     EncrId.ENCR_DES_IV64: "DES: 56-bit key",
     EncrId.ENCR_DES: "DES: 56-bit key",
     EncrId.ENCR_DES_IV32: "DES: 56-bit key",
@@ -18,7 +20,7 @@ WEAK_ENCR = {
     EncrId.ENCR_CAST: "CAST: legacy 64-bit block cipher",
     EncrId.ENCR_BLOWFISH: "Blowfish: legacy 64-bit block cipher",
 }
-WEAK_INTEG = {
+WEAK_INTEG: dict[int, str] = {
     IntegId.AUTH_HMAC_MD5_96: "HMAC-MD5",
     IntegId.AUTH_HMAC_MD5_128: "HMAC-MD5",
     IntegId.AUTH_KPDK_MD5: "KPDK-MD5",
@@ -26,24 +28,19 @@ WEAK_INTEG = {
     IntegId.AUTH_HMAC_SHA1_96: "HMAC-SHA1 (SHA-1)",
     IntegId.AUTH_HMAC_SHA1_160: "HMAC-SHA1 (SHA-1)",
 }
-WEAK_PRF = {
+WEAK_PRF: dict[int, str] = {
     PrfId.PRF_HMAC_MD5: "PRF HMAC-MD5",
     PrfId.PRF_HMAC_SHA1: "PRF HMAC-SHA1 (SHA-1)",
     PrfId.PRF_HMAC_TIGER: "PRF HMAC-Tiger",
 }
-WEAK_KE = {
-    KeGroup.MODP_768: "MODP-768 (group 1)",
-    KeGroup.MODP_1024: "MODP-1024 (group 2)",
-    KeGroup.MODP_1536: "MODP-1536 (group 5)",
-    KeGroup.MODP_1024_160: "MODP-1024 with 160-bit subgroup (group 22)",
-}
-_WEAK = {ENCR: WEAK_ENCR, INTEG: WEAK_INTEG, PRF: WEAK_PRF, KE: WEAK_KE}
+WEAK_KE = WEAK_GROUPS  # RFC 8247 §2.4
+_WEAK: dict[int, dict[int, str]] = {ENCR: WEAK_ENCR, INTEG: WEAK_INTEG, PRF: WEAK_PRF, KE: WEAK_KE}
 
 
 def weak_reason(a: Algo) -> str | None:
     """Why one transform is weak, or None."""
     table = _WEAK.get(a.type)
-    return table.get(a.id) if table is not None else None  # type: ignore[call-overload]
+    return table.get(a.id) if table is not None else None
 
 
 def weak_reasons(s: Suite) -> list[str]:
