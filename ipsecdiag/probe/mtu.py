@@ -251,17 +251,8 @@ class IkeSizeSearch:
                 break
             self._pace()
             sent_at = self.clock()
-            try:
-                self.sock.send(msg)
-            except OSError as e:
-                if e.errno != errno.EMSGSIZE:
-                    raise ProbeError(f"send to {self.opts.gateway}: {e.strerror or e}") from None
-                # EMSGSIZE on a send is our own MTU, or a router's ICMP about an earlier probe
-                # that the kernel reports on this call: the error queue tells which
-                icmp = self._too_big_icmp()
-                if icmp is None:
-                    return Probe(size, df, "too big (local)", sends=sends, local_mtu=kernel_mtu(self.sock))
-                return Probe(size, df, "too big (ICMP)", icmp_mtu=icmp.mtu, sends=sends, router=icmp.offender)
+            if not self._send(msg):
+                return Probe(size, df, "too big (local)", sends=sends, local_mtu=kernel_mtu(self.sock))
             sends += 1
             self.result.packets_sent += 1
             self._record(msg, True, sent_at)
@@ -275,6 +266,27 @@ class IkeSizeSearch:
                     return Probe(size, df, what, icmp_mtu=icmp.mtu if icmp else None, sends=sends, router=icmp.offender if icmp else None)
                 return Probe(size, df, what, sends=sends)
         return Probe(size, df, "no answer", sends=sends)
+
+    def _send(self, msg: bytes) -> bool:
+        """Send ``msg``; False when the kernel refused it as larger than our own MTU.
+
+        EMSGSIZE on a send is either our interface/route MTU (nothing left the host) or a late
+        router ICMP about an earlier probe that the kernel reports on this call: the error queue
+        tells which. A late ICMP is kept as the router's report and the send is tried again.
+        """
+        assert self.sock is not None
+        for _ in range(2):
+            try:
+                self.sock.send(msg)
+                return True
+            except OSError as e:
+                if e.errno != errno.EMSGSIZE:
+                    raise ProbeError(f"send to {self.opts.gateway}: {e.strerror or e}") from None
+                icmp = self._too_big_icmp()
+                if icmp is None:
+                    return False
+                self.result.icmp_mtu, self.result.icmp_from = icmp.mtu, icmp.offender
+        return False
 
     def _too_big_icmp(self) -> icmperr.IcmpError | None:
         """The last ICMP "fragmentation needed" / "packet too big" in the error queue, if any."""

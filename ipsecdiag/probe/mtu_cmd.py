@@ -166,20 +166,21 @@ def fragments_saved(f: Finding, connected: ConnectResult) -> Finding:
     if f.id != "ike-fragment-loss" or not (connected.ike.get("fragmentation") and connected.ike.get("established")):
         return f
     in_fragments = sum(1 for d in connected.record.datagrams if d.outgoing and _is_skf(d.payload))
-    carried = (
-        f"IKE_AUTH went out in {in_fragments} IKEv2 fragments (RFC 7383) and was answered"
-        if in_fragments
-        else "the IKE SA came up with IKEv2 fragmentation (RFC 7383) negotiated: our IKE_AUTH fit in one packet"
-    )
+    if in_fragments:
+        carried = f"IKE_AUTH went out in {in_fragments} IKEv2 fragments (RFC 7383) and was answered"
+        title = "IP fragments are dropped on the path; IKEv2 fragmentation is what gets IKE through"
+    else:
+        carried = "the IKE SA came up with IKEv2 fragmentation (RFC 7383) negotiated; our IKE_AUTH fit in one packet"
+        title = "IP fragments are dropped on the path; IKEv2 fragmentation is negotiated, so IKE is not affected"
     return replace(
         f,
         severity=Severity.WARNING,
-        title="IP fragments are dropped on the path; IKEv2 fragmentation is what gets IKE through",
+        title=title,
         explanation=(
             "Larger IKE messages sent as IP fragments were never answered, so a device on the path "
             "drops IP fragments. Both peers announced IKEV2_FRAGMENTATION_SUPPORTED, so large IKE "
-            "messages (IKE_AUTH with certificates) are sent as IKE fragments that each fit the path "
-            "MTU, and the IKE SA came up: this tunnel is not affected."
+            "messages (IKE_AUTH with certificates) travel as IKE fragments that each fit the path "
+            "MTU, and the IKE SA came up: IKE on this tunnel is not affected."
         ),
         remediation=(
             "Keep IKEv2 fragmentation on on both peers (strongSwan `fragmentation = yes`): it is what "

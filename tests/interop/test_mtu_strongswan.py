@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from harness import Lab, PeerConfig, missing_prerequisites, run
 from probelab import IPSECDIAG, ROOT, analyze, identities, psk_file, start_gateway
-from swanconf import INNER_HOST, RESPONDER_ADDR
+from swanconf import INNER_HOST, RESPONDER_ADDR, ROUTER_CL_ADDR, ROUTER_GW_ADDR
 
 _missing = missing_prerequisites(need_nft=True)
 pytestmark = [
@@ -70,6 +70,9 @@ def test_ike_path_mtu_found(lab: Lab, tmp_path: Path, mtu: int, drop: bool) -> N
     ids = [f["id"] for f in doc["findings"]]
     assert ("ike-fragment-loss" in ids) is drop
     assert doc["packets_sent"] <= 40 and "packets sent" in out
+    # the router's ICMP fragmentation needed set the limit, and the router is named (review #11)
+    assert ike["limit"] == "icmp" and ike["local_mtu"] is None, ike
+    assert ike["icmp_reported_mtu"] == mtu and ike["icmp_reported_by"] in (ROUTER_CL_ADDR, ROUTER_GW_ADDR), ike
     if not drop:
         assert ike["largest_fragmented"] == 8192
 
@@ -104,3 +107,40 @@ def test_pmtu_black_hole_is_measured_without_icmp(lab: Lab, tmp_path: Path) -> N
     assert rc == 0, out[-3000:]
     assert doc["ike"]["path_mtu"] == 1200 and doc["ike"]["icmp_reported_mtu"] is None, doc["ike"]
     assert "PMTU black hole" in out
+
+
+def test_our_interface_mtu_is_reported_as_ours(lab: Lab, tmp_path: Path) -> None:
+    """Review #11: cl0 at MTU 1400, the path wider: the kernel refuses larger DF sends. The probe
+    must say our own interface is the limit, never that a router reported it."""
+    run(["ip", "-n", lab.ns["cl"], "link", "set", "cl0", "mtu", "1400"])
+    try:
+        rc, doc, out = _mtu(lab, tmp_path)
+    finally:
+        run(["ip", "-n", lab.ns["cl"], "link", "set", "cl0", "mtu", "1500"])
+    assert rc == 0, out[-3000:]
+    ike = doc["ike"]
+    assert ike["path_mtu"] == 1400 and ike["limit"] == "local" and ike["local_mtu"] == 1400, ike
+    assert ike["icmp_reported_mtu"] is None and ike["icmp_reported_by"] is None, ike
+    assert "our own interface MTU is 1400" in out and "reported MTU" not in out
+
+
+def test_fragment_drop_with_ikev2_fragmentation_is_a_warning(lab: Lab, tmp_path: Path) -> None:
+    """Review #12/#13: fragments dropped, but the gateway does IKEv2 fragmentation and the CHILD
+    SA comes up: a warning, exit 0; the tunnel MTU is still measured."""
+    _set_path(lab, 1400, True)
+    try:
+        rc, doc, out = _mtu(lab, tmp_path, "--psk-file", str(psk_file(tmp_path)), *identities(), "--ping", INNER_HOST, timeout=120)
+    finally:
+        _set_path(lab, 1500, False)
+    loss = [f for f in doc["findings"] if f["id"] == "ike-fragment-loss"]
+    assert loss and loss[0]["severity"] == "warning", doc["findings"]
+    assert "Enable IKEv2 fragmentation" not in loss[0]["remediation"]
+    assert rc == 0 and doc["tunnel"]["inner_mtu"], out[-3000:]
+
+
+def test_child_sa_not_up_exits_1(lab: Lab, tmp_path: Path) -> None:
+    """Review #13: with --ping the CHILD SA is part of what was asked; a wrong PSK means exit 1."""
+    _set_path(lab, 1500, False)
+    rc, doc, out = _mtu(lab, tmp_path, "--psk-file", str(psk_file(tmp_path, "not-the-key")), *identities(), "--ping", INNER_HOST, "--timeout", "10", timeout=120)
+    assert rc == 1, out[-3000:]
+    assert doc["ike"]["path_mtu"] and "tunnel MTU: not measured" in out
