@@ -18,6 +18,7 @@ from .capture.decode import Decoder
 from .capture.reader import CaptureFile, Frame, open_capture
 from .diagnosis.base import Check, CheckContext
 from .diagnosis.checks import default_checks
+from .diagnosis.repeats import merge_repeats
 from .keys.model import KeyStore
 from .reconstruction.keyinfo import key_notes, key_refs
 from .reconstruction.model import Finding, Report
@@ -246,12 +247,13 @@ def _key_info(report: Report, rec: Reconstructor) -> None:
 
 
 def run_checks(report: Report, checks: Iterable[Check], options: AnalysisOptions = DEFAULT_OPTIONS) -> None:
-    """Run the checks over a finished Report and store their findings, ranked."""
+    """Run the checks over a finished Report and store their findings, the repeats of one
+    failure between the same peers merged (diagnosis.repeats), ranked."""
     ctx = CheckContext(report=report, options=options)
     found: list[Finding] = []
     for c in checks:
         found.extend(c.run(ctx))
-    report.findings = rank_findings(found)
+    report.findings = rank_findings(merge_repeats(report, found))
 
 
 def rank_findings(findings: list[Finding]) -> list[Finding]:
