@@ -7,10 +7,12 @@ IKE SA rekey it is the *original initiator* of the new IKE SA (§2.18) - the Ike
 change then. The rekey initiator deletes what was replaced: the old CHILD SA, or the old IKE SA
 (through the retired SA object that keeps its keys for that one exchange, see ``ike_sa.py``).
 
-Collisions (§2.8.1): when both ends rekey the same CHILD SA, both exchanges complete; the one
-whose four nonces include the lowest made a redundant SA, which its initiator deletes, and the
-initiator of the other deletes the old SA. Simultaneous IKE SA rekeys are not resolved here (the
-second request is answered TEMPORARY_FAILURE, §2.25).
+Collisions (§2.8.1, §2.8.2): when both ends rekey the same CHILD SA, or the IKE SA, both
+exchanges complete; the one whose four nonces include the lowest made a redundant SA, which its
+initiator deletes, and the initiator of the other deletes the old SA. For the IKE SA the peer's
+new SA is kept aside (``Negotiation.peer_ike_rekey``) until our own exchange completes; a
+colliding IKE rekey while any other request of ours is outstanding gets TEMPORARY_FAILURE
+(§2.25).
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from .common import name_of_group, one
 from .config import ChildConfig, Endpoint, Role
 from .errors import Refuse
 from .init_exchange import NONCE_LEN
+from .negotiation import PeerIkeRekey
 from .window import RequestContext
 
 if TYPE_CHECKING:
+    from ..keys.model import IkeSaKeys
     from .ike_sa import IkeSa
 
 _X = ExchangeType.CREATE_CHILD_SA
@@ -152,6 +156,11 @@ def handle_response(
             respond=False,
         )
     errors = [p for p in payloads if isinstance(p, NotifyPayload) and p.is_error]
+    if errors and ctx["kind"] == "ike" and sa.neg.peer_ike_rekey is not None:
+        # Our IKE rekey was refused, the peer's (answered meanwhile) stands: continue on it;
+        # its initiator, the peer, deletes the old SA (§2.8.2 without a second new SA).
+        _adopt_peer_ike_rekey(sa, now)
+        return
     if errors:
         e = errors[0]
         retry = ""
@@ -315,7 +324,9 @@ def _answer_ike_rekey(
     dst: Endpoint | None,
     now: float,
 ) -> None:
-    if sa.outstanding_context():
+    running = sa.outstanding_context()
+    colliding = running.get("kind") == "ike" and sa.neg.peer_ike_rekey is None
+    if running and not colliding:
         # §2.25: not while one of our own exchanges is running on this SA (it would be lost
         # with the old SA, or answered twice); the peer retries later.
         raise Refuse(
@@ -338,8 +349,13 @@ def _answer_ike_rekey(
     nr = sa.rng.bytes(NONCE_LEN)
     sa.send_response(_X, h.message_id, [SaPayload((chosen,)), NoncePayload(nr), our_ke], src, dst)  # type: ignore[list-item]
     peer_spi = next(p.spi for p in sa_p.proposals if p.number == chosen.number)
-    ctx = {"spi": peer_spi, "ni": ni, "group": want}
-    _switch_ike(sa, chosen, ctx, nr, shared, new_spi_i=peer_spi, new_spi_r=spi_r, initiated=False, now=now)
+    keys = _rekey_keys(sa, chosen, ni, nr, shared, new_spi_i=peer_spi, new_spi_r=spi_r)
+    if colliding:
+        # Simultaneous IKE SA rekey (§2.8.2): both exchanges complete; which new SA survives
+        # is known once our own answer brings the fourth nonce.
+        sa.neg.peer_ike_rekey = PeerIkeRekey(keys, chosen, want, ni, nr)
+        return
+    sa.replace_ike_sa(keys, Role.RESPONDER, want, chosen, now, delete_old=False)
 
 
 def _ike_rekeyed(
@@ -361,42 +377,58 @@ def _ike_rekeyed(
     if why is not None:
         raise Refuse(NotifyType.NO_PROPOSAL_CHOSEN, f"unacceptable IKE rekey answer: {why}", respond=False)
     chosen = sa_p.proposals[0]
-    _switch_ike(
-        sa, chosen, ctx, nr, shared, new_spi_i=ctx["spi"], new_spi_r=chosen.spi, initiated=True, now=now
-    )
+    ni = ctx["ni"]
+    keys = _rekey_keys(sa, chosen, ni, nr, shared, new_spi_i=ctx["spi"], new_spi_r=chosen.spi)
+    group = ctx["group"] or 0
+    rival = sa.neg.peer_ike_rekey
+    if rival is None:
+        sa.replace_ike_sa(keys, Role.INITIATOR, group, chosen, now, delete_old=True)
+        return
+    sa.neg.peer_ike_rekey = None
+    if min(ni, nr, rival.ni, rival.nr) in (ni, nr):
+        # §2.8.2: the SA created with the lowest of the four nonces is deleted by the side
+        # that created it - ours. The peer's SA survives; the peer deletes the old one.
+        sa.replace_ike_sa(rival.keys, Role.RESPONDER, rival.group, rival.chosen, now, delete_old=False)
+        sa.add_redundant_ike_sa(keys, Role.INITIATOR, now, delete=True)
+    else:
+        # Ours survives: we delete the old SA; the peer deletes the SA it created.
+        sa.replace_ike_sa(keys, Role.INITIATOR, group, chosen, now, delete_old=True)
+        sa.add_redundant_ike_sa(rival.keys, Role.RESPONDER, now, delete=False)
 
 
-def _switch_ike(
+def _adopt_peer_ike_rekey(sa: IkeSa, now: float) -> None:
+    rival = sa.neg.peer_ike_rekey
+    assert rival is not None
+    sa.neg.peer_ike_rekey = None
+    sa.replace_ike_sa(rival.keys, Role.RESPONDER, rival.group, rival.chosen, now, delete_old=False)
+
+
+def _rekey_keys(
     sa: IkeSa,
     chosen: Proposal,
-    ctx: RequestContext,
+    ni: bytes,
     nr: bytes,
     shared: bytes,
     *,
     new_spi_i: bytes,
     new_spi_r: bytes,
-    initiated: bool,
-    now: float,
-) -> None:
+) -> IkeSaKeys:
     """RFC 7296 §2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) with the old SA's PRF,
-    then the §2.14 keys with the new algorithms and SPIs; the CHILD SAs move over."""
+    then the §2.14 keys with the new algorithms and SPIs."""
     old = sa.keys
     assert old is not None and old.prf is not None
     encr, prf_t = transform_of(chosen, TransformType.ENCR), transform_of(chosen, TransformType.PRF)
     integ = transform_of(chosen, TransformType.INTEG)
     assert encr is not None and prf_t is not None
-    seed = rekey_skeyseed(old.prf, old.sk_d.reveal(), shared, ctx["ni"], nr)
-    keys = derive_ike_sa_keys(
+    seed = rekey_skeyseed(old.prf, old.sk_d.reveal(), shared, ni, nr)
+    return derive_ike_sa_keys(
         prf_id=prf_t.id,
         encr_id=encr.id,
         integ_id=integ.id if integ is not None else 0,
         skeyseed_value=seed,
-        ni=ctx["ni"],
+        ni=ni,
         nr=nr,
         spi_i=new_spi_i,
         spi_r=new_spi_r,
         encr_key_bits=encr.key_length,
-    )
-    sa.replace_ike_sa(
-        keys, Role.INITIATOR if initiated else Role.RESPONDER, ctx["group"], chosen, now, delete_old=initiated
     )

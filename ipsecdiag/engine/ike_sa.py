@@ -413,13 +413,9 @@ class IkeSa(ReceivePath):
         """Continue as the rekeyed IKE SA (RFC 7296 §2.18): new SPIs, keys and role, message
         ids from 0, CHILD SAs kept. The old SA lives on in a retired object only to finish its
         Delete exchange (sent by us when ``delete_old``, else expected from the peer)."""
-        retired = IkeSa.__new__(IkeSa)
-        retired.__dict__.update(self.__dict__)
-        retired._events, retired._out, retired._pending, retired._deferred = deque(), deque(), deque(), []
         # The CHILD SAs belong to both until the old SA is gone: an exchange still running on
         # the old SA (a CREATE_CHILD_SA that crossed the rekey) installs into the same table.
-        retired.pool, retired._retired, retired._successor = None, [], self
-        retired._reassembler = Reassembler(self.config.max_fragments)
+        retired = self._retired_copy()
         old_i, old_r = self.spi_i, self.spi_r
         # The last few are kept, closed too: they answer retransmitted Deletes from their cache.
         self._retired = [*self._retired, retired][-3:]
@@ -435,6 +431,31 @@ class IkeSa(ReceivePath):
             retired.delete(now)
         # Requests queued while the old SA's window was busy now go out on the new SA.
         self.after_response(now)
+
+    def _retired_copy(self) -> IkeSa:
+        """A side object sharing our state, living only to finish an old SA's Delete."""
+        retired = IkeSa.__new__(IkeSa)
+        retired.__dict__.update(self.__dict__)
+        retired._events, retired._out, retired._pending, retired._deferred = deque(), deque(), deque(), []
+        retired.pool, retired._retired, retired._successor = None, [], self
+        retired._reassembler = Reassembler(self.config.max_fragments)
+        return retired
+
+    def add_redundant_ike_sa(self, keys: IkeSaKeys, role: Role, now: float, *, delete: bool) -> None:
+        """RFC 7296 §2.8.2: the new IKE SA a simultaneous rekey made redundant. It carries no
+        CHILD SA and lives in a retired object only until deleted: by us when our exchange
+        created it (``delete``), else when the peer's Delete for it arrives (answered)."""
+        extra = self._retired_copy()
+        extra.child_sas = {}
+        extra.role = role
+        extra.spi_i, extra.spi_r = keys.spi_i, keys.spi_r
+        extra.install_keys(keys)
+        extra._next_mid = extra._peer_mid = 0
+        extra._cached, extra._outstanding, extra._half_open_until = None, None, None
+        extra.state = State.ESTABLISHED
+        self._retired = [*self._retired, extra][-3:]
+        if delete:
+            extra.delete(now)
 
     def owns(self, data: bytes, dst: Endpoint) -> bool:
         """Do the datagram's IKE SPIs name this SA? (routing to a retired SA)"""

@@ -11,6 +11,7 @@ from .config import Endpoint
 
 if TYPE_CHECKING:
     from ..crypto.ke import KeyExchange
+    from ..keys.model import IkeSaKeys
     from ..wire.ikev2 import Payload
     from ..wire.ikev2_payloads import IdPayload
     from ..wire.ikev2_sa import Proposal
@@ -28,6 +29,18 @@ class EapState(TypedDict, total=False):
     server: EapServer  # server side
     first: tuple[Payload, ...]  # server: the initiator's first IKE_AUTH request payloads
     idi: IdPayload | None
+
+
+@dataclass(frozen=True)
+class PeerIkeRekey:
+    """The peer's IKE SA rekey we answered while our own was outstanding (§2.8.2): the new SA
+    it made, kept until our exchange completes and the nonces pick the survivor."""
+
+    keys: IkeSaKeys
+    chosen: Proposal
+    group: int
+    ni: bytes  # the peer's nonce
+    nr: bytes  # ours, in the answer
 
 
 @dataclass
@@ -62,3 +75,4 @@ class Negotiation:
     # CHILD SA rekeys the peer started, by the old inbound SPI: (its nonce, our nonce) (§2.8.1)
     peer_rekeys: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
     temporary_failures: dict[int, int] = field(default_factory=dict)  # retries per request id
+    peer_ike_rekey: PeerIkeRekey | None = None  # a colliding IKE SA rekey of the peer (§2.8.2)

@@ -150,3 +150,53 @@ def test_rekeys_on_their_own_after_the_configured_times() -> None:
     assert len(of(net.events_i, events.IkeSaRekeyed)) == 1
     assert len(net.i.child_sas) == len(net.r.child_sas) == 1
     assert net.i.keys == net.r.keys and net.i.state is State.ESTABLISHED
+
+
+def _simultaneous_ike_rekey(seed: str, **net_kw):  # type: ignore[no-untyped-def]
+    net = pair(*psk_configs(esp="aes128gcm16"), seed=seed, **net_kw)
+    net.i.initiate(0.0)
+    net.run()
+    assert net.i.state is State.ESTABLISHED
+    old = (net.i.spi_i, net.i.spi_r)
+    net.i.rekey_ike(net.now)
+    net.r.rekey_ike(net.now)  # both requests cross on the wire (§2.8.2)
+    net.run()
+    return net, old
+
+
+def test_simultaneous_ike_rekey_lowest_nonce_rule() -> None:
+    # RFC 7296 §2.8.2: both exchanges complete; the new SA created with the lowest of the four
+    # nonces is deleted by its creator, the other survives and its creator deletes the old SA.
+    winners = set()
+    for seed in ("a", "b", "c", "d", "e", "f"):
+        net, old = _simultaneous_ike_rekey(seed)
+        assert net.i.state is State.ESTABLISHED and net.r.state is State.ESTABLISHED
+        assert net.i.keys == net.r.keys and (net.i.spi_i, net.i.spi_r) != old
+        assert net.i.role is not net.r.role
+        winners.add(net.i.role)
+        # no refusal any more, one rekey reported per side, every side SA deleted
+        assert not [e for e in net.events_i + net.events_r if isinstance(e, events.ProtocolError)]
+        assert len(of(net.events_i, events.IkeSaRekeyed)) == 1 == len(of(net.events_r, events.IkeSaRekeyed))
+        assert all(r.state is State.CLOSED for r in net.i._retired + net.r._retired)
+        assert len(net.i._retired) == 2 == len(net.r._retired)  # the old SA and the redundant one
+        assert not net.i.drops and not net.r.drops
+        (ci,), (cr,) = net.i.child_sas.values(), net.r.child_sas.values()
+        assert ci.spi_in == cr.spi_out and ci.spi_out == cr.spi_in  # CHILD SA moved over
+        net.i.send_liveness(net.now)
+        net.run()
+        assert of(net.events_r, events.InformationalReceived) and net.r.state is State.ESTABLISHED
+    assert winners == {Role.INITIATOR, Role.RESPONDER}  # both outcomes of the nonce rule seen
+
+
+def test_simultaneous_ike_rekey_survives_reordering_and_duplicates() -> None:
+    def dup(w, i):  # type: ignore[no-untyped-def]
+        return [w.d.payload, w.d.payload]
+
+    for seed in ("a", "b"):
+        net, _ = _simultaneous_ike_rekey(seed, reorder=True, mangle=dup)
+        assert net.i.state is State.ESTABLISHED and net.r.state is State.ESTABLISHED
+        assert net.i.keys == net.r.keys
+        assert all(r.state is State.CLOSED for r in net.i._retired + net.r._retired)
+        net.i.delete(net.now)
+        net.run()
+        assert net.i.state is State.CLOSED and net.r.state is State.CLOSED
