@@ -17,8 +17,11 @@ proposal, virtual IPs), each null when not reached; ``steps`` (t, step, text, fr
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,6 +35,8 @@ from ipsecdiag.probe.options import DEFAULT_ESP, DEFAULT_IKE, UsageError
 from ipsecdiag.probe.transport import ProbeError
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from ipsecdiag.probe.narrate import Step
 
 probe_app = typer.Typer(
@@ -45,6 +50,25 @@ SCHEMA = "ipsecdiag/probe-1"
 def _console(stderr: bool) -> Console:
     tty = (sys.stderr if stderr else sys.stdout).isatty()
     return Console(stderr=stderr, highlight=False, no_color=not tty, emoji=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``timeout``, systemd, ``docker stop``) ends a probe like Ctrl-C: the SAs are
+    deleted and the session written. Only the main thread can install a handler."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests): nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def usage_error(msg: str) -> typer.Exit:
@@ -126,26 +150,27 @@ def write_session(record: Any, path: Path | None, console: Console) -> Any:
 
 @probe_app.command("connect")
 def connect_cmd(
-    gateway: Annotated[str, typer.Argument(help="The gateway's address (or name).")],
-    psk_file: Annotated[Path | None, typer.Option("--psk-file", help="File holding the pre-shared key.")] = None,
+    gateway: Annotated[str, typer.Argument(metavar="GATEWAY", help="The gateway's address (or name).")],
+    psk_file: Annotated[Path | None, typer.Option("--psk-file", readable=False, metavar="FILE", help="File holding the pre-shared key.")] = None,
     local_id: Annotated[str | None, typer.Option("--id", help="Our identity (default: our address or certificate DN).")] = None,
     remote_id: Annotated[str | None, typer.Option("--remote-id", help="The gateway's expected identity.")] = None,
     ike: Annotated[str, typer.Option("--ike", help="IKE proposals, strongSwan syntax (comma-separated list).")] = DEFAULT_IKE,
     esp: Annotated[str, typer.Option("--esp", help="ESP proposals, strongSwan syntax.")] = DEFAULT_ESP,
-    ts: Annotated[str | None, typer.Option("--ts", help="Selectors asked for on the gateway's side (TSr).")] = None,
-    local_ts: Annotated[str | None, typer.Option("--local-ts", help="Our selectors (TSi); default: let the gateway narrow.")] = None,
-    cert: Annotated[Path | None, typer.Option("--cert", help="Our certificate (PEM/DER, chain allowed).")] = None,
-    key: Annotated[Path | None, typer.Option("--key", help="Our private key (PEM/DER, unencrypted).")] = None,
-    ca: Annotated[list[Path] | None, typer.Option("--ca", help="CA certificate(s) to trust the gateway's certificate.")] = None,
+    ts: Annotated[str | None, typer.Option("--ts", metavar="CIDR,...", help="Selectors asked for on the gateway's side (TSr): comma-separated addresses or networks (no \\[proto/port] part).")] = None,
+    local_ts: Annotated[str | None, typer.Option("--local-ts", metavar="CIDR,...", help="Our selectors (TSi), as --ts; default: let the gateway narrow.")] = None,
+    cert: Annotated[Path | None, typer.Option("--cert", readable=False, metavar="FILE", help="Our certificate (PEM/DER, chain allowed).")] = None,
+    key: Annotated[Path | None, typer.Option("--key", readable=False, metavar="FILE", help="Our private key (PEM/DER, unencrypted).")] = None,
+    ca: Annotated[list[Path] | None, typer.Option("--ca", readable=False, metavar="FILE", help="CA certificate(s) to trust the gateway's certificate.")] = None,
     port: Annotated[int, typer.Option("--port", help="Our IKE source port: 500 (NAT-T from 4500), or another (0: any; NAT-T from a free port).")] = 500,
     remote_port: Annotated[int, typer.Option("--remote-port", help="The gateway's IKE port.")] = 500,
     source: Annotated[str | None, typer.Option("--source", help="Our local address (default: the route's).")] = None,
-    encap: Annotated[bool, typer.Option("--encap", help="Force UDP encapsulation (faked NAT-D, as strongSwan encap=yes).")] = False,
-    vip: Annotated[bool, typer.Option("--vip", help="Request a virtual IP (configuration payload).")] = False,
+    encap: Annotated[bool, typer.Option("--encap", metavar="", help="Force UDP encapsulation (faked NAT-D, as strongSwan encap=yes).")] = False,
+    vip: Annotated[bool, typer.Option("--vip", metavar="", help="Request a virtual IP (configuration payload).")] = False,
+    mode: Annotated[str, typer.Option("--mode", metavar="tunnel|transport", help="CHILD SA mode to ask for (transport: USE_TRANSPORT_MODE, RFC 7296 §3.10.1).")] = "tunnel",
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds.")] = 20.0,
     rate: Annotated[float, typer.Option("--rate", help="At most this many datagrams per second.")] = 10.0,
-    keep: Annotated[bool, typer.Option("--keep", help="Do not delete the SAs before exiting.")] = False,
-    write: Annotated[Path | None, typer.Option("--write", help="Write the session as pcapng (keys beside it).")] = None,
+    keep: Annotated[bool, typer.Option("--keep", metavar="", help="Do not delete the SAs before exiting.")] = False,
+    write: Annotated[Path | None, typer.Option("--write", readable=False, metavar="FILE", help="Write the session as pcapng (keys beside it).")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the result as JSON to this file ('-': stdout).")] = None,
     ping: Annotated[str | None, typer.Option("--ping", help="Once the CHILD SA is up, ping this host behind the gateway through it (userspace ESP-in-UDP; implies --encap).")] = None,
     count: Annotated[int, typer.Option("--count", help="With --ping: echo requests to send.")] = 4,
@@ -159,12 +184,18 @@ def connect_cmd(
     from ipsecdiag.probe.rng import SystemRandom
     from ipsecdiag.probe.transport import resolve, source_address
 
-    if not (0 <= port <= 65535 and 1 <= remote_port <= 65535):
-        raise usage_error("--port must be 0-65535 and --remote-port 1-65535")
-    if not (0 < timeout <= 3600) or not (0 < rate <= 1000):
-        raise usage_error("--timeout must be in (0, 3600] seconds and --rate in (0, 1000] per second")
-    if ping is not None and not (1 <= count <= 1000 and 0.05 <= interval <= 60 and 28 <= ping_size <= 65535):
-        raise usage_error("--count must be 1-1000, --interval 0.05-60 s and --ping-size 28-65535")
+    for ok, msg in (
+        (0 <= port <= 65535, f"--port {port}: must be 0-65535"),
+        (1 <= remote_port <= 65535, f"--remote-port {remote_port}: must be 1-65535"),
+        (0 < timeout <= 3600, f"--timeout {timeout:g}: must be in (0, 3600] seconds"),
+        (0 < rate <= 1000, f"--rate {rate:g}: must be in (0, 1000] per second"),
+        (mode in ("tunnel", "transport"), f"--mode {mode}: must be tunnel or transport"),
+        (ping is None or 1 <= count <= 1000, f"--count {count}: must be 1-1000"),
+        (ping is None or 0.05 <= interval <= 60, f"--interval {interval:g}: must be 0.05-60 seconds"),
+        (ping is None or 28 <= ping_size <= 65535, f"--ping-size {ping_size}: must be 28-65535"),
+    ):
+        if not ok:
+            raise usage_error(msg)
     to_stdout = json_out == "-"
     console = _console(stderr=to_stdout)
     json_path = Path(json_out) if json_out not in (None, "-") else None
@@ -185,13 +216,14 @@ def connect_cmd(
         creds = load_credentials(psk_file, cert, key, ca or ())
         cfg = build_config(
             ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, ts=ts, local_ts=local_ts,
-            local_addr=local_addr, encap=encap, timeout=timeout, virtual_ip=vip,
+            local_addr=local_addr, encap=encap, timeout=timeout, virtual_ip=vip, mode=mode,
         )  # fmt: skip
         opts = ConnectOptions(
             gateway=gw, config=cfg, offered_ike=ike, offered_esp=esp, remote_port=remote_port,
             local_addr=local_addr, local_port=port, timeout=timeout, keep=keep, rate=rate, write=write,
         )  # fmt: skip
-        result = connect(opts, rng=SystemRandom(), emit=step_printer(console), data_plane=data_plane)
+        with sigterm_as_interrupt():
+            result = connect(opts, rng=SystemRandom(), emit=step_printer(console), data_plane=data_plane)
     except (UsageError, ProbeError) as e:
         raise usage_error(str(e)) from None
     files = write_session(result.record, write, console)
@@ -203,6 +235,8 @@ def connect_cmd(
         write_json(full, json_out)
     if result.stop_reason == "interrupted":
         raise typer.Exit(130)
+    if pinged and pinged[0].problem.startswith("--ping-source"):
+        raise usage_error(pinged[0].problem)  # a bad option found once the selectors were known
     if result.internal_error:
         where = f"; the session so far is in {write}" if write is not None else ""
         raise usage_error(f"internal error in the IKEv2 engine ({result.internal_error}){where}; please report it")
@@ -256,7 +290,7 @@ def render_end(console: Console, result: Any) -> None:
 
 def responder_cmd(
     listen: Annotated[str, typer.Option("--listen", help="Our address to listen on (required: NAT detection needs it).")],
-    psk_file: Annotated[Path | None, typer.Option("--psk-file", help="File holding the pre-shared key.")] = None,
+    psk_file: Annotated[Path | None, typer.Option("--psk-file", readable=False, metavar="FILE", help="File holding the pre-shared key.")] = None,
     local_id: Annotated[str | None, typer.Option("--id", help="Our identity (default: our address or certificate DN).")] = None,
     remote_id: Annotated[str | None, typer.Option("--remote-id", help="The identity clients must prove (default: any).")] = None,
     ike: Annotated[str, typer.Option("--ike", help="IKE proposals we accept, strongSwan syntax.")] = DEFAULT_IKE,
@@ -264,17 +298,19 @@ def responder_cmd(
     ts: Annotated[str | None, typer.Option("--ts", help="Our side's selectors (default: everything, narrowed).")] = None,
     remote_ts: Annotated[str | None, typer.Option("--remote-ts", help="Selectors allowed on the client's side.")] = None,
     pool: Annotated[str | None, typer.Option("--pool", help="Virtual IP pool for clients that ask (e.g. 10.3.0.0/28).")] = None,
-    cert: Annotated[Path | None, typer.Option("--cert", help="Our certificate (PEM/DER, chain allowed).")] = None,
-    key: Annotated[Path | None, typer.Option("--key", help="Our private key (PEM/DER, unencrypted).")] = None,
-    ca: Annotated[list[Path] | None, typer.Option("--ca", help="CA certificate(s) to trust client certificates.")] = None,
+    cert: Annotated[Path | None, typer.Option("--cert", readable=False, metavar="FILE", help="Our certificate (PEM/DER, chain allowed).")] = None,
+    key: Annotated[Path | None, typer.Option("--key", readable=False, metavar="FILE", help="Our private key (PEM/DER, unencrypted).")] = None,
+    ca: Annotated[list[Path] | None, typer.Option("--ca", readable=False, metavar="FILE", help="CA certificate(s) to trust client certificates.")] = None,
     port: Annotated[int, typer.Option("--port", help="UDP port for IKE.")] = 500,
     natt_port: Annotated[int, typer.Option("--natt-port", help="UDP port for NAT-T (IKE with the non-ESP marker, ESP-in-UDP).")] = 4500,
     timeout: Annotated[float, typer.Option("--timeout", help="Stop after this many seconds.")] = 300.0,
-    once: Annotated[bool, typer.Option("--once", help="Stop after the first client whose CHILD SA came up has left.")] = False,
+    once: Annotated[bool, typer.Option("--once", metavar="", help="Stop after the first client whose CHILD SA came up has left.")] = False,
     linger: Annotated[float, typer.Option("--linger", help="With --once: stop this long after the CHILD SA came up.")] = 30.0,
-    keep: Annotated[bool, typer.Option("--keep", help="Do not delete the SAs still up at the end.")] = False,
-    write: Annotated[Path | None, typer.Option("--write", help="Write all sessions as pcapng (keys beside it).")] = None,
-    answer_pings: Annotated[bool, typer.Option("--answer-pings", help="Answer ICMP echo requests through the CHILD SAs as the hosts inside our selectors.")] = False,
+    keep: Annotated[bool, typer.Option("--keep", metavar="", help="Do not delete the SAs still up at the end.")] = False,
+    write: Annotated[Path | None, typer.Option("--write", readable=False, metavar="FILE", help="Write all sessions as pcapng (keys beside it).")] = None,
+    answer_pings: Annotated[bool, typer.Option("--answer-pings", metavar="", help="Answer ICMP echo requests through the CHILD SAs as the hosts inside our selectors.")] = False,
+    mode: Annotated[str, typer.Option("--mode", metavar="tunnel|transport", help="CHILD SA mode we accept.")] = "tunnel",
+    cookie_threshold: Annotated[int, typer.Option("--cookie-threshold", metavar="N", help="Demand a COOKIE (RFC 7296 §2.6) from new clients while N or more IKE SAs are half-open (0: always).")] = 10,
 ) -> None:
     """A minimal IKEv2 responder: report what clients send and bring their CHILD SAs up."""
     from ipsecdiag.probe.options import build_responder_config, load_credentials
@@ -282,10 +318,17 @@ def responder_cmd(
     from ipsecdiag.probe.rng import SystemRandom
     from ipsecdiag.probe.transport import resolve
 
-    if not (0 <= port <= 65535 and 0 <= natt_port <= 65535) or port == natt_port != 0:
-        raise usage_error("--port and --natt-port must be two different ports in 0-65535")
-    if not (0 < timeout <= 86400) or linger < 0:
-        raise usage_error("--timeout must be in (0, 86400] seconds and --linger >= 0")
+    for ok, msg in (
+        (0 <= port <= 65535, f"--port {port}: must be 0-65535"),
+        (0 <= natt_port <= 65535, f"--natt-port {natt_port}: must be 0-65535"),
+        (not port == natt_port != 0, f"--port and --natt-port are both {port}: they must differ"),
+        (0 < timeout <= 86400, f"--timeout {timeout:g}: must be in (0, 86400] seconds"),
+        (linger >= 0, f"--linger {linger:g}: must be >= 0"),
+        (mode in ("tunnel", "transport"), f"--mode {mode}: must be tunnel or transport"),
+        (cookie_threshold >= 0, f"--cookie-threshold {cookie_threshold}: must be >= 0"),
+    ):
+        if not ok:
+            raise usage_error(msg)
     console = _console(stderr=False)
     _refuse_inputs(write, None, [p for p in (psk_file, cert, key, *(ca or ())) if p is not None])
     try:
@@ -293,10 +336,11 @@ def responder_cmd(
         creds = load_credentials(psk_file, cert, key, ca or ())
         cfg = build_responder_config(
             ike=ike, esp=esp, creds=creds, local_id=local_id, remote_id=remote_id, local_ts=ts,
-            remote_ts=remote_ts, listen=addr, pool=pool,
+            remote_ts=remote_ts, listen=addr, pool=pool, mode=mode,
         )  # fmt: skip
-        opts = ResponderOptions(listen=addr, config=cfg, port=port, natt_port=natt_port, accepted=(ike, esp), timeout=timeout, once=once, linger=linger, keep=keep, answer_pings=answer_pings)
-        result = Responder(opts, rng=SystemRandom(), emit=step_printer(console)).run()
+        opts = ResponderOptions(listen=addr, config=cfg, port=port, natt_port=natt_port, accepted=(ike, esp), timeout=timeout, once=once, linger=linger, keep=keep, answer_pings=answer_pings, cookie_threshold=cookie_threshold)
+        with sigterm_as_interrupt():
+            result = Responder(opts, rng=SystemRandom(), emit=step_printer(console)).run()
     except (UsageError, ProbeError) as e:
         raise usage_error(str(e)) from None
     collect_keys(result)
@@ -310,7 +354,8 @@ def responder_cmd(
     console.print(
         f"{len(result.clients)} client(s), {result.children_up} CHILD SA(s) up; "
         f"{_n(c.sent, 'datagram')} sent, {c.received} received" + (f"; {result.refused} refused (client limit)" if result.refused else "")
-        + (f"; {result.forgotten} finished clients not listed" if result.forgotten else ""),
+        + (f"; {result.forgotten} finished clients not listed" if result.forgotten else "")
+        + (f"; {result.cookies_demanded} COOKIE demand(s) (half-open limit)" if result.cookies_demanded else ""),
         markup=False,
     )
     if result.interrupted:

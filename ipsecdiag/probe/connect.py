@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipsecdiag.crypto.rng import RandomSource
-from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
+from ipsecdiag.engine.config import Endpoint, Identity, IkeConfig, PskAuth, Role
+from ipsecdiag.probe.explain import explain
 from ipsecdiag.probe.narrate import Narrator, Step, ts_text
 from ipsecdiag.probe.record import SessionRecord, WrittenFiles
 from ipsecdiag.probe.transport import (
@@ -27,6 +28,7 @@ from ipsecdiag.probe.transport import (
     source_address,
 )
 from ipsecdiag.reconstruction.model import Finding
+from ipsecdiag.wire.ikev2_ts import TrafficSelector
 
 CLEANUP_SECONDS = 3.0
 
@@ -106,6 +108,11 @@ def connect(
             icmp=lambda: holder[0].counters.icmp_errors if holder else [],
             dest=lambda: sa.remote,
             asked_ts=_asked_ts(opts.config),
+            asked_sel=_asked_sel(opts.config),
+            sent_ids=_sent_ids(opts.config),
+            rx_time=lambda: holder[0].last_rx if holder else None,
+            mode=opts.config.child.mode if opts.config.child else "tunnel",
+            encap_forced=opts.config.force_encap,
         )
 
         def route(payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> IkeSa | None:
@@ -160,6 +167,8 @@ def connect(
             internal_error=internal,
         )
         _fill_sa_info(result, narrator, sa)
+        # the verdict in analyze's words, from this very session (probe/explain.py)
+        result.findings = explain(result.findings, result.record)
         return result
     finally:
         sockets.close()
@@ -169,6 +178,31 @@ def _asked_ts(cfg: IkeConfig) -> tuple[str, str]:
     if cfg.child is None:
         return ("", "")
     return ts_text(cfg.child.local_ts) if cfg.child.local_ts else "", ts_text(cfg.child.remote_ts)
+
+
+def _asked_sel(cfg: IkeConfig) -> tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]]:
+    return ((), ()) if cfg.child is None else (cfg.child.local_ts, cfg.child.remote_ts)
+
+
+def _sent_ids(cfg: IkeConfig) -> tuple[str, str, str]:
+    """(IDi, IDr, AUTH method) as the evidence names them."""
+    auth = "SHARED_KEY_MIC (PSK)" if isinstance(cfg.auth, PskAuth) else "certificate signature"
+    return _id_text(cfg.local_id), _id_text(cfg.remote_id) if cfg.remote_id is not None else "", auth
+
+
+def _id_text(i: Identity) -> str:
+    import ipaddress
+
+    from ipsecdiag.wire.registry import IdType, name_of
+
+    kind = name_of(IdType, i.id_type).removeprefix("ID_")
+    if i.id_type in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
+        return f"{ipaddress.ip_address(i.data)} ({kind})"
+    if i.id_type in (IdType.ID_FQDN, IdType.ID_RFC822_ADDR):
+        return f"{i.data.decode(errors='replace')} ({kind})"
+    if i.id_type == IdType.ID_DER_ASN1_DN:
+        return f"a {len(i.data)}-byte distinguished name (DER_ASN1_DN, our certificate's subject)"
+    return f"{i.data.hex()} ({kind})"
 
 
 def _has_state(sa: object) -> bool:

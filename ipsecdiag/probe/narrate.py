@@ -16,12 +16,13 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ipsecdiag.diagnosis.knowledge import CATALOGUE, NOTIFY_HELP
 from ipsecdiag.engine import events as ev
+from ipsecdiag.probe.icmperr import IcmpError
 from ipsecdiag.reconstruction.model import Finding, Severity
 from ipsecdiag.wire.ikev2_sa import proposal_summary
+from ipsecdiag.wire.ikev2_ts import TrafficSelector
 from ipsecdiag.wire.registry import AuthMethod, KeGroup, name_of
 
 # An IKE message this large needs IP fragmentation on a 1500-byte path (20 IP + 8 UDP + 4 marker).
@@ -36,7 +37,7 @@ class Step:
     kind: str
     text: str
     frame: int | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, object] = field(default_factory=dict)
 
 
 def finding(
@@ -46,8 +47,10 @@ def finding(
     frames: Iterable[int] = (),
     explanation: str | None = None,
     severity: Severity | None = None,
-    data: dict[str, Any] | None = None,
+    data: dict[str, object] | None = None,
     ike_sa: str | None = None,
+    cause: str | None = None,
+    remediation: str | None = None,
 ) -> Finding:
     """A finding with the catalogue's texts for ``fid`` and this session's evidence."""
     entry = CATALOGUE[fid]
@@ -56,32 +59,121 @@ def finding(
         severity=entry.severity if severity is None else severity,
         title=entry.title,
         explanation=explanation or entry.meaning,
-        remediation=entry.remediation,
+        remediation=remediation or entry.remediation,
         frames=sorted(set(frames)),
         evidence=evidence,
-        cause=entry.causes,
+        cause=cause or entry.causes,
         check="probe",
         data=data or {},
         ike_sa=ike_sa,
     )
 
 
-def finding_dict(f: Finding) -> dict[str, Any]:
+def finding_dict(f: Finding) -> dict[str, object]:
     """A finding as JSON, with the fields of the report JSON (severity as its label)."""
     d = dataclasses.asdict(f)
     d["severity"] = f.severity.label
     return d
 
 
-def ts_text(selectors: tuple[Any, ...]) -> str:
+def ts_text(selectors: Iterable[TrafficSelector]) -> str:
     return ", ".join(s.display() for s in selectors) or "(none)"
 
 
+def nat_text(e: ev.IkeSaInitDone, peer: str, forced: bool) -> str:
+    """The NAT step: what each NAT-D hash says, hedged where the RFC cannot tell.
+
+    Our own detection (the peer's NAT_DETECTION_DESTINATION_IP) is a fact about the path; the
+    peer's source hash not matching can be a NAT in front of it or a faked hash (strongSwan
+    ``encap = yes``, kernel-libipsec): RFC 7296 §2.23 cannot tell them apart.
+    """
+    parts = []
+    if e.nat_local:
+        parts.append("NAT found in front of us (our address or port is rewritten)")
+    if e.nat_remote:
+        parts.append(f"{peer}'s source hash does not match: a NAT in front of {peer}, or it forces UDP encapsulation")
+    if forced:
+        parts.append("we force UDP encapsulation ourselves (faked NAT-D)")
+    if parts:
+        return "; ".join(parts) + ": IKE and ESP move to UDP 4500"
+    if e.encap:
+        return "no NAT found; UDP encapsulation forced (faked NAT-D): IKE moves to UDP 4500"
+    return f"no NAT between us and {peer}"
+
+
+def _overlaps(a: TrafficSelector, b: TrafficSelector) -> bool:
+    return (
+        a.ts_type == b.ts_type
+        and len(a.start_addr) == len(b.start_addr)
+        and a.start_addr <= b.end_addr
+        and b.start_addr <= a.end_addr
+    )
+
+
+def _is_everything(sel: tuple[TrafficSelector, ...]) -> bool:
+    return len(sel) == 1 and sel[0].start_addr == bytes(len(sel[0].start_addr)) and set(sel[0].end_addr) == {0xFF}
+
+
+def narrowing(
+    asked: tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]],
+    got: tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]],
+    peer: str,
+) -> list[str]:
+    """Lines saying how the selectors we asked for were narrowed (RFC 7296 §2.9), and what
+    the CHILD SA does not cover at all."""
+    lines = []
+    for side, label in ((0, "TSi (our side)"), (1, f"TSr ({peer}'s side)")):
+        a, g = asked[side], got[side]
+        if not a or sorted(x.display() for x in a) == sorted(x.display() for x in g):
+            continue
+        dropped = [x for x in a if not any(_overlaps(x, y) for y in g)]
+        line = f"{label} narrowed by {peer}: asked {ts_text(a)}, got {ts_text(g)}"
+        if dropped:
+            line += f"; not covered: {ts_text(dropped)}"
+        elif side == 0 and _is_everything(a):
+            line += " (expected: we asked for everything and let it choose)"
+        lines.append(line)
+    return lines
+
+
 # Notifies we send (or would) about a message that is not well-formed IKEv2 at all.
-_MALFORMED = frozenset({"", "INVALID_SYNTAX", "INVALID_MAJOR_VERSION"})
+_MALFORMED = frozenset(
+    {"", "INVALID_SYNTAX", "INVALID_MAJOR_VERSION", "INVALID_IKE_SPI", "INVALID_SPI", "INVALID_MESSAGE_ID",
+     "UNSUPPORTED_CRITICAL_PAYLOAD"}
+)  # fmt: skip
+
+# Notifies the catalogue files under the generic error-notify: (cause, fix) for the probe's user.
+_NOTIFY_ADVICE: dict[str, tuple[str, str]] = {
+    "INTERNAL_ADDRESS_FAILURE": (
+        "The gateway could not assign a virtual IP (RFC 7296 §3.15.4): no address pool is configured "
+        "for this connection, or the pool is exhausted. The IKE SA was authenticated; only the CHILD "
+        "SA with the configuration payload failed.",
+        "Configure a pool for the connection on the gateway (strongSwan: `pools = ...` in the "
+        "connection, check `swanctl --list-pools`), or probe without --vip.",
+    ),
+    "FAILED_CP_REQUIRED": (
+        "The gateway requires a configuration payload request (a virtual IP) and we sent none "
+        "(RFC 7296 §3.10.1).",
+        "Probe again with --vip.",
+    ),
+    "SINGLE_PAIR_REQUIRED": (
+        "The gateway accepts only a single pair of addresses as selectors (RFC 7296 §3.10.1).",
+        "Ask for one host on each side: --local-ts ADDR/32 --ts ADDR/32.",
+    ),
+    "NO_ADDITIONAL_SAS": (
+        "The gateway accepts no more CHILD SAs on this IKE SA (RFC 7296 §3.10.1).",
+        "Check the gateway's limits on CHILD SAs per IKE SA.",
+    ),
+    "TEMPORARY_FAILURE": (
+        "The gateway is busy with another exchange on this SA (RFC 7296 §2.25) and asks to retry later.",
+        "Probe again in a few seconds.",
+    ),
+}
 
 
 def _id_of(notify_name: str, exchange: str, received: bool) -> str:
+    # A message we refused for its form (garbage, a stray datagram) says nothing about the
+    # negotiation: a malformed packet, never the peer's error notify.
     if not received and notify_name in _MALFORMED:
         return "malformed-packet"  # we refused the peer's message: it broke the RFC
     if notify_name == "NO_PROPOSAL_CHOSEN" and exchange not in ("", "IKE_SA_INIT"):
@@ -108,9 +200,14 @@ class Narrator:
         t0: float | None = None,
         offer_by: str = "we",
         accepted: tuple[str, str] = ("", ""),
-        icmp: Callable[[], list[Any]] = list,
+        icmp: Callable[[], list[IcmpError]] = list,
         dest: Callable[[], object] | None = None,
         asked_ts: tuple[str, str] = ("", ""),
+        asked_sel: tuple[tuple[TrafficSelector, ...], tuple[TrafficSelector, ...]] = ((), ()),
+        sent_ids: tuple[str, str, str] = ("", "", ""),
+        rx_time: Callable[[], float | None] | None = None,
+        mode: str = "tunnel",
+        encap_forced: bool = False,
     ) -> None:
         self.gateway = gateway
         self.peer = peer  # how steps name the other side ("the gateway", "the client")
@@ -121,6 +218,10 @@ class Narrator:
         self._icmp = icmp  # ICMP errors about our datagrams so far (probe.icmperr.IcmpError)
         self._dest = dest  # where our requests go now (the engine's current remote endpoint)
         self.asked_ts = asked_ts  # (TSi, TSr) we asked for, for ts-unacceptable evidence
+        self.asked_sel = asked_sel  # the same as selectors: what narrowing dropped
+        self.sent_ids = sent_ids  # (IDi, IDr, AUTH method) we send, for auth-failed evidence
+        self._rx_time = rx_time  # clock() time the last datagram arrived: answers at wire time
+        self.mode, self.encap_forced = mode, encap_forced
         self._emit, self._clock, self._frame = emit, clock, frame
         self._t0 = clock() if t0 is None else t0  # steps are timed from here
         self.steps: list[Step] = []
@@ -140,8 +241,8 @@ class Narrator:
     def finished(self) -> bool:
         return self.child is not None or self.failed or self.deleted is not None
 
-    def step(self, kind: str, text: str, *, frame: int | None = None, **data: Any) -> None:
-        s = Step(round(self._clock() - self._t0, 3), kind, text, frame, data)
+    def step(self, kind: str, text: str, *, frame: int | None = None, at: float | None = None, **data: object) -> None:
+        s = Step(round((self._clock() if at is None else at) - self._t0, 3), kind, text, frame, data)
         self.steps.append(s)
         self._emit(s)
 
@@ -150,6 +251,8 @@ class Narrator:
         self.failed = self.failed or f.severity >= Severity.ERROR
         if all(x.id != f.id for x in self.findings):
             self.findings.append(f)
+            # the finding that ended the probe first (a stray garbage datagram is a note after it)
+            self.findings.sort(key=lambda x: x.severity, reverse=True)
             self.step("finding", f"[{f.id}] {f.title}", frame=f.frames[-1] if f.frames else None)
 
     # -- events
@@ -176,7 +279,9 @@ class Narrator:
         kind = "answered" if e.is_response else "received"
         notes = f" [{', '.join(e.notifies)}]" if e.notifies else ""
         what = "response" if e.is_response else "request"
-        self.step(kind, f"{e.exchange} {what} (message id {e.message_id}){notes}", frame=self._frame())
+        # timed when the datagram arrived, not after our key derivation: RTTs match the pcapng
+        at = self._rx_time() if self._rx_time is not None else None
+        self.step(kind, f"{e.exchange} {what} (message id {e.message_id}){notes}", frame=self._frame(), at=at)
 
     def _on_MessageDropped(self, e: ev.MessageDropped) -> None:
         self.drops[e.reason] += 1
@@ -184,7 +289,13 @@ class Narrator:
             self.step("dropped", f"datagram from {self.peer} discarded: {e.reason}", frame=self._frame())
 
     def _on_CookieRequested(self, e: ev.CookieRequested) -> None:
-        self.step("cookie", f"{self.peer} asked for a COOKIE ({e.cookie_len} bytes); sending IKE_SA_INIT again")
+        # RFC 7296 §2.6: a responder asks when it counts too many half-open IKE SAs; our own
+        # recent probes from this address count too (strongSwan cookie_threshold, 30 s half-open)
+        self.step(
+            "cookie",
+            f"{self.peer} demanded a COOKIE ({e.cookie_len} bytes): it counts many half-open IKE SAs (load, "
+            "or our own recent probes from this address), or always asks; sending IKE_SA_INIT again with it",
+        )
 
     def _on_KeRetry(self, e: ev.KeRetry) -> None:
         want, had = name_of(KeGroup, e.requested_group), name_of(KeGroup, e.offered_group)
@@ -211,17 +322,7 @@ class Narrator:
         self.ike_sa = f"{e.keys.spi_i.hex()}/{e.keys.spi_r.hex()}"
         chosen = proposal_summary(e.chosen)
         self.step("chosen", f"chosen proposal: {chosen}", frame=self._frame(), proposal=chosen)
-        if e.nat_local or e.nat_remote:
-            where = " and ".join(
-                w for w, on in (("in front of us", e.nat_local), (f"in front of {self.peer}", e.nat_remote)) if on
-            )
-            # a faked NAT-D hash (strongSwan encap=yes, kernel-libipsec) looks exactly like a NAT
-            why = " (or it forces UDP encapsulation)" if e.nat_remote and not e.nat_local else ""
-            self.step("nat", f"NAT found {where}{why}: IKE and ESP move to UDP 4500", nat_local=e.nat_local)
-        elif e.encap:
-            self.step("nat", "no NAT found; UDP encapsulation forced (faked NAT-D): IKE moves to UDP 4500")
-        else:
-            self.step("nat", f"no NAT between us and {self.peer}")
+        self.step("nat", nat_text(e, self.peer, self.encap_forced), nat_local=e.nat_local, nat_remote=e.nat_remote)
         if e.fragmentation:
             self.step("fragmentation", "IKEv2 fragmentation (RFC 7383) supported by both sides")
 
@@ -241,6 +342,8 @@ class Narrator:
             f"{ts_text(e.ts_i)} === {ts_text(e.ts_r)}, {e.mode}{enc}, {proposal_summary(e.proposal)}{vip}",
             frame=self._frame(),
         )
+        for line in narrowing(self.asked_sel, (e.ts_i, e.ts_r), self.peer):
+            self.step("narrowed", line)
 
     def _on_ChildSaDeleted(self, e: ev.ChildSaDeleted) -> None:
         who = self.peer if e.by_peer else "us"
@@ -252,7 +355,15 @@ class Narrator:
 
     def _on_IkeSaDeleted(self, e: ev.IkeSaDeleted) -> None:
         self.deleted = e
-        self.step("deleted", f"IKE SA deleted{f' by {self.peer}' if e.by_peer else ''}: {e.reason}")
+        if self.init_done is None:
+            # refused in IKE_SA_INIT (or never answered): no IKE SA ever existed on either side
+            self.step("ended", f"no IKE SA created: {e.reason}")
+        elif self.authenticated is None and self.child is None:
+            self.step("ended", f"IKE SA not established (half-open, abandoned): {e.reason}")
+        elif e.reason.strip().lower() in ("ike sa deleted", "deleted"):
+            self.step("deleted", f"IKE SA deleted{f' by {self.peer}' if e.by_peer else ''}")
+        else:
+            self.step("deleted", f"IKE SA deleted{f' by {self.peer}' if e.by_peer else ''}: {e.reason}")
 
     def _on_EspReceived(self, _e: ev.EspReceived) -> None:
         self.esp_received += 1
@@ -277,7 +388,29 @@ class Narrator:
         elif fid == "ts-unacceptable" and any(self.asked_ts):
             tsi, tsr = self.asked_ts
             evidence.append(f"we asked for TSi {tsi or '(assigned address)'} and TSr {tsr}")
-        explanation = None
+        if fid == "auth-failed" and e.received and any(self.sent_ids):
+            idi, idr, method = self.sent_ids
+            evidence.append(f"we sent IDi {idi}, IDr {idr or '(none: any identity)'}, AUTH {method}")
+        explanation = remediation = cause = None
+        if fid == "auth-failed" and e.received:
+            explanation, cause, remediation = self._auth_refused_text()
+        elif fid == "ike-no-proposal-chosen" and e.received:
+            explanation = (
+                f"{self.peer.capitalize()} refused every IKE proposal we offered. NO_PROPOSAL_CHOSEN does not "
+                f"reveal what {self.peer} accepts (RFC 7296 §2.7)."
+            )
+            remediation = (
+                f"Run `ipsecdiag probe scan {self.gateway}` to list the IKE proposals {self.peer} accepts, "
+                "then offer one of them (--ike) or add ours to its configuration."
+            )
+        elif fid == "child-no-proposal-chosen" and e.received and self.mode == "transport":
+            evidence.append("we asked for transport mode (USE_TRANSPORT_MODE, RFC 7296 §3.10.1)")
+            explanation = (
+                f"{self.peer.capitalize()} refused our CHILD SA. We asked for transport mode: strongSwan "
+                "(kernel-libipsec in particular) answers NO_PROPOSAL_CHOSEN when it does not accept the mode, "
+                "even when the ESP proposals match."
+            )
+            remediation = "Probe again without --mode transport; if that works, enable transport mode on the gateway (strongSwan `mode = transport`)."
         if fid == "auth-failed" and not e.received:
             explanation = (
                 f"We rejected {self.peer}'s AUTH payload (its pre-shared key, signature or certificate did "
@@ -288,6 +421,8 @@ class Narrator:
             explanation = f"{self.peer.capitalize()} sent the error notify {e.notify_name} in {where}." + (
                 f" {info.meaning}" if info else ""
             )
+            if e.notify_name in _NOTIFY_ADVICE:
+                cause, remediation = _NOTIFY_ADVICE[e.notify_name]
         elif fid == "malformed-packet":
             explanation = f"{self.peer.capitalize()}'s {where} message violates RFC 7296 and was refused: {e.detail}."
         # a malformed datagram that did not end the SA (garbage, a spoofer) is noted, not fatal
@@ -301,10 +436,33 @@ class Narrator:
                 severity=severity,
                 data={"notify": e.notify_name, "fault": e.fault, "received": e.received, "exchange": e.exchange},
                 ike_sa=self.ike_sa,
+                cause=cause,
+                remediation=remediation,
             )
         )
         if e.fatal:
             self.failed = True
+
+    def _auth_refused_text(self) -> tuple[str, str, str]:
+        """(explanation, cause, fix) when the gateway refused OUR AUTH (RFC 7296 §2.21.2)."""
+        idi, idr, method = self.sent_ids
+        who = f"{self.peer.capitalize()} (the responder) rejected our authentication"
+        ids = f" as IDi {idi}" if idi else ""
+        explanation = f"{who}{ids} ({method or 'AUTH'}): it answered our IKE_AUTH with AUTHENTICATION_FAILED."
+        psk = "shared key" in method.lower() or method.upper().startswith("SHARED_KEY")
+        cause = (
+            ("The pre-shared keys differ" if psk else "Our certificate or signature was not accepted (unknown CA, "
+             "wrong identity in the certificate, or an AUTH method it does not allow)")
+            + "; or no peer configuration on the gateway matches the identities we sent (strongSwan answers "
+            "AUTHENTICATION_FAILED also for 'no matching peer config found')."
+        )  # fmt: skip
+        fix = (
+            (f"Compare the PSK with the gateway's `secrets` entry for {idi or 'our identity'}" if psk
+             else "Check that the gateway trusts our certificate's CA and that --id matches the certificate")
+            + (f"; check that the gateway's identity really is {idr} (--remote-id), or omit --remote-id" if idr else "")
+            + "; the gateway's log names the reason."
+        )  # fmt: skip
+        return explanation, cause, fix
 
     def _on_Timeout(self, e: ev.Timeout) -> None:
         sent = self.requests.get((e.exchange, e.message_id))

@@ -14,6 +14,7 @@ address of TSi through the tunnel.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import statistics
 from collections.abc import Callable
@@ -37,7 +38,9 @@ class PingOptions:
     count: int = 4
     interval: float = 1.0
     size: int = DEFAULT_SIZE  # whole inner IP packet, header included
-    wait: float = 2.0  # how long the last request may take to be answered
+    # how long the last request may take to be answered: a gateway reports an absent inner host
+    # (ICMP host unreachable through the tunnel) only after its ARP gives up, ~3 s on Linux
+    wait: float = 3.5
     source: str | None = None  # inner source address (default: see inner_source)
 
 
@@ -196,6 +199,13 @@ def attach(
     if not child.encap:
         raise ValueError("the CHILD SA is not UDP-encapsulated, and raw ESP needs a raw socket: use --encap")
     local: Endpoint = sa.local_natt  # type: ignore[attr-defined]
+    if source is not None and source not in child.virtual_ips and not in_selectors(source, child.ts_i):
+        # RFC 4301 §5.2: the receiver checks the inner source against the SA's selectors and
+        # discards the packet; nothing on the path would be at fault
+        raise ValueError(
+            f"--ping-source {source} is outside the negotiated TSi ({ts_text(child.ts_i)}): "
+            "the gateway would discard those packets (RFC 4301 §5.2)"
+        )
     src = source or inner_source(child, local.host)
 
     tunnel = EspTunnel(child.keys_out, child.keys_in, rng=rng, mode=child.mode, esn=child.esn)
@@ -229,6 +239,7 @@ def run_ping(sa: object, driver: Driver, narrator: Narrator, opts: PingOptions, 
     except ValueError as e:
         result.problem = str(e)
         narrator.step("ping", f"cannot ping through the tunnel: {e}")
+        narrator.failed = True  # asked for a data-plane test that could not run
         return result
     result.source = echo.src
     if not in_selectors(opts.host, child.ts_r):
@@ -287,18 +298,31 @@ def _judge(result: PingResult, echo: EchoSession, narrator: Narrator, child: ev.
         )
         narrator.failed = True
     elif result.sent and not result.esp_received:
-        narrator.fail(
-            finding(
-                "esp-one-way",
-                evidence=[
-                    f"{result.esp_sent} ESP-in-UDP packets sent to {echo.remote} ({spis}), none came back",
-                    f"echo requests {result.source} -> {result.host}, {result.sent} sent, 0 answered",
-                    "the CHILD SA is up, so the gateway accepted our proposal and selectors: it either drops our "
-                    "ESP, has no route back for the inner host's replies, or the host does not answer",
-                ],
-                data={"esp_sent": result.esp_sent, "esp_received": 0, "spi_out": child.spi_out, "spi_in": child.spi_in},
-            )
+        # Silence cannot tell an absent host from a filtered path: say so, likeliest first.
+        f = finding(
+            "esp-one-way",
+            evidence=[
+                f"{result.esp_sent} ESP-in-UDP packets sent to {echo.remote} ({spis}), none came back",
+                f"echo requests {result.source} -> {result.host}, {result.sent} sent, 0 answered",
+                "the CHILD SA is up, so the gateway accepted our proposal and selectors",
+            ],
+            data={"esp_sent": result.esp_sent, "esp_received": 0, "spi_out": child.spi_out, "spi_in": child.spi_in},
+            explanation=(
+                f"No echo reply came back through the tunnel from {result.host}, and no ESP at all came back. "
+                "From here silence cannot tell an absent host from a broken path."
+            ),
+            cause=(
+                f"In order of likelihood: {result.host} does not exist, is down or drops ICMP echo; the inner "
+                f"network has no route back to {result.source} through the gateway; the gateway drops our ESP "
+                "or its replies are filtered (UDP 4500 / ESP filtered in one direction)."
+            ),
+            remediation=(
+                f"Ping {result.host} from the gateway itself; check the route back to {result.source} behind "
+                "the gateway; then check firewalls for UDP 4500 / IP protocol 50 and the gateway's ESP "
+                "counters (`ip -s xfrm state`, `swanctl --list-sas`)."
+            ),
         )
+        narrator.fail(dataclasses.replace(f, title="No echo reply through the tunnel (ESP seen one way only)"))
     elif result.esp_received and not result.received and result.esp_dropped.get("integrity-failed"):
         narrator.fail(
             finding(

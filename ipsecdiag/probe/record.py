@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +113,12 @@ class SessionRecord:
     @property
     def received(self) -> int:
         return len(self.datagrams) - self.sent
+
+    def frames(self) -> Iterator[tuple[int, float, int, bytes, int]]:
+        """The datagrams as the capture reader's frames (numbered as in the written pcapng)."""
+        for ident, d in enumerate(self.datagrams, 1):
+            pkt = ip_udp_packet(d.src, d.dst, d.payload, ident)
+            yield ident, d.ts, LINKTYPE_RAW, pkt, len(pkt)
 
     def write(self, pcapng: Path, *, with_keys: bool = True) -> WrittenFiles:
         """Write the pcapng and, when keys were negotiated, the key files (0600) beside it."""

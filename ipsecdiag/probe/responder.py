@@ -12,13 +12,16 @@ came up. SAs still up at the end are deleted (bounded) unless ``keep``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ipsecdiag.crypto.rng import RandomSource
+from ipsecdiag.engine import events as ev
 from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
+from ipsecdiag.keys.model import SecretBytes
 from ipsecdiag.probe.narrate import Narrator, Step
 from ipsecdiag.probe.record import SessionRecord
 from ipsecdiag.probe.transport import IKE_PORT, NATT_PORT, Counters, Driver, Pacer, UdpSockets
@@ -50,6 +53,9 @@ class ResponderOptions:
     write: Path | None = None
     accepted: tuple[str, str] = ("", "")  # our IKE and ESP proposal strings, for the evidence
     answer_pings: bool = False  # echo replies through the CHILD SAs (probe/tunnel_echo.py)
+    # COOKIEs (RFC 7296 §2.6) from new clients while this many IKE SAs are half-open (0: always;
+    # strongSwan's cookie_threshold defaults to 10)
+    cookie_threshold: int = 10
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Client:
     narrator: Narrator
     up_at: float | None = None
     opened_at: float = 0.0
+    cookie_only: bool = False  # answered statelessly with a COOKIE demand: forgotten at once
 
 
 @dataclass
@@ -71,6 +78,7 @@ class ResponderResult:
     refused: int = 0  # new clients beyond max_clients
     interrupted: bool = False  # ended by Ctrl-C
     forgotten: int = 0  # finished clients not kept for the report (beyond _MAX_RETIRED)
+    cookies_demanded: int = 0  # IKE_SA_INITs answered with a COOKIE demand (half-open limit)
 
     @property
     def children_up(self) -> int:
@@ -128,6 +136,9 @@ class Responder:
         self.local: Endpoint | None = None
         self.local_natt: Endpoint | None = None
         self.echo: TunnelEcho | None = TunnelEcho(rng) if opts.answer_pings else None
+        # the COOKIE secret of this run and the config that demands cookies (engine: stateless)
+        self.cookie_config = dataclasses.replace(opts.config, cookie_secret=SecretBytes(rng.bytes(32)))
+        self.cookies_demanded = 0
 
     def _emit_for(self, peer: Endpoint) -> Callable[[Step], None]:
         def emit(s: Step) -> None:
@@ -145,6 +156,7 @@ class Responder:
             c = self.by_host.get(src.host)
             return c.sa if c else None
         spi_i, new = head
+        self._forget_cookie_only()
         c = self.clients.get((src.host, spi_i))
         if c is not None:
             return c.sa
@@ -156,6 +168,26 @@ class Responder:
             self.refused += 1
             return None
         return self._open(src, spi_i, payload, now).sa
+
+    def half_open(self) -> int:
+        """IKE SAs whose IKE_AUTH has not completed yet (strongSwan counts these for cookies)."""
+        from ipsecdiag.engine.state import State
+
+        return sum(
+            1 for c in self.clients.values()
+            if not c.cookie_only and getattr(c.sa, "state", None) in (State.INITIAL, State.INIT_DONE)
+        )  # fmt: skip
+
+    def _forget_cookie_only(self) -> None:
+        """A client we only asked for a COOKIE holds no state (RFC 7296 §2.6): drop it. Its
+        COOKIE response is already queued in the driver; the retry opens a new session."""
+        for key, c in list(self.clients.items()):
+            if c.cookie_only:
+                del self.clients[key]
+                if self.by_host.get(c.peer.host) is c:
+                    del self.by_host[c.peer.host]
+                if self.driver is not None and c.sa in self.driver.sessions:
+                    self.driver.sessions.remove(c.sa)  # type: ignore[arg-type]
 
     def _retire_closed(self) -> None:
         """Free the slots of clients whose IKE SA is gone, or half-open for longer than
@@ -184,8 +216,11 @@ class Responder:
         from ipsecdiag.engine import IkeSa
 
         assert self.local is not None and self.local_natt is not None
+        # above the half-open threshold a new client must return a COOKIE first (its retry
+        # carries it and the engine checks it statelessly)
+        cfg = self.cookie_config if self.half_open() >= self.opts.cookie_threshold else self.opts.config
         sa = IkeSa(
-            self.opts.config, role=Role.RESPONDER, rng=self.rng, now=now, local=self.local, remote=src,
+            cfg, role=Role.RESPONDER, rng=self.rng, now=now, local=self.local, remote=src,
             local_natt=self.local_natt,
         )  # fmt: skip
         narrator = Narrator(
@@ -205,6 +240,12 @@ class Responder:
             self.echo.on_event(sa, e)
         for c in self.clients.values():
             if c.sa is sa:
+                if isinstance(e, ev.CookieRequested) and e.sent_by_us:
+                    c.cookie_only = True
+                    self.cookies_demanded += 1
+                    c.narrator.step("cookie", f"{self.half_open()} IKE SAs half-open (--cookie-threshold "
+                                    f"{self.opts.cookie_threshold}): COOKIE demanded, no state kept")  # fmt: skip
+                    return
                 c.narrator.on_event(sa, e)
                 if c.up_at is None and c.narrator.child is not None:
                     c.up_at = self.clock()
@@ -227,6 +268,13 @@ class Responder:
             for c in (*self.retired, *self.clients.values())
         )
 
+    def wake_at(self) -> float | None:
+        """When ``--once --linger`` ends the run: the driver must wake then even if idle."""
+        if not self.opts.once:
+            return None
+        ups = [c.up_at for c in (*self.retired, *self.clients.values()) if c.up_at is not None]
+        return min(ups) + self.opts.linger if ups else None
+
     def run(self) -> ResponderResult:
         o = self.opts
         # two sockets: the engine tells NAT-T traffic (non-ESP marker) by our local port
@@ -246,18 +294,18 @@ class Responder:
             try:
                 self.emit(Step(0.0, "listening", f"IKEv2 responder on {self.local}" + (
                     f" and {self.local_natt}" if self.local_natt != self.local else "")))  # fmt: skip
-                self.driver.run(self._done, deadline=start + o.timeout)
+                self.driver.run(self._done, deadline=start + o.timeout, wake_at=self.wake_at)
             except KeyboardInterrupt:
                 # Ctrl-C ends the run: the SAs are still deleted and the record kept
                 interrupted = True
                 self.emit(Step(round(self.clock() - start, 3), "interrupted", "interrupted: cleaning up"))
             if not o.keep:
                 self._cleanup()
-            clients = [*self.retired, *self.clients.values()]
+            clients = [c for c in (*self.retired, *self.clients.values()) if not c.cookie_only]
             findings = [f for c in clients for f in c.narrator.findings]
             return ResponderResult(
                 clients, self.driver.counters, self.driver.record, findings, self.refused, interrupted,
-                self.forgotten,
+                self.forgotten, self.cookies_demanded,
             )  # fmt: skip
         finally:
             sockets.close()

@@ -222,6 +222,7 @@ class Driver:
     counters: Counters = field(default_factory=Counters)
     sessions: list[Session] = field(default_factory=list)
     reason: str = ""
+    last_rx: float | None = None  # clock() time of the datagram delivered last
     # With several sessions (the responder), an exception out of one engine ends that session
     # only: it goes to on_error and the session is dropped. Without it, the exception propagates.
     on_error: Callable[[Session, Exception], None] | None = None
@@ -340,6 +341,7 @@ class Driver:
                 self.counters.ignored += 1
                 continue
             self._record(Datagram(self.wall(now), (src.host, src.port), (dst.host, dst.port), payload, False))
+            self.last_rx = now
             self.add(session)
             self._guarded(session, self._deliver, session, payload, src, dst, now)
 
@@ -349,7 +351,7 @@ class Driver:
             if t is not None and t <= now:
                 self._guarded(s, s.handle_timer, now)
 
-    def run(self, done: Callable[[], bool], deadline: float) -> str:
+    def run(self, done: Callable[[], bool], deadline: float, wake_at: Callable[[], float | None] | None = None) -> str:
         """Loop until ``done()``, ``deadline`` (a ``clock()`` value) or the send budget.
 
         Returns ``"done"``, ``"deadline"`` or ``"budget"``.
@@ -381,6 +383,9 @@ class Driver:
                         wake = min(wake, t)
                 if pace_wait is not None:
                     wake = min(wake, now + pace_wait)
+                extra = wake_at() if wake_at is not None else None  # e.g. the responder's --linger end
+                if extra is not None:
+                    wake = min(wake, extra)
                 # a floor keeps an engine whose timer stays in the past from spinning the CPU
                 for key, _mask in sel.select(max(0.0005, wake - now)):
                     self._receive(key.fileobj, self.clock())  # type: ignore[arg-type]

@@ -71,3 +71,49 @@ def test_responder_bad_usage(psk: Path) -> None:
     assert code == 2 and "--pool" in out
     code, out = _run("responder", "--listen", "192.0.2.250", "--psk-file", str(psk), "--port", "0")
     assert code == 2 and "not an address of this host" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message", "not_named"),
+    [
+        (("--rate", "0"), "--rate 0: must be", "--timeout"),
+        (("--timeout", "0"), "--timeout 0: must be", "--rate"),
+        (("--mode", "bogus"), "--mode bogus: must be tunnel or transport", "--rate"),
+        (("--ping", "10.0.0.1", "--ping-size", "10"), "--ping-size 10: must be", "--count"),
+        (("--ping", "10.0.0.1", "--interval", "0"), "--interval 0: must be", "--ping-size"),
+        (("--remote-port", "0"), "--remote-port 0: must be", "--port must"),
+    ],
+)
+def test_a_range_error_names_only_the_option_at_fault(psk: Path, extra: tuple[str, ...], message: str, not_named: str) -> None:
+    code, out = _run("probe", "connect", "127.0.0.1", "--port", "0", "--psk-file", str(psk), *extra)
+    assert code == 2 and out.startswith("ipsecdiag: error: ") and message in out and not_named not in out, out
+
+
+def test_responder_range_errors_name_one_option(psk: Path) -> None:
+    code, out = _run("responder", "--listen", "127.0.0.1", "--psk-file", str(psk), "--linger", "-1")
+    assert code == 2 and "--linger -1: must be >= 0" in out and "--timeout" not in out
+    code, out = _run("responder", "--listen", "127.0.0.1", "--psk-file", str(psk), "--cookie-threshold", "-1")
+    assert code == 2 and "--cookie-threshold" in out
+
+
+def test_an_unreadable_psk_file_is_one_line(tmp_path: Path) -> None:
+    """Our own reader reports it (click's readable check would draw a box)."""
+    code, out = _run("probe", "connect", "127.0.0.1", "--port", "0", "--psk-file", str(tmp_path))  # a directory
+    assert code == 2 and out.startswith("ipsecdiag: error: --psk-file") and out.count("\n") == 1, out
+
+
+@pytest.mark.parametrize("command", [("probe", "connect"), ("responder",)])
+def test_help_shows_flags_without_a_value_placeholder(command: tuple[str, ...]) -> None:
+    res = CliRunner(env={"COLUMNS": "200", "TERM": "dumb"}).invoke(app, [*command, "--help"])
+    assert res.exit_code == 0
+    # (--help itself is typer's, declared in ipsecdiag/cli.py for every command)
+    text = "\n".join(line for line in res.output.splitlines() if "Show this message" not in line)
+    assert "<bool>" not in text and "<list[" not in text and "{gateway}" not in text
+    assert "--mode" in res.output and "tunnel|transport" in res.output
+    if command == ("probe", "connect"):
+        assert "GATEWAY" in res.output and "no [proto/port] part" in res.output
+
+
+def test_encap_is_a_flag_not_a_value(psk: Path) -> None:
+    code, out = _run("probe", "connect", "127.0.0.1", "--port", "0", "--psk-file", str(psk), "--encap", "true")
+    assert code == 2  # "true" is an extra argument: --encap takes none

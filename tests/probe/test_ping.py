@@ -178,3 +178,36 @@ def test_esp_the_kernel_refuses_to_send_is_esp_missing() -> None:
     assert got and got[0].send_errors == 2 and got[0].received == 0
     assert [f.id for f in result.findings] == ["esp-missing"] and not result.ok
     assert "refused by the kernel" in result.findings[0].evidence[0]
+
+
+def test_a_ping_source_outside_the_negotiated_tsi_is_refused_not_blamed_on_the_path() -> None:
+    """RFC 4301 §5.2: the gateway discards inner packets outside the SA's selectors; the probe
+    says so before sending instead of reporting esp-one-way."""
+    with responder_engine(True) as (p500, _p4500, ci):
+        opts = ConnectOptions(
+            gateway="127.0.0.1", config=ci, offered_ike="", offered_esp="", remote_port=p500,
+            local_addr="127.0.0.1", local_port=0, timeout=8.0, rate=50.0,
+        )  # fmt: skip
+        ping = PingOptions("10.2.0.10", count=1, interval=0.2, wait=0.5, source="10.9.9.9")
+        got = []
+        result = connect(
+            opts,
+            rng=DeterministicRandom("c"),
+            data_plane=lambda sa, drv, nar: got.append(run_ping(sa, drv, nar, ping, DeterministicRandom("p"))),
+        )
+    (pr,) = got
+    assert pr.sent == 0 and "outside the negotiated TSi" in pr.problem and "RFC 4301" in pr.problem
+    assert not result.ok and not any(f.id == "esp-one-way" for f in result.findings)
+
+
+def test_no_reply_is_worded_as_silence_host_first() -> None:
+    with responder_engine(False) as (p500, _p4500, ci):
+        opts = ConnectOptions(
+            gateway="127.0.0.1", config=ci, offered_ike="", offered_esp="", remote_port=p500,
+            local_addr="127.0.0.1", local_port=0, timeout=8.0, rate=50.0,
+        )  # fmt: skip
+        ping = PingOptions("10.2.0.10", count=1, interval=0.2, wait=0.5)
+        result = connect(opts, rng=DeterministicRandom("c"), data_plane=lambda sa, drv, nar: run_ping(sa, drv, nar, ping, DeterministicRandom("p")))
+    (f,) = result.findings
+    assert f.id == "esp-one-way" and f.title.startswith("No echo reply through the tunnel")
+    assert f.cause.startswith("In order of likelihood: 10.2.0.10 does not exist")

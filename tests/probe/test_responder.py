@@ -145,7 +145,9 @@ def test_ike_over_ipv6(tmp_path: Path) -> None:
     assert files.frames == len(res.record.datagrams) >= 6  # type: ignore[attr-defined]
 
 
-def test_ctrl_c_ends_the_responder_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_ends_the_responder_cleanly(tmp_path: Path, signame: str) -> None:
+    """Ctrl-C, and SIGTERM (``timeout``, systemd, ``docker stop``) alike: clean up, write, 130."""
     import os
     import signal
     import subprocess
@@ -160,7 +162,7 @@ def test_ctrl_c_ends_the_responder_cleanly(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         assert "listening" in proc.stdout.readline().decode()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         rc = proc.wait(timeout=10)
         text = proc.stdout.read().decode()
     finally:
@@ -257,3 +259,76 @@ def test_a_half_open_client_is_dropped_after_the_timeout(tmp_path: Path) -> None
     assert res.ok, [s.text for s in res.steps]  # type: ignore[attr-defined]
     assert out[0].refused == 0 and len(out[0].clients) == 2
     assert any(s.kind == "expired" for s in out[0].clients[0].narrator.steps)
+
+
+@needs_engine
+def test_above_the_half_open_threshold_new_clients_must_return_a_cookie(tmp_path: Path) -> None:
+    """cookie_threshold=0: every new client is asked for a COOKIE (RFC 7296 §2.6) without state
+    kept for it; its retry with the cookie is accepted and the CHILD SA comes up."""
+    r, t, out = _serve("aes256gcm16-prfsha256-ecp256", cookie_threshold=0, once=True, linger=0.2, timeout=10.0)
+    res = _probe(r.local.port, "aes256gcm16-prfsha256-ecp256", tmp_path)  # type: ignore[union-attr]
+    t.join(timeout=15)
+    assert res.ok, [s.text for s in res.steps]  # type: ignore[attr-defined]
+    assert any(s.kind == "cookie" for s in res.steps)  # type: ignore[attr-defined]
+    result = out[0]
+    assert result.cookies_demanded == 1 and result.children_up == 1
+    assert len(result.clients) == 1  # the stateless COOKIE answer left no client behind
+
+
+@needs_engine
+def test_below_the_threshold_no_cookie_is_asked(tmp_path: Path) -> None:
+    r, t, out = _serve("aes256gcm16-prfsha256-ecp256", cookie_threshold=1, once=True, linger=0.2, timeout=10.0)
+    res = _probe(r.local.port, "aes256gcm16-prfsha256-ecp256", tmp_path)  # type: ignore[union-attr]
+    t.join(timeout=15)
+    assert res.ok and not any(s.kind == "cookie" for s in res.steps)  # type: ignore[attr-defined]
+    assert out[0].cookies_demanded == 0
+
+
+@needs_engine
+def test_once_linger_stops_that_long_after_the_child_sa_came_up(tmp_path: Path) -> None:
+    """The client keeps its SAs (no Delete wakes the loop): the responder must still stop
+    ``linger`` seconds after the CHILD SA came up, not at its --timeout."""
+    r, t, out = _serve("aes256gcm16-prfsha256-ecp256", once=True, linger=0.5, timeout=20.0, keep=True)
+    cfg = build_config(
+        ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", creds=_psk(), local_id="client.test",
+        remote_id="gw.test", ts="10.2.0.0/24", local_ts="10.1.0.0/24", local_addr="127.0.0.1", encap=False, timeout=5,
+    )  # fmt: skip
+    opts = ConnectOptions(
+        gateway="127.0.0.1", config=cfg, offered_ike="", offered_esp="", remote_port=r.local.port,  # type: ignore[union-attr]
+        local_addr="127.0.0.1", local_port=0, timeout=5, keep=True,
+    )  # fmt: skip
+    res = connect(opts, rng=SystemRandom())
+    up = time.monotonic()
+    t.join(timeout=10)
+    stopped = time.monotonic() - up
+    assert res.ok and not t.is_alive() and out[0].children_up == 1
+    assert stopped < 3.0, stopped  # 0.5 s linger, not the 20 s timeout
+
+
+@needs_engine
+def test_transport_mode_is_asked_and_granted(tmp_path: Path) -> None:
+    cfg_r = build_responder_config(
+        ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", creds=_psk(), local_id="gw.test", remote_id=None,
+        local_ts="127.0.0.1/32", remote_ts="127.0.0.1/32", listen="127.0.0.1", mode="transport",
+    )  # fmt: skip
+    opts_r = ResponderOptions(listen="127.0.0.1", config=cfg_r, port=0, natt_port=0, once=True, linger=0.2, timeout=10.0)
+    r = Responder(opts_r, rng=SystemRandom(), emit=lambda s: None)
+    out: list[ResponderResult] = []
+    t = threading.Thread(target=lambda: out.append(r.run()), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 5
+    while r.driver is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cfg = build_config(
+        ike="aes256gcm16-prfsha256-ecp256", esp="aes256gcm16", creds=_psk(), local_id="client.test",
+        remote_id="gw.test", ts="127.0.0.1/32", local_ts="127.0.0.1/32", local_addr="127.0.0.1", encap=False,
+        timeout=5, mode="transport",
+    )  # fmt: skip
+    opts = ConnectOptions(
+        gateway="127.0.0.1", config=cfg, offered_ike="", offered_esp="", remote_port=r.local.port,  # type: ignore[union-attr]
+        local_addr="127.0.0.1", local_port=0, timeout=5,
+    )  # fmt: skip
+    res = connect(opts, rng=SystemRandom())
+    t.join(timeout=10)
+    assert res.ok and res.child["mode"] == "transport", [s.text for s in res.steps]
+
