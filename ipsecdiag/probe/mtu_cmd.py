@@ -31,33 +31,36 @@ if TYPE_CHECKING:  # the probe machinery is imported when the command runs
 
 
 def mtu_cmd(
-    gateway: Annotated[str, typer.Argument(help="The gateway's address (or name).")],
-    port: Annotated[int, typer.Option("--port", help="Our IKE source port (0: any free port; 500 needs privileges).")] = 0,
-    remote_port: Annotated[int, typer.Option("--remote-port", help="The gateway's IKE port.")] = 500,
-    source: Annotated[str | None, typer.Option("--source", help="Our local address (default: the route's).")] = None,
-    wait: Annotated[float, typer.Option("--wait", help="Seconds to wait for the answer to each request.")] = 1.0,
-    tries: Annotated[int, typer.Option("--tries", help="Requests per size before it counts as lost.")] = 2,
-    rate: Annotated[float, typer.Option("--rate", help="At most this many datagrams per second.")] = 5.0,
-    max_time: Annotated[float, typer.Option("--max-time", help="Bound on each search, seconds.")] = 90.0,
-    max_size: Annotated[int, typer.Option("--max-size", help="Largest IKE message tried IP-fragmented.")] = 8192,
-    ping: Annotated[str | None, typer.Option("--ping", help="With credentials: a host behind the gateway that answers ICMP echo; measures the tunnel MTU.")] = None,
-    ping_source: Annotated[str | None, typer.Option("--ping-source", help="Inner source address (default: virtual IP or an address of TSi).")] = None,
-    psk_file: Annotated[Path | None, typer.Option("--psk-file", help="File holding the pre-shared key.")] = None,
-    cert: Annotated[Path | None, typer.Option("--cert", help="Our certificate (PEM/DER, chain allowed).")] = None,
-    key: Annotated[Path | None, typer.Option("--key", help="Our private key (PEM/DER, unencrypted).")] = None,
-    ca: Annotated[list[Path] | None, typer.Option("--ca", help="CA certificate(s) to trust the gateway's certificate.")] = None,
-    local_id: Annotated[str | None, typer.Option("--id", help="Our identity.")] = None,
-    remote_id: Annotated[str | None, typer.Option("--remote-id", help="The gateway's expected identity.")] = None,
-    ike: Annotated[str, typer.Option("--ike", help="IKE proposals (strongSwan syntax).")] = DEFAULT_IKE,
-    esp: Annotated[str, typer.Option("--esp", help="ESP proposals (strongSwan syntax).")] = DEFAULT_ESP,
-    ts: Annotated[str | None, typer.Option("--ts", help="Selectors asked for on the gateway's side (TSr).")] = None,
-    local_ts: Annotated[str | None, typer.Option("--local-ts", help="Our selectors (TSi).")] = None,
-    vip: Annotated[bool, typer.Option("--vip", help="Request a virtual IP.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", help="Bound on the negotiation of the CHILD SA, seconds.")] = 20.0,
-    write: Annotated[Path | None, typer.Option("--write", help="Write the probe's packets as pcapng (keys beside it).")] = None,
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the result as JSON to this file ('-': stdout).")] = None,
+    gateway: Annotated[str, typer.Argument(metavar="GATEWAY", help="The gateway's address (or name).")],
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Our IKE source port (0: any free port; 500 needs privileges).")] = 0,
+    remote_port: Annotated[int, typer.Option("--remote-port", metavar="PORT", help="The gateway's IKE port.")] = 500,
+    source: Annotated[str | None, typer.Option("--source", metavar="ADDR", help="Our local address (default: the route's).")] = None,
+    wait: Annotated[float, typer.Option("--wait", metavar="SECONDS", help="Seconds to wait for the answer to each request.")] = 1.0,
+    tries: Annotated[int, typer.Option("--tries", metavar="N", help="Requests per size before it counts as lost.")] = 2,
+    rate: Annotated[float, typer.Option("--rate", metavar="PER_SECOND", help="At most this many datagrams per second.")] = 5.0,
+    max_time: Annotated[float, typer.Option("--max-time", metavar="SECONDS", help="Bound on each search, seconds.")] = 90.0,
+    max_size: Annotated[int, typer.Option("--max-size", metavar="BYTES", help="Largest IKE message tried IP-fragmented.")] = 8192,
+    ping: Annotated[str | None, typer.Option("--ping", metavar="HOST", help="With credentials: a host behind the gateway that answers ICMP echo; measures the tunnel MTU.")] = None,
+    ping_source: Annotated[str | None, typer.Option("--ping-source", metavar="ADDR", help="Inner source address (default: virtual IP or an address of TSi).")] = None,
+    psk_file: Annotated[Path | None, typer.Option("--psk-file", metavar="FILE", help="File holding the pre-shared key.")] = None,
+    cert: Annotated[Path | None, typer.Option("--cert", metavar="FILE", help="Our certificate (PEM/DER, chain allowed).")] = None,
+    key: Annotated[Path | None, typer.Option("--key", metavar="FILE", help="Our private key (PEM/DER, unencrypted).")] = None,
+    ca: Annotated[list[Path] | None, typer.Option("--ca", metavar="FILE", help="CA certificate(s) to trust the gateway's certificate.")] = None,
+    local_id: Annotated[str | None, typer.Option("--id", metavar="ID", help="Our identity.")] = None,
+    remote_id: Annotated[str | None, typer.Option("--remote-id", metavar="ID", help="The gateway's expected identity.")] = None,
+    ike: Annotated[str, typer.Option("--ike", metavar="PROPOSALS", help="IKE proposals (strongSwan syntax).")] = DEFAULT_IKE,
+    esp: Annotated[str, typer.Option("--esp", metavar="PROPOSALS", help="ESP proposals (strongSwan syntax).")] = DEFAULT_ESP,
+    ts: Annotated[str | None, typer.Option("--ts", metavar="CIDR,...", help="Selectors asked for on the gateway's side (TSr).")] = None,
+    local_ts: Annotated[str | None, typer.Option("--local-ts", metavar="CIDR,...", help="Our selectors (TSi).")] = None,
+    vip: Annotated[bool, typer.Option("--vip", metavar="", help="Request a virtual IP.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="Bound on the negotiation of the CHILD SA, seconds.")] = 20.0,
+    write: Annotated[Path | None, typer.Option("--write", metavar="FILE", help="Write the probe's packets as pcapng (keys beside it).")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", metavar="FILE|-", help="Write the result as JSON to this file ('-': stdout).")] = None,
 ) -> None:
-    """Find the largest IKE message and (with credentials and --ping) the largest tunnelled packet that get through to GATEWAY."""
+    """Find the largest IKE message and (with credentials and --ping) the largest tunnelled packet that get through to GATEWAY.
+
+    Says which limit it hit: our own interface MTU, a router's ICMP fragmentation needed, or silence. Exit status: 0 every measurement asked for succeeded, 1 one did not (no answer, CHILD SA not up) or a finding is an error, 2 bad usage.
+    """
     from ipsecdiag.engine import IkeConfig
     from ipsecdiag.exitcodes import ExitStatus
     from ipsecdiag.probe.cli import (

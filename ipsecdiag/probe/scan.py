@@ -11,6 +11,7 @@ the pcapng recording are the ones ``probe connect`` uses. Nothing past IKE_SA_IN
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -356,27 +357,32 @@ def _facts(r: ScanResult) -> list[str]:
         fit = schedule_fit(times)
         hint = f"; fits timeout {fit[0]:.2g} s x {fit[1]:.2g} per resend" if fit else ""
         out.append(f"IKEv1 {mode} mode answer sent again after (s): " + ", ".join(f"{t:g}" for t in times) + f" (fingerprint{hint})")
-    for a in p.anomalies:
-        out.append(f"anomaly: {a}")
+    # one line per kind of anomaly with its count: a gateway that answers every query oddly
+    # must not print the same line per query (review #18)
+    for a, n in Counter(p.anomalies).items():
+        out.append(f"anomaly: {a}" + (f" ({n} queries)" if n > 1 else ""))
     return out
 
 
 def scan_cmd(
-    gateway: Annotated[str, typer.Argument(help="The gateway's address (or name).")],
-    rate: Annotated[float, typer.Option("--rate", help="At most this many datagrams per second.")] = 4.0,
-    max_time: Annotated[float, typer.Option("--max-time", help="Stop after this many seconds, whatever is left.")] = 120.0,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before an unanswered request is sent again.")] = 2.0,
-    port: Annotated[int, typer.Option("--port", help="Our source port (0: any free port; 500 needs privileges).")] = 0,
-    remote_port: Annotated[int, typer.Option("--remote-port", help="The gateway's IKE port.")] = IKE_PORT,
-    source: Annotated[str | None, typer.Option("--source", help="Our local address (default: the route's).")] = None,
-    ikev1: Annotated[bool, typer.Option("--ikev1/--no-ikev1", help="Also probe IKEv1 Main and Aggressive Mode.")] = True,
-    backoff: Annotated[float, typer.Option("--backoff", help="Wait this long for the IKEv1 answers to be sent again (a fingerprint; costs time).")] = 0.0,
-    pair_budget: Annotated[int, typer.Option("--pair-budget", help="Round trips allowed for pairing each cipher with its PRFs/groups (0: skip).")] = 150,
-    aggressive_id: Annotated[str, typer.Option("--id", help="Identity in the IKEv1 Aggressive Mode probe (gateways pick the PSK by it).")] = "ipsecdiag-scan",
-    write: Annotated[Path | None, typer.Option("--write", help="Write the scan's packets as pcapng.")] = None,
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the result as JSON to this file ('-': stdout).")] = None,
+    gateway: Annotated[str, typer.Argument(metavar="GATEWAY", help="The gateway's address (or name).")],
+    rate: Annotated[float, typer.Option("--rate", metavar="PER_SECOND", help="At most this many datagrams per second.")] = 4.0,
+    max_time: Annotated[float, typer.Option("--max-time", metavar="SECONDS", help="Stop after this many seconds, whatever is left.")] = 120.0,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="Seconds before an unanswered request is sent again.")] = 2.0,
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Our source port (0: any free port; 500 needs privileges).")] = 0,
+    remote_port: Annotated[int, typer.Option("--remote-port", metavar="PORT", help="The gateway's IKE port.")] = IKE_PORT,
+    source: Annotated[str | None, typer.Option("--source", metavar="ADDR", help="Our local address (default: the route's).")] = None,
+    ikev1: Annotated[bool, typer.Option("--ikev1/--no-ikev1", metavar="", help="Also probe IKEv1 Main and Aggressive Mode.")] = True,
+    backoff: Annotated[float, typer.Option("--backoff", metavar="SECONDS", help="Wait this long for the IKEv1 answers to be sent again (a fingerprint; costs time).")] = 0.0,
+    pair_budget: Annotated[int, typer.Option("--pair-budget", metavar="N", help="Round trips allowed for pairing each cipher with its PRFs/groups (0: skip).")] = 150,
+    aggressive_id: Annotated[str, typer.Option("--id", metavar="ID", help="Identity in the IKEv1 Aggressive Mode probe (gateways pick the PSK by it).")] = "ipsecdiag-scan",
+    write: Annotated[Path | None, typer.Option("--write", metavar="FILE", help="Write the scan's packets as pcapng.")] = None,
+    json_out: Annotated[str | None, typer.Option("--json", metavar="FILE|-", help="Write the result as JSON to this file ('-': stdout).")] = None,
 ) -> None:
-    """Enumerate the IKE SA transforms GATEWAY accepts (IKE_SA_INIT only, no credentials)."""
+    """Enumerate the IKE SA transforms GATEWAY accepts (IKE_SA_INIT only, no credentials).
+
+    Each transform is reported accepted, rejected or, when the scan stops early (--max-time), not tested. Exit status: 0 the scan completed, 1 it did not (silence, time bound), 2 bad usage, 130 interrupted.
+    """
     import json
     import sys
 

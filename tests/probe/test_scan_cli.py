@@ -133,3 +133,36 @@ def test_incomplete_scan_lists_untested_not_rejected() -> None:
     assert not accepted & rejected and not rejected & untested and not accepted & untested
     assert "ENCR_AES_CBC_256" in untested and "ENCR_AES_GCM_16_256" not in rejected
     assert "not tested ENCR" in res.output and "rejected ENCR" not in res.output
+
+
+@pytest.mark.parametrize("command", ["scan", "mtu"])
+def test_help_shows_flags_without_placeholders(command: str) -> None:
+    # review #19: "--ikev1 <bool>", "--vip <bool>", "--ca <list[Path]>" read as options taking a value
+    res = runner.invoke(app, ["probe", command, "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    options = [line for line in res.output.splitlines() if "--" in line and "--help" not in line]
+    assert options
+    for bad in ("<bool>", "<float>", "<int>", "<list", "<path>", "<str>"):
+        assert not any(bad in line for line in options), (bad, [line for line in options if bad in line])
+    flag = "--ikev1" if command == "scan" else "--vip"
+    assert any(flag in line for line in options)
+
+
+def test_repeated_anomalies_are_one_line_with_a_count() -> None:
+    # review #18: one line per query for the same oddity buries the result
+    from rich.console import Console
+
+    from ipsecdiag.engine.config import Endpoint
+    from ipsecdiag.engine.scan import Observations
+    from ipsecdiag.engine.scan_plan import PlanResult
+    from ipsecdiag.probe.record import SessionRecord
+    from ipsecdiag.probe.scan import ScanResult, render
+    from ipsecdiag.probe.transport import Counters
+
+    plan = PlanResult(anomalies=["INVALID_KE_PAYLOAD asked for 99, which was not offered"] * 7 + ["other"])
+    r = ScanResult(Endpoint("192.0.2.1", 500), Endpoint("192.0.2.2", 500), plan, Observations(), Counters(), SessionRecord(), "done", 1.0)
+    console = Console(width=200, record=True)
+    render(console, r)
+    text = console.export_text()
+    assert text.count("INVALID_KE_PAYLOAD asked for 99") == 1 and "(7 queries)" in text
+    assert "anomaly: other\n" in text
