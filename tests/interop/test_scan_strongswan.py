@@ -99,6 +99,22 @@ def test_scan_reports_exactly_the_configured_proposals(lab: Lab, tmp_path: Path,
         assert all(data[28 + 18] == 34 for _n, _ts, _lt, data, _len in cap.frames())
 
 
+def test_scan_stopped_by_max_time_lists_untested_not_rejected(lab: Lab, tmp_path: Path) -> None:
+    """Review #17: --rate 2 --max-time 3 stopped the scan after a few queries, and the result
+    called the cipher and PRF the gateway had just chosen rejected."""
+    proposals = GATEWAYS["single"]
+    start_gateway(lab, "gw-stopped", PeerConfig(proposals=proposals))
+    doc, _pcapng, output = scan(lab, tmp_path, "--no-ikev1", "--rate", "2", max_time=3)
+    assert doc["complete"] is False and doc["stopped"] == "--max-time reached", output[-2000:]
+    want, _ = configured(proposals)
+    rejected = {a["name"] for a in doc["rejected"]}
+    untested = {a["name"] for a in doc["untested"]}
+    accepted = {a["name"] for a in doc["accepted"]}
+    assert not rejected & want, rejected & want  # nothing the gateway accepts is called rejected
+    assert accepted <= want and untested, doc
+    assert "not tested ENCR" in output
+
+
 def test_ikev1_probes_and_time_bound(lab: Lab, tmp_path: Path) -> None:
     start_gateway(lab, "gw-v1", PeerConfig(proposals=GATEWAYS["single"]))
     doc, _pcapng, output = scan(lab, tmp_path, "--max-time", "30")
