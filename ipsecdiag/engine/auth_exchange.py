@@ -312,7 +312,7 @@ def handle_response(
 
 
 def handle_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, now: float
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint, now: float
 ) -> None:
     cfg = sa.config
     eap_running = sa.neg.eap is not None
@@ -347,7 +347,7 @@ def handle_request(
 
 
 def _eap_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, first: bool
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint, first: bool
 ) -> None:
     our_first: list[Payload] = []
     if first:
@@ -369,7 +369,7 @@ def _answer_authenticated(
     h: IkeHeader,
     payloads: tuple[Payload, ...],
     src: Endpoint,
-    dst: Endpoint | None,
+    dst: Endpoint,
     idi: IdPayload,
     method: int,
     certs: tuple[bytes, ...],

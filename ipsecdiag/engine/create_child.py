@@ -244,7 +244,7 @@ def _shared(ke: KeyExchange | None, group: int | None, ke_p: KePayload | None) -
 
 
 def handle_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, now: float
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint, now: float
 ) -> None:
     sa_p, nonce = one(payloads, SaPayload), one(payloads, NoncePayload)
     if sa_p is None or nonce is None or not 16 <= len(nonce.data) <= 256:
@@ -321,7 +321,7 @@ def _answer_ike_rekey(
     ni: bytes,
     ke_p: KePayload | None,
     src: Endpoint,
-    dst: Endpoint | None,
+    dst: Endpoint,
     now: float,
 ) -> None:
     running = sa.outstanding_context()

@@ -135,7 +135,7 @@ def server_step(
     h: IkeHeader,
     payloads: tuple[Payload, ...],
     src: Endpoint,
-    dst: Endpoint | None,
+    dst: Endpoint,
     our_first: list[Payload],
     our_auth: OurAuth,
 ) -> tuple[tuple[Payload, ...], list[Payload]] | None:

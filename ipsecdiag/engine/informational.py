@@ -49,7 +49,7 @@ def start_liveness(sa: IkeSa, now: float) -> None:
 
 
 def handle_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, now: float
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint, now: float
 ) -> None:
     deletes = [p for p in payloads if isinstance(p, DeletePayload)]
     notes = [p for p in payloads if isinstance(p, NotifyPayload)]

@@ -150,7 +150,7 @@ def handle_response(
 
 
 def handle_request(
-    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint | None, now: float
+    sa: IkeSa, h: IkeHeader, payloads: tuple[Payload, ...], src: Endpoint, dst: Endpoint, now: float
 ) -> None:
     if not sa.neg.pending_addke:
         raise Refuse(

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ..crypto.sk import SkContext
     from .ike_sa import IkeSa
 
-    RequestHandler = Callable[[IkeSa, IkeHeader, tuple[Payload, ...], Endpoint, Endpoint | None, float], None]
+    RequestHandler = Callable[[IkeSa, IkeHeader, tuple[Payload, ...], Endpoint, Endpoint, float], None]
     ResponseHandler = Callable[[IkeSa, IkeHeader, tuple[Payload, ...], Endpoint, float, RequestContext], None]
 
 NON_ESP_MARKER = b"\x00\x00\x00\x00"
@@ -246,6 +246,7 @@ class ReceivePath:
         if h.is_response:
             responses[handler](sa, h, payloads, src, now, context if context is not None else RequestContext())
         else:
+            assert dst is not None  # requests always come with the socket they arrived on
             requests[handler](sa, h, payloads, src, dst, now)
 
     def _decode(
