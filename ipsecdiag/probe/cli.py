@@ -23,7 +23,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -35,9 +35,13 @@ from ipsecdiag.probe.options import DEFAULT_ESP, DEFAULT_IKE, UsageError
 from ipsecdiag.probe.transport import ProbeError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import FrameType
 
+    from ipsecdiag.probe.connect import ConnectResult
     from ipsecdiag.probe.narrate import Step
+    from ipsecdiag.probe.ping import PingResult
+    from ipsecdiag.probe.record import SessionRecord, WrittenFiles
 
 probe_app = typer.Typer(
     no_args_is_help=True,
@@ -76,7 +80,7 @@ def usage_error(msg: str) -> typer.Exit:
     return typer.Exit(ExitStatus.ERROR)
 
 
-def step_printer(console: Console) -> Any:
+def step_printer(console: Console) -> Callable[[Step], None]:
     def emit(s: Step) -> None:
         line = Text(f"{s.t:8.3f}  ")
         style = "red" if s.kind == "finding" else "green" if s.kind in ("child-sa-up", "authenticated") else ""
@@ -89,7 +93,7 @@ def step_printer(console: Console) -> Any:
     return emit
 
 
-def _json_doc(result: Any, files: Any) -> dict[str, Any]:
+def _json_doc(result: ConnectResult, files: WrittenFiles | None) -> dict[str, object]:
     from ipsecdiag.probe.narrate import finding_dict
 
     c = result.counters
@@ -112,7 +116,7 @@ def _json_doc(result: Any, files: Any) -> dict[str, Any]:
     }
 
 
-def write_json(doc: dict[str, Any], json_out: str) -> None:
+def write_json(doc: dict[str, object], json_out: str) -> None:
     """``--json``: the document to stdout ('-') or to a file (an unwritable one is a usage error)."""
     text = json.dumps(doc, indent=2) + "\n"
     if json_out == "-":
@@ -124,7 +128,7 @@ def write_json(doc: dict[str, Any], json_out: str) -> None:
         raise usage_error(f"--json {json_out}: {e.strerror or e}") from None
 
 
-def _files_dict(files: Any) -> dict[str, str] | None:
+def _files_dict(files: WrittenFiles | None) -> dict[str, str] | None:
     if files is None:
         return None
     out = {"pcapng": str(files.pcapng)}
@@ -134,7 +138,7 @@ def _files_dict(files: Any) -> dict[str, str] | None:
     return out
 
 
-def write_session(record: Any, path: Path | None, console: Console) -> Any:
+def write_session(record: SessionRecord, path: Path | None, console: Console) -> WrittenFiles | None:
     """Write the pcapng (+ keys); an unwritable path is reported, the probe's result stands."""
     if path is None:
         return None
@@ -200,7 +204,7 @@ def connect_cmd(
     console = _console(stderr=to_stdout)
     json_path = Path(json_out) if json_out not in (None, "-") else None
     _refuse_inputs(write, json_path, [p for p in (psk_file, cert, key, *(ca or ())) if p is not None])
-    pinged: list[Any] = []
+    pinged: list[PingResult] = []
     try:
         data_plane = None
         if ping is not None:
@@ -263,7 +267,7 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def render_end(console: Console, result: Any) -> None:
+def render_end(console: Console, result: ConnectResult) -> None:
     from ipsecdiag.report.render import FindingsView
 
     c = result.counters

@@ -403,6 +403,8 @@ class Narrator:
                 f"Run `ipsecdiag probe scan {self.gateway}` to list the IKE proposals {self.peer} accepts, "
                 "then offer one of them (--ike) or add ours to its configuration."
             )
+        elif fid in ("ike-no-proposal-chosen", "child-no-proposal-chosen") and not e.received and self.accepted[0]:
+            remediation = self._overlap_fix(0 if fid == "ike-no-proposal-chosen" else 1)
         elif fid == "child-no-proposal-chosen" and e.received and self.mode == "transport":
             evidence.append("we asked for transport mode (USE_TRANSPORT_MODE, RFC 7296 §3.10.1)")
             explanation = (
@@ -442,6 +444,22 @@ class Narrator:
         )
         if e.fatal:
             self.failed = True
+
+    def _overlap_fix(self, which: int) -> str | None:
+        """Responder: both lists are known, so say which algorithms differ (not an example)."""
+        offered, ours = (self.offered_ike, self.offered_esp)[which], self.accepted[which]
+        if not offered or not ours:
+            return None
+        theirs_t = {t for p in offered.split(",") for t in p.strip().split("-")}
+        ours_t = {t for p in ours.split(",") for t in p.strip().split("-")}
+        common = sorted(theirs_t & ours_t)
+        only = sorted(theirs_t - ours_t)
+        kind = ("IKE", "ESP")[which]
+        return (
+            f"Make the {kind} proposal lists overlap: {self.offer_by} offers only {', '.join(only) or '(nothing new)'} "
+            f"where we accept {ours}" + (f" (in common: {', '.join(common)})" if common else "")
+            + f"; add one of our proposals on {self.offer_by.removeprefix('the ')} side or ours to --{kind.lower()}."
+        )  # fmt: skip
 
     def _auth_refused_text(self) -> tuple[str, str, str]:
         """(explanation, cause, fix) when the gateway refused OUR AUTH (RFC 7296 §2.21.2)."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from ipsecdiag.crypto.rng import RandomSource
 from ipsecdiag.engine import events as ev
 from ipsecdiag.engine.config import Endpoint, IkeConfig, Role
-from ipsecdiag.keys.model import SecretBytes
+from ipsecdiag.keys.model import IkeSaKeys, SecretBytes
 from ipsecdiag.probe.narrate import Narrator, Step
 from ipsecdiag.probe.record import SessionRecord
 from ipsecdiag.probe.transport import IKE_PORT, NATT_PORT, Counters, Driver, Pacer, UdpSockets
@@ -100,6 +100,42 @@ def client_offer(payload: bytes) -> str:
         return ""  # the engine says what is wrong with it
     sas = msg.of_type(SaPayload)
     return ", ".join(strongswan_proposal(s) for s in suites_from_v2(sas[0])) if sas else ""  # type: ignore[arg-type]
+
+
+def client_auth_offer(payload: bytes, keys: IkeSaKeys) -> list[str]:
+    """What a client's IKE_AUTH request asks for, decrypted with the IKE SA's keys: IDi, IDr,
+    ESP proposals and selectors (before our narrowing). [] when it cannot be read here (an
+    RFC 7383 fragment: analyze of the --write pcapng reassembles it)."""
+    from ipsecdiag.crypto.errors import CryptoError
+    from ipsecdiag.crypto.sk import decrypt_sk
+    from ipsecdiag.protocol.suites import strongswan_proposal, suites_from_v2
+    from ipsecdiag.wire.errors import MalformedMessage
+    from ipsecdiag.wire.ikev2 import parse_payloads
+    from ipsecdiag.wire.ikev2_payloads import IdPayload
+    from ipsecdiag.wire.ikev2_sa import SaPayload
+    from ipsecdiag.wire.ikev2_ts import TsPayload
+    from ipsecdiag.wire.registry import PayloadType
+
+    if payload.startswith(_NON_ESP_MARKER):
+        payload = payload[4:]
+    if len(payload) < _IKE_HDR + 4 or payload[16] != PayloadType.SK:
+        return []
+    try:
+        inner = parse_payloads(payload[_IKE_HDR], decrypt_sk(keys, payload, _IKE_HDR, from_initiator=True, fragment=False))
+    except (MalformedMessage, ValueError, CryptoError):
+        return []  # the engine reports what is wrong with it
+    ids = {p.which: p.display() for p in inner if isinstance(p, IdPayload)}
+    ts = {p.which: p.display() for p in inner if isinstance(p, TsPayload)}
+    sas = [p for p in inner if isinstance(p, SaPayload)]
+    lines = [
+        f"the client sent IDi {ids.get(PayloadType.IDi, '(none)')}"
+        + (f" and asked for IDr {ids[PayloadType.IDr]}" if PayloadType.IDr in ids else " (no IDr: any identity of ours)")
+    ]
+    if sas:
+        lines.append("the client offered ESP proposals: " + ", ".join(strongswan_proposal(x) for x in suites_from_v2(sas[0])))  # type: ignore[arg-type]
+    if ts:
+        lines.append(f"the client proposed TSi {ts.get(PayloadType.TSi, '(none)')} and TSr {ts.get(PayloadType.TSr, '(none)')}")
+    return lines
 
 
 def ike_spi_i(payload: bytes) -> tuple[bytes, bool] | None:
@@ -233,6 +269,8 @@ class Responder:
         self.clients[(src.host, spi_i)] = c
         self.by_host[src.host] = c
         narrator.step("client", f"new IKE_SA_INIT from {src} (SPI {spi_i.hex()})")
+        if narrator.offered_ike:
+            narrator.step("offer", f"the client offered IKE proposals: {narrator.offered_ike}")
         return c
 
     def on_event(self, sa: object, e: object) -> None:
@@ -247,9 +285,25 @@ class Responder:
                                     f"{self.opts.cookie_threshold}): COOKIE demanded, no state kept")  # fmt: skip
                     return
                 c.narrator.on_event(sa, e)
+                self._report_auth_offer(c, e)
                 if c.up_at is None and c.narrator.child is not None:
                     c.up_at = self.clock()
                 return
+
+    def _report_auth_offer(self, c: Client, e: object) -> None:
+        """Issue 9: say what every client asked for in IKE_AUTH, on success too."""
+        n = c.narrator
+        if not (isinstance(e, ev.Received) and e.exchange == "IKE_AUTH" and not e.is_response):
+            return
+        if n.init_done is None or self.driver is None or not self.driver.record.datagrams:
+            return
+        lines = client_auth_offer(self.driver.record.datagrams[-1].payload, n.init_done.keys)
+        if not lines:
+            n.step("offer", "IKE_AUTH arrived in RFC 7383 fragments: `ipsecdiag analyze` of the --write pcapng shows its IDs and selectors")
+        for line in lines:
+            n.step("offer", line)
+            if line.startswith("the client offered ESP proposals: "):
+                n.offered_esp = line.removeprefix("the client offered ESP proposals: ")
 
     def on_error(self, sa: object, e: Exception) -> None:
         """An exception out of one client's engine: reported, that client dropped, others go on."""

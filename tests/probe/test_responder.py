@@ -117,6 +117,10 @@ def test_mismatched_proposal_is_reported_on_both_ends(tmp_path: Path) -> None:
     evidence = out[0].findings[0].evidence
     assert "the client offered IKE proposals: aes256gcm16-prfsha256-ecp256" in evidence
     assert "we accept IKE proposals: aes128-sha256-modp3072" in evidence
+    # both lists are known here: the fix names what differs, not the catalogue's example proposal
+    fix = out[0].findings[0].remediation
+    assert "offers only aes256gcm16, ecp256, prfsha256 where we accept aes128-sha256-modp3072" in fix, fix
+    assert "proposals = aes256gcm16-prfsha384-ecp384" not in fix
 
 
 @needs_engine
@@ -332,3 +336,17 @@ def test_transport_mode_is_asked_and_granted(tmp_path: Path) -> None:
     t.join(timeout=10)
     assert res.ok and res.child["mode"] == "transport", [s.text for s in res.steps]
 
+
+
+@needs_engine
+def test_the_responder_reports_what_a_successful_client_offered(tmp_path: Path) -> None:
+    """Issue 9 / review 15: proposals, IDs and selectors before narrowing, on success too."""
+    r, t, out = _serve("aes256gcm16-prfsha256-ecp256", once=True, linger=0.2, timeout=10.0)
+    res = _probe(r.local.port, "aes256gcm16-prfsha256-ecp256", tmp_path)  # type: ignore[union-attr]
+    t.join(timeout=15)
+    assert res.ok  # type: ignore[attr-defined]
+    texts = [s.text.split("] ", 1)[1] for s in out[0].clients[0].narrator.steps if s.kind == "offer"]
+    assert "the client offered IKE proposals: aes256gcm16-prfsha256-ecp256" in texts
+    assert "the client sent IDi client.test and asked for IDr gw.test" in texts
+    assert "the client offered ESP proposals: aes256gcm16" in texts[2]
+    assert "the client proposed TSi 10.1.0.0/24 and TSr 10.2.0.0/24" in texts
