@@ -329,7 +329,14 @@ def _facts(r: ScanResult) -> list[str]:
     if o.signature_hashes:
         out.append("signature hashes (RFC 7427): " + ", ".join(name_of(HashAlgorithm, h) for h in o.signature_hashes))
     if o.cookie_demanded:
-        out.append(f"COOKIE demanded ({o.cookie_len} octets): the gateway is under load or always asks")
+        # RFC 7296 §2.6: a responder asks for cookies when its half-open SAs pass a threshold; the
+        # half-open SAs earlier scans or probes from this address left count too (strongSwan
+        # cookie_threshold, half_open_timeout 30 s), and so do this scan's own full answers
+        own = f"; this scan left {p.full_answers} itself" if p.full_answers else ""
+        out.append(
+            f"COOKIE demanded ({o.cookie_len} octets): the gateway counts too many half-open IKE SAs (under load, "
+            f"or ones that earlier probes from this address left{own}: wait ~30 s between scans), or it always asks"
+        )
     if o.redirect:
         out.append(f"REDIRECT to {o.redirect}")
     if o.nat_local is not None:

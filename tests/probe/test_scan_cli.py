@@ -166,3 +166,22 @@ def test_repeated_anomalies_are_one_line_with_a_count() -> None:
     text = console.export_text()
     assert text.count("INVALID_KE_PAYLOAD asked for 99") == 1 and "(7 queries)" in text
     assert "anomaly: other\n" in text
+
+
+def test_cookie_demand_names_our_own_half_open_sas() -> None:
+    # review #22: after a few scans charon asked for cookies because of our own half-open SAs
+    from rich.console import Console
+
+    from ipsecdiag.engine.config import Endpoint
+    from ipsecdiag.engine.scan import Observations
+    from ipsecdiag.engine.scan_plan import PlanResult
+    from ipsecdiag.probe.record import SessionRecord
+    from ipsecdiag.probe.scan import ScanResult, render
+    from ipsecdiag.probe.transport import Counters
+
+    obs = Observations(cookie_demanded=True, cookie_len=24)
+    r = ScanResult(Endpoint("192.0.2.1", 500), Endpoint("192.0.2.2", 500), PlanResult(full_answers=1), obs, Counters(), SessionRecord(), "done", 1.0)
+    console = Console(width=300, record=True)
+    render(console, r)
+    text = console.export_text()
+    assert "COOKIE demanded (24 octets)" in text and "earlier probes from this address" in text and "this scan left 1" in text
