@@ -264,6 +264,7 @@ def handle_response(
                 return  # the next EAP round is on its way
             idr, method, certs = done
         else:
+            assert idr is not None  # checked above: only EAP may answer without IDr yet
             method, certs = _verify_peer(sa, payloads, idr, sa.neg.init_response, sa.neg.ni, h.message_id)
     except Refuse as r:
         if r.received:

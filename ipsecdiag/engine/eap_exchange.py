@@ -100,10 +100,8 @@ def client_step(
         if idr is None:
             raise Refuse(0, "IKE_AUTH answer without IDr", respond=False, fatal=True)
         method, certs = verify(sa, payloads, idr, sa.neg.init_response, sa.neg.ni, st["auth_mid"])
-        st.update(
-            peer=EapPeer(auth.identity.encode(), auth.password.reveal().decode("utf-8"), sa.rng),
-            result=(idr, method, certs),
-        )
+        st["peer"] = EapPeer(auth.identity.encode(), auth.password.reveal().decode("utf-8"), sa.rng)
+        st["result"] = (idr, method, certs)
     elif "msk" in st:  # the final answer: the responder's AUTH over the MSK
         if not _msk_auth_ok(sa, payloads, st["idr"], sa.neg.init_response, sa.neg.ni, our_auth):
             raise _auth_failed("the responder's AUTH over the EAP MSK does not verify", respond=False)
@@ -148,7 +146,8 @@ def server_step(
         idi = one(payloads, IdPayload, PayloadType.IDi)
         users = {name.encode(): pw.reveal().decode("utf-8") for name, pw in sa.config.eap_users}
         server = EapServer(users, sa.rng, name=sa.config.local_id.data)
-        st.update(server=server, first=payloads, idi=idi, auth_mid=h.message_id)
+        assert idi is not None  # handle_request starts EAP only for a request with IDi
+        st["server"], st["first"], st["idi"], st["auth_mid"] = server, payloads, idi, h.message_id
         sa.send_response(_X, h.message_id, [*our_first, EapPayload(server.start(idi.data))], src, dst)
         return None
     if "msk" in st:
