@@ -33,12 +33,15 @@ def _merge(ours: Finding, theirs: Finding) -> Finding:
     cause = theirs.cause
     if "peer config" in ours.cause and "peer config" not in cause:
         cause = f"{cause} {ours.cause}"  # strongSwan: AUTHENTICATION_FAILED also for unknown IDs
+    # what only the probe knows: the IDr it asked for (strongSwan refuses unknown IDs the same way)
+    extra = [part.strip() for part in ours.remediation.split(";") if "--remote-id" in part]
+    remediation = theirs.remediation + (f" Also {extra[0]}." if extra and "--remote-id" not in theirs.remediation else "")
     return dataclasses.replace(
         ours,
         title=theirs.title,
         explanation=theirs.explanation,
         cause=cause,
-        remediation=theirs.remediation,
+        remediation=remediation,
         evidence=evidence,
         frames=sorted(set(ours.frames) | set(theirs.frames)),
     )

@@ -51,6 +51,10 @@ class IcmpError:
     offender: str
     what: str
     mtu: int | None = None  # fragmentation needed / packet too big
+    icmp_type: int = 0
+    code: int = 0
+    v6: bool = False
+    quoted: bytes = b""  # the start of our UDP payload, as the ICMP quoted it
 
     def text(self) -> str:
         mtu = f" (next-hop MTU {self.mtu})" if self.mtu else ""
@@ -75,7 +79,7 @@ def _offender(raw: bytes) -> str:
     return "?"
 
 
-def parse(cmsg_data: bytes, dst: tuple[str, int]) -> IcmpError | None:
+def parse(cmsg_data: bytes, dst: tuple[str, int], quoted: bytes = b"") -> IcmpError | None:
     """The error of one ``IP_RECVERR``/``IPV6_RECVERR`` control message (None: not ICMP)."""
     if len(cmsg_data) < _EE.size:
         return None
@@ -85,7 +89,8 @@ def parse(cmsg_data: bytes, dst: tuple[str, int]) -> IcmpError | None:
     v6 = origin == _SO_EE_ORIGIN_ICMP6
     what = (_ICMP6 if v6 else _ICMP4).get((icmp_type, code), f"type {icmp_type} code {code}")
     too_big = (icmp_type, code) == ((2, 0) if v6 else (3, 4))
-    return IcmpError(dst, _offender(cmsg_data[_EE.size :]), what, info if too_big and info else None)
+    mtu = info if too_big and info else None
+    return IcmpError(dst, _offender(cmsg_data[_EE.size :]), what, mtu, icmp_type, code, v6, quoted[:64])
 
 
 def drain(sock: socket.socket) -> list[IcmpError]:
@@ -93,7 +98,7 @@ def drain(sock: socket.socket) -> list[IcmpError]:
     out: list[IcmpError] = []
     for _ in range(_MAX_READS):
         try:
-            _data, ancdata, _flags, addr = sock.recvmsg(2048, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+            payload, ancdata, _flags, addr = sock.recvmsg(2048, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             break
         except OSError:
@@ -101,10 +106,29 @@ def drain(sock: socket.socket) -> list[IcmpError]:
         dst = (str(addr[0]), int(addr[1])) if isinstance(addr, tuple) else ("?", 0)
         for level, kind, data in ancdata:
             if (level, kind) in ((socket.IPPROTO_IP, IP_RECVERR), (socket.IPPROTO_IPV6, IPV6_RECVERR)):
-                err = parse(data, dst)
+                err = parse(data, dst, payload)
                 if err is not None:
                     out.append(err)
     return out
 
 
-__all__ = ["IcmpError", "drain", "enable", "parse"]
+def error_packet(err: IcmpError, local: tuple[str, int]) -> bytes | None:
+    """The ICMP error as it arrived on the wire, rebuilt for the session's pcapng (IPv4 only):
+    offender -> us, quoting our IP/UDP header and the start of our datagram (RFC 792), so that
+    ``analyze`` and Wireshark of the --write file see why the request went unanswered."""
+    if err.v6 or ":" in local[0] or ":" in err.dst[0] or err.offender == "?":
+        return None
+    from ipsecdiag.esp.inner import internet_checksum
+    from ipsecdiag.probe.record import ip_udp_packet
+
+    inner = ip_udp_packet(local, err.dst, err.quoted)[: 28 + min(len(err.quoted), 64)]
+    rest = (err.mtu or 0) & 0xFFFF  # next-hop MTU in the low 16 bits (RFC 1191)
+    icmp = struct.pack("!BBHI", err.icmp_type, err.code, 0, rest) + inner
+    icmp = icmp[:2] + internet_checksum(icmp).to_bytes(2, "big") + icmp[4:]
+    src, dst = socket.inet_aton(err.offender), socket.inet_aton(local[0])
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 0, 0, 64, 1, 0, src, dst)
+    hdr = hdr[:10] + internet_checksum(hdr).to_bytes(2, "big") + hdr[12:]
+    return hdr + icmp
+
+
+__all__ = ["IcmpError", "drain", "enable", "error_packet", "parse"]

@@ -494,6 +494,31 @@ class Narrator:
             lines.append("port unreachable: nothing listens on that UDP port there (IKE daemon down or elsewhere)")
         return lines[:6]
 
+    def _icmp_cause(self) -> tuple[str | None, str | None]:
+        """(cause, fix) settled by an ICMP error about our requests; (None, None) if none came."""
+        errors = self._icmp()
+        if not errors:
+            return None, None
+        e = errors[-1]
+        host, port = e.dst
+        if "port unreachable" in e.what:
+            return (
+                f"Nothing listens on UDP {port} at {host} (ICMP port unreachable from {e.offender}): the IKE "
+                "daemon is not running there, or listens on another address or port.",
+                "Start the IKE daemon on the gateway (strongSwan: `systemctl status strongswan`, `swanctl "
+                "--stats`), or probe the address/port it listens on (--remote-port).",
+            )
+        if "prohibited" in e.what:
+            return (
+                f"A firewall at {e.offender} rejects our datagrams to {host}:{port} ({e.what}).",
+                f"Allow UDP 500 and 4500 to {host} on {e.offender}'s filter.",
+            )
+        return (
+            f"{host} cannot be reached: {e.offender} reported {e.what} (wrong address, the host is down, or "
+            "no route to it).",
+            f"Check the gateway's address and that it is up; {e.offender} is where the path ends.",
+        )
+
     def _offers(self, which: int) -> list[str]:
         """Evidence lines with the offer and, on a responder, what it accepts (0 IKE, 1 ESP)."""
         kind = ("IKE", "ESP")[which]
@@ -527,7 +552,10 @@ class Narrator:
                 f"datagrams from {self.peer} were discarded: "
                 + ", ".join(f"{n}x {why}" for why, n in self.drops.most_common(3))
             )
-        self.fail(finding(fid, evidence=evidence, ike_sa=self.ike_sa, data={"exchange": exchange}))
+        cause, fix = self._icmp_cause() if fid == "ike-unanswered" else (None, None)
+        self.fail(
+            finding(fid, evidence=evidence, ike_sa=self.ike_sa, data={"exchange": exchange}, cause=cause, remediation=fix)
+        )
         self.failed = True
         if self.drops:
             reasons = [f"{n}x {why}" for why, n in self.drops.most_common(5)]

@@ -40,6 +40,7 @@ class Datagram:
     dst: tuple[str, int]
     payload: bytes
     outgoing: bool
+    raw: bytes | None = None  # a whole IP packet that is not our UDP (an ICMP error about it)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class SessionRecord:
     def frames(self) -> Iterator[tuple[int, float, int, bytes, int]]:
         """The datagrams as the capture reader's frames (numbered as in the written pcapng)."""
         for ident, d in enumerate(self.datagrams, 1):
-            pkt = ip_udp_packet(d.src, d.dst, d.payload, ident)
+            pkt = d.raw if d.raw is not None else ip_udp_packet(d.src, d.dst, d.payload, ident)
             yield ident, d.ts, LINKTYPE_RAW, pkt, len(pkt)
 
     def write(self, pcapng: Path, *, with_keys: bool = True) -> WrittenFiles:
@@ -125,6 +126,9 @@ class SessionRecord:
         # atomic and private (ipsecdiag.outputs rules): the capture is half of a decryptable session
         with writing(pcapng) as tmp, PcapNgWriter(tmp, application="ipsecdiag probe") as w:
             for ident, d in enumerate(self.datagrams, 1):
+                if d.raw is not None:
+                    w.write(d.ts, d.raw, linktype=LINKTYPE_RAW, comment="received (ICMP error from the socket's error queue)")
+                    continue
                 pkt = ip_udp_packet(d.src, d.dst, d.payload, ident)
                 w.write(d.ts, pkt, linktype=LINKTYPE_RAW, comment="sent" if d.outgoing else "received")
         if not (with_keys and self.keys):

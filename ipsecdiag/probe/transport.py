@@ -314,7 +314,15 @@ class Driver:
 
     def _icmp(self, sock: socket.socket) -> None:
         errors = self.counters.icmp_errors
-        errors += icmperr.drain(sock)[: max(0, _MAX_ICMP - len(errors))]
+        new = icmperr.drain(sock)[: max(0, _MAX_ICMP - len(errors))]
+        errors += new
+        local = sock.getsockname()
+        now = self.wall(self.clock())
+        for e in new:
+            # into the session's pcapng too: analyze of the file then sees why nothing answered
+            raw = icmperr.error_packet(e, (str(local[0]), int(local[1])))
+            if raw is not None:
+                self._record(Datagram(now, (e.offender, 0), (str(local[0]), 0), e.quoted, False, raw))
 
     def _record(self, d: Datagram) -> None:
         if len(self.record.datagrams) < MAX_RECORDED:

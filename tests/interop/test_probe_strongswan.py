@@ -63,6 +63,16 @@ def _free_gateway_namespace(lab: Lab) -> None:
         old.stop()
 
 
+def _same_words_as_analyze(run_: ProbeRun, fid: str) -> dict[str, object]:
+    """The probe's finding ``fid`` says what ``analyze`` of its own pcapng says (issue 8)."""
+    ours = next(f for f in run_.doc["findings"] if f["id"] == fid)
+    theirs = next(f for f in analyze(run_.pcapng, run_.keys)["findings"] if f["id"] == fid and f["severity"] == "error")
+    assert (ours["title"], ours["explanation"]) == (theirs["title"], theirs["explanation"])
+    assert ours["remediation"].startswith(theirs["remediation"])  # (+ what only the probe knows)
+    assert all(e in ours["evidence"] for e in theirs["evidence"])
+    return ours
+
+
 def _analyze_ids(run_: ProbeRun) -> list[str]:
     """The finding ids ``analyze`` gives for the session the probe wrote (the same wording)."""
     return [f["id"] for f in analyze(run_.pcapng, run_.keys if run_.keys.exists() else None)["findings"]]
@@ -248,7 +258,7 @@ def test_strongswan_behind_a_nat_against_ipsecdiag_responder(nat_lab: Lab, tmp_p
     out = responder.output()
     assert up.ok and down.ok and rc == 0, up.output[-1500:] + "\n--- responder:\n" + out[-2000:]
     # the client is seen at the router's address: the NAT translated it, and NAT-T still works
-    assert f"[{ROUTER_GW_ADDR}:" in out and "NAT found in front of the client" in out
+    assert f"[{ROUTER_GW_ADDR}:" in out and "a NAT in front of the client, or it forces UDP encapsulation" in out
 
 
 def test_lost_requests_are_retransmitted(tmp_path: Path) -> None:
@@ -275,6 +285,9 @@ def test_no_proposal_chosen(lab: Lab, tmp_path: Path) -> None:
     run_ = probe(lab, tmp_path, [*_psk_args(tmp_path), "--ike", "aes256gcm16-prfsha256-ecp256"])
     assert run_.result.rc == 1, run_.result.output[-2000:]
     assert run_.finding_ids[0] == "ike-no-proposal-chosen"
+    # the gateway revealed nothing (RFC 7296 §2.7): point to the scan, invent no proposal
+    fix = run_.doc["findings"][0]["remediation"]
+    assert "ipsecdiag probe scan" in fix and "proposals =" not in fix
     report = analyze(run_.pcapng, None)  # no keys: IKE_SA_INIT failed
     assert "ike-no-proposal-chosen" in [f["id"] for f in report["findings"]]
 
@@ -293,7 +306,18 @@ def test_wrong_psk_is_auth_failed(lab: Lab, tmp_path: Path) -> None:
     run_ = probe(lab, tmp_path, _psk_args(tmp_path, "not-the-gateways-psk"))
     assert run_.result.rc == 1, run_.result.output[-2000:]
     assert run_.finding_ids[0] == "auth-failed"
-    assert "auth-failed" in _analyze_ids(run_)
+    f = _same_words_as_analyze(run_, "auth-failed")
+    assert any(e.startswith("we sent IDi ") and "SHARED_KEY_MIC" in e for e in f["evidence"]), f["evidence"]
+
+
+def test_wrong_remote_id_is_auth_failed_with_the_ids_we_sent(lab: Lab, tmp_path: Path) -> None:
+    start_gateway(lab, "gw-rid", PeerConfig())
+    args = ["--psk-file", str(psk_file(tmp_path)), "--id", INITIATOR_ID, "--remote-id", "wrong.example"]
+    run_ = probe(lab, tmp_path, args)
+    assert run_.result.rc == 1 and run_.finding_ids[0] == "auth-failed", run_.result.output[-2000:]
+    f = run_.doc["findings"][0]
+    assert any("IDr wrong.example (FQDN)" in e for e in f["evidence"]), f["evidence"]
+    assert "peer config" in f["cause"] and "--remote-id" in f["remediation"]
 
 
 def test_selectors_the_gateway_refuses(lab: Lab, tmp_path: Path) -> None:
@@ -303,7 +327,7 @@ def test_selectors_the_gateway_refuses(lab: Lab, tmp_path: Path) -> None:
     assert run_.result.rc == 1, run_.result.output[-2000:]
     assert run_.finding_ids[0] == "ts-unacceptable"
     assert f"we asked for TSi {INITIATOR_NET} and TSr 10.9.0.0/24" in run_.doc["findings"][0]["evidence"]
-    assert "ts-unacceptable" in _analyze_ids(run_)
+    _same_words_as_analyze(run_, "ts-unacceptable")
 
 
 def test_ke_group_mismatch_then_retry_succeeds(lab: Lab, tmp_path: Path) -> None:

@@ -102,10 +102,20 @@ def test_nothing_listening_is_told_by_icmp_port_unreachable(tmp_path: Path) -> N
     res = runner.invoke(
         app,
         ["probe", "connect", "127.0.0.1", "--remote-port", str(port), "--port", "0", "--psk-file", str(psk),
-         "--timeout", str(TIMEOUT), "--json", "-"],
+         "--timeout", str(TIMEOUT), "--json", "-", "--write", str(tmp_path / "u.pcapng")],
     )  # fmt: skip
     assert res.exit_code == 1, res.output[-2000:]
     doc = json.loads(res.output[res.output.index("{\n") :])
     (f,) = [f for f in doc["findings"] if f["id"] == "ike-unanswered"]
+    # the cause is settled by the ICMP error, not the generic list
+    assert f["cause"].startswith(f"Nothing listens on UDP {port} at 127.0.0.1"), f["cause"]
+    # and the error is in the pcapng, quoting our datagram (read back with scapy, independently)
+    from scapy.layers.inet import ICMP, UDP, IPerror, UDPerror
+    from scapy.utils import rdpcap
+
+    pkts = rdpcap(str(tmp_path / "u.pcapng"))
+    errs = [p for p in pkts if p.haslayer(ICMP) and p[ICMP].type == 3 and p[ICMP].code == 3]
+    assert errs and len(errs) + sum(1 for p in pkts if p.haslayer(UDP) and not p.haslayer(ICMP)) == len(pkts)
+    assert errs[0][IPerror].dst == "127.0.0.1" and errs[0][UDPerror].dport == port
     assert any(f"ICMP port unreachable from 127.0.0.1 for our datagram to 127.0.0.1:{port}" in e for e in f["evidence"])
     assert any("nothing listens on that UDP port" in e for e in f["evidence"])
