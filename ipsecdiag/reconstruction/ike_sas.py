@@ -25,7 +25,7 @@ from ..keys.rekey import RekeyExchange
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.errors import MalformedMessage, WireError
-from ..wire.registry import ExchangeType, name_of
+from ..wire.registry import EapCode, ExchangeType, name_of
 from .decrypted import learn, learn_v1
 from .halfopen import HalfOpenLedger
 from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
@@ -633,6 +633,10 @@ def _settle_state(sa: IkeSaRecord) -> None:
             for p in m.inner:
                 if isinstance(p, v2.DeletePayload) and p.protocol_id == 1:
                     deleted = True
+    # Established means both AUTH payloads were sent and accepted: an IKE_AUTH request carrying
+    # the initiator's AUTH answered by the responder's AUTH without a failure. With EAP (RFC 7296
+    # §2.16) the responder's AUTH comes in the first round, the initiator's only in the last one,
+    # after EAP-Success; an EAP-Failure (RFC 3748 §4.2) ends the exchange without it.
     auth_ok = False
     auth_failed = False
     for e in auth:
@@ -640,26 +644,32 @@ def _settle_state(sa: IkeSaRecord) -> None:
             continue
         if e.response.decrypted:
             names = set(e.response.notifies)
-            if names & fatal:
+            if names & fatal or any(
+                isinstance(p, v2.EapPayload) and p.code == EapCode.FAILURE for p in e.response.inner
+            ):
                 auth_failed = True
-            elif "AUTH" in e.response.payloads:
-                auth_ok = True  # EAP rounds carry no AUTH until the last one
+            elif "AUTH" in e.response.payloads and (
+                e.request is None or not e.request.decrypted or "AUTH" in e.request.payloads
+            ):
+                auth_ok = True
         elif e.response.payloads and "SK" not in e.response.payloads and "SKF" not in e.response.payloads:
             if set(e.response.notifies) & fatal:
                 auth_failed = True
-    # A failure notify sent later by the initiator (INFORMATIONAL AUTHENTICATION_FAILED).
+    # The initiator rejecting the responder's AUTH says so in a separate INFORMATIONAL after
+    # IKE_AUTH (RFC 7296 §2.21.2): the responder's AUTH was sent but not accepted.
     for e in later:
         for m in e.all_messages():
-            if m.decrypted and "AUTHENTICATION_FAILED" in m.notifies and not auth_ok:
+            if m.decrypted and "AUTHENTICATION_FAILED" in m.notifies:
                 auth_failed = True
+                auth_ok = False
     if not ok_init and init:
         any_resp = any(e.response is not None for e in init)
         sa.state = "failed" if any_resp or any(e.unanswered for e in init) else "incomplete"
         return
-    if deleted:
+    if auth_failed:
+        sa.state = "failed"  # a Delete that follows the failure does not make it a closed tunnel
+    elif deleted:
         sa.state = "deleted"
-    elif auth_failed:
-        sa.state = "failed"
     elif auth_ok:
         sa.state = "established"
     elif later and any(e.response is not None for e in later):
