@@ -24,7 +24,7 @@ from enum import IntEnum
 from ..crypto.errors import CryptoError
 from ..crypto.mac import Mac, make_mac
 from ..keys.model import ChildSaKeys
-from .sa import EsnTracker
+from .replay import EsnTracker
 
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")

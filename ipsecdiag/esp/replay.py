@@ -6,6 +6,19 @@ number accepted so far: bit ``i`` set means ``top - i`` was seen. Memory is cons
 
 The RFC updates the window only after the ICV verifies; :meth:`ReplayWindow.check` and
 :meth:`ReplayWindow.update` allow that order, :meth:`ReplayWindow.check_and_update` does both.
+
+This module is the one definition of the window in the package, in three forms that share
+their arithmetic:
+
+* :class:`ReplayWindow`: the receiver's window with ESN (the reference form; ``esp.tunnel``);
+* :class:`EsnTracker`: the high-order half alone, as a decryptor needs it (``esp.sa``,
+  ``esp.ah``): the Appendix A2.1 inference with W = 2^31 (the nearest neighbour of ``top``);
+* :class:`RingWindow`: the fast form the ESP tracker of ``reconstruction/`` runs on a million
+  packets: "seen" flags in a ``bytearray`` ring indexed by ``seq & (size - 1)`` (a power of two
+  at least the window, so it divides 2^32), slid by :func:`ring_advance`. A ring can remember
+  more numbers than the window holds (the tracker tells replays from too-old packets with
+  that); its verdicts inside the window are those of :class:`ReplayWindow`, which a property
+  test holds on random sequences.
 """
 
 from __future__ import annotations
@@ -14,6 +27,18 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 _MASK32 = 0xFFFFFFFF
+
+
+def esn_high(top: int, seq_lo: int, window: int) -> int:
+    """The high-order 32 bits a receiver whose highest authenticated 64-bit sequence number is
+    ``top`` and whose window is ``window`` assigns to the 32 bits ``seq_lo`` on the wire
+    (RFC 4303 Appendix A2.1). Never below 0 nor above 2^32 - 1."""
+    th, tl = top >> 32, top & _MASK32
+    if tl >= window - 1:  # case A: the window lies within one sub-space
+        seqh = th if seq_lo >= tl - window + 1 else th + 1
+    else:  # case B: the window spans two sub-spaces
+        seqh = th - 1 if seq_lo >= (tl - window + 1) & _MASK32 else th
+    return min(max(seqh, 0), _MASK32)
 
 
 class ReplayStatus(IntEnum):
@@ -56,13 +81,7 @@ class ReplayWindow:
         (RFC 4303 Appendix A2.1); without ESN, ``seq`` itself."""
         if not self.esn or seq > _MASK32:
             return seq
-        w = self.size
-        th, tl = self.top >> 32, self.top & _MASK32
-        if tl >= w - 1:  # case A: the window lies within one sub-space
-            seqh = th if seq >= tl - w + 1 else th + 1
-        else:  # case B: the window spans two sub-spaces
-            seqh = th - 1 if seq >= (tl - w + 1) & _MASK32 else th
-        return (max(seqh, 0) << 32) | seq
+        return (esn_high(self.top, seq, self.size) << 32) | seq
 
     def check(self, seq: int) -> Verdict:
         """Judge ``seq`` without changing the window."""
@@ -93,3 +112,98 @@ class ReplayWindow:
         if v.status == ReplayStatus.NEW:
             self.update(v.seq)
         return v
+
+
+ESN_GUESS_WINDOW = 1 << 31  # Appendix A: a decryptor guesses the high half nearest to ``top``
+
+
+class EsnTracker:
+    """High-order sequence bits of one SA direction (RFC 4303 Appendix A), for a decryptor.
+
+    ``top`` is the highest 64-bit sequence number authenticated so far. :meth:`guess` is
+    :func:`esn_high` with W = 2^31; when the ICV fails with it, :meth:`alternatives` gives the
+    neighbouring high halves to try (Appendix A3: a receiver may try Seqh + 1 / - 1).
+    """
+
+    __slots__ = ("top",)
+
+    def __init__(self, top: int = 0) -> None:
+        self.top = top
+
+    def guess(self, seq_lo: int) -> int:
+        """The high half that puts ``seq_lo`` nearest to ``top``."""
+        return esn_high(self.top, seq_lo, ESN_GUESS_WINDOW)
+
+    def alternatives(self, seq_lo: int, tried: int) -> list[int]:
+        """The other neighbours of ``top >> 32``, nearest first, for when ``tried`` failed."""
+        th = self.top >> 32
+        cands = [h for h in (th, th + 1, th - 1) if 0 <= h <= _MASK32 and h != tried]
+        cands.sort(key=lambda h: abs(((h << 32) | seq_lo) - self.top))
+        return cands
+
+    def update(self, seq_hi: int, seq_lo: int) -> None:
+        full = (seq_hi << 32) | seq_lo
+        if full > self.top:
+            self.top = full
+
+
+def ring_size(window: int, minimum: int = 64, maximum: int = 1 << 16) -> int:
+    """A ring length for ``window``: a power of two (it divides 2^32, so slots stay valid
+    across a 32-bit wrap), at least twice the window and ``minimum``, at most ``maximum``."""
+    n = 1
+    while n < minimum or (n < 2 * window and n < maximum):
+        n <<= 1
+    return n
+
+
+def ring_advance(seen: bytearray, top: int, seq: int) -> None:
+    """Slide a ring whose right edge is ``top`` to ``seq`` (> ``top``, modulo 2^32 after a
+    wrap): the slots of the skipped numbers are cleared and ``seq``'s is set."""
+    size = len(seen)
+    m = size - 1
+    if (seq - top) & _MASK32 >= size:
+        seen[:] = bytes(size)
+    else:
+        a, b = (top + 1) & m, seq & m
+        if a <= b:
+            seen[a:b] = bytes(b - a)
+        else:
+            seen[a:] = bytes(size - a)
+            seen[:b] = bytes(b)
+    seen[seq & m] = 1
+
+
+class RingWindow:
+    """The fast form of :class:`ReplayWindow` (32-bit sequence numbers): the same verdicts,
+    kept in a ``bytearray`` ring of :func:`ring_size` slots. The ESP tracker keeps ``seen``
+    and ``top`` in its per-flow state and inlines the in-order step (``seen[seq & m] = 1``);
+    everything else goes through :func:`ring_advance` and :meth:`status`."""
+
+    __slots__ = ("seen", "size", "top")
+
+    def __init__(self, size: int = 64, top: int = 0) -> None:
+        if size < 1:
+            raise ValueError("window size must be at least 1")
+        self.size = size
+        self.top = top
+        self.seen = bytearray(ring_size(size))
+
+    def status(self, seq: int) -> ReplayStatus:
+        """Judge ``seq`` without changing the window."""
+        if seq > self.top:
+            return ReplayStatus.NEW
+        d = self.top - seq
+        if d >= self.size:
+            return ReplayStatus.TOO_OLD
+        return ReplayStatus.DUPLICATE if self.seen[seq & (len(self.seen) - 1)] else ReplayStatus.NEW
+
+    def check_and_update(self, seq: int) -> Verdict:
+        st = self.status(seq)
+        need = 0 if seq > self.top else self.top - seq + 1
+        if st == ReplayStatus.NEW:
+            if seq > self.top:
+                ring_advance(self.seen, self.top, seq)
+                self.top = seq
+            else:
+                self.seen[seq & (len(self.seen) - 1)] = 1
+        return Verdict(st, seq, need)

@@ -26,6 +26,7 @@ from ..crypto.errors import CryptoError, DecryptError, IntegrityError
 from ..crypto.espcrypto import EspTransform, make_esp_transform
 from ..keys.model import ChildSaKeys
 from ..wire.registry import IpProto
+from .replay import EsnTracker  # RFC 4303 Appendix A: one definition, in replay.py
 
 _PAD = bytes(range(1, 256))
 _PADS = tuple(_PAD[:n] for n in range(256))  # default padding of each length (RFC 4303 §2.4)
@@ -82,40 +83,6 @@ PLAUSIBLE_NEXT_HEADERS = frozenset(
         143,
     }
 )
-
-
-class EsnTracker:
-    """High-order sequence bits of one SA direction (RFC 4303 Appendix A).
-
-    ``top`` is the highest 64-bit sequence number authenticated so far.
-    """
-
-    __slots__ = ("top",)
-
-    def __init__(self, top: int = 0) -> None:
-        self.top = top
-
-    def guess(self, seq_lo: int) -> int:
-        """The high half that puts ``seq_lo`` nearest to ``top`` (Appendix A, W = 2^31)."""
-        th = self.top >> 32
-        d = seq_lo - (self.top & 0xFFFFFFFF)
-        if d > 0x80000000 and th > 0:
-            return th - 1
-        if d < -0x80000000 and th < 0xFFFFFFFF:
-            return th + 1
-        return th
-
-    def alternatives(self, seq_lo: int, tried: int) -> list[int]:
-        """The other neighbours of ``top >> 32``, nearest first, for when ``tried`` failed."""
-        th = self.top >> 32
-        cands = [h for h in (th, th + 1, th - 1) if 0 <= h <= 0xFFFFFFFF and h != tried]
-        cands.sort(key=lambda h: abs(((h << 32) | seq_lo) - self.top))
-        return cands
-
-    def update(self, seq_hi: int, seq_lo: int) -> None:
-        full = (seq_hi << 32) | seq_lo
-        if full > self.top:
-            self.top = full
 
 
 class EspDecryptor:

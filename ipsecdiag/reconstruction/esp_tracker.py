@@ -16,6 +16,8 @@ flags for the last ``track`` sequence numbers (slot ``seq & (track - 1)``; ``tra
 2^32, so the ring runs on across an ESN wrap) and capped event lists. One ring of the last
 ``RECENT`` packets (references to the frames, no copies) serves the duplicate classification.
 The in-order packet costs one dict lookup, one ``bytearray`` store and a few compares.
+The ring is :class:`ipsecdiag.esp.replay.RingWindow`'s (the one definition of the RFC 4303
+window): its size and sliding come from there; only the in-order step is inlined here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import struct
 from collections import deque
 from collections.abc import Callable
 
+from ..esp.replay import ring_advance, ring_size
 from ..wire.jsontypes import Json
 from .model import EspFlow, EspTransformInfo, SequenceStats, addr_text
 from .options import DEFAULT_OPTIONS
@@ -59,10 +62,7 @@ _Saved = tuple[int, bytearray, int, int, int, int, int, str, int]
 
 def _track_size(replay_window: int) -> int:
     """Tracking ring size: a power of two (so it divides 2^32), at least twice the window."""
-    n = SEQ_WINDOW
-    while n < 2 * replay_window and n < MAX_TRACK:
-        n <<= 1
-    return n
+    return ring_size(replay_window, SEQ_WINDOW, MAX_TRACK)
 
 
 class FlowState:
@@ -324,21 +324,10 @@ class EspTracker:
             # Numerically far ahead but just behind modulo 2^32: sent before the wrap.
             self._behind(f, frame, ts, seq, (f.top - seq) & _M32, data, off, end)
             return
-        self._advance(f, seq, d)
+        self._advance(f, seq)
 
-    def _advance(self, f: FlowState, seq: int, d: int) -> None:
-        seen = f.seen
-        m = self._mask
-        if d >= self.track:
-            seen[:] = bytes(self.track)
-        else:
-            a, b = (f.top + 1) & m, seq & m  # clear the slots of the skipped numbers
-            if a <= b:
-                seen[a:b] = bytes(b - a)
-            else:
-                seen[a:] = bytes(self.track - a)
-                seen[:b] = bytes(b)
-        seen[seq & m] = 1
+    def _advance(self, f: FlowState, seq: int) -> None:
+        ring_advance(f.seen, f.top, seq)
         f.top = seq
 
     def _place(self, f: FlowState, frame: int, ts: float, seq: int, data: bytes, off: int, end: int) -> None:
@@ -375,7 +364,7 @@ class EspTracker:
             f.epoch += 1
             if len(f.wrap_events) < MAX_EVENTS:
                 f.wrap_events.append((frame, ts))
-            self._advance(f, seq, fwd)
+            self._advance(f, seq)
             return
         if seq <= RESET_LOW:
             self._reset(f, frame, ts, seq, "far")
