@@ -7,6 +7,7 @@ naming the option at fault; the CLI turns that into exit status 2.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,17 +54,43 @@ def proposals(text: str, protocol: str, option: str) -> tuple[Proposal, ...]:
     return props
 
 
+_PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132}
+_SELECTOR = re.compile(r"^(?P<net>[^\[\]]+?)(?:\[(?P<proto>[^/\]]*)(?:/(?P<port>[^\]]*))?\])?$")
+
+
+def _proto_port(proto: str, port: str, option: str, part: str) -> tuple[int, tuple[int, int]]:
+    """strongSwan's ``[proto/port]`` (swanctl.conf local_ts/remote_ts): names or numbers,
+    ``%any`` or empty for any, ports as ``N`` or ``N-M``."""
+    bad = UsageError(f"{option}: {part!r}: expected ADDRESS[/PREFIX][PROTOCOL/PORT], e.g. 10.0.0.0/24[tcp/443]")
+    number = 0
+    if proto not in ("", "%any"):
+        number = _PROTOCOLS.get(proto.lower(), -1) if not proto.isdigit() else int(proto)
+        if not 0 <= number <= 255:
+            raise bad
+    if port in ("", "%any"):
+        return number, (0, 0xFFFF)
+    lo, _, hi = port.partition("-")
+    if not (lo.isdigit() and (hi or lo).isdigit()) or not 0 <= int(lo) <= int(hi or lo) <= 0xFFFF:
+        raise bad
+    return number, (int(lo), int(hi or lo))
+
+
 def selectors(text: str | None, option: str, family: int) -> tuple[TrafficSelector, ...]:
-    """``10.0.0.0/24,10.1.0.0/16`` (commas); empty -> the whole address family."""
+    """``10.0.0.0/24,10.1.0.0/16[tcp/443]`` (commas, strongSwan's bracket syntax); empty ->
+    the whole address family."""
     if not text:
         return (selector_for("0.0.0.0/0" if family == 4 else "::/0"),)
     out = []
     for part in text.split(","):
         part = part.strip()
+        m = _SELECTOR.match(part)
+        if m is None:
+            raise UsageError(f"{option}: {part!r} is not an address or network")
+        protocol, ports = _proto_port(m["proto"] or "", m["port"] or "", option, part)
         try:
-            out.append(selector_for(part))
+            out.append(selector_for(m["net"], protocol=protocol, ports=ports))
         except ValueError:
-            raise UsageError(f"{option}: {part!r} is not an address or network") from None
+            raise UsageError(f"{option}: {m['net']!r} is not an address or network") from None
     return tuple(out)
 
 

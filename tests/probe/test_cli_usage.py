@@ -111,9 +111,24 @@ def test_help_shows_flags_without_a_value_placeholder(command: tuple[str, ...]) 
     assert "<bool>" not in text and "<list[" not in text and "{gateway}" not in text
     assert "--mode" in res.output and "tunnel|transport" in res.output
     if command == ("probe", "connect"):
-        assert "GATEWAY" in res.output and "no [proto/port] part" in res.output
+        assert "GATEWAY" in res.output and "[proto/port] allowed" in res.output
 
 
 def test_encap_is_a_flag_not_a_value(psk: Path) -> None:
     code, out = _run("probe", "connect", "127.0.0.1", "--port", "0", "--psk-file", str(psk), "--encap", "true")
     assert code == 2  # "true" is an extra argument: --encap takes none
+
+
+def test_selectors_take_strongswans_bracket_syntax() -> None:
+    from ipsecdiag.probe.options import UsageError, selectors
+
+    (web, any_udp, plain) = selectors("10.0.0.0/24[tcp/443], 192.0.2.7[udp/500-510],10.1.0.0/16", "--ts", 4)
+    assert (web.ip_protocol, web.start_port, web.end_port) == (6, 443, 443)
+    assert (any_udp.ip_protocol, any_udp.start_port, any_udp.end_port) == (17, 500, 510)
+    assert (plain.ip_protocol, plain.start_port, plain.end_port) == (0, 0, 0xFFFF)
+    assert web.display() == "10.0.0.0/24[tcp/443]"
+    (icmp,) = selectors("10.0.0.0/8[1/%any]", "--ts", 4)
+    assert icmp.ip_protocol == 1 and (icmp.start_port, icmp.end_port) == (0, 0xFFFF)
+    for bad in ("10.0.0.0/24[tcp/99999]", "10.0.0.0/24[bogus/80]", "10.0.0.0/24[tcp/90-80]", "10.0.0.0/33[tcp]"):
+        with pytest.raises(UsageError, match="--ts"):
+            selectors(bad, "--ts", 4)
