@@ -13,7 +13,6 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..capture.writer import PcapNgWriter, PcapWriter
 from ..decryption.esp import NO_KEY_STATUS, ip_packet
@@ -85,7 +84,7 @@ def export_decrypted(
     out_path = Path(output)
     use_ng = out_path.suffix.lower() == ".pcapng" if pcapng is None else pcapng
     summary = ExportSummary(output=str(out_path))
-    current: list[Any] = [0, 0.0, 0, b""]  # frame, ts, linktype, data of the frame being decoded
+    current: list[int | float | bytes] = [0, 0.0, 0, b""]  # frame, ts, linktype, data of the frame being decoded
 
     def on_frame(frame: int, ts: float, linktype: int, data: bytes) -> None:
         current[0], current[1], current[2], current[3] = frame, ts, linktype, data
