@@ -360,7 +360,7 @@ class Narrator:
             self.step("ended", f"no IKE SA created: {e.reason}")
         elif self.authenticated is None and self.child is None:
             self.step("ended", f"IKE SA not established (half-open, abandoned): {e.reason}")
-        elif e.reason.strip().lower() in ("ike sa deleted", "deleted"):
+        elif e.reason.strip().lower() in ("ike sa deleted", "deleted", "the peer deleted the ike sa"):
             self.step("deleted", f"IKE SA deleted{f' by {self.peer}' if e.by_peer else ''}")
         else:
             self.step("deleted", f"IKE SA deleted{f' by {self.peer}' if e.by_peer else ''}: {e.reason}")

@@ -103,3 +103,12 @@ def test_answers_are_timed_when_they_arrived() -> None:
     n, steps = _narrator(rx_time=lambda: rx[0])
     n.on_event(None, ev.Received("IKE_SA_INIT", 0, True, (), ()))
     assert steps[-1].t == 4.25  # not the clock after our key derivation (10.0)
+
+
+def test_a_normal_delete_is_said_once() -> None:
+    n, steps = _narrator()
+    n.init_done = SimpleNamespace()  # type: ignore[assignment]
+    n.child = SimpleNamespace()  # type: ignore[assignment]
+    n.on_event(None, ev.IkeSaDeleted("IKE SA deleted", False))
+    n.on_event(None, ev.IkeSaDeleted("the peer deleted the IKE SA", True))
+    assert [s.text for s in steps[-2:]] == ["IKE SA deleted", "IKE SA deleted by the gateway"]
