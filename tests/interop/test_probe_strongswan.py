@@ -31,7 +31,15 @@ from probelab import (
     start_initiator,
     tshark_decrypted_ids,
 )
-from swanconf import INITIATOR_ADDR, INITIATOR_ID, INITIATOR_NET, RESPONDER_ID, RESPONDER_NET, ROUTER_GW_ADDR
+from swanconf import (
+    INITIATOR_ADDR,
+    INITIATOR_ID,
+    INITIATOR_NET,
+    RESPONDER_ADDR,
+    RESPONDER_ID,
+    RESPONDER_NET,
+    ROUTER_GW_ADDR,
+)
 
 _missing = missing_prerequisites(need_pki=True, need_nft=True)
 pytestmark = [
@@ -328,6 +336,18 @@ def test_selectors_the_gateway_refuses(lab: Lab, tmp_path: Path) -> None:
     assert run_.finding_ids[0] == "ts-unacceptable"
     assert f"we asked for TSi {INITIATOR_NET} and TSr 10.9.0.0/24" in run_.doc["findings"][0]["evidence"]
     _same_words_as_analyze(run_, "ts-unacceptable")
+
+
+def test_transport_mode_the_gateway_refuses_names_the_mode(lab: Lab, tmp_path: Path) -> None:
+    """kernel-libipsec has no transport mode: charon answers NO_PROPOSAL_CHOSEN to our
+    USE_TRANSPORT_MODE request (RFC 7296 §3.10.1) although the ESP proposals match."""
+    host = f"{RESPONDER_ADDR}/32"
+    start_gateway(lab, "gw-transport", PeerConfig(mode="transport", local_ts=host, remote_ts=f"{INITIATOR_ADDR}/32"))
+    args = [*_psk_args(tmp_path), "--mode", "transport", "--ts", host, "--local-ts", f"{INITIATOR_ADDR}/32"]
+    run_ = probe(lab, tmp_path, args)
+    assert run_.result.rc == 1, run_.result.output[-2000:]
+    f = run_.doc["findings"][0]
+    assert f["id"] == "child-no-proposal-chosen" and "transport mode" in f["explanation"], f
 
 
 def test_ke_group_mismatch_then_retry_succeeds(lab: Lab, tmp_path: Path) -> None:
