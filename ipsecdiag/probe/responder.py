@@ -263,7 +263,8 @@ class Responder:
             gateway=src.host, peer="the client", offered_ike=client_offer(payload), offered_esp="",
             offer_by="the client", accepted=self.opts.accepted,
             emit=self._emit_for(src), clock=self.clock, frame=lambda: self.driver.frame if self.driver else 0,
-            t0=self.started,
+            t0=self.started, rx_time=lambda: self.driver.last_rx if self.driver else None,
+            mode=self.opts.config.child.mode if self.opts.config.child else "tunnel",
         )  # fmt: skip
         c = Client(src, spi_i, sa, narrator, opened_at=now)
         self.clients[(src.host, spi_i)] = c
