@@ -11,6 +11,8 @@ from __future__ import annotations
 from ..reconstruction.model import CertificateInfo, MessageRecord, raw_seconds, utc_datetime
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
+from ..wire.eap import parse_eap
+from ..wire.errors import WireError
 from ..wire.jsontypes import Json
 from ..wire.registry import (
     AuthMethod,
@@ -125,7 +127,17 @@ def message_details(m: MessageRecord) -> Json:
             )
         elif isinstance(p, v2.EapPayload) and p.code is not None:
             d.setdefault("eap", []).append(_EAP_CODES.get(p.code, str(p.code)))
+            d.setdefault("eap_packets", []).append(_eap_packet(p.data))
     return d
+
+
+def _eap_packet(data: bytes) -> Json:
+    """The EAP packet dissected (wire.eap), with its one-line summary; a malformed one says why."""
+    try:
+        pkt = parse_eap(data)
+    except WireError as e:
+        return {"malformed": str(e)}
+    return {**pkt.as_dict(), "summary": pkt.summary()}
 
 
 def name_of_payload(p: object) -> str:
@@ -153,7 +165,9 @@ def digest(d: Json) -> str:
         parts.append(f"CP({cfg['type']}{': ' + ', '.join(vals) if vals else ''})")
     for dl in d.get("deletes", []):
         parts.append(f"DELETE {dl['protocol']} {' '.join(dl['spis'])}".rstrip())
-    if d.get("eap"):
+    if d.get("eap_packets"):
+        parts.append("EAP " + "; ".join(e.get("summary") or e.get("malformed", "?") for e in d["eap_packets"]))
+    elif d.get("eap"):
         parts.append("EAP " + "/".join(d["eap"]))
     return "  ".join(parts)
 

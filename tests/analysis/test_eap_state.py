@@ -97,3 +97,13 @@ def test_both_auth_accepted_is_established() -> None:
 def test_initiator_rejecting_the_responders_auth_is_failed() -> None:
     assert _psk_session(reject_after=True).state == "failed"
     assert _psk_session(reject_after=True, delete=True).state == "failed"
+
+
+def test_eap_mschapv2_wrong_password_is_said(tmp_path: Path) -> None:
+    """MS-CHAPv2 Failure-Request E=691 is a wrong password for that user, not a certificate issue."""
+    report = analyze(*_record(tmp_path, "wrong"))
+    [f] = [f for f in report.findings if f.id == "auth-failed"]
+    assert f.data["eap_error"] == 691 and f.data["eap_user"] == USER
+    assert "wrong password" in f.cause and USER in f.cause
+    assert "certificate" in f.cause and "not a certificate" in f.cause  # said as what it is not
+    assert any("E=691" in e for e in f.evidence)

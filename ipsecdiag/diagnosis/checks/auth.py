@@ -16,6 +16,8 @@ from typing import TypeVar
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord
 from ...wire import ikev1 as v1
 from ...wire import ikev2 as v2
+from ...wire.eap import MSCHAPV2_ERRORS, EapPacket, parse_eap
+from ...wire.errors import WireError
 from ...wire.registry import AuthMethod, EapCode, EapType, ExchangeType, IdType, name_of
 from ..base import Check, CheckContext
 from ..common import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2, frames_of, payloads_of, peer, role, where, who
@@ -83,6 +85,47 @@ def eap_failure(sa: IkeSaRecord) -> MessageRecord | None:
     return None
 
 
+def eap_error(sa: IkeSaRecord) -> tuple[MessageRecord, EapPacket, str | None] | None:
+    """The method-level EAP failure the server sent (MS-CHAPv2 Failure-Request with E=), and the
+    user name the client gave (EAP-Identity or the MS-CHAPv2 Response name), if any."""
+    user: str | None = None
+    found: tuple[MessageRecord, EapPacket] | None = None
+    for _, m in auth_messages(sa):
+        for p in payloads_of(m, v2.EapPayload):
+            try:
+                pkt = parse_eap(p.data)
+            except WireError:
+                continue
+            if m.from_initiator and (pkt.identity or (pkt.mschapv2_opcode == 2 and pkt.name)):
+                user = pkt.identity or pkt.name
+            if not m.from_initiator and pkt.error is not None and found is None:
+                found = (m, pkt)
+    return (found[0], found[1], user) if found else None
+
+
+def _eap_cause(pkt: EapPacket, user: str | None) -> tuple[str, str]:
+    """Cause and fix for an MS-CHAPv2 failure code (RFC 2759 §6)."""
+    who_ = f"user {user!r}" if user else "the user"
+    if pkt.error == 691:
+        return (
+            f"The EAP server rejected the password of {who_} (MS-CHAPv2 E=691): wrong password or user "
+            "name; this is not a certificate or signature problem.",
+            f"Check the password of {who_} on the client against the EAP backend (strongSwan "
+            "`secrets { eap-<name> { id = ...; secret = ... } }`, RADIUS user database).",
+        )
+    if pkt.error == 648:
+        return (
+            f"The password of {who_} has expired (MS-CHAPv2 E=648).",
+            f"Set a new password for {who_} in the EAP backend (or change it from the client if it "
+            "supports MS-CHAPv2 password change).",
+        )
+    text = MSCHAPV2_ERRORS.get(pkt.error or 0, "an error the server did not explain")
+    return (
+        f"The EAP server refused {who_}: MS-CHAPv2 E={pkt.error} ({text}).",
+        f"Fix the account of {who_} in the EAP backend ({text}).",
+    )
+
+
 class AuthCheck(Check):
     name = "auth"
     finding_ids = ("auth-failed",)
@@ -141,8 +184,23 @@ class AuthCheck(Check):
         if ids.get("IDi") is not None:
             expl += f" Initiator identity: {ids['IDi'].display()}."
         rem = _remedy(kind, rejecting, rejected, mismatch)
+        cause: str | None = None
+        err = eap_error(sa)
+        data_eap: dict[str, object] = {}
+        if err is not None:
+            em, pkt, user = err
+            ev.append(f"{who(em)} sent EAP {pkt.summary()} in frame {em.first_frame}")
+            cause, rem = _eap_cause(pkt, user)
+            data_eap = {"eap_error": pkt.error, "eap_user": user, "eap_message": pkt.message}
+            expl += f" {cause}"
+        title = None
+        if err is not None:
+            short = {691: "wrong password", 648: "password expired"}.get(err[1].error or 0, f"E={err[1].error}")
+            title = f"EAP authentication failed: {short}" + (f" for {err[2]}" if err[2] else "")
         return self.finding(
             "auth-failed",
+            title=title,
+            cause=cause,
             frames=frames_of(m, ex.request if ex.request is not m else None),
             evidence=ev,
             ike_sa=sa.key,
@@ -155,6 +213,7 @@ class AuthCheck(Check):
                 "kind": kind,
                 "identities": {k: p.display() for k, p in ids.items()},
                 "eap_failure": eap_fail is not None,
+                **data_eap,
             },
         )
 
