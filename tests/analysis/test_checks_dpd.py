@@ -108,3 +108,16 @@ def test_ikev1_hidden_one_way_informationals_are_probable() -> None:
         version=1,
     )
     assert run(DpdCheck(), report(answered, last_ts=25)) == []
+
+
+def test_one_transmission_is_no_dead_peer() -> None:
+    """Issue 11: DPD death needs retransmissions of one liveness request; a single lost request
+    long before the capture ends is an unanswered request, not 'retransmitted until given up'."""
+    assert run(DpdCheck(), report(ike_sa(probe(2, 10), proposal=GCM), last_ts=600.0)) == []
+
+
+def test_out_of_time_order_transmissions_give_a_positive_span() -> None:
+    # a merged capture: the retransmission's frame comes before the first transmission's
+    sa = ike_sa(probe(2, 10, resend=[(5, 14.0)]), proposal=GCM)
+    [f] = run(DpdCheck(), report(sa, last_ts=30.0))
+    assert "between frames 5 and 10 over 4.0 s" in f.evidence[0]

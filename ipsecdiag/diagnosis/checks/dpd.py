@@ -90,13 +90,14 @@ class DpdCheck(Check):
         lost = [p for p in dead if p.ex.initiated_by_initiator == sender_is_init]
         last = lost[-1].ex.request
         assert last is not None
-        retrans = sum(p.ex.retransmissions for p in lost)
-        if retrans == 0 and len(lost) == 1 and end - last.transmissions[-1].ts < IN_FLIGHT_SECONDS:
+        # A dead peer is a liveness request retransmitted without answer (RFC 7296 §2.4): one
+        # transmission is only an unanswered request (ike-unanswered says so), not a verdict.
+        if not any(p.ex.retransmissions for p in lost):
             return None
         reqs = [p.ex.request for p in lost if p.ex.request is not None]
-        frames = [f for m in reqs for f in m.frames]
+        frames = sorted(f for m in reqs for f in m.frames)
         certain = all(p.certain for p in lost)
-        times = [t.ts for m in reqs for t in m.transmissions]
+        times = sorted(t.ts for m in reqs for t in m.transmissions)  # time order, not frame order
         ev = [
             f"{len(lost)} liveness check(s) from the {role(first.request)} ({peer(first.request)}), "
             f"{len(times)} transmission(s) between frames {frames[0]} and {frames[-1]} over {times[-1] - times[0]:.1f} s, "
