@@ -20,10 +20,11 @@ from .diagnosis.base import Check, CheckContext
 from .diagnosis.checks import default_checks
 from .diagnosis.repeats import merge_repeats
 from .keys.model import KeyStore
+from .reconstruction.esp_tracker import EspTracker
 from .reconstruction.keyinfo import key_notes, key_refs
 from .reconstruction.model import Finding, Report
 from .reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
-from .reconstruction.reconstructor import Reconstructor
+from .reconstruction.reconstructor import DecryptorFactory, Decryptors, Reconstructor
 
 __all__ = [
     "AnalysisOptions",
@@ -36,7 +37,6 @@ __all__ = [
 ]
 
 Progress = Callable[[int, int], None]  # (bytes read so far, total bytes)
-Setup = Callable[[Reconstructor], None]
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,7 @@ def analyze_frames(
     seconds of ``clock()``, between frames; the last word is the returned Report. With keys
     and ``decrypt``, IKE and ESP are decrypted in this process during the pass.
     """
-    rec = Reconstructor(Report(options=options), keys, options)
-    if decrypt:
-        _install_decryption(rec)
+    rec = Reconstructor(Report(options=options), keys, options, decryption=_decryption(allow_pool=False) if decrypt else None)
     try:
         rec.report.source.files.append(source_name)
         rec.report.source.formats.append(source_format)
@@ -99,7 +97,7 @@ def analyze_capture(
     options: AnalysisOptions = DEFAULT_OPTIONS,
     checks: Sequence[Check] | None = None,
     progress: Progress | None = None,
-    setup: Setup | None = None,
+    decryption: DecryptorFactory | None = None,
     on_frame: Callable[[int, float, int, bytes], None] | None = None,
     on_snapshot: SnapshotCallback | None = None,
     snapshot_interval: float = 1.0,
@@ -108,17 +106,14 @@ def analyze_capture(
     """Read one pcap/pcapng file in a single streaming pass and return its Report.
 
     With keys and ``decrypt``, IKE and ESP are decrypted (large files in worker processes);
-    ``setup`` may replace that with its own hooks (``ipsecdiag decrypt`` does).
+    ``decryption`` may replace that with its own decryptor factory (``ipsecdiag decrypt`` does).
     ``on_frame(frame, ts, linktype, data)`` sees every frame before it is decoded.
     Raises ``CaptureError`` for unreadable input.
     """
-    rec = Reconstructor(Report(options=options), keys, options)
-    rec.capture_bytes = _size(path)
+    if decryption is None and decrypt:
+        decryption = _decryption(allow_pool=True)
+    rec = Reconstructor(Report(options=options), keys, options, decryption=decryption, capture_bytes=_size(path))
     try:
-        if setup is not None:
-            setup(rec)
-        elif decrypt:
-            _install_decryption(rec, allow_pool=True)
         src = rec.report.source
         with open_capture(path) as cap:
             src.files.append(str(path))
@@ -143,11 +138,16 @@ def _tapped(frames: Iterator[Frame], on_frame: Callable[[int, float, int, bytes]
         yield fr
 
 
-def _install_decryption(rec: Reconstructor, *, allow_pool: bool = False) -> None:
-    if rec.keys:
-        from .decryption.ikev2 import install_decryption
+def _decryption(*, allow_pool: bool) -> DecryptorFactory:
+    """The decryption stage's factory; imported on first use (a capture without keys never
+    loads the crypto modules): the Reconstructor calls it only when keys are loaded."""
 
-        install_decryption(rec, allow_pool=allow_pool)
+    def factory(keys: KeyStore, tracker: EspTracker, capture_bytes: int) -> Decryptors:
+        from .decryption.ikev2 import DecryptionSetup
+
+        return DecryptionSetup(allow_pool=allow_pool)(keys, tracker, capture_bytes)
+
+    return factory
 
 
 def _drive(

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..esp.sa import EspDecryptor, EspStatus
 from ..keys.model import ChildSaKeys, KeyStore
 from ..reconstruction.esp_tracker import EspTracker, FlowState
 from ..reconstruction.inner import inner_code
 from ..reconstruction.model import addr_text
-
-if TYPE_CHECKING:
-    from ..reconstruction.reconstructor import Reconstructor
 
 NO_KEY = False  # FlowState.decryptor value when the store has no key for the flow
 
@@ -125,11 +121,11 @@ class NestingHook:
 
 class EspDecryptHook(NestingHook):
     def __init__(
-        self, rec: Reconstructor, plain: PlainSink | None = None, fail: FailSink | None = None
+        self, tracker: EspTracker, keys: KeyStore, plain: PlainSink | None = None, fail: FailSink | None = None
     ) -> None:
-        self.tracker = rec.esp
+        self.tracker = tracker
         self._depth = 0
-        self.keys = rec.keys
+        self.keys = keys
         self.active = any(True for k in self.keys if getattr(k, "protocol", None) == "esp")
         self.plain = plain
         self.fail = fail

@@ -15,19 +15,19 @@ from ..wire.errors import WireError
 from ..wire.registry import V1EncrAlg, V1HashAlg
 
 if TYPE_CHECKING:
-    from ..reconstruction.reconstructor import Reconstructor
+    from ..keys.model import KeyStore
 
 
 class IkeV1DecryptHook:
-    def __init__(self, rec: Reconstructor) -> None:
-        self.rec = rec
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
         self._dec: dict[bytes, V1Decryptor | str] = {}
 
     def _decryptor(self, sa: IkeSaRecord) -> V1Decryptor | str:
         d = self._dec.get(sa.spi_i)
         if d is not None:
             return d
-        keys = self.rec.keys.ikev1(sa.spi_i)
+        keys = self.keys.ikev1(sa.spi_i)
         if keys is None:
             return "no keys"
         sa.key_source = keys.source

@@ -1,17 +1,19 @@
 """Decryption hooks for the single analysis pass: IKEv2 SK/SKF, IKEv1, ESP.
 
-``install_decryption(rec)`` wires them into a :class:`Reconstructor` when key material is
-loaded. Decrypted IKE payloads are attached to their :class:`MessageRecord` (``inner``,
+:class:`DecryptionSetup` builds them for a :class:`Reconstructor`, which receives the factory
+in its constructor when key material is loaded. Decrypted IKE payloads are attached to their :class:`MessageRecord` (``inner``,
 ``payloads``, ``notifies``); CHILD SAs, traffic selectors and IKE SA rekeys learnt from them
 are added to the IKE SA record.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..reconstruction.ike_sas import V2Decrypted
 from ..reconstruction.model import IkeSaRecord, MessageRecord
+from ..reconstruction.reconstructor import Decryptors
 from ..wire import ikev2 as v2
 from ..wire.errors import WireError
 
@@ -20,52 +22,55 @@ if TYPE_CHECKING:
 
     from ..capture.writer import RecordEncoder
     from ..crypto.sk import SkContext
-    from ..keys.model import IkeSaKeys
+    from ..keys.model import IkeSaKeys, KeyStore
     from ..keys.rekey import RekeyExchange
-    from ..reconstruction.reconstructor import Reconstructor
+    from ..reconstruction.esp_tracker import EspTracker
     from .esp import FailSink, PlainSink
 
 
-def install_decryption(
-    rec: Reconstructor,
-    *,
-    plain: PlainSink | None = None,
-    fail: FailSink | None = None,
-    allow_pool: bool = True,
-    encoder: RecordEncoder | None = None,
-    raw_out: Callable[[bytes], None] | None = None,
-) -> None:
-    """Decrypt IKE and ESP during the pass. ``plain``/``fail`` receive every ESP packet that
+@dataclass(frozen=True)
+class DecryptionSetup:
+    """The decryptor factory (:data:`~ipsecdiag.reconstruction.reconstructor.DecryptorFactory`)
+    the Reconstructor calls in its constructor. ``plain``/``fail`` receive every ESP packet that
     did / did not decrypt (for ``ipsecdiag decrypt``). Large captures decrypt ESP in worker
-    processes (see :mod:`.decrypt_pool`) unless ``allow_pool`` is False; there, given an
-    ``encoder`` and ``raw_out``, the workers build the output records themselves and
-    ``raw_out`` receives them in place of ``plain``."""
-    keys = rec.keys
-    if not keys:
-        return
-    ike = IkeV2Decryptor(rec)
-    rec.ike.decrypt_hook = ike.decrypt
-    if keys.pending():
-        rec.ike.on_ike_rekey = ike.bind_rekey
-    from .ikev1 import IkeV1DecryptHook
+    processes (see :mod:`.pool`) unless ``allow_pool`` is False; there, given an ``encoder``
+    and ``raw_out``, the workers build the output records themselves and ``raw_out`` receives
+    them in place of ``plain``."""
 
-    rec.ike.v1_decrypt_hook = IkeV1DecryptHook(rec).decrypt
-    if not any(getattr(k, "protocol", None) == "esp" for k in keys):
-        return
-    from .pool import PooledEspDecryptHook, use_pool
+    plain: PlainSink | None = None
+    fail: FailSink | None = None
+    allow_pool: bool = True
+    encoder: RecordEncoder | None = None
+    raw_out: Callable[[bytes], None] | None = None
 
-    workers = use_pool(rec.capture_bytes) if allow_pool else 0
-    if workers:
-        pooled = PooledEspDecryptHook(
-            rec, plain=plain, fail=fail, workers=workers, encoder=encoder, raw_out=raw_out
+    def __call__(self, keys: KeyStore, tracker: EspTracker, capture_bytes: int) -> Decryptors:
+        ike = IkeV2Decryptor(keys)
+        from .ikev1 import IkeV1DecryptHook
+
+        d = Decryptors(
+            ike=ike.decrypt,
+            ikev1=IkeV1DecryptHook(keys).decrypt,
+            on_ike_rekey=ike.bind_rekey if keys.pending() else None,
         )
-        rec.esp.hook = pooled
-        rec.finishers.append(pooled.finish)
-        rec.closers.append(pooled.close)
-    else:
+        if not any(getattr(k, "protocol", None) == "esp" for k in keys):
+            return d
+        from .pool import PooledEspDecryptHook, use_pool
+
+        workers = use_pool(capture_bytes) if self.allow_pool else 0
+        if workers:
+            pooled = PooledEspDecryptHook(
+                tracker,
+                keys,
+                plain=self.plain,
+                fail=self.fail,
+                workers=workers,
+                encoder=self.encoder,
+                raw_out=self.raw_out,
+            )
+            return replace(d, esp=pooled, finish=(pooled.finish,), close=(pooled.close,))
         from .esp import EspDecryptHook
 
-        rec.esp.hook = EspDecryptHook(rec, plain=plain, fail=fail)
+        return replace(d, esp=EspDecryptHook(tracker, keys, plain=self.plain, fail=self.fail))
 
 
 def _sk_offset(msg: v2.IkeMessage) -> int:
@@ -77,8 +82,8 @@ def _sk_offset(msg: v2.IkeMessage) -> int:
 
 
 class IkeV2Decryptor:
-    def __init__(self, rec: Reconstructor) -> None:
-        self.keys = rec.keys
+    def __init__(self, keys: KeyStore) -> None:
+        self.keys = keys
         # Keyed SK contexts, one per IKE SA and direction, owned by this pass (not cached
         # process-wide): they and their key material go when the reconstructor does.
         self._contexts: dict[tuple[IkeSaKeys, bool], SkContext] = {}

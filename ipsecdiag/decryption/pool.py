@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from ..crypto.espcrypto import EspTransform
-    from ..reconstruction.reconstructor import Reconstructor
+    from ..keys.model import KeyStore
+    from ..reconstruction.esp_tracker import EspTracker
 
 BATCH = 2048
 # Below this many bytes of capture the worker start-up costs more than it saves.
@@ -110,7 +111,8 @@ class PooledEspDecryptHook(NestingHook):
 
     def __init__(
         self,
-        rec: Reconstructor,
+        tracker: EspTracker,
+        keys: KeyStore,
         plain: PlainSink | None = None,
         fail: FailSink | None = None,
         workers: int = 1,
@@ -119,8 +121,8 @@ class PooledEspDecryptHook(NestingHook):
     ) -> None:
         """With ``encoder`` and ``raw_out`` the workers build the decrypted output records and
         ``raw_out`` receives them (in capture order) instead of ``plain`` per packet."""
-        self.tracker = rec.esp
-        self.keys = rec.keys
+        self.tracker = tracker
+        self.keys = keys
         self.plain = plain
         self.fail = fail
         ctx = mp.get_context("fork")
@@ -143,7 +145,7 @@ class PooledEspDecryptHook(NestingHook):
         self._next_worker = 0
         from .esp import EspDecryptHook
 
-        self._inline = EspDecryptHook(rec, plain=plain, fail=fail)
+        self._inline = EspDecryptHook(tracker, keys, plain=plain, fail=fail)
 
     # -- hot path --------------------------------------------------------------------------
     def __call__(self, f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:

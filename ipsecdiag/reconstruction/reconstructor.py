@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..capture.model import FragmentGroup, IcmpError, IkeDatagram
 from ..esp.ah import AhStatus, AhVerifier
 from ..keys.model import KeyStore
+from ..keys.rekey import RekeyExchange
 from .certificates import read_all_certificates
-from .esp_tracker import EspTracker
-from .ike_sas import IkeReconstructor
+from .esp_tracker import EspHook, EspTracker
+from .ike_sas import DecryptHook, IkeReconstructor, V1DecryptHook
 from .inner import SYN_CODE, inner_name
 from .model import AhFlow, EspFlow, IkeSaRecord, Keepalive, Report, SourceInfo, addr_text
 from .options import DEFAULT_OPTIONS, AnalysisOptions
@@ -25,11 +26,41 @@ MAX_KEEPALIVES = 100_000
 MAX_EVIDENCE = 10_000
 
 
+@dataclass(frozen=True)
+class Decryptors:
+    """What the decryption stage hands the reconstructor: the SK (IKEv2), IKEv1 and ESP
+    decryptors, each returning results the reconstruction applies itself, and the calls that
+    end the pass (``finish``: drain worker results before the report; ``close``: release the
+    workers, always)."""
+
+    ike: DecryptHook | None = None
+    ikev1: V1DecryptHook | None = None
+    on_ike_rekey: Callable[[RekeyExchange], None] | None = None
+    esp: EspHook | None = None
+    finish: tuple[Callable[[], None], ...] = ()
+    close: tuple[Callable[[], None], ...] = ()
+
+
+# Builds the decryptors of one pass from the key material, the ESP tracker (nested ESP goes back
+# through it) and the size of the input (whether worker processes pay off). decryption/ has one.
+DecryptorFactory = Callable[[KeyStore, EspTracker, int], Decryptors]
+
+
 class Reconstructor:
-    """The Sink: collects everything the decoder finds into a Report."""
+    """The Sink: collects everything the decoder finds into a Report.
+
+    ``decryption``, when given with keys, builds the decryptors here, in the constructor: the
+    reconstructor wires them into its IKE and ESP stages itself (nothing outside assigns to its
+    internals). ``capture_bytes`` is the input's size (0: unknown or a live source)."""
 
     def __init__(
-        self, report: Report, keys: KeyStore | None = None, options: AnalysisOptions = DEFAULT_OPTIONS
+        self,
+        report: Report,
+        keys: KeyStore | None = None,
+        options: AnalysisOptions = DEFAULT_OPTIONS,
+        *,
+        decryption: DecryptorFactory | None = None,
+        capture_bytes: int = 0,
     ) -> None:
         self.report = report
         self.keys = keys or KeyStore()
@@ -45,9 +76,17 @@ class Reconstructor:
         self._ah_verifiers: dict[tuple[int, bytes, bytes], AhVerifier | None] = {}
         self.on_esp = self.esp.on_esp  # bound method: the hot path skips one call level
         self.keepalives_dropped = 0
-        self.capture_bytes = 0  # size of the input, for decisions such as decryption workers
+        self.capture_bytes = capture_bytes  # size of the input, for decisions such as decryption workers
         self.finishers: list[Callable[[], None]] = []  # run at the end, before the report is built
         self.closers: list[Callable[[], None]] = []  # release resources (worker processes), always
+        if decryption is not None and self.keys:
+            d = decryption(self.keys, self.esp, capture_bytes)
+            self.ike.decrypt_hook = d.ike
+            self.ike.v1_decrypt_hook = d.ikev1
+            self.ike.on_ike_rekey = d.on_ike_rekey
+            self.esp.hook = d.esp
+            self.finishers += d.finish
+            self.closers += d.close
 
     # -- Sink -------------------------------------------------------------------------------
     def on_ike(self, msg: IkeDatagram) -> None:

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..capture.writer import PcapNgWriter, PcapWriter
 from ..decryption.esp import NO_KEY_STATUS, ip_packet
-from ..decryption.ikev2 import install_decryption
+from ..decryption.ikev2 import DecryptionSetup
 from ..keys.model import KeyStore
-from ..reconstruction.esp_tracker import FlowState
+from ..reconstruction.esp_tracker import EspTracker, FlowState
 from ..reconstruction.model import Report
 from ..reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
-from ..reconstruction.reconstructor import Reconstructor
+from ..reconstruction.reconstructor import Decryptors
 
 LINKTYPE_RAW = 101
 
@@ -118,31 +118,31 @@ def export_decrypted(
 
     _last_esp: list[tuple[bytes, int, int]] = [(b"", 0, 0)]
 
-    def setup(rec: Reconstructor) -> None:
+    def decryption(keys: KeyStore, tracker: EspTracker, capture_bytes: int) -> Decryptors:
         # Keeping undecrypted packets needs the frame at hand when it fails: no workers then.
         encoder = writer.encoder(LINKTYPE_RAW) if isinstance(writer, PcapNgWriter) else writer.encoder()
-        install_decryption(
-            rec,
+        d = DecryptionSetup(
             plain=plain,
             fail=fail,
             allow_pool=not keep_undecrypted,
             encoder=encoder,
             raw_out=writer.write_raw,
-        )
-        hook = rec.esp.hook
-        if keep_undecrypted and hook is not None:
+        )(keys, tracker, capture_bytes)
+        hook = d.esp
+        if not keep_undecrypted or hook is None:
+            return d
 
-            def esp_hook(f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
-                _last_esp[0] = (data, off, end)
-                hook(f, frame, ts, data, off, end)
+        def esp_hook(f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
+            _last_esp[0] = (data, off, end)
+            hook(f, frame, ts, data, off, end)
 
-            rec.esp.hook = esp_hook
+        return replace(d, esp=esp_hook)
 
     from ..pipeline import analyze_capture  # the pipeline sits above the decryption stage
 
     try:
         summary.report = analyze_capture(
-            capture, keys=keys, options=options, setup=setup, on_frame=on_frame if keep_undecrypted else None
+            capture, keys=keys, options=options, decryption=decryption, on_frame=on_frame if keep_undecrypted else None
         )
     finally:
         writer.close()

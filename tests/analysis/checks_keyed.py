@@ -1,7 +1,7 @@
 """Analyse a real capture with its keys, for end-to-end check tests.
 
 Decryption is being assembled by other modules; these tests run as soon as the IKEv2 pieces
-(``keys.load`` and ``crypto.sk``) import, with the full ``install_decryption`` when it is
+(``keys.load`` and ``crypto.sk``) import, with the full decryption stage (``DecryptionSetup``) when it is
 importable (IKEv1 and ESP hooks too) and the IKEv2 SK decryptor alone otherwise.
 """
 

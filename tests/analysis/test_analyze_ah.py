@@ -13,7 +13,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from ipsecdiag.capture.writer import PcapWriter
-from ipsecdiag.decryption.ikev2 import install_decryption
+from ipsecdiag.decryption.ikev2 import DecryptionSetup
 from ipsecdiag.keys.model import ChildSaKeys, KeyStore, SecretBytes
 from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.reconstruction.reconstructor import ip_header_before
@@ -59,7 +59,7 @@ def test_ah_verified_in_analysis(tmp_path: Path, v6: bool) -> None:
             )
         ]
     )
-    rep = analyze_capture(cap, keys=keys, setup=install_decryption)
+    rep = analyze_capture(cap, keys=keys, decryption=DecryptionSetup())
     (flow,) = rep.ah_flows
     assert (flow.packets, flow.verified, flow.integrity_failed) == (5, 4, 1)
     assert (flow.seq_first, flow.seq_last) == (1, 5)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from ipsecdiag.capture.model import CaptureError
-from ipsecdiag.decryption.ikev2 import install_decryption
+from ipsecdiag.decryption.ikev2 import DecryptionSetup
 from ipsecdiag.keys.load import load_keys
 from ipsecdiag.keys.model import KeyStore
 from ipsecdiag.pipeline import analyze_capture
@@ -41,7 +41,7 @@ def _run(tmp: Path, data: bytes, keys: KeyStore) -> None:
     path = tmp / "fuzz.pcap"
     path.write_bytes(data)
     try:
-        rep = analyze_capture(path, keys=keys, setup=install_decryption)
+        rep = analyze_capture(path, keys=keys, decryption=DecryptionSetup())
     except CaptureError:
         return  # the file header itself is broken: exit 2 with a message
     dumps([rep])

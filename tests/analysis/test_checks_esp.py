@@ -266,7 +266,7 @@ def test_one_way_with_decrypted_ike_from_a_recorded_tunnel(tmp_path: Path) -> No
     IKE_AUTH names the silent partner SPI."""
     from ipsecdiag.capture.reader import open_capture
     from ipsecdiag.capture.writer import PcapWriter
-    from ipsecdiag.decryption.ikev2 import install_decryption
+    from ipsecdiag.decryption.ikev2 import DecryptionSetup
     from ipsecdiag.keys.load import load_keys
     from ipsecdiag.keys.model import KeyStore
 
@@ -279,7 +279,7 @@ def test_one_way_with_decrypted_ike_from_a_recorded_tunnel(tmp_path: Path) -> No
                 w.write(ts, data)
     store = KeyStore()
     store.extend(load_keys(SAMPLES / "ikev2-psk-ok.charon.log"))
-    r = analyze_capture(out, keys=store, setup=install_decryption, checks=[EspFlowCheck()])
+    r = analyze_capture(out, keys=store, decryption=DecryptionSetup(), checks=[EspFlowCheck()])
     (f,) = r.findings
     assert f.id == "esp-one-way" and f.severity == Severity.ERROR
     assert f.data == {"spi": "eb0f275a", "partner_spi": "cfaf6fd7", "packets": 10}
@@ -287,13 +287,13 @@ def test_one_way_with_decrypted_ike_from_a_recorded_tunnel(tmp_path: Path) -> No
 
 
 def _synth_keyed(name: str) -> Report:
-    from ipsecdiag.decryption.ikev2 import install_decryption
+    from ipsecdiag.decryption.ikev2 import DecryptionSetup
     from ipsecdiag.keys.load import load_keys
     from ipsecdiag.keys.model import KeyStore
 
     store = KeyStore()
     store.extend(load_keys(SYNTH / f"{name}.keys.toml"))
-    return analyze_capture(SYNTH / f"{name}.pcap", keys=store, setup=install_decryption)
+    return analyze_capture(SYNTH / f"{name}.pcap", keys=store, decryption=DecryptionSetup())
 
 
 def test_unknown_spi_and_invalid_spi_from_decrypted_ike() -> None:

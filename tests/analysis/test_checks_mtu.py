@@ -160,14 +160,14 @@ def test_ike_fragmentation_in_use_is_not_flagged(scenario: str) -> None:
 
 
 def _keyed(name: str, **options: object) -> Report:
-    from ipsecdiag.decryption.ikev2 import install_decryption
+    from ipsecdiag.decryption.ikev2 import DecryptionSetup
     from ipsecdiag.keys.load import load_keys
     from ipsecdiag.keys.model import KeyStore
 
     store = KeyStore()
     store.extend(load_keys(SAMPLES / f"{name}.charon.log"))
     return analyze_capture(
-        SAMPLES / f"{name}.pcap", keys=store, setup=install_decryption, options=AnalysisOptions(**options)
+        SAMPLES / f"{name}.pcap", keys=store, decryption=DecryptionSetup(), options=AnalysisOptions(**options)
     )
 
 

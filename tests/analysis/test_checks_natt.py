@@ -257,13 +257,13 @@ def test_synthesized_capture_expectations(name: str) -> None:
 
     table = json.loads((SYNTH / "synth.json").read_text())[name]
     if table["keys"]:
-        from ipsecdiag.decryption.ikev2 import install_decryption
+        from ipsecdiag.decryption.ikev2 import DecryptionSetup
         from ipsecdiag.keys.load import load_keys
         from ipsecdiag.keys.model import KeyStore
 
         store = KeyStore()
         store.extend(load_keys(SYNTH / table["keys"]))
-        report = analyze_capture(SYNTH / table["pcap"], keys=store, setup=install_decryption)
+        report = analyze_capture(SYNTH / table["pcap"], keys=store, decryption=DecryptionSetup())
     else:
         report = analyze_capture(SYNTH / table["pcap"])
     ids = {f.id for f in report.findings}

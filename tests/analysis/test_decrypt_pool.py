@@ -9,7 +9,7 @@ import pytest
 from corpus import CORPUS, needs_corpus
 
 from ipsecdiag.decryption import pool as decrypt_pool
-from ipsecdiag.decryption.ikev2 import install_decryption
+from ipsecdiag.decryption.ikev2 import DecryptionSetup
 from ipsecdiag.keys.load import load_keys
 from ipsecdiag.keys.model import KeyStore
 from ipsecdiag.pipeline import analyze_capture
@@ -44,12 +44,12 @@ def test_pool_matches_in_process(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cap: Path, keys: Path, suffix: str
 ) -> None:
     store = KeyStore(load_keys(keys))
-    inproc = analyze_capture(cap, keys=store, setup=install_decryption)
+    inproc = analyze_capture(cap, keys=store, decryption=DecryptionSetup())
     out1 = tmp_path / f"inproc{suffix}"
     export_decrypted(cap, store, out1)
     monkeypatch.setattr(decrypt_pool, "MIN_CAPTURE_BYTES", 0)
     monkeypatch.setattr(decrypt_pool, "BATCH", 3)  # many batches even on a small capture
-    pooled = analyze_capture(cap, keys=store, setup=install_decryption)
+    pooled = analyze_capture(cap, keys=store, decryption=DecryptionSetup())
     out2 = tmp_path / f"pooled{suffix}"
     summary = export_decrypted(cap, store, out2)
     assert _flows(pooled) == _flows(inproc)

@@ -11,7 +11,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from ipsecdiag.capture.writer import PcapWriter
-from ipsecdiag.decryption.ikev2 import install_decryption
+from ipsecdiag.decryption.ikev2 import DecryptionSetup
 from ipsecdiag.esp.sa import EspEncryptor
 from ipsecdiag.keys.model import ChildSaKeys, KeyStore, SecretBytes
 from ipsecdiag.pipeline import analyze_capture
@@ -53,7 +53,7 @@ def _capture(tmp: Path, packets: list[bytes]) -> Path:
 def test_tunnel_mtu_flags_an_mss_that_does_not_fit(tmp_path: Path) -> None:
     syn = bytes(IP(src="10.1.0.2", dst="10.2.0.10") / TCP(flags="S", options=[("MSS", 1460)]))
     data = [bytes(IP(src="10.1.0.2", dst="10.2.0.10") / TCP(flags="A") / Raw(b"x" * 200))] * 3
-    rep = analyze_capture(_capture(tmp_path, [syn, *data]), keys=KeyStore([KEYS]), setup=install_decryption)
+    rep = analyze_capture(_capture(tmp_path, [syn, *data]), keys=KeyStore([KEYS]), decryption=DecryptionSetup())
     (flow,) = rep.esp_flows
     assert flow.syn_mss == {1460: 1} and flow.inner_protocols["IPv4/TCP"] == 4
     (f,) = [f for f in rep.findings if f.id == "tunnel-mtu"]
@@ -63,5 +63,5 @@ def test_tunnel_mtu_flags_an_mss_that_does_not_fit(tmp_path: Path) -> None:
 
 def test_small_mss_raises_nothing(tmp_path: Path) -> None:
     syn = bytes(IP(src="10.1.0.2", dst="10.2.0.10") / TCP(flags="S", options=[("MSS", 1300)]))
-    rep = analyze_capture(_capture(tmp_path, [syn]), keys=KeyStore([KEYS]), setup=install_decryption)
+    rep = analyze_capture(_capture(tmp_path, [syn]), keys=KeyStore([KEYS]), decryption=DecryptionSetup())
     assert not [f for f in rep.findings if f.id == "tunnel-mtu"]
