@@ -10,12 +10,14 @@ import contextlib
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer._click.exceptions as _click_exc  # (typer 0.29 carries its own click: these are its classes)
 from rich.console import Console
+from typer.core import TyperGroup
 
 from .exitcodes import ExitStatus, status_for
 from .reconstruction.model import Report, Severity
@@ -25,8 +27,53 @@ if TYPE_CHECKING:
     from .keys.model import KeyStore
     from .report.pcap import ExportSummary
 
+class _OneLineErrors(TyperGroup):
+    """The root group: a usage error (unknown option, missing argument, bad value) is one line
+    on stderr and exit 2, as the README promises, for every command below it; typer's own
+    handling prints the usage and a boxed multi-line panel."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click_exc.NoArgsIsHelpError:
+            sys.exit(int(ExitStatus.ERROR))  # the help was printed; typer exits 2 here as well
+        except _click_exc.UsageError as e:
+            _stderr().print(_usage_line(e), markup=False)
+            sys.exit(int(ExitStatus.ERROR))
+        except _click_exc.ClickException as e:
+            _stderr().print(f"ipsecdiag: error: {' '.join(e.format_message().split())}", markup=False)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            _stderr().print("ipsecdiag: aborted", markup=False)
+            sys.exit(1)
+        # Without standalone mode typer returns a typer.Exit's code instead of exiting; no
+        # command returns an int otherwise.
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _usage_line(e: _click_exc.UsageError) -> str:
+    """``ipsecdiag: error: <message> (see 'ipsecdiag COMMAND -h')``: click's messages can run
+    over lines (a bad integer's explanation); they are joined."""
+    msg = " ".join(e.format_message().split()).rstrip(".")
+    ctx = e.ctx
+    if ctx is None:
+        return f"ipsecdiag: error: {msg}"
+    path = " ".join(["ipsecdiag", *ctx.command_path.split()[1:]])
+    return f"ipsecdiag: error: {msg} (see '{path} -h')"
+
+
 app = typer.Typer(
     name="ipsecdiag",
+    cls=_OneLineErrors,
     no_args_is_help=True,
     add_completion=False,
     help="IPsec troubleshooting: analyse IKEv1/IKEv2/ESP captures, decrypt them, diagnose failures.",
