@@ -89,6 +89,21 @@ _ENTRIES = [
         "RFC 7296 §2.9",
     ),
     CatalogueEntry(
+        "ikev1-exchange-stopped",
+        E,
+        "IKEv1 exchange stopped part way",
+        "An IKEv1 Main Mode, Aggressive Mode or Quick Mode exchange was answered, but one side never "
+        "sent the next message, so the exchange did not complete and no SA exists on either side.",
+        "The side that stopped could not process the last message: most often a phase 2 policy or "
+        "proposal it refused without saying so (strongSwan/libreswan log it), keys or a PSK it could "
+        "not verify the HASH with, or a crash; a firewall dropping one direction after the first "
+        "messages also fits.",
+        "Read the log of the side that stopped around the time of the last message (charon/pluto say "
+        "why they dropped it) and compare the phase 2 settings (`esp=`/`phase2alg=`, `pfs`, subnets) of "
+        "both peers.",
+        "RFC 2409 §5, §5.5",
+    ),
+    CatalogueEntry(
         "ts-narrowed",
         INFO,
         "Traffic selectors narrowed",

@@ -23,6 +23,7 @@ from .proposals import ProposalCheck
 from .replay import ReplayCheck
 from .selectors import SelectorCheck
 from .unanswered import UnansweredCheck
+from .v1_stall import V1StallCheck
 
 __all__ = ["Check", "CheckContext", "default_checks"]
 
@@ -38,6 +39,7 @@ def default_checks() -> list[Check]:
         ChurnCheck(),
         ErrorNotifyCheck(),
         UnansweredCheck(),
+        V1StallCheck(),
         IkeFragmentationCheck(),
         NatCheck(),
         EspFlowCheck(),
