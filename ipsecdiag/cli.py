@@ -236,34 +236,6 @@ def _convert_outputs(to: str, output: Path) -> list[tuple[str, Path]]:
     return [("--output", output)] + [("--output", output / n) for n in names]
 
 
-def _progress_for(path: Path):
-    """A byte-based progress bar on stderr for big files when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        return None, None
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return None, None
-    if size < 50 * 1024 * 1024:
-        return None, None
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-    prog = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=_stderr(),
-        transient=True,
-    )
-    task = prog.add_task(path.name, total=size)
-
-    def update(done: int, total: int) -> None:
-        prog.update(task, completed=done)
-
-    return prog, update
-
-
 def run_analysis(
     captures: list[Path],
     key_paths: list[Path] | None,
@@ -271,10 +243,13 @@ def run_analysis(
     *,
     separate: bool = False,
     jobs: int | None = 1,
+    progress: bool = True,
 ) -> list[Report]:
+    """``progress``: a bar on stderr (if a terminal) for a capture that takes over a second."""
     from .capture.model import CaptureError
     from .capture.multi import series_runs
     from .pipeline import analyze_capture
+    from .report.progress import progress_for
 
     store = _load_keys(key_paths)
     runs = list(series_runs(captures, separate=separate))
@@ -293,11 +268,11 @@ def run_analysis(
             reports += _analyze_series(run, store, options)
             continue
         cap = Path(run[0])
-        prog, update = _progress_for(cap)
+        prog = progress_for(cap, enabled=progress)
         try:
             if prog is not None:
                 with prog:
-                    r = analyze_capture(cap, keys=store, options=options, progress=update)
+                    r = analyze_capture(cap, keys=store, options=options, progress=prog.update)
             else:
                 r = analyze_capture(cap, keys=store, options=options)
         except CaptureError as e:
@@ -485,7 +460,9 @@ def analyze(
         if jobs is not None and jobs < 1:
             raise UserError(f"--jobs {jobs}: must be at least 1")
         with _stdin_capture(captures) as (captures, stdin_name):
-            reports = run_analysis(captures, keys, options, separate=separate, jobs=jobs)
+            # No bar when the JSON goes to the terminal too: it would be drawn into it.
+            bar = "-" not in (json_out, json_lines)
+            reports = run_analysis(captures, keys, options, separate=separate, jobs=jobs, progress=bar)
             for r in reports:  # the report names standard input as the user did, not the spool
                 r.source.files = ["-" if f == stdin_name else f for f in r.source.files]
                 if stdin_name:
@@ -589,8 +566,9 @@ def decrypt(
             natt_ports=tuple(_ports("--natt-port", 4500, natt_port)),
         )
         from .outputs import writing
+        from .report.progress import DelayedProgress, progress_for
 
-        with writing(output) as tmp:
+        with writing(output) as tmp, progress_for(capture) or contextlib.nullcontext() as prog:
             summary = export_decrypted(
                 capture,
                 store,
@@ -598,6 +576,7 @@ def decrypt(
                 pcapng=output.suffix.lower() == ".pcapng",
                 keep_undecrypted=keep_undecrypted,
                 options=options,
+                progress=prog.update if isinstance(prog, DelayedProgress) else None,
             )
             if summary.decrypted == 0:
                 # Leave no file behind (an empty capture looks like success to a script).

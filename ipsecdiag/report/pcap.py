@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -80,6 +81,7 @@ def export_decrypted(
     pcapng: bool | None = None,
     keep_undecrypted: bool = False,
     options: AnalysisOptions = DEFAULT_OPTIONS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     out_path = Path(output)
     use_ng = out_path.suffix.lower() == ".pcapng" if pcapng is None else pcapng
@@ -142,7 +144,12 @@ def export_decrypted(
 
     try:
         summary.report = analyze_capture(
-            capture, keys=keys, options=options, decryption=decryption, on_frame=on_frame if keep_undecrypted else None
+            capture,
+            keys=keys,
+            options=options,
+            decryption=decryption,
+            on_frame=on_frame if keep_undecrypted else None,
+            progress=progress,  # (bytes read, total): the command's progress bar
         )
     finally:
         writer.close()
