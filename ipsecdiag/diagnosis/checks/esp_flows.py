@@ -79,6 +79,50 @@ def _reverse_seen(report: Report, src: str, dst: str) -> list[str]:
     return out
 
 
+def _icmp_answers(report: Report, src: str, dst: str) -> tuple[list[int], list[str], str]:
+    """ICMP errors quoting ESP (or ESP-in-UDP) from ``src`` to ``dst``: the other side's answer.
+    Returns their frames, evidence lines and a sentence for the explanation ('' when none)."""
+    hits = [
+        e for e in report.icmp_errors if e.quoted_src == src and e.quoted_dst == dst and e.quoted_proto in (50, 17)
+    ]
+    if not hits:
+        return [], [], ""
+    kinds: dict[tuple[str, int, int], list[int]] = defaultdict(list)
+    for e in hits:
+        kinds[(e.src, e.icmp_type, e.icmp_code)].append(e.frame)
+    ev = []
+    for (who_, t, c), frames in kinds.items():
+        what = _ICMP_TEXT.get((t, c), f"ICMP type {t} code {c}")
+        ev.append(f"{who_} answered with ICMP {what} x{len(frames)} (frames {', '.join(map(str, frames[:8]))})")
+    first = next(iter(kinds))
+    meaning = _ICMP_MEANING.get((first[1], first[2]), "the packets are refused on the way or at the host")
+    text = (
+        f" {first[0]} answers the ESP with ICMP errors ({len(hits)} in the capture): the packets reach "
+        f"{'it' if first[0] == dst else 'that router'} and are refused: {meaning}."
+    )
+    return [e.frame for e in hits], ev, text
+
+
+_ICMP_TEXT = {
+    (3, 2): "protocol unreachable",
+    (3, 3): "port unreachable",
+    (3, 13): "administratively prohibited",
+    (3, 1): "host unreachable",
+    (3, 0): "net unreachable",
+    (3, 10): "host administratively prohibited",
+    (1, 4): "port unreachable (ICMPv6)",
+    (1, 1): "administratively prohibited (ICMPv6)",
+}
+_ICMP_MEANING = {
+    (3, 2): "protocol 50 (ESP) is not handled there (no IPsec stack or SA, or ESP not allowed in)",
+    (3, 3): "nothing listens on UDP 4500 there (the IKE daemon is down or the SA moved)",
+    (3, 13): "a firewall forbids it",
+    (3, 10): "a firewall forbids it",
+    (1, 1): "a firewall forbids it",
+    (1, 4): "nothing listens on UDP 4500 there",
+}
+
+
 class EspFlowCheck(Check):
     name = "esp-flows"
     finding_ids = ("esp-one-way", "esp-missing", "esp-unknown-spi")
@@ -136,9 +180,11 @@ class EspFlowCheck(Check):
                         f"of the same CHILD SA (created frame {c.created_frame})"
                     )
                     ev += self._inner_hint(have)
+                    icmp_frames, icmp_ev, icmp_text = _icmp_answers(r, f0.src, f0.dst)
+                    ev += icmp_ev
                     yield self.finding(
                         "esp-one-way",
-                        frames=[f.first_frame for f in have],
+                        frames=[f.first_frame for f in have] + icmp_frames,
                         ike_sa=sa.key,
                         evidence=ev,
                         explanation=(
@@ -146,8 +192,14 @@ class EspFlowCheck(Check):
                             f"one way and none with the partner SPI back. Either {f0.dst} does not send "
                             "(no matching inbound SA or policy, no return route for the traffic selectors, "
                             f"nothing to answer), or its ESP is filtered before the capture point."
+                            + icmp_text
                         ),
-                        data={"spi": f"{f0.spi:08x}", "partner_spi": f"{lack_spi or 0:08x}", "packets": n},
+                        data={
+                            "spi": f"{f0.spi:08x}",
+                            "partner_spi": f"{lack_spi or 0:08x}",
+                            "packets": n,
+                        }
+                        | ({"icmp_errors": len(icmp_frames)} if icmp_frames else {}),
                     )
 
     @staticmethod
@@ -197,6 +249,10 @@ class EspFlowCheck(Check):
                     + ", ".join(f"SPI 0x{g.spi:08x} frames {g.first_frame}..{g.last_frame}" for g in back[:4])
                 )
             ev += self._inner_hint(silent)
+            icmp_frames, icmp_ev, icmp_text = _icmp_answers(r, a[0], b[0])
+            ev += icmp_ev
+            if icmp_frames and not reverse:
+                reverse = icmp_ev  # the ICMP errors are traffic from that side: never "nothing from it"
             if reverse:
                 ev.append(f"the capture does hold traffic from {b[0]} to {a[0]}: {reverse[0]}")
                 sev = Severity.ERROR
@@ -214,7 +270,7 @@ class EspFlowCheck(Check):
             n = sum(f.packets for f in silent)
             yield self.finding(
                 "esp-one-way",
-                frames=[f.first_frame for f in silent],
+                frames=[f.first_frame for f in silent] + icmp_frames,
                 severity=sev,
                 evidence=ev,
                 explanation=(
@@ -222,9 +278,14 @@ class EspFlowCheck(Check):
                     f"period. Without decrypted IKE the SA pair is inferred from the addresses"
                     f"{' and ports' if a[1] else ''}. Either {b[0]} does not send (no matching inbound SA or "
                     "policy, no return route, nothing to answer), or its ESP is filtered before the capture "
-                    "point." + tail
+                    "point." + tail + icmp_text
                 ),
-                data={"spis": [f"{f.spi:08x}" for f in silent], "packets": n, "reverse_seen": bool(reverse)},
+                data={
+                    "spis": [f"{f.spi:08x}" for f in silent],
+                    "packets": n,
+                    "reverse_seen": bool(reverse),
+                }
+                | ({"icmp_errors": len(icmp_frames)} if icmp_frames else {}),
             )
 
     def _no_esp_without_keys(self, r: Report) -> Iterable[Finding]:
