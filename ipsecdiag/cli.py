@@ -159,7 +159,7 @@ def _stdout() -> Console:
 
 
 def _table_box():  # -> rich.box.Box
-    from .report.render import ASCII_SIMPLE_HEAD
+    from .report.tables import ASCII_SIMPLE_HEAD
 
     if sys.stdout.isatty():
         from rich import box

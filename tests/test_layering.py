@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
 SANS_IO = ("wire", "crypto", "esp", "engine", "protocol")
 IO_MODULES = {"socket", "select", "asyncio", "time", "random", "secrets", "subprocess", "threading"}
 # Renderers read the report only: no key material, no cryptography, no capture code.
-RENDERERS = ("report/render.py", "report/json.py", "report/view.py", "report/live_view.py")
+RENDERERS = ("report/render.py", "report/tables.py", "report/json.py", "report/view.py", "report/live_view.py")
 RENDERER_FORBIDDEN = {"crypto", "esp", "keys", "capture"}
 
 

@@ -14,8 +14,8 @@ from html import escape
 from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity
 from ..wire.jsontypes import Json
 from .childsa import ChildSaRow, child_sa_rows
-from .render import _ts
 from .svg import esp_plot_svg, ladder_svg
+from .tables import _ts
 from .verdict import verdict
 from .view import message_details, proposal_short
 

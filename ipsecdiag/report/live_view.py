@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reconstruction.model import EspFlow, Finding, IkeSaRecord, Report
-from .render import ASCII_SIMPLE_HEAD, SEV_STYLE, STATE_STYLE, proposal_short
+from .tables import ASCII_SIMPLE_HEAD, SEV_STYLE, STATE_STYLE
+from .view import proposal_short
 
 IDLE_SECONDS = 120.0
 MAX_ROWS = 12  # per table; the report has them all

@@ -9,7 +9,7 @@ import pytest
 from corpus import REPO_ROOT
 
 FORBIDDEN = {"crypto", "esp", "keys", "capture", "decryption", "diagnosis", "engine", "probe", "live"}
-MODULES = ("verdict", "html", "svg", "childsa", "filters")
+MODULES = ("verdict", "html", "svg", "childsa", "filters", "tables")
 
 
 @pytest.mark.parametrize("name", MODULES)
