@@ -593,3 +593,21 @@ def test_sample_child_no_proposal_shows_decrypted_offer() -> None:
 def test_suite_iana_text() -> None:
     s = Suite("ESP", (Algo(E, 20, 256), Algo(N, 0)))
     assert s.iana_text() == "ESP:ENCR_AES_GCM_16_256/NO_EXT_SEQ"
+
+
+def test_transport_mode_refused_with_matching_algorithms_says_the_mode() -> None:
+    """Issue 11: the same responder accepted these ESP algorithms for another CHILD SA; the
+    rejected request differs only by USE_TRANSPORT_MODE, so the mode is what was refused."""
+    offer = proposal(GCM256, NOESN, protocol=ProtocolId.ESP, spi=b"\x01\x02\x03\x04")
+    chosen = proposal(GCM256, NOESN, protocol=ProtocolId.ESP, spi=b"\x0a\x0b\x0c\x0d")
+    ok = ike_sa(_accepted_init().exchanges[0], _auth_exchange([sa_payload(offer)], [sa_payload(chosen)]))
+    refused = ike_sa(
+        _accepted_init().exchanges[0],
+        _auth_exchange([notify("USE_TRANSPORT_MODE"), sa_payload(offer)], [notify("NO_PROPOSAL_CHOSEN")]),
+        spi_i=b"\x33" * 8,
+    )
+    fs = [f for f in run(ProposalCheck(), report(ok, refused)) if f.id == "child-no-proposal-chosen"]
+    assert len(fs) == 1
+    [f] = fs
+    assert any(e.startswith("Mode:") and "transport mode" in e for e in f.evidence), f.evidence
+    assert "mode = tunnel" in f.remediation and "kernel-libipsec" in f.remediation

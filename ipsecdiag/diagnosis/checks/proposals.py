@@ -182,7 +182,7 @@ class ProposalCheck(Check):
             expl += " The IKE SA itself was set up."
         remediation, config = _remediation(offered, [k.suite for k in known], rejecter, proposer, not phase1)
         if hints:
-            remediation += " " + " ".join(h for h in hints if h.startswith("PFS") or h.startswith("ESN"))
+            remediation += " " + " ".join(h for h in hints if h.startswith(("PFS", "ESN", "Mode")))
         data: Json = {
             "offered": [_suite_data(s) for s in offered],
             "acceptable": [_suite_data(k.suite) | {"frame": k.frame, "source": k.how} for k in known],
@@ -376,6 +376,18 @@ def _child_hints(sa: IkeSaRecord, ex: ExchangeRecord, offered: list[Suite], know
         hints.append(
             text + ". Configure the same group on both sides (e.g. `esp_proposals = "
             f"{strongswan_proposal(pfs[0])}` on both) or none on both."
+        )
+    asked = set(ex.request.notifies) if ex.request is not None else set()
+    options = [n for n in ("USE_TRANSPORT_MODE", "IPCOMP_SUPPORTED") if n in asked]
+    if options and any(set(o.algos) == set(k.algos) for o in offered for k in known):
+        # Same algorithms accepted elsewhere by this responder: what it refused is the option.
+        what = " and ".join("transport mode" if n == "USE_TRANSPORT_MODE" else "IPComp" for n in options)
+        hints.insert(
+            0,
+            f"Mode: the offered algorithms are the ones this responder accepts elsewhere, but the request "
+            f"asked for {what} ({', '.join(options)}): the responder refused the {what}, not the algorithms "
+            "(e.g. strongSwan's kernel-libipsec backend supports tunnel mode only). Use `mode = tunnel` "
+            "(libreswan `type=tunnel`) on the initiator, or allow/implement the option on the responder.",
         )
     esn_only = {a.id for s in offered for a in s.of(ESN)}
     if esn_only == {1}:
