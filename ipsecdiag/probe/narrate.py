@@ -368,6 +368,26 @@ class Narrator:
     def _on_EspReceived(self, _e: ev.EspReceived) -> None:
         self.esp_received += 1
 
+    def _on_CertificateInvalid(self, e: ev.CertificateInvalid) -> None:
+        # the precise cause, recorded before the AUTHENTICATION_FAILED that follows it
+        fid = "cert-expired" if e.problem == "expired" else "cert-not-yet-valid"
+        frame = self._frame()
+        which = f"{self.peer}'s certificate" if e.end_entity else f"a CA/intermediate certificate of {self.peer}'s chain"
+        when = f"expired on {e.not_after}" if fid == "cert-expired" else f"is not valid before {e.not_before}"
+        self.fail(
+            finding(
+                fid,
+                frames=[frame] if frame else [],
+                evidence=[
+                    f"{which} {e.subject} {when} (valid {e.not_before} to {e.not_after}); our clock reads {e.wall_time}",
+                    "we refused its AUTH with AUTHENTICATION_FAILED (RFC 5280 §4.1.2.5)",
+                ],
+                data={"subject": e.subject, "not_before": e.not_before, "not_after": e.not_after,
+                      "wall_time": e.wall_time, "end_entity": e.end_entity},  # fmt: skip
+                ike_sa=self.ike_sa,
+            )
+        )
+
     def _on_ProtocolError(self, e: ev.ProtocolError) -> None:
         frame = self._frame()
         fid = _id_of(e.notify_name, e.exchange, e.received)

@@ -58,7 +58,10 @@ class Outgoing(Protocol):
 class Session(Protocol):
     """What the driver needs of an engine IKE SA (``ipsecdiag.engine.IkeSa`` has it)."""
 
-    def receive_datagram(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None: ...
+    # wall_time: real time (POSIX seconds) for certificate dates; sessions without dates ignore it
+    def receive_datagram(
+        self, payload: bytes, src: Endpoint, dst: Endpoint, now: float, wall_time: float | None = None
+    ) -> None: ...
     def datagrams_to_send(self, now: float) -> Iterable[Outgoing]: ...
     def get_timer(self) -> float | None: ...
     def handle_timer(self, now: float) -> None: ...
@@ -265,7 +268,8 @@ class Driver:
         self._drain_events(s)
 
     def _deliver(self, s: Session, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
-        s.receive_datagram(payload, src, dst, now)
+        # the engine checks certificate validity against real time: this layer owns the clock
+        s.receive_datagram(payload, src, dst, now, wall_time=self.wallclock())
         # events right away, so that on_event can cite this datagram's frame number
         self._drain_events(s)
 

@@ -44,10 +44,11 @@ def _psk() -> Credentials:
 
 
 def _serve(
-    ike: str, *, addr: str = "127.0.0.1", pool: str | None = None, remote_ts: str = "10.1.0.0/24", **kw: object
-) -> tuple[Responder, threading.Thread, list[ResponderResult]]:
+    ike: str, *, addr: str = "127.0.0.1", pool: str | None = None, remote_ts: str = "10.1.0.0/24",
+    creds: Credentials | None = None, **kw: object,
+) -> tuple[Responder, threading.Thread, list[ResponderResult]]:  # fmt: skip
     cfg = build_responder_config(
-        ike=ike, esp="aes256gcm16", creds=_psk(), local_id="gw.test", remote_id=None,
+        ike=ike, esp="aes256gcm16", creds=creds or _psk(), local_id="gw.test", remote_id=None,
         local_ts="10.2.0.0/24", remote_ts=remote_ts, listen=addr, pool=pool,
     )  # fmt: skip
     ports: dict[str, object] = {"port": 0, "natt_port": 0, **kw}
@@ -72,9 +73,11 @@ def _serve(
     return r, t, out
 
 
-def _probe(port: int, ike: str, tmp: Path, *, addr: str = "127.0.0.1", vip: bool = False) -> object:
+def _probe(
+    port: int, ike: str, tmp: Path, *, addr: str = "127.0.0.1", vip: bool = False, creds: Credentials | None = None
+) -> object:
     cfg = build_config(
-        ike=ike, esp="aes256gcm16", creds=_psk(), local_id="client.test", remote_id="gw.test",
+        ike=ike, esp="aes256gcm16", creds=creds or _psk(), local_id="client.test", remote_id="gw.test",
         ts="10.2.0.0/24", local_ts=None if vip else "10.1.0.0/24", local_addr=addr, encap=False, timeout=5,
         virtual_ip=vip,
     )  # fmt: skip
