@@ -193,7 +193,7 @@ class Responder:
             return c.sa if c else None
         spi_i, new = head
         self._forget_cookie_only()
-        c = self.clients.get((src.host, spi_i))
+        c = self.clients.get((src.host, spi_i)) or (None if new else self._rekeyed(src.host, spi_i))
         if c is not None:
             return c.sa
         if not new:
@@ -204,6 +204,16 @@ class Responder:
             self.refused += 1
             return None
         return self._open(src, spi_i, payload, now).sa
+
+    def _rekeyed(self, host: str, spi_i: bytes) -> Client | None:
+        """The client whose IKE SA answers for ``spi_i`` after an IKE SA rekey (RFC 7296 §2.18):
+        the SPIs change (a rekey by the client brings its new SPIi), the old ones still route
+        here until their Delete is done. Only on a miss, over at most ``max_clients`` SAs."""
+        for c in self.clients.values():
+            spis = getattr(c.sa, "ike_spis", None)
+            if c.peer.host == host and spis is not None and any(i == spi_i for i, _ in spis()):
+                return c
+        return None
 
     def half_open(self) -> int:
         """IKE SAs whose IKE_AUTH has not completed yet (strongSwan counts these for cookies)."""
