@@ -169,9 +169,7 @@ class EchoSession:
         self._timer = self.tick(now)
 
     # -- the driver's Session protocol
-    def receive_datagram(
-        self, payload: bytes, src: Endpoint, dst: Endpoint, now: float, wall_time: float | None = None
-    ) -> None:
+    def receive_datagram(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
         self.on_esp(payload, src, now)
 
     def datagrams_to_send(self, now: float) -> list[Datagram]:

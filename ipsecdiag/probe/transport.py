@@ -18,6 +18,7 @@ become :class:`ProbeError` with a one-line message.
 
 from __future__ import annotations
 
+import datetime
 import errno
 import ipaddress
 import selectors
@@ -58,10 +59,7 @@ class Outgoing(Protocol):
 class Session(Protocol):
     """What the driver needs of an engine IKE SA (``ipsecdiag.engine.IkeSa`` has it)."""
 
-    # wall_time: real time (POSIX seconds) for certificate dates; sessions without dates ignore it
-    def receive_datagram(
-        self, payload: bytes, src: Endpoint, dst: Endpoint, now: float, wall_time: float | None = None
-    ) -> None: ...
+    def receive_datagram(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None: ...
     def datagrams_to_send(self, now: float) -> Iterable[Outgoing]: ...
     def get_timer(self) -> float | None: ...
     def handle_timer(self, now: float) -> None: ...
@@ -268,8 +266,12 @@ class Driver:
         self._drain_events(s)
 
     def _deliver(self, s: Session, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
-        # the engine checks certificate validity against real time: this layer owns the clock
-        s.receive_datagram(payload, src, dst, now, wall_time=self.wallclock())
+        # an engine IKE SA checks certificate dates against the real time it is given with each
+        # datagram (settable ``sa.wall_time``, an aware datetime); this layer owns the clock.
+        # Other sessions (scan, ESP echo) have no dates to check.
+        if hasattr(s, "wall_time"):
+            s.wall_time = datetime.datetime.fromtimestamp(self.wallclock(), datetime.UTC)
+        s.receive_datagram(payload, src, dst, now)
         # events right away, so that on_event can cite this datagram's frame number
         self._drain_events(s)
 

@@ -80,9 +80,7 @@ class TunnelEcho:
         self._out.append(Datagram(esp, dst, src))
 
     # -- the driver's Session protocol
-    def receive_datagram(
-        self, payload: bytes, src: Endpoint, dst: Endpoint, now: float, wall_time: float | None = None
-    ) -> None:
+    def receive_datagram(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
         self._answer(payload, src, dst)
 
     def datagrams_to_send(self, now: float) -> list[Datagram]:

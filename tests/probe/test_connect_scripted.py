@@ -60,9 +60,7 @@ class ScriptedSa:
         self.state = State.INIT_SENT
         self._send("IKE_SA_INIT", 0)
 
-    def receive_datagram(
-        self, payload: bytes, src: Endpoint, dst: Endpoint, now: float, wall_time: float | None = None
-    ) -> None:
+    def receive_datagram(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
         if self.script == "crash":
             raise KeyError("engine bug")
         if self.script == "interrupt":

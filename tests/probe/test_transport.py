@@ -33,9 +33,7 @@ class Scripted:
     timers_fired: int = 0
     events: list[str] = field(default_factory=list)
 
-    def receive_datagram(
-        self, payload: bytes, src: Endpoint, dst: Endpoint, now: float, wall_time: float | None = None
-    ) -> None:
+    def receive_datagram(self, payload: bytes, src: Endpoint, dst: Endpoint, now: float) -> None:
         self.received.append((payload, src, dst))
         self.events.append("got")
 
