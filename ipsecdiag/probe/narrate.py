@@ -353,6 +353,9 @@ class Narrator:
         what = "liveness check" if not (e.notifies or e.deletes) else ", ".join(e.notifies) or f"{e.deletes} delete(s)"
         self.step("received", f"INFORMATIONAL from {self.peer}: {what}", frame=self._frame())
 
+    def _on_HalfOpenExpired(self, e: ev.HalfOpenExpired) -> None:
+        self.step("expired", f"half-open for {e.after:g} s without IKE_AUTH ({e.state}): dropped")
+
     def _on_IkeSaDeleted(self, e: ev.IkeSaDeleted) -> None:
         self.deleted = e
         if self.init_done is None:

@@ -46,8 +46,7 @@ class ResponderOptions:
     once: bool = False
     linger: float = 30.0
     keep: bool = False
-    max_clients: int = 32
-    half_open_timeout: float = 30.0
+    max_clients: int = 32  # half-open SAs expire in the engine (IkeConfig.half_open_timeout)
     rate: float = 50.0
     max_sends: int = 5000
     write: Path | None = None
@@ -236,18 +235,12 @@ class Responder:
                     self.driver.sessions.remove(c.sa)  # type: ignore[arg-type]
 
     def _retire_closed(self) -> None:
-        """Free the slots of clients whose IKE SA is gone, or half-open for longer than
-        ``half_open_timeout`` (IKE_SA_INIT answered, no IKE_AUTH: strongSwan's 30 s default);
-        the report keeps the first ones."""
+        """Free the slots of clients whose IKE SA is gone (deleted, failed, or half-open past the
+        engine's ``IkeConfig.half_open_timeout``); the report keeps the first ones."""
         from ipsecdiag.engine.state import State
 
-        now = self.clock()
         for key, c in list(self.clients.items()):
-            state = getattr(c.sa, "state", None)
-            stale = state is State.INIT_DONE and now - c.opened_at > self.opts.half_open_timeout
-            if stale:
-                c.narrator.step("expired", f"half-open for {self.opts.half_open_timeout:g} s without IKE_AUTH: dropped")
-            if stale or state is State.CLOSED:
+            if getattr(c.sa, "state", None) is State.CLOSED:
                 del self.clients[key]
                 if self.by_host.get(c.peer.host) is c:
                     del self.by_host[c.peer.host]

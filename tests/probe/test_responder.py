@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import threading
@@ -45,12 +46,14 @@ def _psk() -> Credentials:
 
 def _serve(
     ike: str, *, addr: str = "127.0.0.1", pool: str | None = None, remote_ts: str = "10.1.0.0/24",
-    creds: Credentials | None = None, **kw: object,
+    creds: Credentials | None = None, half_open_timeout: float | None = None, **kw: object,
 ) -> tuple[Responder, threading.Thread, list[ResponderResult]]:  # fmt: skip
     cfg = build_responder_config(
         ike=ike, esp="aes256gcm16", creds=creds or _psk(), local_id="gw.test", remote_id=None,
         local_ts="10.2.0.0/24", remote_ts=remote_ts, listen=addr, pool=pool,
     )  # fmt: skip
+    if half_open_timeout is not None:
+        cfg = dataclasses.replace(cfg, half_open_timeout=half_open_timeout)
     ports: dict[str, object] = {"port": 0, "natt_port": 0, **kw}
     opts = ResponderOptions(listen=addr, config=cfg, accepted=(ike, "aes256gcm16"), **ports)  # type: ignore[arg-type]
     r = Responder(opts, rng=SystemRandom(), emit=lambda s: None)
