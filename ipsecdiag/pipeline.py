@@ -80,6 +80,7 @@ def analyze_frames(
     seconds of ``clock()``, between frames; the last word is the returned Report. With keys
     and ``decrypt``, IKE and ESP are decrypted in this process during the pass.
     """
+    keys = keys.copy() if keys is not None else None  # bindings made here stay in this analysis
     rec = Reconstructor(Report(options=options), keys, options, decryption=_decryption(allow_pool=False) if decrypt else None)
     try:
         rec.report.source.files.append(source_name)
@@ -112,6 +113,7 @@ def analyze_capture(
     """
     if decryption is None and decrypt:
         decryption = _decryption(allow_pool=True)
+    keys = keys.copy() if keys is not None else None  # bindings made here stay in this analysis
     rec = Reconstructor(Report(options=options), keys, options, decryption=decryption, capture_bytes=_size(path))
     try:
         src = rec.report.source

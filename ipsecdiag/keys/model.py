@@ -251,6 +251,19 @@ class KeyStore:
         for k in items:
             self.add(k)
 
+    def copy(self) -> KeyStore:
+        """An independent store with the same records and notes: an analysis binds rekeyed IKE
+        SAs into its own copy, so one capture's bindings never leak into another's report."""
+        new = KeyStore()
+        new._ike = dict(self._ike)
+        new._v1 = dict(self._v1)
+        new._child = {spi: list(v) for spi, v in self._child.items()}
+        new._incomplete = list(self._incomplete)
+        new._pending = list(self._pending)
+        new._resolved = dict(self._resolved)
+        new.notes = list(self.notes)
+        return new
+
     def incomplete(self) -> list[IkeSaKeys | ChildSaKeys]:
         return list(self._incomplete)
 
