@@ -21,16 +21,16 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..crypto.ke import InvalidKeyExchange, KeyExchange, new_key_exchange
-from ..crypto.prf import derive_ike_sa_keys, rekey_skeyseed
+from ..crypto.prf import rekey_skeyseed
 from ..crypto.rng import random_spi
-from ..protocol.select import check_chosen, ke_choice, proposal_groups, select_proposal, transform_of
+from ..protocol.select import check_chosen, ke_choice, proposal_groups, select_proposal
 from ..wire.ikev2 import IkeHeader, Payload
 from ..wire.ikev2_payloads import KePayload, NoncePayload, NotifyPayload
 from ..wire.ikev2_sa import Proposal, SaPayload
-from ..wire.registry import ExchangeType, NotifyType, ProtocolId, TransformType
+from ..wire.registry import ExchangeType, NotifyType, ProtocolId
 from . import child_sa
 from . import events as ev
-from .common import name_of_group, one
+from .common import ike_sa_keys, name_of_group, one
 from .config import ChildConfig, Endpoint, Role
 from .errors import Refuse
 from .init_exchange import NONCE_LEN
@@ -417,18 +417,5 @@ def _rekey_keys(
     then the §2.14 keys with the new algorithms and SPIs."""
     old = sa.keys
     assert old is not None and old.prf is not None
-    encr, prf_t = transform_of(chosen, TransformType.ENCR), transform_of(chosen, TransformType.PRF)
-    integ = transform_of(chosen, TransformType.INTEG)
-    assert encr is not None and prf_t is not None
     seed = rekey_skeyseed(old.prf, old.sk_d.reveal(), shared, ni, nr)
-    return derive_ike_sa_keys(
-        prf_id=prf_t.id,
-        encr_id=encr.id,
-        integ_id=integ.id if integ is not None else 0,
-        skeyseed_value=seed,
-        ni=ni,
-        nr=nr,
-        spi_i=new_spi_i,
-        spi_r=new_spi_r,
-        encr_key_bits=encr.key_length,
-    )
+    return ike_sa_keys(chosen, seed, ni, nr, new_spi_i, new_spi_r)

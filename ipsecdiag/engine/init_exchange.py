@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..crypto.auth import hash_algorithms_notify
 from ..crypto.ke import InvalidKeyExchange, new_key_exchange
-from ..crypto.prf import derive_ike_sa_keys, skeyseed
+from ..crypto.prf import skeyseed
 from ..crypto.rng import random_spi
 from ..protocol.natd import natd_hash_v2
 from ..protocol.select import (
@@ -37,7 +37,7 @@ from ..wire.ikev2_sa import Proposal, SaPayload
 from ..wire.registry import ExchangeType, GatewayIdType, NotifyType, TransformType
 from . import events as ev
 from . import intermediate
-from .common import certreq, name_of_group, one
+from .common import certreq, ike_sa_keys, name_of_group, one
 from .config import CertAuth, Endpoint
 from .cookies import cookie_valid, make_cookie
 from .errors import Refuse
@@ -106,23 +106,10 @@ def _record_capabilities(sa: IkeSa, payloads: tuple[Payload, ...]) -> None:
 
 def _derive(sa: IkeSa, shared: bytes) -> None:
     p: Proposal = sa.neg.chosen
-    encr = transform_of(p, TransformType.ENCR)
     prf_t = transform_of(p, TransformType.PRF)
-    integ = transform_of(p, TransformType.INTEG)
-    assert encr is not None and prf_t is not None
+    assert prf_t is not None
     seed = skeyseed(prf_t.id, sa.neg.ni, sa.neg.nr, shared)
-    keys = derive_ike_sa_keys(
-        prf_id=prf_t.id,
-        encr_id=encr.id,
-        integ_id=integ.id if integ is not None else 0,
-        skeyseed_value=seed,
-        ni=sa.neg.ni,
-        nr=sa.neg.nr,
-        spi_i=sa.spi_i,
-        spi_r=sa.spi_r,
-        encr_key_bits=encr.key_length,
-    )
-    sa.install_keys(keys)
+    sa.install_keys(ike_sa_keys(p, seed, sa.neg.ni, sa.neg.nr, sa.spi_i, sa.spi_r))
 
 
 def _done_event(sa: IkeSa, payloads: tuple[Payload, ...]) -> None:

@@ -25,13 +25,12 @@ import struct
 from typing import TYPE_CHECKING
 
 from ..crypto.ke import InvalidKeyExchange, new_key_exchange
-from ..crypto.prf import derive_ike_sa_keys, prf, rekey_skeyseed
-from ..protocol.select import transform_of
+from ..crypto.prf import prf, rekey_skeyseed
 from ..wire.ikev2 import FLAG_INITIATOR, FLAG_RESPONSE, IkeHeader, Payload, serialize_payloads
 from ..wire.ikev2_payloads import KePayload, NotifyPayload
-from ..wire.registry import ExchangeType, NotifyType, PayloadType, TransformType
+from ..wire.registry import ExchangeType, NotifyType, PayloadType
 from . import auth_exchange
-from .common import name_of_group
+from .common import ike_sa_keys, name_of_group
 from .config import Endpoint
 from .errors import Refuse
 from .state import Trigger
@@ -68,23 +67,8 @@ def _chain(sa: IkeSa, from_initiator: bool, blob: bytes) -> None:
 def _update_keys(sa: IkeSa, shared: bytes) -> None:
     old = sa.keys
     assert old is not None and old.prf is not None
-    p = sa.neg.chosen
-    encr, integ = transform_of(p, TransformType.ENCR), transform_of(p, TransformType.INTEG)
-    assert encr is not None
     seed = rekey_skeyseed(old.prf, old.sk_d.reveal(), shared, sa.neg.ni, sa.neg.nr)
-    sa.install_keys(
-        derive_ike_sa_keys(
-            prf_id=old.prf,
-            encr_id=encr.id,
-            integ_id=integ.id if integ is not None else 0,
-            skeyseed_value=seed,
-            ni=sa.neg.ni,
-            nr=sa.neg.nr,
-            spi_i=sa.spi_i,
-            spi_r=sa.spi_r,
-            encr_key_bits=encr.key_length,
-        )
-    )
+    sa.install_keys(ike_sa_keys(sa.neg.chosen, seed, sa.neg.ni, sa.neg.nr, sa.spi_i, sa.spi_r, prf_id=old.prf))
 
 
 def _flags(sa: IkeSa, *, response: bool) -> int:
