@@ -11,13 +11,15 @@ def default_filter(
     ike_ports: Iterable[int] = (500,), natt_ports: Iterable[int] = (4500,), *, vlan: bool = False
 ) -> str:
     """BPF for what ``analyze`` looks at: IKE and NAT-T (UDP, and RFC 8229 TCP on the NAT-T
-    ports), ESP and AH over IPv4/IPv6, ICMP/ICMPv6 errors, and the non-first fragments of UDP
+    ports), ESP and AH over IPv4/IPv6 (behind IPv6 extension headers too), ICMP/ICMPv6 errors, and the non-first fragments of UDP
     datagrams: those carry no UDP header, so a port filter alone would lose the tail of every
     IP-fragmented IKE_AUTH. ``vlan`` repeats the expression behind an 802.1Q tag (Ethernet
     interfaces only; libpcap refuses ``vlan`` on cooked and raw-IP links)."""
     udp = sorted({*ike_ports, *natt_ports})
     parts = [f"udp port {p}" for p in udp] + [f"tcp port {p}" for p in sorted(set(natt_ports))]
-    parts += ["ip proto 50", "ip proto 51", "ip6 proto 50", "ip6 proto 51"]
+    # protochain walks IPv6 extension headers (hop-by-hop, routing, destination options, ...):
+    # ``ip6 proto 50`` tests the first Next Header only and would miss ESP behind any of them.
+    parts += ["ip proto 50", "ip proto 51", "ip6 protochain 50", "ip6 protochain 51"]
     parts += [
         "(ip proto 17 and ip[6:2] & 0x1fff != 0)",  # IPv4 fragment with a non-zero offset
         "(ip6 and ip6[6] == 44 and ip6[40] == 17)",  # IPv6 fragment header in front of UDP

@@ -172,7 +172,7 @@ def test_statistics_lines_of_both_tools() -> None:
 
 def test_default_filter_covers_ipsec_fragments_and_icmp_errors() -> None:
     f = default_filter((500, 1500), (4500,))
-    for part in ("udp port 500", "udp port 1500", "udp port 4500", "tcp port 4500", "ip proto 50", "ip6 proto 51"):
+    for part in ("udp port 500", "udp port 1500", "udp port 4500", "tcp port 4500", "ip proto 50", "ip6 protochain 51"):
         assert part in f
     assert "ip[6:2] & 0x1fff != 0" in f  # non-first IPv4 fragments (no UDP header to match)
     assert "ip6[6] == 44" in f
@@ -194,8 +194,10 @@ def test_default_filter_compiles(vlan: bool) -> None:
 
 @pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
 def test_default_filter_matches_ike_fragments_and_not_other_traffic(tmp_path: Path) -> None:
-    """Run the filter over a capture holding a fragmented IKE_AUTH, an ESP packet and noise."""
+    """Run the filter over a capture holding a fragmented IKE_AUTH, ESP (also behind IPv6
+    extension headers), AH and noise."""
     from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
+    from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting
     from scapy.layers.l2 import Ether
     from scapy.packet import Raw
     from scapy.utils import wrpcap
@@ -204,7 +206,12 @@ def test_default_filter_matches_ike_fragments_and_not_other_traffic(tmp_path: Pa
     frags = fragment(big[IP], fragsize=1400)
     pkts = [Ether() / f for f in frags]
     pkts.append(Ether() / IP(src="192.0.2.2", dst="198.51.100.2", proto=50) / Raw(bytes(64)))
+    # ESP behind IPv6 extension headers: Next Header 50 is not in the fixed header
+    v6 = IPv6(src="2001:db8::1", dst="2001:db8::2")
+    pkts.append(Ether() / v6 / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt(nh=50) / Raw(bytes(64)))
+    pkts.append(Ether() / v6 / IPv6ExtHdrRouting(nh=51) / Raw(bytes(24)))
     pkts.append(Ether() / IP(src="192.0.2.9", dst="192.0.2.10") / TCP(dport=443))  # noise
+    pkts.append(Ether() / v6 / IPv6ExtHdrDestOpt() / TCP(dport=443))  # noise behind an extension
     pkts.append(Ether() / IP(src="192.0.2.9", dst="192.0.2.10") / ICMP(type=8))  # echo: not an error
     pkts.append(Ether() / IP(src="192.0.2.1", dst="192.0.2.2") / ICMP(type=3, code=4) / bytes(28))
     cap = tmp_path / "mix.pcap"
@@ -216,4 +223,4 @@ def test_default_filter_matches_ike_fragments_and_not_other_traffic(tmp_path: Pa
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     kept = _frames(out)
-    assert len(frags) == 3 and len(kept) == len(frags) + 2  # all fragments, ESP, ICMP error
+    assert len(frags) == 3 and len(kept) == len(frags) + 4  # all fragments, ESP x2, AH, ICMP error
