@@ -269,19 +269,31 @@ class IkeReconstructor:
             for e in sa.exchanges
             if e.message_id == mid and e.initiated_by_initiator == requester_is_init and e.version == 2
         ]
+        late: ExchangeRecord | None = None
         if not h.is_response:
             for e in reversed(same):
                 if e.request is not None and self._raw.get(id(e.request)) == d.data:
                     e.request.transmissions.append(_transmission(d))
                     return
-            ex = ExchangeRecord(
-                type=ex_name,
-                exchange_type=h.exchange_type,
-                message_id=mid,
-                request=rec,
-                initiated_by_initiator=requester_is_init,
+            # A capture not in time order (merged files, several interfaces) may hold the
+            # response before its request: a request captured earlier than a lone response of
+            # the same exchange is that response's request.
+            late = next(
+                (e for e in same if e.request is None and e.response is not None and d.ts < e.response.ts),
+                None,
             )
-            sa.exchanges.append(ex)
+            if late is not None:
+                late.request = rec
+            else:
+                sa.exchanges.append(
+                    ExchangeRecord(
+                        type=ex_name,
+                        exchange_type=h.exchange_type,
+                        message_id=mid,
+                        request=rec,
+                        initiated_by_initiator=requester_is_init,
+                    )
+                )
         else:
             target = None
             for e in reversed(same):
@@ -304,6 +316,8 @@ class IkeReconstructor:
         self._note_v2(sa, rec, msg)
         if not defer_decrypt and rec.encrypted and self.decrypt_hook is not None:
             self._apply_v2(sa, rec, self.decrypt_hook(sa, rec, [(d.data, msg)]))
+        if late is not None and late.response is not None and late.response.decrypted:
+            learn(self, sa, late.response)  # the response came first: learn now that both are here
 
     def _apply_v2(self, sa: IkeSaRecord, m: MessageRecord, result: V2Decrypted | None) -> None:
         """Record a decryption result on the message and learn from the decrypted exchange."""
@@ -461,6 +475,8 @@ class IkeReconstructor:
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> list[IkeSaRecord]:
+        for sa in self.sas:
+            in_time_order(sa)
         _infer_rekeys(self.sas)
         for sa in self.sas:
             _settle_state(sa)
@@ -470,6 +486,8 @@ class IkeReconstructor:
         """The IKE SAs as :meth:`finish` would return them now, as copies: the records the pass
         keeps updating (SAs, exchanges, messages and their lists) are not shared."""
         sas = [_copy_sa(sa) for sa in self.sas]
+        for sa in sas:
+            in_time_order(sa)
         _infer_rekeys(sas)
         for sa in sas:
             _settle_state(sa)
@@ -506,6 +524,61 @@ def _copy_sa(sa: IkeSaRecord) -> IkeSaRecord:
     new.exchanges = exchanges
     new.child_sas = [_copied(c) for c in sa.child_sas]
     return new
+
+
+def in_time_order(sa: IkeSaRecord) -> None:
+    """Put an SA's records in time order: each message's transmissions, an IKEv1 exchange's
+    messages (with its request and response named again) and the SA's exchanges. They are
+    recorded in capture order, which a merged capture or one taken on several interfaces does
+    not keep in time; every span, interval and "first"/"last" read from them is a time. A
+    capture in time order is left as it is (the sorts are stable)."""
+
+    def unsorted(times: list[float]) -> bool:
+        return any(b < a for a, b in zip(times, times[1:], strict=False))
+
+    if sa.version == 1:
+        _v1_roles(sa)
+    for ex in sa.exchanges:
+        for m in ex.all_messages():
+            if unsorted([t.ts for t in m.transmissions]):
+                m.transmissions.sort(key=lambda t: t.ts)
+        if ex.version == 1 and unsorted([m.ts for m in ex.messages]):
+            ex.messages.sort(key=lambda m: m.ts)
+            first = ex.messages[0]
+            ex.initiated_by_initiator = first.from_initiator
+            ex.request = first
+            ex.response = next((m for m in ex.messages if m.from_initiator != first.from_initiator), None)
+            for m in ex.messages:
+                m.is_response = m is not first and m.from_initiator != first.from_initiator
+    if unsorted([e.first_ts for e in sa.exchanges]):
+        sa.exchanges.sort(key=lambda e: e.first_ts)
+
+
+def _v1_roles(sa: IkeSaRecord) -> None:
+    """An IKEv1 SA whose first message seen came from the responder (its answer captured before
+    the initiator's first message) names the roles the other way round: only the initiator's
+    first phase 1 message has a zero responder cookie (RFC 2408 §3.1), so its sender is the
+    initiator."""
+    for ex in sa.exchanges:
+        for m in ex.messages:
+            h = getattr(m.parsed, "header", None)
+            if ex.message_id == 0 and h is not None and h.cookie_r == ZERO_SPI and not m.from_initiator:
+                sa.initiator, sa.responder = sa.responder, sa.initiator
+                for e in sa.exchanges:
+                    e.initiated_by_initiator = not e.initiated_by_initiator
+                    for x in e.messages:
+                        x.from_initiator = not x.from_initiator
+                        x.is_response = x.from_initiator != e.initiated_by_initiator
+                sa.proposal, sa.offered = None, []  # read with the roles swapped: read again
+                for x in ex.messages:
+                    for p in getattr(x.parsed, "payloads", ()):
+                        if isinstance(p, v1.V1SaPayload):
+                            props = [proposal_dict_v1(pp) for pp in p.proposals]
+                            if not x.from_initiator and props:
+                                sa.proposal = props[0]
+                            elif x.from_initiator and not sa.offered:
+                                sa.offered = [o for pp in p.proposals for o in proposal_dicts_v1_all(pp)]
+                return
 
 
 # How soon after a CREATE_CHILD_SA on the old IKE SA the old SA must go quiet (its DELETE) for
@@ -600,6 +673,12 @@ def note_error_notifies(sa: IkeSaRecord, payloads: Iterable[object]) -> None:
             sa.error_notifies.append(p.name)
 
 
+# "error types that don't prevent the IKE SA from being set up" in IKE_AUTH (RFC 7296 §2.21.2)
+_CHILD_ONLY_ERRORS = frozenset(
+    {"NO_PROPOSAL_CHOSEN", "TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED", "INTERNAL_ADDRESS_FAILURE", "FAILED_CP_REQUIRED"}
+)
+
+
 def _settle_state(sa: IkeSaRecord) -> None:
     """Decide established/failed/incomplete/deleted from what the capture shows."""
     if sa.version == 1:
@@ -644,6 +723,9 @@ def _settle_state(sa: IkeSaRecord) -> None:
             continue
         if e.response.decrypted:
             names = set(e.response.notifies)
+            if "AUTH" in e.response.payloads:
+                # errors about the CHILD SA do not prevent the IKE SA (RFC 7296 §2.21.2)
+                names -= _CHILD_ONLY_ERRORS
             if names & fatal or any(
                 isinstance(p, v2.EapPayload) and p.code == EapCode.FAILURE for p in e.response.inner
             ):

@@ -47,7 +47,11 @@ def _spi(v: int | None) -> str:
     return "-" if v is None else f"{v:08x}"
 
 
-def _state(c: ChildSaRecord, flows: list[EspFlow], rekeyed: set[int]) -> str:
+def _state(c: ChildSaRecord, flows: list[EspFlow], rekeyed: set[int], ike_state: str) -> str:
+    if ike_state == "failed" and not flows:
+        # negotiated in an IKE_AUTH whose authentication then failed (e.g. the initiator
+        # rejected the responder's AUTH, RFC 7296 §2.21.2): never usable
+        return "failed, IKE SA not authenticated"
     if c.deleted_frame is not None:
         return "deleted"
     if c.spi_i in rekeyed or c.spi_r in rekeyed:
@@ -102,7 +106,7 @@ def child_sa_rows(report: Report) -> list[ChildSaRow]:
                 proposal=proposal_short(c.proposal),
                 ts_local=list(c.ts_i),
                 ts_remote=list(c.ts_r),
-                state=_state(c, flows, rekeyed),
+                state=_state(c, flows, rekeyed, sa.state),
             )
             _fill(row, out, inn)
             rows.append(row)

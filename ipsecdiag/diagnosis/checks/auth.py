@@ -152,14 +152,24 @@ class AuthCheck(Check):
             assert eap_fail is not None
             m = eap_fail
             ex = next(e for e in sa.exchanges if m in e.all_messages())
-        rejecting = role(m)
+        err = eap_error(sa)
+        # An EAP server's failure (EAP-Failure, or a method failure such as MS-CHAPv2 E=691) is the
+        # responder rejecting the client, even when the client is the one that then closes the
+        # exchange with AUTHENTICATION_FAILED.
+        eap_rejected = eap_fail is not None or (err is not None and not err[0].from_initiator)
+        rejecting = "responder" if eap_rejected else role(m)
+        server_msg = (eap_fail or (err[0] if err is not None else None)) if eap_rejected else None
         rejected = "responder" if rejecting == "initiator" else "initiator"
         notify = "AUTHENTICATION_FAILED" if hit is not None else "EAP-Failure"
         ev = [f"{who(m)} sent {notify} in {where(ex)}, frame {m.first_frame}"]
         if ex.exchange_type == ExchangeType.INFORMATIONAL and m.from_initiator:
             ev.append(
-                "it came in a new INFORMATIONAL request after the IKE_AUTH response: the initiator "
-                "could not authenticate the responder from that response (RFC 7296 §2.21.2)"
+                "it came in a new INFORMATIONAL request after the IKE_AUTH response: "
+                + (
+                    "the initiator gave up after the EAP server's failure message (RFC 7296 §2.21.2)"
+                    if eap_rejected
+                    else "the initiator could not authenticate the responder from that response (RFC 7296 §2.21.2)"
+                )
             )
         ids = identities(sa)
         labels = {"IDi": "IDi", "IDr_requested": "IDr requested by the initiator", "IDr": "IDr"}
@@ -177,7 +187,7 @@ class AuthCheck(Check):
             ev.append(f"the responder ended EAP with EAP-Failure (code 4) in frame {eap_fail.first_frame}")
         kind = _kind(method, eap_fail is not None)
         expl = (
-            f"The {rejecting} ({peer(m)}) rejected the {rejected}'s authentication"
+            f"The {rejecting} ({peer(server_msg or m)}) rejected the {rejected}'s authentication"
             + (f" ({_kind_text(kind, method)})" if method or eap_fail else "")
             + "."
         )
@@ -185,7 +195,6 @@ class AuthCheck(Check):
             expl += f" Initiator identity: {ids['IDi'].display()}."
         rem = _remedy(kind, rejecting, rejected, mismatch)
         cause: str | None = None
-        err = eap_error(sa)
         data_eap: dict[str, object] = {}
         if err is not None:
             em, pkt, user = err
@@ -201,7 +210,7 @@ class AuthCheck(Check):
             "auth-failed",
             title=title,
             cause=cause,
-            frames=frames_of(m, ex.request if ex.request is not m else None),
+            frames=sorted(set(frames_of(server_msg, m, ex.request if ex.request is not m else None))),
             evidence=ev,
             ike_sa=sa.key,
             explanation=expl,

@@ -153,11 +153,16 @@ class ProposalCheck(Check):
         for k in known:
             ev.append(f"{rejecter} accepts {k.suite.iana_text()} ({k.how}, frame {k.frame})")
         best = _closest(offered, [k.suite for k in known])
+        refused = [] if phase1 else _refused_options(ex, offered, [k.suite for k in known])
         if best is not None:
             if best.matches:
                 ev.append(
                     f"offered {best.offered.iana_text()} matches what {rejecter} accepted elsewhere: "
-                    "it rejected this request under a different connection (identities, addresses)"
+                    + (
+                        "the algorithms are not what it refused"
+                        if refused
+                        else "it rejected this request under a different connection (identities, addresses)"
+                    )
                 )
             else:
                 ev.append(f"closest match differs in {difference_text(best)}")
@@ -181,7 +186,9 @@ class ProposalCheck(Check):
         if not phase1 and sa.state in ("established", "deleted"):
             expl += " The IKE SA itself was set up."
         remediation, config = _remediation(offered, [k.suite for k in known], rejecter, proposer, not phase1)
-        if hints:
+        if refused:  # the algorithms were accepted before: only the option needs changing
+            remediation = next(h for h in hints if h.startswith("Mode"))
+        elif hints:
             remediation += " " + " ".join(h for h in hints if h.startswith(("PFS", "ESN", "Mode")))
         data: Json = {
             "offered": [_suite_data(s) for s in offered],
@@ -195,6 +202,9 @@ class ProposalCheck(Check):
                 for t, algos in best.common.items()
                 if any(a.id for a in algos)
             }
+        what = _option_words(refused)
+        if refused:
+            data["refused_options"] = refused
         return self.finding(
             fid,
             frames=frames,
@@ -202,6 +212,13 @@ class ProposalCheck(Check):
             ike_sa=sa.key,
             explanation=expl,
             remediation=remediation,
+            title=f"CHILD SA refused: {what} (the algorithms match)" if refused else None,
+            cause=(
+                f"The responder does not provide {what} for this CHILD SA (not configured, or its IPsec "
+                "backend cannot install it), although it accepts these algorithms."
+                if refused
+                else None
+            ),
             data=data,
         )
 
@@ -349,6 +366,24 @@ def _closest(offered: list[Suite], known: list[Suite]) -> Comparison | None:
     return best
 
 
+def _asked_options(ex: ExchangeRecord) -> list[str]:
+    """The CHILD SA options beyond the algorithms that the request asked for."""
+    asked = set(ex.request.notifies) if ex.request is not None else set()
+    return [n for n in ("USE_TRANSPORT_MODE", "IPCOMP_SUPPORTED") if n in asked]
+
+
+def _option_words(options: list[str]) -> str:
+    return " and ".join("transport mode" if n == "USE_TRANSPORT_MODE" else "IPComp" for n in options)
+
+
+def _refused_options(ex: ExchangeRecord, offered: list[Suite], known: list[Suite]) -> list[str]:
+    """Options asked for when the offered algorithms are ones this responder accepted elsewhere:
+    then the option, not the algorithms, is what it refused."""
+    if any(set(o.algos) == set(k.algos) for o in offered for k in known):
+        return _asked_options(ex)
+    return []
+
+
 def _child_hints(sa: IkeSaRecord, ex: ExchangeRecord, offered: list[Suite], known: list[Suite]) -> list[str]:
     """PFS and ESN explanations for CHILD SA rejections."""
     hints: list[str] = []
@@ -377,11 +412,20 @@ def _child_hints(sa: IkeSaRecord, ex: ExchangeRecord, offered: list[Suite], know
             text + ". Configure the same group on both sides (e.g. `esp_proposals = "
             f"{strongswan_proposal(pfs[0])}` on both) or none on both."
         )
-    asked = set(ex.request.notifies) if ex.request is not None else set()
-    options = [n for n in ("USE_TRANSPORT_MODE", "IPCOMP_SUPPORTED") if n in asked]
-    if options and any(set(o.algos) == set(k.algos) for o in offered for k in known):
+    options = _asked_options(ex)
+    what = _option_words(options)
+    if options and not known:
+        # Nothing shows what this responder accepts: the option is a suspect, not a certainty.
+        hints.insert(
+            0,
+            f"Mode: the request also asked for {what} ({', '.join(options)}) and the capture shows no "
+            f"CHILD SA this responder accepted, so either the algorithms or the {what} were refused. If "
+            f"both sides list the same ESP proposals, it is the {what} (e.g. strongSwan's kernel-libipsec "
+            "backend supports tunnel mode only): use `mode = tunnel` (libreswan `type=tunnel`) on the "
+            "initiator, or allow/implement the option on the responder.",
+        )
+    elif _refused_options(ex, offered, known):
         # Same algorithms accepted elsewhere by this responder: what it refused is the option.
-        what = " and ".join("transport mode" if n == "USE_TRANSPORT_MODE" else "IPComp" for n in options)
         hints.insert(
             0,
             f"Mode: the offered algorithms are the ones this responder accepts elsewhere, but the request "
