@@ -221,6 +221,22 @@ class Reconstructor:
             r.malformed.append((frame, "esp", off, reason))
         r.malformed.sort()
         _link_child_sas(r)
+        _time_bounds(r)
+
+
+def _time_bounds(r: Report) -> None:
+    """The capture's span is its earliest and latest record time, not its first and last
+    frame's: in a capture not in time order (merged files, several interfaces) those can be
+    the other way round, and the report would show a negative span and judge "the capture
+    ends N s after" from a time that is not its end."""
+    src = r.source
+    if src.first_ts is None or src.last_ts is None:
+        return
+    times = [src.first_ts, src.last_ts]
+    times += [t.ts for sa in r.ike_sas for e in sa.exchanges for m in e.all_messages() for t in m.transmissions]
+    times += [t for f in r.esp_flows for t in (f.first_ts, f.last_ts)]
+    times += [k.ts for k in r.keepalives]
+    src.first_ts, src.last_ts = min(times), max(times)
 
 
 # Distinct (source, destination, payload) keys counted for incomplete fragments; beyond, the

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from ...reconstruction.model import Finding, Report, raw_seconds, utc_datetime
 from ..base import Check, CheckContext
 from ..certificates import sent_chains
+from ..timeorder import TOLERANCE, TimeOrder, time_order
 
 MAX_LINES = 20
 FRAGMENT_LINES = 5  # host pairs shown for summarised fragments and ESP flows
@@ -91,8 +92,10 @@ class CaptureHealthCheck(Check):
     finding_ids = ("capture-health", "ike-half-open-flood")
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
+        order = time_order(ctx.report)
         yield from self._timestamps(ctx.report)
-        yield from self._half_open(ctx.report)
+        yield from self._time_order(order)
+        yield from self._half_open(ctx.report, order)
         yield from self._fragments(ctx.report)
         yield from self._esp_overflow(ctx.report)
 
@@ -128,11 +131,57 @@ class CaptureHealthCheck(Check):
             data={"kind": "timestamps-out-of-range", "count": len(frames) or 1},
         )
 
-    def _half_open(self, r: Report) -> Iterable[Finding]:
+    def _time_order(self, order: TimeOrder) -> Iterable[Finding]:
+        """Frames older than a frame captured before them: said once, with what the analysis
+        judged on time and what it could not (see diagnosis.timeorder)."""
+        if order.ordered:
+            return
+        shown = "; ".join(
+            f"frame {i.frame} is {i.back:.3f} s older than frame {i.before_frame} before it" for i in order.first
+        )
+        yield self.finding(
+            "capture-health",
+            frames=[f for i in order.first for f in (i.before_frame, i.frame)],
+            evidence=[
+                f"{order.inversions} frame(s) carry a time earlier than a frame captured before them, by up to "
+                f"{order.largest:.3f} s (steps back under {TOLERANCE * 1000:.0f} ms, the jitter between "
+                "interfaces, are not counted)",
+                f"first: {shown}",
+                "judged on time, not frame order: the capture's span, IKE messages and their "
+                "retransmissions, unanswered requests, liveness checks, rekey order",
+                "not judged (they follow frame order): ESP sequence reordering and replays, ESP idle gaps, "
+                "each ESP flow's first and last packet time",
+            ],
+            title=f"Capture not in time order ({order.inversions} frame(s) out of order)",
+            explanation=(
+                "The capture's frames are not in time order: it was probably merged from several files "
+                "(mergecap -a) or taken on several interfaces at once. The analysis orders IKE by time; what "
+                "it reads from the ESP packets in the order captured is not judged."
+            ),
+            cause=(
+                "Files merged in the order given rather than by time (mergecap -a, cat of pcaps), a capture "
+                "on several interfaces whose queues are written out of order, or a clock stepped back "
+                "during the capture."
+            ),
+            remediation=(
+                "Sort the capture by time (`reordercap in.pcap sorted.pcap`, or merge with `mergecap` "
+                "without -a) and analyse the sorted file."
+            ),
+            data={
+                "kind": "time-order",
+                "inversions": order.inversions,
+                "largest_step_back": round(order.largest, 6),
+                "first_frames": [i.frame for i in order.first],
+            },
+        )
+
+    def _half_open(self, r: Report, order: TimeOrder) -> Iterable[Finding]:
         for s in r.half_open:
             who = f"{s.responder}:{s.port}"
             total = s.summarised + s.full_records
-            rate = f", {s.rate:.0f} per second" if s.rate else ""
+            # The rate comes from the first and last summarised request in frame order: only a
+            # time when the capture is in time order.
+            rate = f", {s.rate:.0f} per second" if s.rate and order.ordered else ""
             top = ", ".join(f"{a} ({n})" for a, n in s.top())
             initiators = len(s.initiators) + (1 if s.other_initiators else 0)
             more = f" (and more from further {s.other_initiators} requests)" if s.other_initiators else ""
@@ -152,7 +201,7 @@ class CaptureHealthCheck(Check):
                     "responder": s.responder,
                     "port": s.port,
                     "half_open": total,
-                    "rate": s.rate,
+                    "rate": s.rate if order.ordered else None,
                     "ikev1": s.ikev1,
                     "initiators": initiators,
                     "top_initiators": [{"address": a, "requests": n} for a, n in s.top()],

@@ -20,6 +20,7 @@ from ...wire import ikev1 as v1
 from ...wire.registry import EncrId, ExchangeType, IntegId
 from ..base import Check, CheckContext
 from ..common import payloads_of, peer, role, same_peers
+from ..timeorder import sent_times
 
 IN_FLIGHT_SECONDS = 2.0  # a lone request this close to the capture end may still be answered
 V1_PROBABLE_MIN = 3  # encrypted one-way IKEv1 INFORMATIONALs in a row that look like R_U_THERE
@@ -91,13 +92,15 @@ class DpdCheck(Check):
         last = lost[-1].ex.request
         assert last is not None
         # A dead peer is a liveness request retransmitted without answer (RFC 7296 §2.4): one
-        # transmission is only an unanswered request (ike-unanswered says so), not a verdict.
-        if not any(p.ex.retransmissions for p in lost):
-            return None
+        # transmission is only an unanswered request (ike-unanswered says so), not a verdict; nor
+        # is one transmission captured twice (two interfaces, a mirror port).
+        dup = r.options.dup_seconds
         reqs = [p.ex.request for p in lost if p.ex.request is not None]
+        if not any(len(sent_times(m, dup)) > 1 for m in reqs):
+            return None
         frames = sorted(f for m in reqs for f in m.frames)
         certain = all(p.certain for p in lost)
-        times = sorted(t.ts for m in reqs for t in m.transmissions)  # time order, not frame order
+        times = sorted(t for m in reqs for t in sent_times(m, dup))  # time order, not frame order
         ev = [
             f"{len(lost)} liveness check(s) from the {role(first.request)} ({peer(first.request)}), "
             f"{len(times)} transmission(s) between frames {frames[0]} and {frames[-1]} over {times[-1] - times[0]:.1f} s, "
@@ -152,7 +155,10 @@ class DpdCheck(Check):
             tail = [(m, s) for m, s in probes if m.ts >= first.ts]
             if any((m.from_initiator, s) in acked for m, s in tail):
                 return None  # a later probe was acknowledged: transient loss
-            if len(lost) < 2 and end - lost[-1][0].ts < IN_FLIGHT_SECONDS:
+            # IKEv1 has no retransmission of a liveness check: each R_U_THERE carries a new sequence
+            # number (RFC 3706 §5.5). One unacknowledged probe is an unanswered request, not a
+            # dead peer: the verdict needs the sender to have asked again.
+            if len(lost) < 2:
                 return None
             return self._v1_finding(r, sa, [m for m, _ in lost], certain=True, end=end)
         # Without keys: a run of encrypted INFORMATIONALs from one side, nothing from the other after.

@@ -26,6 +26,7 @@ from ...wire import ikev2 as v2
 from ...wire.registry import ExchangeType, NotifyType, V1NotifyType
 from ..base import Check, CheckContext
 from ..common import child_spis
+from ..timeorder import flow_times
 
 MIN_ONE_WAY = 3  # packets one way before the silence of the other way means something
 # Reverse ESP this close before or after a flow still answers it (a burst, then the replies).
@@ -34,6 +35,10 @@ ESP_EXPECT_SECONDS = 10.0  # capture time after an SA came up within which ESP i
 MAX_LINES = 12
 
 Endpoint = tuple[str, int]
+
+
+def _overlap(a: tuple[float, float], b: tuple[float, float], slack: float) -> bool:
+    return b[0] <= a[1] + slack and b[1] >= a[0] - slack
 
 
 def _ep(addr: str, port: int) -> str:
@@ -171,7 +176,8 @@ class EspFlowCheck(Check):
                     )
                     continue
                 for have, lack, lack_spi, n in ((to_r, to_i, c.spi_i, n_r), (to_i, to_r, c.spi_r, n_i)):
-                    if lack or n < MIN_ONE_WAY or end - min(f.first_ts for f in have) < 1.0:
+                    start = min(flow_times(f.first_ts, f.last_ts)[0] for f in have) if have else end
+                    if lack or n < MIN_ONE_WAY or end - start < 1.0:
                         continue
                     f0 = have[0]
                     ev = [_flow_text(f) for f in have[:MAX_LINES]]
@@ -225,7 +231,9 @@ class EspFlowCheck(Check):
             cand = [
                 f
                 for f in flows
-                if f.spi not in owners and f.packets >= MIN_ONE_WAY and end - f.first_ts >= 1.0
+                if f.spi not in owners
+                and f.packets >= MIN_ONE_WAY
+                and end - flow_times(f.first_ts, f.last_ts)[0] >= 1.0
             ]
             if not cand:
                 continue
@@ -234,7 +242,10 @@ class EspFlowCheck(Check):
             silent = [
                 f
                 for f in cand
-                if not any(g.first_ts <= f.last_ts + slack and g.last_ts >= f.first_ts - slack for g in back)
+                if not any(
+                    _overlap(flow_times(f.first_ts, f.last_ts), flow_times(g.first_ts, g.last_ts), slack)
+                    for g in back
+                )
             ]
             if not silent:
                 continue

@@ -12,6 +12,7 @@ from ...reconstruction.model import EspFlow, Finding, IkeSaRecord, Report, Sever
 from ...wire.jsontypes import Json
 from ..base import Check, CheckContext
 from ..natd import SIDES, MappingChange, NatVerdict, analyse_sa, messages, side_of
+from ..timeorder import flow_times, time_order
 
 # Idle time after which a NAT may drop its UDP mapping. 30 s is the low end found in practice:
 # Linux conntrack's nf_conntrack_udp_timeout (30 s until traffic was seen both ways; 120 s
@@ -367,12 +368,12 @@ class NatCheck(Check):
                 continue
             gaps = sorted(f.seq.idle_gaps)
             truncated |= bool(f.seq.idle_gaps_dropped)
-            seg_start, seg_frame = f.first_ts, f.first_frame
+            seg_start, seg_frame = flow_times(f.first_ts, f.last_ts)[0], f.first_frame
             pieces = []
             for g0, g1, fr0, fr1 in gaps:
                 pieces.append((seg_start, g0, seg_frame, fr0))
                 seg_start, seg_frame = g1, fr1
-            pieces.append((seg_start, f.last_ts, seg_frame, f.last_frame))
+            pieces.append((seg_start, flow_times(f.first_ts, f.last_ts)[1], seg_frame, f.last_frame))
             if f.src in mine:
                 segments += pieces
             else:
@@ -384,7 +385,10 @@ class NatCheck(Check):
             return None
         # A gap only matters while an SA lives across it: the same ESP SPI, or the same IKE SA,
         # before and after (otherwise one SA may have ended and another begun).
-        lives = [(min(f.first_ts for f in fl), max(f.last_ts for f in fl)) for fl in _by_spi(flows).values()]
+        lives = [
+            (min(min(f.first_ts, f.last_ts) for f in fl), max(max(f.first_ts, f.last_ts) for f in fl))
+            for fl in _by_spi(flows).values()
+        ]
         ike_ts = sorted(t.ts for m in messages(v.sa) for t in m.transmissions)
         if ike_ts:
             lives.append((ike_ts[0], ike_ts[-1]))
@@ -425,6 +429,11 @@ class NatCheck(Check):
             )
         if truncated:
             ev.append("(idle-gap bookkeeping hit its cap for some flows: later gaps are not listed)")
+        if not time_order(r).ordered:
+            ev.append(
+                "the capture is not in time order (see capture-health): ESP idle gaps were measured in the "
+                "order captured; sort the capture to confirm these gaps"
+            )
         frames = [x for a, b, f0, f1 in idle for x in (f0, f1)]
         # A rebinding right after a gap is its consequence: the mapping expired while idle.
         rebound = [

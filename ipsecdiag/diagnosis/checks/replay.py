@@ -9,6 +9,14 @@ from collections.abc import Iterable
 from ...reconstruction.model import EspFlow, Finding, Report, Severity
 from ..base import Check, CheckContext
 from ..common import child_spis
+from ..timeorder import time_order
+
+# The ESP tracker reads sequence numbers in capture order: out of time order, what it saw as
+# reordered, replayed or restarted may be the capture's order, not the network's.
+OUT_OF_ORDER = (
+    "the capture is not in time order (see capture-health): the sequence numbers were read in the "
+    "order captured, so this may be the capture's order, not the network's; sort the capture to judge"
+)
 
 # Warn when a flow without ESN got this close to 2^32: at 100k packets/s, 2^24 packets are
 # under three minutes of traffic, about the time a rekey needs to be triggered and completed.
@@ -21,6 +29,10 @@ def _flow(f: EspFlow) -> str:
 
 def _more(n: int, shown: int) -> list[str]:
     return [f"… and {n - shown} more"] if n > shown else []
+
+
+def _apart(dt: float) -> str:
+    return f"+{dt * 1e6:.0f} µs" if dt >= 0 else f"stamped {-dt * 1e6:.0f} µs earlier"
 
 
 def _esn(report: Report) -> dict[int, bool | None]:
@@ -43,14 +55,19 @@ class ReplayCheck(Check):
         yield from self._capture_duplicates(r, dup_s)
         esn = _esn(r)
         margin = ctx.options.seq_exhaustion_margin
+        caveat = [] if time_order(r).ordered else [OUT_OF_ORDER]
         for f in r.esp_flows:
             x = f.seq
+            found = []
             if x.replays:
-                yield self._replay(f, dup_s)
+                found.append(self._replay(f, dup_s))
             if x.out_of_window:
-                yield self._out_of_window(f)
+                found.append(self._out_of_window(f))
             if x.resets:
-                yield self._reset(f)
+                found.append(self._reset(f))
+            for g in found:
+                g.evidence += caveat
+                yield g
             g = self._exhaustion(f, esn.get(f.spi), margin)
             if g is not None:
                 yield g
@@ -101,11 +118,12 @@ class ReplayCheck(Check):
                 continue
             total += n
             evs = f.seq.dup_events
-            worst = max([worst, *(e[3] for e in evs)])
+            # dt is negative when the copy was captured first but stamped earlier (out of time order)
+            worst = max([worst, *(abs(e[3]) for e in evs)])
             frames += [e[0] for e in evs]
             ev.append(
                 f"{_flow(f)}: {n} duplicate(s), e.g. "
-                + ", ".join(f"frame {fr} = frame {orig} (+{dt * 1e6:.0f} µs)" for fr, orig, _, dt in evs[:3])
+                + ", ".join(f"frame {fr} = frame {orig} ({_apart(dt)})" for fr, orig, _, dt in evs[:3])
             )
         # Every frame stamped alike (crafted or converted captures): copies cannot be timed.
         untimed = r.source.frames > 1 and r.source.first_ts == r.source.last_ts
@@ -116,7 +134,7 @@ class ReplayCheck(Check):
             for ex in sa.exchanges:
                 for m in ex.all_messages():
                     for a, b in zip(m.transmissions, m.transmissions[1:], strict=False):
-                        if b.ts - a.ts <= dup_s:
+                        if 0 <= b.ts - a.ts <= dup_s:  # transmissions are in time order
                             ike += 1
                             frames.append(b.frames[0])
                             if ike <= MAX_LINES:
