@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import typer._click.exceptions as _click_exc  # (typer 0.29 carries its own click: these are its classes)
+import typer._click.exceptions as _click_exc  # (typer >= 0.27 carries its own click: these are its classes)
 from rich.console import Console
 from typer.core import TyperGroup
 
