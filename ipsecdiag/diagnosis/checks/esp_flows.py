@@ -131,6 +131,12 @@ _ICMP_MEANING = {
 class EspFlowCheck(Check):
     name = "esp-flows"
     finding_ids = ("esp-one-way", "esp-missing", "esp-unknown-spi")
+    severity_overrides = {
+        "esp-one-way": "warning when the capture holds no IPsec packet at all from the silent side: the "
+        "explanation says the capture may have been taken in one direction only",
+        "esp-missing": "info when IKE_AUTH was not decrypted: the title says there are no keys to confirm "
+        "a CHILD SA was created",
+    }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report
@@ -177,16 +183,19 @@ class EspFlowCheck(Check):
                     continue
                 for have, lack, lack_spi, n in ((to_r, to_i, c.spi_i, n_r), (to_i, to_r, c.spi_r, n_i)):
                     start = min(flow_times(f.first_ts, f.last_ts)[0] for f in have) if have else end
-                    if lack or n < MIN_ONE_WAY or end - start < 1.0:
+                    if lack or n < MIN_ONE_WAY:
                         continue
                     f0 = have[0]
+                    icmp_frames, icmp_ev, icmp_text = _icmp_answers(r, f0.src, f0.dst)
+                    # replies may still be on their way in the last second, unless ICMP already answered
+                    if end - start < 1.0 and not icmp_frames:
+                        continue
                     ev = [_flow_text(f) for f in have[:MAX_LINES]]
                     ev.append(
                         f"no ESP with the partner SPI 0x{lack_spi or 0:08x} ({f0.dst} -> {f0.src}) "
                         f"of the same CHILD SA (created frame {c.created_frame})"
                     )
                     ev += self._inner_hint(have)
-                    icmp_frames, icmp_ev, icmp_text = _icmp_answers(r, f0.src, f0.dst)
                     ev += icmp_ev
                     yield self.finding(
                         "esp-one-way",
@@ -195,10 +204,13 @@ class EspFlowCheck(Check):
                         evidence=ev,
                         explanation=(
                             f"The CHILD SA {spis} carries ESP from {f0.src} to {f0.dst} only: {n} packet(s) "
-                            f"one way and none with the partner SPI back. Either {f0.dst} does not send "
-                            "(no matching inbound SA or policy, no return route for the traffic selectors, "
-                            f"nothing to answer), or its ESP is filtered before the capture point."
-                            + icmp_text
+                            "one way and none with the partner SPI back."
+                            + (
+                                icmp_text  # the answer it did send says why: no guessing
+                                or f" Either {f0.dst} does not send (no matching inbound SA or policy, no return "
+                                "route for the traffic selectors, nothing to answer), or its ESP is filtered "
+                                "before the capture point."
+                            )
                         ),
                         data={
                             "spi": f"{f0.spi:08x}",
@@ -228,12 +240,13 @@ class EspFlowCheck(Check):
         for f in r.esp_flows:
             by_dir[((f.src, f.sport), (f.dst, f.dport))].append(f)
         for (a, b), flows in sorted(by_dir.items(), key=lambda kv: kv[1][0].first_frame):
+            answered = bool(_icmp_answers(r, a[0], b[0])[0])  # then there is no reply to wait for
             cand = [
                 f
                 for f in flows
                 if f.spi not in owners
                 and f.packets >= MIN_ONE_WAY
-                and end - flow_times(f.first_ts, f.last_ts)[0] >= 1.0
+                and (end - flow_times(f.first_ts, f.last_ts)[0] >= 1.0 or answered)
             ]
             if not cand:
                 continue
@@ -287,9 +300,12 @@ class EspFlowCheck(Check):
                 explanation=(
                     f"{n} ESP packet(s) went from {_ep(*a)} to {_ep(*b)} and none came back over the same "
                     f"period. Without decrypted IKE the SA pair is inferred from the addresses"
-                    f"{' and ports' if a[1] else ''}. Either {b[0]} does not send (no matching inbound SA or "
-                    "policy, no return route, nothing to answer), or its ESP is filtered before the capture "
-                    "point." + tail + icmp_text
+                    f"{' and ports' if a[1] else ''}."
+                    + (
+                        icmp_text
+                        or f" Either {b[0]} does not send (no matching inbound SA or policy, no return route, "
+                        "nothing to answer), or its ESP is filtered before the capture point." + tail
+                    )
                 ),
                 data={
                     "spis": [f"{f.spi:08x}" for f in silent],
