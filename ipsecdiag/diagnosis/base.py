@@ -27,6 +27,10 @@ class Check:
 
     name: ClassVar[str] = ""
     finding_ids: ClassVar[tuple[str, ...]] = ()
+    # Finding ids this check may report at a severity other than the catalogue's, each with the
+    # reason, which the finding's own words must say too (issue 11: "severity in the report
+    # equals the catalogue's unless the check documents why"). Any other severity is refused.
+    severity_overrides: ClassVar[dict[str, str]] = {}
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         raise TypeError(f"{type(self).__name__} does not implement run()")
@@ -49,6 +53,11 @@ class Check:
         if fid not in self.finding_ids:
             raise ValueError(f"check {self.name} does not own finding id {fid}")
         entry = CATALOGUE[fid]
+        if severity is not None and severity != entry.severity and fid not in self.severity_overrides:
+            raise ValueError(
+                f"check {self.name} reports {fid} as {severity.label}, the catalogue says "
+                f"{entry.severity.label}, and the check documents no reason (severity_overrides)"
+            )
         return Finding(
             id=fid,
             severity=entry.severity if severity is None else severity,

@@ -87,6 +87,16 @@ class CertCheck(Check):
         "cert-untrusted",
         "cert-key-usage",
     )
+    severity_overrides = {
+        "cert-not-yet-valid": "info (clock skew) when the verifier accepted the certificate: the explanation "
+        "says it was accepted anyway",
+        "cert-expired": "warning when the verifier accepted the certificate: the explanation says it was "
+        "accepted anyway",
+        "cert-id-mismatch": "warning when the verifier accepted the certificate: the explanation says it was "
+        "accepted anyway",
+        "cert-untrusted": "warning when the capture does not show the verifier's verdict: the explanation "
+        "says so",
+    }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         cas = load_ca_files(ctx.options.ca_files)
@@ -124,6 +134,8 @@ class CertCheck(Check):
             )
         if outcome == "accepted":
             return f"The {chain.verifier} accepted it anyway (the IKE SA was established)."
+        if outcome == "unknown":
+            return f"The capture does not show whether the {chain.verifier} accepted it."
         return ""
 
     def _severity(self, outcome: str, accepted: Severity) -> Severity | None:

@@ -64,6 +64,12 @@ def flows_between(report: Report, a: set[str], b: set[str]) -> list[EspFlow]:
 class NatCheck(Check):
     name = "natt"
     finding_ids = ("nat-detected", "natt-not-used", "natt-keepalive-missing")
+    severity_overrides = {
+        "nat-detected": "warning for a mapping change after which the other side kept sending to the "
+        "old mapping: the explanation says that traffic no longer reaches the peer",
+        "natt-not-used": "warning when the NAT-D hash may be a request for encapsulation rather than a "
+        "NAT: the explanation says the ESP fails only if the side really is behind a NAT",
+    }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report

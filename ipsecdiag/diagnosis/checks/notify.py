@@ -35,6 +35,10 @@ def has_dedicated_check(sa: IkeSaRecord, m: MessageRecord, name: str) -> bool:
 class ErrorNotifyCheck(Check):
     name = "notify"
     finding_ids = ("error-notify",)
+    severity_overrides = {
+        "error-notify": "warning for TEMPORARY_FAILURE (RFC 7296 §2.25): the explanation says the requester "
+        "is expected to retry",
+    }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         for sa in ctx.report.ike_sas:

@@ -58,6 +58,10 @@ def _what(s: Suite) -> str:
 class PostureCheck(Check):
     name = "posture"
     finding_ids = ("weak-crypto", "ikev1-aggressive-psk", "no-pfs", "rekey-collision")
+    severity_overrides = {
+        "weak-crypto": "info when weak algorithms were only offered, never negotiated: the title says "
+        "'offered' and the explanation that a downgrade needs the peer to accept them",
+    }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         for sa in ctx.report.ike_sas:

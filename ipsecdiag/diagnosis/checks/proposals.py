@@ -107,6 +107,10 @@ def suite_line(s: Suite) -> str:
 class ProposalCheck(Check):
     name = "proposals"
     finding_ids = ("ike-no-proposal-chosen", "child-no-proposal-chosen", "ke-group-mismatch")
+    severity_overrides = {
+        "ke-group-mismatch": "error when no retry with the wanted group succeeded: the explanation says no "
+        "successful retry appears, so the SA never came up",
+    }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         report = ctx.report

@@ -48,6 +48,12 @@ class ReplayCheck(Check):
         "esp-seq-reset",
         "esp-seq-exhaustion",
     )
+    severity_overrides = {
+        "esp-replay": "warning when every repeat came too fast to compare with its original: the "
+        "explanation says they may be capture duplicates",
+        "esp-seq-exhaustion": "error once the counter wrapped without ESN (the title says it wrapped): "
+        "receivers drop everything after it, no longer a warning of what is to come",
+    }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report
