@@ -522,6 +522,16 @@ def _nothing_decrypted(summary: ExportSummary, output: Path) -> str:
     return f"nothing decrypted: {packets} ESP packet(s) of SPI {spis}: {why}; {output} not written"
 
 
+def _jobs_note(summary: ExportSummary) -> str:
+    """One line on how ``decrypt --jobs`` went when it was not simply parallel."""
+    if summary.serial_reason:
+        return f"decrypted in one process: {summary.serial_reason}"
+    return (
+        f"{summary.ranges_redone} of {summary.ranges} byte ranges decrypted again from the ESP SA state"
+        " carried across their cut"
+    )
+
+
 @app.command()
 def decrypt(
     capture: Annotated[Path, typer.Argument(help="pcap/pcapng file with ESP traffic.", show_default=False, readable=False)],
@@ -549,14 +559,24 @@ def decrypt(
         list[int] | None, typer.Option("--ike-port", help="Extra UDP port carrying IKE.")
     ] = None,
     natt_port: Annotated[list[int] | None, typer.Option("--natt-port", help="Extra NAT-T UDP port.")] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Processes decrypting byte ranges of the capture (default: the cores from 32 MiB, else 1).",
+        ),
+    ] = None,
 ) -> None:
     """Decrypt ESP and write the inner traffic, with the original timestamps, as a capture."""
     from rich.table import Table
 
     from .capture.model import CaptureError
-    from .report.pcap import export_decrypted
+    from .report.pcap_jobs import export_decrypted_jobs
 
     try:
+        if jobs is not None and jobs < 1:
+            raise UserError(f"--jobs {jobs}: must be at least 1")
         _refuse_inputs([("--output", output)], [capture, *keys])
         store = _load_keys(keys)
         if not store:
@@ -569,15 +589,18 @@ def decrypt(
         from .report.progress import DelayedProgress, progress_for
 
         with writing(output) as tmp, progress_for(capture) or contextlib.nullcontext() as prog:
-            summary = export_decrypted(
+            summary = export_decrypted_jobs(
                 capture,
                 store,
                 tmp,
+                jobs=jobs,
                 pcapng=output.suffix.lower() == ".pcapng",
                 keep_undecrypted=keep_undecrypted,
                 options=options,
                 progress=prog.update if isinstance(prog, DelayedProgress) else None,
             )
+            if summary.serial_reason or summary.ranges_redone:
+                _stderr().print(f"ipsecdiag: {_jobs_note(summary)}", markup=False)
             if summary.decrypted == 0:
                 # Leave no file behind (an empty capture looks like success to a script).
                 raise _NothingDecrypted(_nothing_decrypted(summary, output))

@@ -37,6 +37,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..wire.registry import IKE_PORT, NATT_PORT
 from .headers import (
@@ -65,6 +66,24 @@ from .link import ip_offset
 from .model import IcmpError, IkeDatagram, Sink
 from .reassembly import FirstFragment, IpReassembler
 from .tcpencap import TcpEncap
+
+
+@dataclass(frozen=True)
+class CarriedState:
+    """The decoder state that crosses from one frame to the next (``Decoder.carried_state``).
+
+    IP fragments still buffered and RFC 8229 TCP streams (which live until the end) would be
+    continued by the next frames; a tombstone (a settled fragment group, remembered until its
+    deadline so that late copies count with it) matters to fragments up to ``tomb_until``;
+    ``tombs_full``: some were forgotten, so what was there is unknown. ``min_fragment_ts`` is
+    the earliest fragment this decoder was fed, to judge tombstones from before it."""
+
+    fragment_groups: int
+    tcp_streams: int
+    tombs: int
+    tombs_full: bool
+    tomb_until: float
+    min_fragment_ts: float
 
 
 class Decoder:
@@ -107,6 +126,7 @@ class Decoder:
             ntoa=ntoa,
         )
         self._tcp = TcpEncap(sink, ntoa)
+        self.min_fragment_ts = float("inf")  # earliest IP fragment fed (see carried_state)
         self._fast_count: Callable[[], int] = lambda: 0
         # Per-instance specialisation of feed(); see _compile_feed.
         self.feed = self._compile_feed()  # type: ignore[method-assign]
@@ -131,6 +151,22 @@ class Decoder:
             self._ipsec += n
         elif outcome:
             self.skipped[outcome] += n
+
+    def carried_state(self) -> CarriedState:
+        """What this decoder would carry into the frames after the ones fed so far (call it
+        before :meth:`finish`). A byte range decoded alone is exact only when the ranges before
+        it left nothing that a fresh decoder lacks: see :class:`CarriedState`."""
+        # Same package: the reassembler's tombstones and the RFC 8229 streams are read here,
+        # at a range's end, never on the hot path.
+        tombs = self._frag._tombs
+        return CarriedState(
+            fragment_groups=len(self._frag._groups),
+            tcp_streams=len(self._tcp._streams),
+            tombs=len(tombs),
+            tombs_full=len(tombs) >= self._frag.max_tombs,
+            tomb_until=max((until for until, _ in tombs.values()), default=float("-inf")),
+            min_fragment_ts=self.min_fragment_ts,
+        )
 
     def finish(self) -> None:
         """End of capture: flush reassembly buffers as incomplete ("end-of-capture")."""
@@ -312,6 +348,8 @@ class Decoder:
         if offset + end - p > 65535:
             return self._malformed(frame, ts, "ipv4", off + 6, "fragment ends beyond 65535 bytes")
         ident = U16.unpack_from(data, off + 4)[0]
+        if ts < self.min_fragment_ts:
+            self.min_fragment_ts = ts
         self._frag.add(
             frame, ts, (4, src, dst, ident, proto), 4, src, dst, ident, offset, bool(fragw & 0x2000),
             data[p:end], p - off, proto,
@@ -354,6 +392,8 @@ class Decoder:
                     self.sink.on_truncated(frame, ts, n, orig_len)
                     return "truncated"
                 ident = U32.unpack_from(data, p + 4)[0]
+                if ts < self.min_fragment_ts:
+                    self.min_fragment_ts = ts
                 self._frag.add(
                     frame, ts, (6, src, dst, ident), 6, src, dst, ident, offset, more, data[p + 8 : end],
                     p - off, fnh,

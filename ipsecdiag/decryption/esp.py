@@ -119,6 +119,10 @@ class NestingHook:
                 self._depth -= 1
 
 
+def _new_decryptor(keys: ChildSaKeys, f: FlowState) -> EspDecryptor:
+    return EspDecryptor(keys)
+
+
 class EspDecryptHook(NestingHook):
     def __init__(
         self, tracker: EspTracker, keys: KeyStore, plain: PlainSink | None = None, fail: FailSink | None = None
@@ -129,12 +133,15 @@ class EspDecryptHook(NestingHook):
         self.active = any(True for k in self.keys if getattr(k, "protocol", None) == "esp")
         self.plain = plain
         self.fail = fail
+        # Builds a flow's decryptor on its first packet; ``decrypt --jobs`` puts one here that
+        # starts from the ESN state carried across a byte-range cut and records the first packets.
+        self.make_decryptor: Callable[[ChildSaKeys, FlowState], EspDecryptor] = _new_decryptor
 
     def __call__(self, f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
         dec = f.decryptor
         if dec is None:
             k = flow_keys(self.keys, f)
-            dec = f.decryptor = EspDecryptor(k) if k is not None else NO_KEY
+            dec = f.decryptor = self.make_decryptor(k, f) if k is not None else NO_KEY
             if k is not None and dec.problem:
                 f.decrypt_problem = dec.problem
         if dec is NO_KEY:

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..capture.writer import PcapNgWriter, PcapWriter
-from ..decryption.esp import NO_KEY_STATUS, ip_packet
+from ..decryption.esp import NO_KEY_STATUS, EspDecryptHook, ip_packet
 from ..decryption.ikev2 import DecryptionSetup
-from ..keys.model import KeyStore
+from ..esp.sa import EspDecryptor
+from ..keys.model import ChildSaKeys, KeyStore
 from ..reconstruction.esp_tracker import EspTracker, FlowState
-from ..reconstruction.model import Report
+from ..reconstruction.model import EspFlow, Report
 from ..reconstruction.options import DEFAULT_OPTIONS, AnalysisOptions
 from ..reconstruction.reconstructor import Decryptors
 
@@ -42,6 +43,11 @@ class ExportSummary:
     kept: int = 0
     per_spi: dict[tuple[int, str, str], SpiCounts] = field(default_factory=dict)
     report: Report | None = None
+    # decrypt --jobs: byte ranges decrypted in workers (0: one pass), how many of them again
+    # from the SA state carried across their cut, and why a pass was serial when jobs > 1
+    ranges: int = 0
+    ranges_redone: int = 0
+    serial_reason: str | None = None
 
     @property
     def decrypted(self) -> int:
@@ -82,63 +88,14 @@ def export_decrypted(
     keep_undecrypted: bool = False,
     options: AnalysisOptions = DEFAULT_OPTIONS,
     progress: Callable[[int, int], None] | None = None,
+    allow_pool: bool = True,
 ) -> ExportSummary:
+    """Decrypt ``capture`` in one pass into ``output`` (``allow_pool``: large captures may
+    decrypt in worker processes; ``decrypt --jobs 1`` says no)."""
     out_path = Path(output)
     use_ng = out_path.suffix.lower() == ".pcapng" if pcapng is None else pcapng
     summary = ExportSummary(output=str(out_path))
-    current: list[int | float | bytes] = [0, 0.0, 0, b""]  # frame, ts, linktype, data of the frame being decoded
-
-    def on_frame(frame: int, ts: float, linktype: int, data: bytes) -> None:
-        current[0], current[1], current[2], current[3] = frame, ts, linktype, data
-
-    writer: PcapWriter | PcapNgWriter
-    writer = PcapNgWriter(out_path) if use_ng else PcapWriter(out_path, LINKTYPE_RAW)
-
-    if isinstance(writer, PcapNgWriter):
-        ng = writer
-
-        def write(ts: float, pkt: bytes) -> None:
-            ng.write(ts, pkt, linktype=LINKTYPE_RAW)
-    else:
-        write = writer.write
-
-    def plain(frame: int, ts: float, f: FlowState, nh: int, payload: bytes) -> None:
-        # Per packet only the write: the counts come from the flows at the end.
-        write(ts, payload if nh == 4 or nh == 41 else ip_packet(f.src, f.dst, nh, payload))
-
-    kept: Counter[tuple[bytes, bytes, int]] = Counter()
-
-    def fail(frame: int, ts: float, f: FlowState, status: int) -> None:
-        if not keep_undecrypted:
-            return
-        if isinstance(writer, PcapNgWriter) and current[0] == frame:
-            writer.write(ts, current[3], linktype=current[2], comment=_STATUS_TEXT.get(status))
-        else:
-            data, off, end = _last_esp[0]
-            write(ts, outer_packet(f, data[off:end]))
-        kept[(f.src, f.dst, f.spi)] += 1
-
-    _last_esp: list[tuple[bytes, int, int]] = [(b"", 0, 0)]
-
-    def decryption(keys: KeyStore, tracker: EspTracker, capture_bytes: int) -> Decryptors:
-        # Keeping undecrypted packets needs the frame at hand when it fails: no workers then.
-        encoder = writer.encoder(LINKTYPE_RAW) if isinstance(writer, PcapNgWriter) else writer.encoder()
-        d = DecryptionSetup(
-            plain=plain,
-            fail=fail,
-            allow_pool=not keep_undecrypted,
-            encoder=encoder,
-            raw_out=writer.write_raw,
-        )(keys, tracker, capture_bytes)
-        hook = d.esp
-        if not keep_undecrypted or hook is None:
-            return d
-
-        def esp_hook(f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
-            _last_esp[0] = (data, off, end)
-            hook(f, frame, ts, data, off, end)
-
-        return replace(d, esp=esp_hook)
+    stage = ExportStage(out_path, use_ng, keep_undecrypted, allow_pool=allow_pool)
 
     from ..pipeline import analyze_capture  # the pipeline sits above the decryption stage
 
@@ -147,23 +104,98 @@ def export_decrypted(
             capture,
             keys=keys,
             options=options,
-            decryption=decryption,
-            on_frame=on_frame if keep_undecrypted else None,
+            decryption=stage.decryption,
+            on_frame=stage.on_frame if keep_undecrypted else None,
             progress=progress,  # (bytes read, total): the command's progress bar
         )
     finally:
-        writer.close()
-    _tally(summary, kept)
+        stage.writer.close()
+    tally(summary, summary.report.esp_flows, stage.kept)
     return summary
 
 
-def _tally(summary: ExportSummary, kept: Counter[tuple[bytes, bytes, int]]) -> None:
+class ExportStage:
+    """The output writer and the decryption stage of one export pass (a whole capture, or one
+    byte range of it for ``decrypt --jobs``): the factory the reconstructor calls, the sinks it
+    wires, and the packets kept undecrypted (per source, destination, SPI)."""
+
+    def __init__(
+        self,
+        out_path: Path,
+        use_ng: bool,
+        keep_undecrypted: bool,
+        *,
+        allow_pool: bool = True,
+        make_decryptor: Callable[[ChildSaKeys, FlowState], EspDecryptor] | None = None,
+    ) -> None:
+        self.keep_undecrypted = keep_undecrypted
+        self.allow_pool = allow_pool and not keep_undecrypted and make_decryptor is None
+        self.make_decryptor = make_decryptor
+        self.kept: Counter[tuple[bytes, bytes, int]] = Counter()
+        # frame, ts, linktype, data of the frame being decoded (for --keep-undecrypted)
+        self._current: list[int | float | bytes] = [0, 0.0, 0, b""]
+        self._last_esp: tuple[bytes, int, int] = (b"", 0, 0)
+        self.writer: PcapWriter | PcapNgWriter
+        self.writer = PcapNgWriter(out_path) if use_ng else PcapWriter(out_path, LINKTYPE_RAW)
+        if isinstance(self.writer, PcapNgWriter):
+            ng = self.writer
+
+            def write(ts: float, pkt: bytes) -> None:
+                ng.write(ts, pkt, linktype=LINKTYPE_RAW)
+
+            self._write = write
+        else:
+            self._write = self.writer.write
+
+    def on_frame(self, frame: int, ts: float, linktype: int, data: bytes) -> None:
+        cur = self._current
+        cur[0], cur[1], cur[2], cur[3] = frame, ts, linktype, data
+
+    def plain(self, frame: int, ts: float, f: FlowState, nh: int, payload: bytes) -> None:
+        # Per packet only the write: the counts come from the flows at the end.
+        self._write(ts, payload if nh == 4 or nh == 41 else ip_packet(f.src, f.dst, nh, payload))
+
+    def fail(self, frame: int, ts: float, f: FlowState, status: int) -> None:
+        if not self.keep_undecrypted:
+            return
+        cur = self._current
+        if isinstance(self.writer, PcapNgWriter) and cur[0] == frame:
+            self.writer.write(ts, cur[3], linktype=cur[2], comment=_STATUS_TEXT.get(status))  # type: ignore[arg-type]
+        else:
+            data, off, end = self._last_esp
+            self._write(ts, outer_packet(f, data[off:end]))
+        self.kept[(f.src, f.dst, f.spi)] += 1
+
+    def decryption(self, keys: KeyStore, tracker: EspTracker, capture_bytes: int) -> Decryptors:
+        writer = self.writer
+        # Keeping undecrypted packets needs the frame at hand when it fails: no workers then.
+        encoder = writer.encoder(LINKTYPE_RAW) if isinstance(writer, PcapNgWriter) else writer.encoder()
+        d = DecryptionSetup(
+            plain=self.plain,
+            fail=self.fail if self.keep_undecrypted else None,
+            allow_pool=self.allow_pool,
+            encoder=encoder,
+            raw_out=writer.write_raw,
+        )(keys, tracker, capture_bytes)
+        hook = d.esp
+        if isinstance(hook, EspDecryptHook) and self.make_decryptor is not None:
+            hook.make_decryptor = self.make_decryptor
+        if not self.keep_undecrypted or hook is None:
+            return d
+
+        def esp_hook(f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
+            self._last_esp = (data, off, end)
+            hook(f, frame, ts, data, off, end)
+
+        return replace(d, esp=esp_hook)
+
+
+def tally(summary: ExportSummary, flows: list[EspFlow], kept: Counter[tuple[bytes, bytes, int]]) -> None:
     """Per-SPI counts of the export, from the report's flows (no per-packet bookkeeping)."""
     from ..reconstruction.model import addr_text
 
-    assert summary.report is not None
     kept_by_text = {(addr_text(s), addr_text(d), spi): n for (s, d, spi), n in kept.items()}
-    for fl in summary.report.esp_flows:
+    for fl in flows:
         k = (fl.spi, fl.src, fl.dst)
         c = summary.per_spi.setdefault(k, SpiCounts())
         c.packets += fl.packets
