@@ -190,8 +190,11 @@ def _load_keys(paths: list[Path] | None):  # -> KeyStore
     except KeyFileError as e:
         raise UserError(str(e)) from None
     # A recognised source without usable keys is a warning, never the end of the analysis.
+    # Rekeyed IKE SAs' keys without SPIs ("pending") are not: the analysis binds them from the
+    # capture, and the report names (key-source-unused) only those it could not bind.
     for note in loaded.notes:
-        _stderr().print(f"ipsecdiag: warning: {note}", markup=False)
+        if note.kind != "pending":
+            _stderr().print(f"ipsecdiag: warning: {note}", markup=False)
     return loaded.store
 
 
@@ -268,9 +271,13 @@ def run_analysis(
             reports += _analyze_series(run, store, options)
             continue
         cap = Path(run[0])
-        prog = progress_for(cap, enabled=progress)
+        prog = progress_for(cap, enabled=progress) if jobs <= 1 else None
         try:
-            if prog is not None:
+            if jobs > 1:  # one capture in byte ranges on several cores: the serial report (parallel.py)
+                from .parallel import analyze_split
+
+                r = analyze_split(cap, jobs, keys=store, options=options)
+            elif prog is not None:
                 with prog:
                     r = analyze_capture(cap, keys=store, options=options, progress=prog.update)
             else:
@@ -375,6 +382,14 @@ def analyze(
     brief: Annotated[
         bool, typer.Option("--brief", help="The verdict and one line per finding (severity, id, title, frames).")
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Every finding's evidence and every SA and flow, one per row "
+            "(default: a busy capture's findings condensed and its tables grouped by address pair).",
+        ),
+    ] = False,
     severity: Annotated[
         str, typer.Option("--severity", metavar="LEVEL", help="Show findings of this level and above: info, warning or error.")
     ] = "info",
@@ -432,7 +447,7 @@ def analyze(
         typer.Option(
             "--jobs",
             "-j",
-            help="Processes for several captures (default: the cores when they add up to 32 MiB or more, else 1).",
+            help="Processes: several captures, or byte ranges of one (default: the cores from 32 MiB of input, else 1).",
         ),
     ] = None,
 ) -> None:
@@ -502,7 +517,9 @@ def analyze(
             _fail(f"cannot write {html_out}: {e.strerror or e}")
     if "-" not in (json_out, json_lines):
         ladders = False if no_ladder else True if ladder else None
-        opts = pres.TextOptions(brief=brief, min_severity=min_severity, ladders=ladders, pager=not no_pager)
+        opts = pres.TextOptions(
+            brief=brief, full=full, min_severity=min_severity, ladders=ladders, pager=not no_pager
+        )
         pres.print_reports(reports, opts)
     worst = max((status_for(r, sev) for r in reports), default=ExitStatus.OK)
     raise typer.Exit(int(worst))

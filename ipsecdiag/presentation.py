@@ -75,6 +75,7 @@ def apply_filter(reports: list[Report], flt: ReportFilter) -> list[Report]:
 @dataclass(frozen=True)
 class TextOptions:
     brief: bool = False
+    full: bool = False  # every finding's evidence and every table row (no condensing)
     min_severity: Severity = Severity.INFO
     ladders: bool | None = None  # None: when there are few IKE SAs
     pager: bool = True
@@ -89,7 +90,9 @@ def terminal_text(reports: list[Report], opts: TextOptions, *, width: int, termi
     for i, r in enumerate(reports):
         if i:
             parts.append(Text(""))  # one blank line between captures
-        parts.append(report_renderable(r, ladders=opts.ladders, brief=opts.brief, min_severity=opts.min_severity))
+        parts.append(report_renderable(
+                r, ladders=opts.ladders, brief=opts.brief, full=opts.full, min_severity=opts.min_severity
+            ))
     return render_text(parts, width=width, terminal=terminal)
 
 

@@ -179,6 +179,21 @@ class FlowState:
         return max(self.peak, (self.epoch << 32) | self.top)
 
 
+class FlowProbe:
+    """What a byte-range worker notes about one flow for the exact merge (merge.py): the
+    lowest full sequence number (in the flow's own epochs) looked up in the seen-ring, the lowest
+    sequence number taken as reordered, sequence resets tried (undone ones too), and forward jumps
+    of 2^31 or more taken while the flow had no ESN wrap (the one branch that reads ``epoch``)."""
+
+    __slots__ = ("low_lookup", "low_reordered", "reset_calls", "half_jumps")
+
+    def __init__(self) -> None:
+        self.low_lookup: int | None = None
+        self.low_reordered: int | None = None
+        self.reset_calls = 0
+        self.half_jumps = 0
+
+
 class EspTracker:
     """Per-flow ESP state. ``replay_window`` is the receiver window modelled for
     :attr:`FlowState.out_of_window`; ``dup_seconds`` the capture-duplicate horizon."""
@@ -201,6 +216,11 @@ class EspTracker:
         self.dup_seconds = dup_seconds
         self.idle_gap = idle_gap
         self._ring: deque[tuple[float, FlowState, int, bytes, int, int]] = deque(maxlen=RECENT)
+        # Set (to {}) by a byte-range worker: per-flow notes for the exact merge; None: off.
+        self.probe: dict[FlowState, FlowProbe] | None = None
+        # Duplicates whose search for the original ran out of remembered packets before either
+        # dup_seconds or RECENT: in a byte range the original may lie before the cut.
+        self.ring_exhausted = 0
         # on_esp(frame, ts, src, dst, sport, dport, data, off, end): the capture Sink method;
         # data[off:end] is the ESP packet, sport/dport 0 for IP protocol 50.
         self.on_esp: EspSink = self._compile()
@@ -250,6 +270,8 @@ class EspTracker:
                 else:
                     d = top - seq
                     if d < track:
+                        if tracker.probe is not None:
+                            tracker._probe_lookup(f, d)
                         seen = f.seen
                         i = seq & mask
                         if seen[i]:
@@ -291,8 +313,26 @@ class EspTracker:
         f.first_frame = frame
         return f
 
+    def _probe_lookup(self, f: FlowState, d: int) -> None:
+        """Note the full sequence number (top minus ``d``) whose seen-flag is read."""
+        p = self._flow_probe(f)
+        full = ((f.epoch << 32) | f.top) - d
+        if p.low_lookup is None or full < p.low_lookup:
+            p.low_lookup = full
+
+    def _flow_probe(self, f: FlowState) -> FlowProbe:
+        assert self.probe is not None
+        p = self.probe.get(f)
+        if p is None:
+            p = self.probe[f] = FlowProbe()
+        return p
+
     def _reordered(self, f: FlowState, frame: int, seq: int, d: int) -> None:
         f.reordered += 1
+        if self.probe is not None:
+            p = self._flow_probe(f)
+            if p.low_reordered is None or seq < p.low_reordered:
+                p.low_reordered = seq
         if seq < f.seq_min:
             f.seq_min = seq
         if d > f.max_reorder_depth:
@@ -320,6 +360,8 @@ class EspTracker:
                 self._place(f, frame, ts, seq, data, off, end)
                 return
         d = seq - f.top
+        if d >= _HALF and self.probe is not None and f.epoch == 0:
+            self._flow_probe(f).half_jumps += 1
         if d >= _HALF and f.epoch > 0:
             # Numerically far ahead but just behind modulo 2^32: sent before the wrap.
             self._behind(f, frame, ts, seq, (f.top - seq) & _M32, data, off, end)
@@ -346,6 +388,8 @@ class EspTracker:
         self, f: FlowState, frame: int, ts: float, seq: int, d: int, data: bytes, off: int, end: int
     ) -> None:
         if d < self.track:
+            if self.probe is not None:
+                self._probe_lookup(f, d)
             i = seq & self._mask
             if f.seen[i]:
                 self._duplicate(f, frame, ts, seq, d, data, off, end)
@@ -414,9 +458,12 @@ class EspTracker:
                 return fr0, same, t0
         if n >= RECENT:
             return -1, False, ts
+        self.ring_exhausted += 1
         return None
 
     def _reset(self, f: FlowState, frame: int, ts: float, seq: int, how: str) -> None:
+        if self.probe is not None:
+            self._flow_probe(f).reset_calls += 1
         full_top = (f.epoch << 32) | f.top
         f.saved = (full_top, f.seen, f.epoch, f.packets, f.seq_min, f.peak, f.covered, how, frame)
         f.resets += 1

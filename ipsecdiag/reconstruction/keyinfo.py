@@ -59,8 +59,15 @@ def key_notes(store: KeyStore) -> list[KeyNote]:
     # A source's "pending" note spoke before the capture was read: each record still pending
     # after it says so itself.
     notes = [KeyNote(n.source, n.kind, n.reason) for n in store.notes if n.kind != "pending"]
+    refused = {n.source for n in store.notes if n.kind == "rekey-mismatch"}  # their note says why
+    waiting = {p.source for p in store.pending()}
     for p in store.pending():
-        notes.append(
-            KeyNote(p.source, "pending", f"not used: {p.describe()}; no decrypted CREATE_CHILD_SA in the capture bound them")
+        if p.source in refused:
+            continue
+        why = (
+            "the keys of the IKE SA it rekeyed were not bound either"
+            if p.parent_source in waiting
+            else "no decrypted CREATE_CHILD_SA in the capture bound them"
         )
+        notes.append(KeyNote(p.source, "pending", f"not used: {p.describe()}; {why}"))
     return notes

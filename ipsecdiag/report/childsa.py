@@ -10,6 +10,7 @@ two addresses, and the row says it was inferred.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from ..reconstruction.model import ChildSaRecord, EspFlow, IkeSaRecord, Report
@@ -119,18 +120,50 @@ def _owner(report: Report, a: str, b: str) -> tuple[IkeSaRecord | None, bool]:
     return (sas[0], True) if len(sas) == 1 else (None, False)
 
 
+# Flows the other way scanned for the best time overlap; beyond this many (a flood of SPIs
+# between two hosts) only the ones nearest in start time are, so pairing stays linear.
+SCAN = 64
+
+
+def _back(cands: list[EspFlow], starts: list[float], f: EspFlow, paired: set[int]) -> EspFlow | None:
+    """The unpaired flow of ``cands`` (sorted by start, ``starts`` their start times) that
+    overlaps ``f`` most in time."""
+    if len(cands) > SCAN:
+        at = bisect.bisect_left(starts, f.first_ts)
+        cands = cands[max(0, at - SCAN // 2) : at + SCAN // 2]
+    best, score = None, 0.0
+    for g in cands:
+        if id(g) in paired:
+            continue
+        overlap = min(f.last_ts, g.last_ts) - max(f.first_ts, g.first_ts)
+        if best is None or overlap > score:
+            best, score = g, overlap
+    return best
+
+
 def _unlinked(report: Report, flows: list[EspFlow]) -> list[ChildSaRow]:
     """Flows of CHILD SAs not seen negotiated, paired with the flow the other way between the
     same addresses and encapsulation that overlaps it most in time."""
+    ways: dict[tuple[str, str, str], list[EspFlow]] = {}
+    for f in flows:
+        ways.setdefault((f.src, f.dst, f.encap), []).append(f)
+    for v in ways.values():
+        v.sort(key=lambda g: g.first_ts)
+    starts = {k: [g.first_ts for g in v] for k, v in ways.items()}
+    owners: dict[tuple[str, str], tuple[IkeSaRecord | None, bool]] = {}
+    paired: set[int] = set()
     rows = []
-    left = list(flows)
-    while left:
-        f = left.pop(0)
-        back = [g for g in left if (g.src, g.dst, g.encap) == (f.dst, f.src, f.encap)]
-        g = max(back, key=lambda g: min(f.last_ts, g.last_ts) - max(f.first_ts, g.first_ts), default=None)
+    for f in flows:
+        if id(f) in paired:
+            continue
+        paired.add(id(f))
+        key = (f.dst, f.src, f.encap)
+        g = _back(ways.get(key, []), starts.get(key, []), f, paired)
         if g is not None:
-            left.remove(g)
-        sa, inferred = _owner(report, f.src, f.dst)
+            paired.add(id(g))
+        if (f.src, f.dst) not in owners:
+            owners[(f.src, f.dst)] = _owner(report, f.src, f.dst)
+        sa, inferred = owners[(f.src, f.dst)]
         owner = f.child_sa or (sa.key if sa else None)
         # Orient the row as the IKE SA is (initiator -> responder) when the owner is known.
         if sa is not None and f.src != sa.initiator[0] and g is not None:

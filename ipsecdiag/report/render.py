@@ -23,6 +23,20 @@ from ..reconstruction.model import (
     Severity,
 )
 from .childsa import child_sa_rows
+from .condensed import (
+    CHILD_ROWS,
+    FINDINGS_BUDGET,
+    TABLE_ROWS,
+    ChildSaGroups,
+    IkeSaGroups,
+    body_grid,
+    brief_grid,
+    brief_line,
+    condensed_findings,
+    esp_summary,
+    group_findings,
+    head_line,
+)
 from .tables import SEV_STYLE, AhTable, ChildSaTable, EspTable, Header, IkeSaTable
 from .verdict import verdict
 from .view import digest, message_details
@@ -99,22 +113,11 @@ class Ladder:
         yield t
 
 
-def _ranges(nums: list[int]) -> str:
-    """1-3,7 for [1, 2, 3, 7]; the first two runs only (the count says how many)."""
-    runs: list[list[int]] = []
-    for n in nums:
-        if runs and n == runs[-1][-1] + 1:
-            runs[-1].append(n)
-        else:
-            runs.append([n])
-    parts = [str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs[:2]]
-    return ",".join(parts) + (",..." if len(runs) > 2 else "")
-
-
 class FindingsView:
     """The findings, numbered as in the whole report (the verdict says "see finding N"), those
     below ``min_severity`` left out and counted; ``brief``: one line each (severity, id,
-    title, first frames)."""
+    title, first frames). Unless ``full``, findings longer than the budget of the default
+    view are condensed (report/condensed.py) and the first line says so."""
 
     def __init__(
         self,
@@ -122,11 +125,13 @@ class FindingsView:
         *,
         verbose: bool = True,
         brief: bool = False,
+        full: bool = False,
         min_severity: Severity = Severity.INFO,
     ) -> None:
         self.findings = findings
         self.verbose = verbose
         self.brief = brief
+        self.full = full
         self.min_severity = min_severity
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -136,56 +141,43 @@ class FindingsView:
         counts = {s: sum(1 for f in self.findings if f.severity == s) for s in Severity}
         shown = [(i, f) for i, f in enumerate(self.findings, 1) if f.severity >= self.min_severity]
         hidden = len(self.findings) - len(shown)
-        yield Text(
+        head = (
             f"Findings ({counts[Severity.ERROR]} error, {counts[Severity.WARNING]} warning, "
             f"{counts[Severity.INFO]} info"
             + (f"; {hidden} below {self.min_severity.label} not shown" if hidden else "")
-            + ")",
-            style="bold underline",
         )
         if self.brief:
-            yield from self._brief(shown)
+            yield Text(head + ")", style="bold underline")
+            grid = brief_grid()
+            for g in group_findings(shown):
+                brief_line(grid, g)
+            yield grid
             return
+        if not self.full and not self._fits(shown, console, options):
+            parts, condensed = condensed_findings(shown, console, options)
+            yield Text(head + (", condensed: --full shows all)" if condensed else ")"), style="bold underline")
+            yield from parts  # type: ignore[misc]
+            return
+        yield Text(head + ")", style="bold underline")
         for i, f in shown:
             yield from self._one(i, f)
 
-    def _brief(self, shown: list[tuple[int, Finding]]) -> Iterator[Table]:
-        """One line per finding; findings with the same id and title share one line that
-        gives their numbers and how many there are (a busy capture fits a screen)."""
-        groups: dict[tuple[str, str], list[tuple[int, Finding]]] = {}
-        for i, f in shown:
-            groups.setdefault((f.id, f.title), []).append((i, f))
-        line = Table.grid(padding=(0, 1))
-        line.add_column(no_wrap=True, justify="right")
-        line.add_column(no_wrap=True)
-        line.add_column()
-        for members in groups.values():
-            nums = [i for i, _ in members]
-            f = members[0][1]
-            frames = [n for _, m in members for n in m.frames[:3]][:3]
-            more = len(members) > 1 or len(f.frames) > 3
-            where = f" (frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))}{', ...' if more else ''})"
-            label = f"{nums[0]}." if len(nums) == 1 else _ranges(nums)
-            count = f" x{len(members)}" if len(members) > 1 else ""
-            text = Text(f"[{f.id}]", style="bold") + Text(f"{count} {f.title}" + (where if frames else ""))
-            line.add_row(label, Text(f"{f.severity.label.upper():7}", style=SEV_STYLE[f.severity]), text)
-        yield line
-
+    def _fits(self, shown: list[tuple[int, Finding]], console: Console, options: ConsoleOptions) -> bool:
+        """Whether the findings in full fit the default view's budget. Far too long ones (a
+        flood's evidence) are not laid out to find out."""
+        chars = max(options.max_width - 10, 20)
+        estimate = sum(
+            3 + len(f.evidence) + (len(f.explanation) + len(f.cause) + len(f.remediation) + sum(map(len, f.evidence))) // chars
+            for _, f in shown
+        )
+        if estimate > 4 * FINDINGS_BUDGET:
+            return False
+        parts = [x for i, f in shown for x in self._one(i, f)]
+        return len(console.render_lines(Group(*parts), options, pad=False)) <= FINDINGS_BUDGET
 
     def _one(self, i: int, f: Finding) -> Iterator[Text | Table]:
-        head = Text(f"{i}. ")
-        head.append(f"{f.severity.label.upper():7}", style=SEV_STYLE[f.severity])
-        head.append(f" [{f.id}]", style="bold")
-        # A long title wraps under itself, not under the number.
-        line = Table.grid(padding=(0, 1))
-        line.add_column(no_wrap=True)
-        line.add_column(overflow="fold")
-        line.add_row(head, f.title)
-        yield line
-        t = Table.grid(padding=(0, 1))
-        t.add_column(style="dim", no_wrap=True)
-        t.add_column(overflow="fold")
-        t.add_row("", f.explanation)
+        yield head_line(i, f, f.title)
+        t = body_grid(f)
         if f.frames:
             fr = ", ".join(map(str, f.frames[:25])) + (
                 f" … ({len(f.frames)} frames)" if len(f.frames) > 25 else ""
@@ -209,32 +201,40 @@ def report_renderable(
     ladders: bool | None = None,
     max_ladders: int = 20,
     brief: bool = False,
+    full: bool = False,
     min_severity: Severity = Severity.INFO,
 ) -> Group:
     """The verdict, then the findings (what the user came for), then the evidence tables.
     ``ladders`` None: drawn when there are at most AUTO_LADDERS IKE SAs. ``brief``: the
-    verdict and one line per finding, nothing else."""
+    verdict and one line per finding, nothing else. Unless ``full``, a busy capture's
+    findings are condensed and its tables grouped by address pair (report/condensed.py);
+    ``full`` also draws every ladder asked for."""
     v = verdict(report)
     head = Text(v.text, style=SEV_STYLE.get(v.severity, "green") if v.severity != Severity.INFO else "green")
-    findings = FindingsView(report.findings, brief=brief, min_severity=min_severity)
+    findings = FindingsView(report.findings, brief=brief, full=full, min_severity=min_severity)
     if brief:
         return Group(Text(", ".join(report.source.files), style="bold"), head, findings)
-    parts: list[object] = [head, Text(""), Header(report), Text(""), findings, Text(""), IkeSaTable(report)]
+    many_sas = not full and len(report.ike_sas) > TABLE_ROWS
+    parts: list[object] = [head, Text(""), Header(report), Text(""), findings, Text("")]
+    parts.append(IkeSaGroups(report) if many_sas else IkeSaTable(report))
     rows = child_sa_rows(report)
+    grouped = not full and len(rows) > CHILD_ROWS
     if rows:
-        parts += [Text(""), ChildSaTable(rows, report)]
+        parts += [Text(""), ChildSaGroups(rows, report) if grouped else ChildSaTable(rows, report)]
     if ladders is None:
         ladders = len(report.ike_sas) <= AUTO_LADDERS
     if ladders:
+        limit = len(report.ike_sas) if full else max_ladders
         t0 = report.source.first_ts
-        for i, sa in enumerate(report.ike_sas[:max_ladders], 1):
+        for i, sa in enumerate(report.ike_sas[:limit], 1):
             parts += [Text(""), Ladder(sa, i, t0)]
-        if len(report.ike_sas) > max_ladders:
+        if len(report.ike_sas) > limit:
             parts.append(
-                Text(f"({len(report.ike_sas) - max_ladders} more IKE SAs not shown; use --json)", style="dim")
+                Text(f"({len(report.ike_sas) - limit} more IKE SAs not shown; --full or --json)", style="dim")
             )
     if report.esp_flows:
-        parts += [Text(""), EspTable(report)]
+        many = grouped and len(report.esp_flows) > TABLE_ROWS
+        parts += [Text(""), esp_summary(report) if many else EspTable(report)]
     if report.ah_flows:
         parts += [Text(""), AhTable(report)]
     return Group(*parts)  # type: ignore[arg-type]

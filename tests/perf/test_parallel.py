@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ipsecdiag.cli import UserError, run_analysis
-from ipsecdiag.parallel import auto_jobs, map_in_order
+from ipsecdiag.parallel import auto_jobs, cores, map_in_order
 from ipsecdiag.reconstruction.options import AnalysisOptions
 from ipsecdiag.report.json import dumps
 from tests.corpus import REPO_ROOT
@@ -30,10 +30,11 @@ def test_map_in_order_keeps_order_and_raises_the_first_error() -> None:
         map_in_order(_square_plus, 0, [1, -3, 2, -5], 2)
 
 
-def test_auto_jobs_stays_serial_for_small_or_single_inputs() -> None:
-    assert auto_jobs(1, 1 << 40) == 1
+def test_auto_jobs_stays_serial_for_small_inputs_only() -> None:
+    assert auto_jobs(1, 1 << 40) == cores()  # one large capture is split into byte ranges
+    assert auto_jobs(1, 1024) == 1
     assert auto_jobs(5, 1024) == 1
-    assert auto_jobs(5, 1 << 30) >= 1
+    assert auto_jobs(5, 1 << 30) == cores()
 
 
 def test_parallel_reports_equal_serial_on_every_sample() -> None:

@@ -1,6 +1,7 @@
 """The terminal report at 60, 80 and 120 columns over every bundled and corpus capture: no line
-wider than the console, no trailing space, nothing cut (no ellipsis), and every SPI, address,
-sequence number, algorithm name and file name whole on one line."""
+wider than the console, no trailing space, nothing cut (no ellipsis), and in the full view every
+SPI, address, sequence number, algorithm name and file name whole on one line. The default
+(condensed) view holds the same rules and fits 150 lines at 80 columns (test_condensed.py)."""
 
 from __future__ import annotations
 
@@ -46,9 +47,9 @@ def _atoms(r: Report) -> set[str]:
 
 @pytest.mark.parametrize("width", [60, 80, 120])
 @pytest.mark.parametrize("path", CAPTURES, ids=IDS)
-def test_rendering_rules(path: Path, width: int) -> None:
+def test_rendering_rules_full_view(path: Path, width: int) -> None:
     r = _report(path)
-    text = terminal_text([r], TextOptions(ladders=True), width=width, terminal=False)
+    text = terminal_text([r], TextOptions(ladders=True, full=True), width=width, terminal=False)
     lines = text.split("\n")
     too_wide = [ln for ln in lines if len(ln) > width]
     assert not too_wide, too_wide[:3]

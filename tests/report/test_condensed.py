@@ -1,0 +1,120 @@
+"""The default terminal view fits (issues 13 and 14): every bundled and corpus capture in at most
+150 lines at 80 columns, floods of SPIs and half-open IKE SAs in a few hundred, with the counts
+of errors and warnings and every finding id still shown, and --full as long as before."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+from corpus import CORPUS, needs_corpus
+from regress.floods import half_open_flood, many_spi_flood
+from report_samples import SAMPLE_PATHS
+
+from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.presentation import TextOptions, terminal_text
+from ipsecdiag.reconstruction.model import Report, Severity
+from ipsecdiag.report.condensed import clip, ranges
+
+CORPUS_PATHS = sorted(p for p in CORPUS.rglob("*") if p.suffix in (".pcap", ".pcapng", ".cap")) if CORPUS.is_dir() else []
+CAPTURES = [*SAMPLE_PATHS, *CORPUS_PATHS]
+IDS = [str(p.relative_to(CORPUS)) if p.is_relative_to(CORPUS) else p.name for p in CAPTURES]
+BUSY = CORPUS / "external" / "ndpi" / "ipsec_isakmp_esp.pcap"  # 834 frames, 74 ESP flows
+
+# The default view of any capture, at 80 columns (issue 13); a flood's (issue 14).
+MAX_LINES = 150
+MAX_FLOOD_LINES = 300
+
+
+@cache
+def _report(path: Path) -> Report:
+    return analyze_capture(path)
+
+
+def _text(r: Report, width: int = 80, **opts: object) -> list[str]:
+    return terminal_text([r], TextOptions(**opts), width=width, terminal=False).split("\n")  # type: ignore[arg-type]
+
+
+def _honest(r: Report, lines: list[str]) -> None:
+    """What a condensed view must never hide: the counts, every finding's id, the verdict."""
+    text = "\n".join(lines)
+    n = {s: sum(1 for f in r.findings if f.severity == s) for s in Severity}
+    if r.findings:
+        assert f"Findings ({n[Severity.ERROR]} error, {n[Severity.WARNING]} warning, {n[Severity.INFO]} info" in text
+    missing = {f"[{f.id}]" for f in r.findings} - set(re.findall(r"\[[a-z0-9-]+\]", text))
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=IDS)
+def test_default_view_fits_and_holds_the_rules(path: Path) -> None:
+    r = _report(path)
+    for width in (60, 80, 120):
+        lines = _text(r, width)
+        assert not [ln for ln in lines if len(ln) > width], width
+        assert not [ln for ln in lines if ln != ln.rstrip()], "trailing spaces"
+        assert not [ln for ln in lines if re.search(r"\S…", ln)], [ln for ln in lines if re.search(r"\S…", ln)][:3]
+        _honest(r, lines)
+        if width == 80:
+            assert len(lines) <= MAX_LINES, f"{len(lines)} lines at 80 columns"
+    # The verdict is the same line, condensed or not.
+    assert _text(r, 80)[0] == _text(r, 80, full=True)[0]
+
+
+@needs_corpus
+def test_busy_capture_default_full_and_brief() -> None:
+    r = _report(BUSY)
+    default, full, brief = _text(r), _text(r, full=True), _text(r, brief=True)
+    assert len(brief) <= 24 and len(default) <= MAX_LINES < len(full)
+    text = "\n".join(default)
+    assert "condensed: --full shows all)" in text and "IKE SAs: 70 between" in text
+    # Every ESP flow is counted in the grouped CHILD SA table, and their packets summed.
+    flows = r.esp_flows
+    assert f"{len(flows)} ESP SPIs, {sum(f.packets for f in flows)} packets" in text
+    # The full view keeps each flow's own row.
+    assert all(any(f"{f.spi:08x}" in ln for ln in full) for f in flows)
+
+
+def test_flood_of_spis_fits(tmp_path: Path) -> None:
+    cap = tmp_path / "spis.pcap"
+    many_spi_flood(cap, 12_000)  # beyond the tracker's 10,000 flows: some summarised
+    r = analyze_capture(cap)
+    lines = _text(r)
+    assert len(lines) <= MAX_FLOOD_LINES, len(lines)
+    text = "\n".join(lines)
+    _honest(r, lines)
+    assert f"CHILD SAs: {len(r.esp_flows)} between 1 address pair" in text
+    assert f"ESP flows: {len(r.esp_flows)} SPIs" in text
+    assert "[capture-health]" in text  # what was summarised is said
+
+
+def test_flood_of_half_open_sas_fits(tmp_path: Path) -> None:
+    cap = tmp_path / "half-open.pcap"
+    half_open_flood(cap, 5_000)
+    r = analyze_capture(cap)
+    lines = _text(r)
+    assert len(lines) <= MAX_FLOOD_LINES, len(lines)
+    _honest(r, lines)
+    text = "\n".join(lines)
+    errors = [i for i, f in enumerate(r.findings, 1) if f.severity == Severity.ERROR]
+    assert len(errors) > 1 and f"({len(errors)} findings: {ranges(errors)})" in text
+    assert "[ike-half-open-flood]" in text
+    assert f"{len({sa.initiator[0] for sa in r.ike_sas})} initiators -> 192.0.2.1" in text
+
+
+def test_clip_wraps_after_separators_and_marks_what_it_leaves_out() -> None:
+    text = "IKE:ENCR_AES_CBC_128/ENCR_AES_CBC_256/AUTH_HMAC_SHA1_96/AUTH_HMAC_SHA2_256_128/PRF_HMAC_SHA1 (frame 325), weak"
+    lines, cut = clip(text, 40, 2)
+    assert cut and len(lines) == 2 and lines[-1].endswith(" …")
+    assert all(len(ln) <= 40 for ln in lines)
+    assert lines[0] == "IKE:ENCR_AES_CBC_128/ENCR_AES_CBC_256/"  # broken after the '/', not inside a name
+    assert clip("short text", 40, 1) == (["short text"], False)
+    lines, cut = clip("x" * 100, 30, 2)  # no separator at all: cut, and the cut marked
+    assert cut and all(len(ln) <= 30 for ln in lines) and lines[-1].endswith(" …")
+
+
+def test_ranges() -> None:
+    assert ranges([1, 2, 3, 7]) == "1-3,7"
+    assert ranges([1, 2, 3, 7, 9]) == "1-3,7,..."
+    assert ranges([4]) == "4"
