@@ -247,6 +247,7 @@ def run_analysis(
     separate: bool = False,
     jobs: int | None = 1,
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> list[Report]:
     """``progress``: a bar on stderr (if a terminal) for a capture that takes over a second."""
     from .capture.model import CaptureError
@@ -256,6 +257,13 @@ def run_analysis(
 
     store = _load_keys(key_paths)
     runs = list(series_runs(captures, separate=separate))
+    if scheduler is not None:  # on a Dask cluster; workers load the key files themselves
+        from .distributed import SchedulerError, analyze_runs
+
+        try:
+            return analyze_runs(scheduler, runs, key_paths, options, jobs=jobs)
+        except SchedulerError as e:
+            raise UserError(str(e)) from None
     if jobs is None:
         from .parallel import auto_jobs
 
@@ -450,6 +458,18 @@ def analyze(
             help="Processes: several captures, or byte ranges of one (default: the cores from 32 MiB of input, else 1).",
         ),
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS|local",
+            help=(
+                "Analyse the captures on a Dask cluster (tcp://host:8786, or local for a LocalCluster of"
+                " --jobs workers); captures and key files must be readable by the workers at the same paths."
+                " Needs pip install 'ipsecdiag[dask]'."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Analyse captures: IKE SAs and exchanges, ESP flows, and findings with evidence and fixes."""
     try:
@@ -477,7 +497,9 @@ def analyze(
         with _stdin_capture(captures) as (captures, stdin_name):
             # No bar when the JSON goes to the terminal too: it would be drawn into it.
             bar = "-" not in (json_out, json_lines)
-            reports = run_analysis(captures, keys, options, separate=separate, jobs=jobs, progress=bar)
+            reports = run_analysis(
+                captures, keys, options, separate=separate, jobs=jobs, progress=bar, scheduler=scheduler
+            )
             for r in reports:  # the report names standard input as the user did, not the spool
                 r.source.files = ["-" if f == stdin_name else f for f in r.source.files]
                 if stdin_name:

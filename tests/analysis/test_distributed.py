@@ -1,0 +1,85 @@
+"""``analyze --scheduler``: captures analysed on a Dask LocalCluster give the serial reports, in
+input order; the workers load the key files themselves (no key bytes in the tasks)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed", reason="the dask extra is not installed: pip install 'ipsecdiag[dask]'")
+
+from ipsecdiag.distributed import DaskMapper, RemoteAnalysis, analyze_run, analyze_runs, dask_mapper
+from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.options import DEFAULT_OPTIONS
+from ipsecdiag.report.json import report_dict
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "sample_pcaps"
+CAPTURES = [SAMPLES / "ikev2-psk-ok.pcap", SAMPLES / "ikev2-auth-failed.pcap", SAMPLES / "ikev1-main-psk.pcap"]
+KEYS = [SAMPLES / "ikev2-psk-ok.charon.log", SAMPLES / "ikev1-main-psk.charon.log"]
+
+
+def _serial(cap: Path) -> dict:
+    from ipsecdiag.cli import _load_keys
+
+    return report_dict(analyze_capture(cap, keys=_load_keys(KEYS), options=DEFAULT_OPTIONS))
+
+
+def _double(shared: int, x: int) -> int:
+    if x < 0:
+        raise ValueError(f"negative {x}")
+    return shared * x
+
+
+@pytest.fixture(scope="module")
+def mapper():
+    # Two worker processes: nothing is inherited from this process, as on a real cluster.
+    with dask_mapper("local", jobs=2, processes=True, timeout=120) as m:
+        yield m
+
+
+def test_mapper_keeps_order_and_raises(mapper: DaskMapper) -> None:
+    assert mapper(_double, 3, list(range(20))) == [3 * x for x in range(20)]
+    assert mapper(_double, 3, []) == []
+    with pytest.raises(ValueError, match="negative -1"):
+        mapper(_double, 1, [1, -1, 2])
+
+
+def test_reports_equal_the_serial_ones(mapper: DaskMapper) -> None:
+    shared = RemoteAnalysis(tuple(str(k) for k in KEYS), DEFAULT_OPTIONS)
+    assert b"SecretBytes" not in pickle.dumps(shared)  # paths and options travel, never keys
+    got = mapper(analyze_run, shared, [[str(c)] for c in CAPTURES])
+    assert [report_dict(r) for [r] in got] == [_serial(c) for c in CAPTURES]
+    assert any(f["decrypted"] for f in report_dict(got[0][0])["esp_flows"])  # keys were loaded there
+
+
+def test_analyze_runs_threads_cluster() -> None:
+    reports = analyze_runs("local", [[c] for c in CAPTURES], KEYS, DEFAULT_OPTIONS, jobs=1, processes=False)
+    assert [report_dict(r) for r in reports] == [_serial(c) for c in CAPTURES]
+
+
+def test_cli_scheduler_local(tmp_path: Path) -> None:
+    def run(*extra: str) -> dict:
+        out = tmp_path / "r.json"
+        args = ["analyze", *map(str, CAPTURES), "--keys", str(KEYS[0]), "--keys", str(KEYS[1])]
+        p = subprocess.run(
+            [sys.executable, "-m", "ipsecdiag", *args, "--json", str(out), "--fail-on", "never", *extra],
+            capture_output=True, text=True, timeout=200, cwd=ROOT,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        return json.loads(out.read_text())
+
+    assert run("--scheduler", "local", "--jobs", "2") == run("--jobs", "1")
+
+
+def test_unreachable_scheduler_is_one_line() -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "ipsecdiag", "analyze", str(CAPTURES[0]), "--scheduler", "tcp://127.0.0.1:9"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert p.returncode == 2 and "cannot connect" in p.stderr and "Traceback" not in p.stderr
