@@ -5,7 +5,10 @@ backticks in the paragraph above (`ipsecdiag analyze FILE ...`). The block becom
 line and the findings section of ``ipsecdiag analyze ... --no-ladder`` at 100 columns; findings
 whose id the page is not about (its ``Finding:``/``Findings:`` line) are cut to their title line.
 A file named without a directory is looked for in the corpus lab scenario the paragraph names
-(``lab scenario `NAME` ``); a block whose inputs are not here is left as it is and listed.
+(``lab scenario `NAME` ``), then in ``$IPSECDIAG_RECORDINGS`` (where the interop tests keep the
+strongSwan recordings of the certificate and liveness pages when it is set, see
+tests/interop/test_failure_pages_strongswan.py); a block whose inputs are not here is left as
+it is and listed.
 
 Usage: python docs/failures/regenerate.py [PAGE.md ...]
 """
@@ -21,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = Path(os.environ.get("IPSECDIAG_CORPUS") or ROOT.parent / "shared" / "corpus") / "lab"
+RECORDINGS = os.environ.get("IPSECDIAG_RECORDINGS")
 EXE = Path(sys.executable).parent / "ipsecdiag"
 HEAD = re.compile(r"^\d+\. (ERROR|WARNING|INFO)\s+\[([a-z0-9-]+)\]")
 CMD = re.compile(r"`(ipsecdiag analyze [^`]+)`")
@@ -34,10 +38,10 @@ def topic_ids(text: str) -> set[str]:
 
 def findings_block(output: str, ids: set[str]) -> str:
     lines = output.splitlines()
-    verdict = lines[0]
+    verdict = lines[: next((i for i, ln in enumerate(lines) if not ln.strip()), 1)]  # may wrap
     start = next(i for i, ln in enumerate(lines) if ln.startswith("Findings ("))
     end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
-    out, cut = [verdict, "", lines[start]], False
+    out, cut = [*verdict, "", lines[start]], False
     for ln in lines[start + 1 : end]:
         m = HEAD.match(ln)
         if m:
@@ -56,6 +60,8 @@ def where(args: list[str], paragraph: str) -> Path | None:
     m = (SCENARIO.findall(paragraph) or [None])[-1]
     if m and all((LAB / m / f).exists() for f in files):
         return LAB / m
+    if RECORDINGS and all((Path(RECORDINGS) / f).exists() for f in files):
+        return Path(RECORDINGS)
     return None
 
 
