@@ -48,11 +48,22 @@ def _spi(v: int | None) -> str:
     return "-" if v is None else f"{v:08x}"
 
 
-def _state(c: ChildSaRecord, flows: list[EspFlow], rekeyed: set[int], ike_state: str) -> str:
-    if ike_state == "failed" and not flows:
+def _quick_mode_stopped(sa: IkeSaRecord, c: ChildSaRecord) -> bool:
+    """An IKEv1 CHILD SA whose Quick Mode never got its third message: neither side installs
+    it (the responder waits for message 3, the initiator sends it after installing)."""
+    if sa.version != 1 or c.created_in != "QUICK_MODE":
+        return False
+    ex = next((e for e in sa.exchanges if any(c.created_frame in m.frames for m in e.messages)), None)
+    return ex is not None and ex.type == "QUICK_MODE" and len(ex.messages) < 3
+
+
+def _state(c: ChildSaRecord, flows: list[EspFlow], rekeyed: set[int], sa: IkeSaRecord) -> str:
+    if sa.state == "failed" and not flows:
         # negotiated in an IKE_AUTH whose authentication then failed (e.g. the initiator
         # rejected the responder's AUTH, RFC 7296 §2.21.2): never usable
         return "failed, IKE SA not authenticated"
+    if not flows and _quick_mode_stopped(sa, c):
+        return "failed, Quick Mode not completed"
     if c.deleted_frame is not None:
         return "deleted"
     if c.spi_i in rekeyed or c.spi_r in rekeyed:
@@ -107,7 +118,7 @@ def child_sa_rows(report: Report) -> list[ChildSaRow]:
                 proposal=proposal_short(c.proposal),
                 ts_local=list(c.ts_i),
                 ts_remote=list(c.ts_r),
-                state=_state(c, flows, rekeyed, sa.state),
+                state=_state(c, flows, rekeyed, sa),
             )
             _fill(row, out, inn)
             rows.append(row)
