@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..crypto.errors import CryptoError
-from ..crypto.ikev1 import V1Decryptor
+from ..crypto.ikev1 import IvUnknown, V1Decryptor
 from ..reconstruction.ike_sas import V1Decrypted
 from ..reconstruction.model import ExchangeRecord, IkeSaRecord, MessageRecord
 from ..wire import ikev1 as v1
@@ -22,6 +22,7 @@ class IkeV1DecryptHook:
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
         self._dec: dict[bytes, V1Decryptor | str] = {}
+        self._read: set[bytes] = set()  # ISAKMP SAs of which a message decrypted
 
     def _decryptor(self, sa: IkeSaRecord) -> V1Decryptor | str:
         d = self._dec.get(sa.spi_i)
@@ -71,9 +72,20 @@ class IkeV1DecryptHook:
         body = msg.encrypted_body or b""
         try:
             pt = dec.decrypt(msg.header.message_id, body)
+        except IvUnknown as e:
+            if sa.spi_i in self._read:  # the key works: an earlier message is missing
+                return V1Decrypted(error=f"decryption with the supplied key failed for ISAKMP SA {sa.key}: {e}")
+            # Nothing of this SA decrypted yet: no payload chain with any IV it knows, the first
+            # phase 1 message's (from the KE payloads) included. IKEv1 has no ICV to say more.
+            return V1Decrypted(
+                error=f"decryption with the supplied key failed for ISAKMP SA {sa.key}: the decrypted "
+                "payloads do not parse, and no message of this SA did (wrong key?)"
+            )
         except CryptoError as e:
             return V1Decrypted(error=f"decryption with the supplied key failed for ISAKMP SA {sa.key}: {e}")
         try:
-            return V1Decrypted(inner=tuple(v1.parse_v1_payloads(msg.header.next_payload, pt, 28)))
+            inner = tuple(v1.parse_v1_payloads(msg.header.next_payload, pt, 28))
         except WireError as e:
             return V1Decrypted(error=f"decrypted payloads do not parse (wrong key?): {e}")
+        self._read.add(sa.spi_i)
+        return V1Decrypted(inner=inner)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ...reconstruction.model import EspFlow, Finding, IkeSaRecord
+from ...reconstruction.model import EspFlow, Finding, IkeSaRecord, MessageRecord
 from ..base import Check, CheckContext
 
 # The IKEv2 decryptor's words for an ICV that did not verify (decryption/ikev2.py).
 _IKE_ICV_FAILED = "integrity check failed"
+# The IKEv1 decryptor's words for a message whose decrypted payloads do not hold together
+# (decryption/ikev1.py): IKEv1 has no ICV, the payload chain is the test.
+_V1_UNREADABLE = ("decryption with the supplied key failed", "decrypted payloads do not parse")
 
 
 def _where(source: str) -> str:
@@ -39,6 +42,8 @@ class WrongKeysCheck(Check):
 
     def _ike(self, sa: IkeSaRecord) -> Finding | None:
         msgs = [m for e in sa.exchanges for m in e.all_messages() if m.encrypted]
+        if sa.version == 1:
+            return self._ikev1(sa, msgs)
         failed = [m for m in msgs if (m.decrypt_error or "").startswith(_IKE_ICV_FAILED)]
         if not failed or any(m.decrypted for m in msgs):
             return None
@@ -50,6 +55,34 @@ class WrongKeysCheck(Check):
                 f"IKE SA {sa.key}: {_where(sa.key_source)}",
                 f"{len(failed)} of {len(msgs)} encrypted message(s) failed their integrity check, none decrypted",
             ],
+            ike_sa=sa.key,
+            data={"key_source": sa.key_source, "failed": len(failed), "encrypted": len(msgs)},
+        )
+
+    def _ikev1(self, sa: IkeSaRecord, msgs: list[MessageRecord]) -> Finding | None:
+        """IKEv1 has no ICV (RFC 2409): wrong keys show as decrypted payloads that do not form an
+        ISAKMP payload chain. One message missing from the capture spoils only the next one's IV,
+        and the first encrypted phase 1 message takes its IV from the KE payloads (RFC 2409
+        Appendix B), so when every message fails, that first one included, the keys are wrong."""
+        failed = [m for m in msgs if (m.decrypt_error or "").startswith(_V1_UNREADABLE)]
+        p1 = [m for e in sa.exchanges if e.message_id == 0 for m in e.messages if m.encrypted]
+        if not failed or len(failed) != len(msgs) or not p1 or p1[0] not in failed:
+            return None
+        return self.finding(
+            "keys-wrong",
+            title=f"The keys for ISAKMP SA {sa.key} decrypt none of its {len(failed)} encrypted message(s)",
+            frames=[m.first_frame for m in failed],
+            evidence=[
+                f"ISAKMP SA {sa.key}: {_where(sa.key_source)}",
+                f"none of its {len(msgs)} encrypted message(s) decrypts to ISAKMP payloads that parse, from "
+                f"the first encrypted phase 1 message (frame {p1[0].first_frame}) on, whose IV the KE "
+                "payloads give: not a message missing from the capture",
+            ],
+            explanation=(
+                f"IKEv1 messages carry no integrity check value; with the right keys every encrypted message "
+                f"decrypts to a chain of ISAKMP payloads. With the keys given for ISAKMP SA {sa.key} none does: "
+                "the encryption key (or the cipher the key source names) is not this SA's."
+            ),
             ike_sa=sa.key,
             data={"key_source": sa.key_source, "failed": len(failed), "encrypted": len(msgs)},
         )
