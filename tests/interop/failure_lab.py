@@ -13,7 +13,9 @@ Test tooling only; every wait is bounded (the harness's timeouts, ``swanctl --ti
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import Lab, NetOptions, PeerConfig, Pki
+from harness import Lab, LabError, NetOptions, PeerConfig, Pki, _stop, run
 from swanconf import CHARON_PLUGINS, INITIATOR_ID
 
 # MSCHAPv2 (eap-mschapv2, Debian's libcharon-extauth-plugins) needs MD4 and DES: openssl gives both
@@ -132,3 +134,65 @@ def analyze_json(pcap: Path, *args: str, timeout: float = 120) -> tuple[int, dic
     except json.JSONDecodeError:
         doc = {}
     return proc.returncode, doc, proc.stderr
+
+
+# ---------------------------------------------------------------- libreswan pluto beside charon
+
+# Debian 12's libreswan conflicts with strongswan-charon, so it is unpacked, not installed:
+#   apt-get download libreswan libldns3 libevent-pthreads-2.1-7 libnss3-tools
+#   for f in *.deb; do dpkg-deb -x "$f" "$IPSECDIAG_LIBRESWAN_ROOT"; done
+LIBRESWAN_ROOT = Path(os.environ.get("IPSECDIAG_LIBRESWAN_ROOT", "/opt/ipsecdiag-libreswan"))
+
+
+def libreswan_missing() -> str | None:
+    """Why pluto cannot run here (None: it can)."""
+    for rel in ("usr/libexec/ipsec/pluto", "usr/libexec/ipsec/whack", "usr/bin/certutil"):
+        if not os.access(LIBRESWAN_ROOT / rel, os.X_OK):
+            return f"libreswan not unpacked at {LIBRESWAN_ROOT} (no {rel}; set IPSECDIAG_LIBRESWAN_ROOT)"
+    return None
+
+
+class Pluto:
+    """libreswan's pluto in a lab namespace and a private mount namespace (its own run dir over
+    /run, the unpacked /usr/libexec over the host's for addconn), ``plutodebug="all crypt
+    private"`` on stderr into ``pluto.log``. The Popen handle is pluto itself (sh execs it)."""
+
+    def __init__(self, lab: Lab, short_ns: str, directory: Path, conn: str, secrets: str) -> None:
+        self.dir = directory.resolve()
+        for sub in ("run", "nss"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        conf = self.dir / "ipsec.conf"
+        conf.write_text('config setup\n    plutodebug="all crypt private"\n    ikev1-policy=accept\n\n' + conn)
+        sec = self.dir / "ipsec.secrets"
+        sec.write_text(secrets)
+        sec.chmod(0o600)
+        self.env = {"LD_LIBRARY_PATH": str(LIBRESWAN_ROOT / "usr/lib/x86_64-linux-gnu")}
+        run([str(LIBRESWAN_ROOT / "usr/bin/certutil"), "-N", "-d", f"sql:{self.dir}/nss", "--empty-password"], env=self.env)
+        r = LIBRESWAN_ROOT
+        script = (
+            f'mount --bind "{self.dir}/run" /run && mount --bind "{r}/usr/libexec" /usr/libexec && '
+            f'mkdir -p /run/pluto && export LD_LIBRARY_PATH="{r}/usr/lib/x86_64-linux-gnu" && exec "{r}/usr/libexec/ipsec/pluto" '
+            f'--nofork --stderrlog --config "{conf}" --secretsfile "{sec}" --nssdir "{self.dir}/nss" --rundir /run/pluto'
+        )
+        argv = ["ip", "netns", "exec", lab.ns[short_ns], "unshare", "--mount", "--propagation", "private"]
+        self._log = open(self.dir / "pluto.log", "wb")  # closed in stop()
+        self.proc = subprocess.Popen([*argv, "sh", "-c", script], stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        self.ctl = self.dir / "run" / "pluto" / "pluto.ctl"
+        deadline = time.monotonic() + 10
+        while not self.ctl.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise LabError(f"pluto did not start: {self.log.read_text(errors='replace')[-500:]}")
+            time.sleep(0.05)
+        time.sleep(0.5)  # addconn loads the connections after the socket appears
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "pluto.log"
+
+    def whack(self, *args: str) -> None:
+        run([str(LIBRESWAN_ROOT / "usr/libexec/ipsec/whack"), "--ctlsocket", str(self.ctl), *args], env=self.env, timeout=10)
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGTERM, grace=5.0)
+        self._log.close()
