@@ -108,3 +108,17 @@ def test_one_unacknowledged_ikev1_probe_is_no_dead_peer() -> None:
     m = msg(inner=[v1_notify("R_U_THERE", data=(7).to_bytes(4, "big"))], frame=10, ts=10.0, version=1)
     ex = exchange("INFORMATIONAL_V1", 1010, None, messages=[m], by_initiator=True)
     assert run(DpdCheck(), report(ike_sa(ex, version=1), last_ts=60.0)) == []
+
+
+def test_ikev1_decryption_out_of_order_is_named_as_not_judged(tmp_path: Path) -> None:
+    from ipsecdiag.keys.load import load_key_sources
+
+    fr = _frames("ikev1-main-psk.pcap")
+    keys = load_key_sources([SAMPLES / "ikev1-main-psk.charon.log"]).store
+    late = [*fr[:8], *fr[9:15], fr[8], *fr[15:]]  # Quick Mode message 3 captured after ESP 0.4 s later
+    r = analyze_capture(_write(tmp_path / "v1k.pcap", late), keys=keys)
+    [h] = _time_order(r)
+    assert "IKEv1 decryption, whose IV chain (RFC 2409 Appendix B) runs in the order captured" in h.evidence[3]
+    assert not [f for f in r.findings if f.id == "keys-wrong"]  # the keys are right: not their fault
+    [h] = _time_order(analyze_capture(_write(tmp_path / "v1.pcap", late)))
+    assert "IKEv1" not in h.evidence[3]

@@ -94,7 +94,7 @@ class CaptureHealthCheck(Check):
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         order = time_order(ctx.report)
         yield from self._timestamps(ctx.report)
-        yield from self._time_order(order)
+        yield from self._time_order(order, ctx.report)
         yield from self._half_open(ctx.report, order)
         yield from self._fragments(ctx.report)
         yield from self._esp_overflow(ctx.report)
@@ -131,11 +131,14 @@ class CaptureHealthCheck(Check):
             data={"kind": "timestamps-out-of-range", "count": len(frames) or 1},
         )
 
-    def _time_order(self, order: TimeOrder) -> Iterable[Finding]:
+    def _time_order(self, order: TimeOrder, r: Report) -> Iterable[Finding]:
         """Frames older than a frame captured before them: said once, with what the analysis
         judged on time and what it could not (see diagnosis.timeorder)."""
         if order.ordered:
             return
+        # IKEv1 decryption chains its CBC IV from message to message as they are read
+        # (RFC 2409 Appendix B): out of order, messages may not decrypt.
+        v1_keyed = any(sa.version == 1 and sa.keys_available for sa in r.ike_sas)
         shown = "; ".join(
             f"frame {i.frame} is {i.back:.3f} s older than frame {i.before_frame} before it" for i in order.first
         )
@@ -150,7 +153,12 @@ class CaptureHealthCheck(Check):
                 "judged on time, not frame order: the capture's span, IKE messages and their "
                 "retransmissions, unanswered requests, liveness checks, rekey order",
                 "not judged (they follow frame order): ESP sequence reordering and replays, ESP idle gaps, "
-                "each ESP flow's first and last packet time",
+                "each ESP flow's first and last packet time"
+                + (
+                    "; IKEv1 decryption, whose IV chain (RFC 2409 Appendix B) runs in the order captured"
+                    if v1_keyed
+                    else ""
+                ),
             ],
             title=f"Capture not in time order ({order.inversions} frame(s) out of order)",
             explanation=(
