@@ -248,6 +248,19 @@ def _top(groups: dict[tuple[str, str], list[_T]], weight: Callable[[list[_T]], i
     return [(k, v) for k, v in groups.items() if k in kept], rest
 
 
+def _by_one_side(groups: dict[tuple[str, str], list[_T]], keep: int) -> dict[tuple[str, str], list[_T]]:
+    """Address-pair groups as they are, or, when there are more than GROUPS_SHOWN pairs (one
+    host talking to many), grouped by the address at ``keep`` (0 or 1) alone, the other
+    side left empty for the renderer to count."""
+    if len(groups) <= GROUPS_SHOWN:
+        return groups
+    out: dict[tuple[str, str], list[_T]] = {}
+    for pair, members in groups.items():
+        key = (pair[0], "") if keep == 0 else ("", pair[1])
+        out.setdefault(key, []).extend(members)
+    return out
+
+
 def _counts(values: list[str]) -> str:
     return ", ".join(f"{n} {v}" for v, n in Counter(values).most_common())
 
@@ -270,17 +283,13 @@ class IkeSaGroups:
         for i, sa in enumerate(sas, 1):
             groups.setdefault((sa.initiator[0], sa.responder[0]), []).append(i)
         pairs = len(groups)
-        if pairs > GROUPS_SHOWN:
-            by_resp: dict[tuple[str, str], list[int]] = {}
-            for (_init, resp), nums in groups.items():
-                by_resp.setdefault(("", resp), []).extend(nums)
-            groups = {k: sorted(v) for k, v in by_resp.items()}
-        shown, rest = _top(groups, len)
+        shown, rest = _top(_by_one_side(groups, keep=1), len)
         yield Text(f"IKE SAs: {len(sas)} between {_plural(pairs, 'address pair')} {MORE}", style="bold")
         for (init, resp), nums in shown:
             members = [sas[n - 1] for n in nums]
             if not init:
                 init = _plural(len({sa.initiator[0] for sa in members}), "initiator")
+            nums = sorted(nums)
             states = _counts([sa.state for sa in members])
             head = Text(f"{init} -> {resp}: ", style="bold")
             head.append(f"{_plural(len(nums), 'IKE SA')}, ")
@@ -338,13 +347,14 @@ class ChildSaGroups:
         groups: dict[tuple[str, str], list[ChildSaRow]] = {}
         for row in self.rows:
             groups.setdefault((row.src, row.dst), []).append(row)
-        shown, rest = _top(groups, lambda rows: sum(r.packets_in + r.packets_out for r in rows))
+        shown, rest = _top(_by_one_side(groups, keep=0), lambda rows: sum(r.packets_in + r.packets_out for r in rows))
         flows = [f for row in self.rows for f in row.flows]
         title = (
             f"CHILD SAs: {len(self.rows)} between {_plural(len(groups), 'address pair')}, "
             f"{_plural(len(flows), 'ESP SPI')}, {_plural(sum(f.packets for f in flows), 'packet')} {MORE}"
         )
         t = Table(title=title, box=_box(console), title_justify="left", padding=(0, 0, 0, 1), pad_edge=False)
+        shown = [((src, dst or _plural(len({r.dst for r in rows}), "peer")), rows) for (src, dst), rows in shown]
         addr = max(max(len(k[0]), len(k[1]) + 4) for k, _ in shown)
         t.add_column("Initiator\n<-> Responder", no_wrap=True, min_width=addr)
         t.add_column("SAs", justify="right", no_wrap=True)

@@ -8,7 +8,7 @@ with ``no_color`` and ASCII boxes, so the same renderables degrade to plain text
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
@@ -22,7 +22,7 @@ from ..reconstruction.model import (
     Report,
     Severity,
 )
-from .childsa import child_sa_rows
+from .childsa import ChildSaRow, child_sa_rows
 from .condensed import (
     CHILD_ROWS,
     FINDINGS_BUDGET,
@@ -195,6 +195,11 @@ class FindingsView:
 AUTO_LADDERS = 3
 
 
+# The default view of one capture: its full form when it fits this many lines, otherwise
+# condensed (issue 13: a busy capture in at most ~150 lines at 80 columns).
+REPORT_LINES = 150
+
+
 def report_renderable(
     report: Report,
     *,
@@ -206,25 +211,72 @@ def report_renderable(
 ) -> Group:
     """The verdict, then the findings (what the user came for), then the evidence tables.
     ``ladders`` None: drawn when there are at most AUTO_LADDERS IKE SAs. ``brief``: the
-    verdict and one line per finding, nothing else. Unless ``full``, a busy capture's
-    findings are condensed and its tables grouped by address pair (report/condensed.py);
-    ``full`` also draws every ladder asked for."""
+    verdict and one line per finding, nothing else. ``full``: every finding's evidence and
+    every row (and every ladder asked for). Otherwise the full form when it fits
+    REPORT_LINES at the console's width, else the condensed one (report/condensed.py)."""
     v = verdict(report)
     head = Text(v.text, style=SEV_STYLE.get(v.severity, "green") if v.severity != Severity.INFO else "green")
-    findings = FindingsView(report.findings, brief=brief, full=full, min_severity=min_severity)
     if brief:
+        findings = FindingsView(report.findings, brief=True, min_severity=min_severity)
         return Group(Text(", ".join(report.source.files), style="bold"), head, findings)
-    many_sas = not full and len(report.ike_sas) > TABLE_ROWS
+    rows = child_sa_rows(report)
+
+    def parts(condense: bool) -> Group:
+        return Group(*_sections(report, head, rows, condense, ladders, max_ladders, min_severity))  # type: ignore[arg-type]
+
+    return parts(False) if full else Group(FittedReport(report, rows, parts))
+
+
+class FittedReport:
+    """The full report when it fits REPORT_LINES lines, otherwise the condensed one. A report
+    whose rows alone take more lines than that (a flood) is not laid out to find out."""
+
+    def __init__(self, report: Report, rows: list[ChildSaRow], parts: Callable[[bool], Group]) -> None:
+        self.report = report
+        self.rows = rows
+        self.parts = parts
+
+    def _at_least(self) -> int:
+        """Fewer lines than the full report takes: two per IKE SA and ESP flow, four per
+        CHILD SA, three per finding and one per evidence line."""
+        r = self.report
+        return (
+            2 * (len(r.ike_sas) + len(r.esp_flows))
+            + 4 * len(self.rows)
+            + sum(3 + len(f.evidence) for f in r.findings)
+        )
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self._at_least() <= REPORT_LINES:
+            full = self.parts(False)
+            if len(console.render_lines(full, options, pad=False)) <= REPORT_LINES:
+                yield full
+                return
+        yield self.parts(True)
+
+
+def _sections(
+    report: Report,
+    head: Text,
+    rows: list[ChildSaRow],
+    condense: bool,
+    ladders: bool | None,
+    max_ladders: int,
+    min_severity: Severity,
+) -> list[object]:
+    """The report's parts: in full, or with busy sections condensed (findings over their
+    budget, tables of many rows grouped by address pair)."""
+    findings = FindingsView(report.findings, full=not condense, min_severity=min_severity)
+    many_sas = condense and len(report.ike_sas) > TABLE_ROWS
     parts: list[object] = [head, Text(""), Header(report), Text(""), findings, Text("")]
     parts.append(IkeSaGroups(report) if many_sas else IkeSaTable(report))
-    rows = child_sa_rows(report)
-    grouped = not full and len(rows) > CHILD_ROWS
+    grouped = condense and len(rows) > CHILD_ROWS
     if rows:
         parts += [Text(""), ChildSaGroups(rows, report) if grouped else ChildSaTable(rows, report)]
     if ladders is None:
         ladders = len(report.ike_sas) <= AUTO_LADDERS
     if ladders:
-        limit = len(report.ike_sas) if full else max_ladders
+        limit = max_ladders if condense else len(report.ike_sas)
         t0 = report.source.first_ts
         for i, sa in enumerate(report.ike_sas[:limit], 1):
             parts += [Text(""), Ladder(sa, i, t0)]
@@ -237,7 +289,7 @@ def report_renderable(
         parts += [Text(""), esp_summary(report) if many else EspTable(report)]
     if report.ah_flows:
         parts += [Text(""), AhTable(report)]
-    return Group(*parts)  # type: ignore[arg-type]
+    return parts
 
 
 def render_text(renderables: list[object], *, width: int, terminal: bool) -> str:
