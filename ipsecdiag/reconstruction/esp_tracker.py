@@ -11,9 +11,11 @@ the packets as captured, and tells the causes of a repeated sequence number apar
 * an *ESN wrap* is the 32-bit counter passing 2^32 - 1 (RFC 4303 Appendix A: the high-order
   half is inferred and kept as ``epoch``).
 
-Memory is bounded by the number of flows: each flow keeps a ``track``-byte ring of "seen"
-flags for the last ``track`` sequence numbers (slot ``seq & (track - 1)``; ``track`` divides
-2^32, so the ring runs on across an ESN wrap) and capped event lists. One ring of the last
+Memory is bounded by the number of flows: a flow with a gap, reordering or a repeat keeps a
+``track``-byte ring of "seen" flags for the last ``track`` sequence numbers (slot
+``seq & (track - 1)``; ``track`` divides 2^32, so the ring runs on across an ESN wrap); a
+flow whose numbering has been contiguous needs none (all of seq_min..top were seen) and shares
+a scratch ring until then. Event lists are capped and allocated on their first entry. One ring of the last
 ``RECENT`` packets (references to the frames, no copies) serves the duplicate classification.
 The in-order packet costs one dict lookup, one ``bytearray`` store and a few compares.
 The ring is :class:`ipsecdiag.esp.replay.RingWindow`'s (the one definition of the RFC 4303
@@ -25,6 +27,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
+from typing import TypeVar
 
 from ..esp.replay import ring_advance, ring_size
 from ..wire.jsontypes import Json
@@ -54,6 +57,18 @@ _SPI_SEQ = struct.Struct("!II")
 # (flow_state, frame, ts, data, off, end) -> None
 EspHook = Callable[["FlowState", int, float, bytes, int, int], None]
 EspSink = Callable[[int, float, bytes, bytes, int, int, bytes, int, int], None]
+
+
+E = TypeVar("E")
+# An evidence list: () until its first entry, then a list (see _push).
+Events = list[E] | tuple[()]
+
+
+def _push(events: Events[E], item: E) -> list[E]:
+    if isinstance(events, list):
+        events.append(item)
+        return events
+    return [item]
 
 
 # FlowState.saved: full top, seen ring, epoch, packets, seq_min, peak, covered, how, frame.
@@ -157,13 +172,14 @@ class FlowState:
         self.resets = 0
         self.max_reorder_depth = 0
         self.deepest_frame = 0
-        # Evidence, capped at MAX_EVENTS each.
-        self.replay_events: list[tuple[int, float, int, str]] = []  # frame, ts, seq, why
-        self.dup_events: list[tuple[int, int, int, float]] = []  # frame, original frame, seq, dt
-        self.oow_events: list[tuple[int, int, int]] = []  # frame, seq, depth
-        self.reset_events: list[tuple[int, float, int, int]] = []  # frame, ts, from (full), to
-        self.wrap_events: list[tuple[int, float]] = []
-        self.idle: list[tuple[float, float, int, int]] = []  # gap start ts, end ts, frames
+        # Evidence, capped at MAX_EVENTS each; the shared empty tuple until the first entry
+        # (issue 14: six empty lists were a fifth of an in-order flow's memory).
+        self.replay_events: Events[tuple[int, float, int, str]] = ()  # frame, ts, seq, why
+        self.dup_events: Events[tuple[int, int, int, float]] = ()  # frame, original frame, seq, dt
+        self.oow_events: Events[tuple[int, int, int]] = ()  # frame, seq, depth
+        self.reset_events: Events[tuple[int, float, int, int]] = ()  # frame, ts, from (full), to
+        self.wrap_events: Events[tuple[int, float]] = ()
+        self.idle: Events[tuple[float, float, int, int]] = ()  # gap start ts, end ts, frames
         self.idle_dropped = 0
         # State kept right after a suspected reset, to undo it when the old numbering goes on.
         self.saved: _Saved | None = None
@@ -216,6 +232,10 @@ class EspTracker:
         self.dup_seconds = dup_seconds
         self.idle_gap = idle_gap
         self._ring: deque[tuple[float, FlowState, int, bytes, int, int]] = deque(maxlen=RECENT)
+        # The seen-ring of every flow whose numbering has been contiguous (seq_min..top, all
+        # seen): in-order stores land here and nobody reads them; the flow gets a ring of its
+        # own (_ring_of) on its first gap, reordering or repeat (issue 14: 4 KiB per flow less).
+        self._scratch = bytearray(self.track)
         # Set (to {}) by a byte-range worker: per-flow notes for the exact merge; None: off.
         self.probe: dict[FlowState, FlowProbe] | None = None
         # Duplicates whose search for the original ran out of remembered packets before either
@@ -237,6 +257,7 @@ class EspTracker:
         unpack = _SPI_SEQ.unpack_from
         mask, track, idle_gap = self._mask, self.track, self.idle_gap
         remember = self._ring.append
+        scratch = self._scratch
         tracker = self
 
         def on_esp(
@@ -273,6 +294,8 @@ class EspTracker:
                         if tracker.probe is not None:
                             tracker._probe_lookup(f, d)
                         seen = f.seen
+                        if seen is scratch:
+                            seen = tracker._ring_of(f)
                         i = seq & mask
                         if seen[i]:
                             tracker._duplicate(f, frame, ts, seq, d, data, off, end)
@@ -306,8 +329,7 @@ class EspTracker:
             return self._overflow_flow(src, dst, sport, dport, spi, frame, ts)
         f = FlowState(spi, src, dst, sport, dport)
         self.flows[key] = f
-        f.seen = bytearray(self.track)
-        f.seen[seq & self._mask] = 1
+        f.seen = self._scratch
         f.seq_first = f.seq_min = f.top = seq
         f.first_ts = f.last_ts = ts
         f.first_frame = frame
@@ -344,7 +366,7 @@ class EspTracker:
     def _outside(self, f: FlowState, frame: int, seq: int, d: int) -> None:
         f.out_of_window += 1
         if len(f.oow_events) < MAX_EVENTS:
-            f.oow_events.append((frame, seq, d))
+            f.oow_events = _push(f.oow_events, (frame, seq, d))
 
     def _forward(
         self, f: FlowState, frame: int, ts: float, seq: int, data: bytes, off: int, end: int
@@ -368,8 +390,21 @@ class EspTracker:
             return
         self._advance(f, seq)
 
+    def _ring_of(self, f: FlowState) -> bytearray:
+        """The flow's own seen-ring, built on first need from its contiguous numbering."""
+        seen = f.seen
+        if seen is not self._scratch:
+            return seen
+        seen = f.seen = bytearray(self.track)
+        n = min(f.top - f.seq_min + 1, self.track)
+        start = (f.top - n + 1) & self._mask
+        head = min(n, self.track - start)
+        seen[start : start + head] = b"\x01" * head
+        seen[: n - head] = b"\x01" * (n - head)
+        return seen
+
     def _advance(self, f: FlowState, seq: int) -> None:
-        ring_advance(f.seen, f.top, seq)
+        ring_advance(self._ring_of(f), f.top, seq)
         f.top = seq
 
     def _place(self, f: FlowState, frame: int, ts: float, seq: int, data: bytes, off: int, end: int) -> None:
@@ -390,11 +425,12 @@ class EspTracker:
         if d < self.track:
             if self.probe is not None:
                 self._probe_lookup(f, d)
+            seen = self._ring_of(f)
             i = seq & self._mask
-            if f.seen[i]:
+            if seen[i]:
                 self._duplicate(f, frame, ts, seq, d, data, off, end)
             else:
-                f.seen[i] = 1
+                seen[i] = 1
                 self._reordered(f, frame, seq, d)
         else:
             self._far_below(f, frame, ts, seq, d, data, off, end)
@@ -407,7 +443,7 @@ class EspTracker:
         if f.top > _M32 - _WRAP_NEAR and fwd < _WRAP_NEAR:
             f.epoch += 1
             if len(f.wrap_events) < MAX_EVENTS:
-                f.wrap_events.append((frame, ts))
+                f.wrap_events = _push(f.wrap_events, (frame, ts))
             self._advance(f, seq)
             return
         if seq <= RESET_LOW:
@@ -424,7 +460,7 @@ class EspTracker:
         if orig is not None and orig[1]:
             f.capture_dups += 1
             if len(f.dup_events) < MAX_EVENTS:
-                f.dup_events.append((frame, orig[0], seq, ts - orig[2]))
+                f.dup_events = _push(f.dup_events, (frame, orig[0], seq, ts - orig[2]))
             return
         if seq <= RESET_LOW and d >= RESET_DROP:
             f.duplicates -= 1
@@ -439,7 +475,7 @@ class EspTracker:
             why = "different-bytes"
         f.replays += 1
         if len(f.replay_events) < MAX_EVENTS:
-            f.replay_events.append((frame, ts, seq, why))
+            f.replay_events = _push(f.replay_events, (frame, ts, seq, why))
 
     def _original(
         self, f: FlowState, seq: int, ts: float, data: bytes, off: int, end: int
@@ -465,14 +501,13 @@ class EspTracker:
         if self.probe is not None:
             self._flow_probe(f).reset_calls += 1
         full_top = (f.epoch << 32) | f.top
-        f.saved = (full_top, f.seen, f.epoch, f.packets, f.seq_min, f.peak, f.covered, how, frame)
+        f.saved = (full_top, self._ring_of(f), f.epoch, f.packets, f.seq_min, f.peak, f.covered, how, frame)
         f.resets += 1
         if len(f.reset_events) < MAX_EVENTS:
-            f.reset_events.append((frame, ts, full_top, seq))
+            f.reset_events = _push(f.reset_events, (frame, ts, full_top, seq))
         f.covered += full_top - f.seq_min + 1  # seq_min counts from the numbering's first epoch
         f.peak = max(f.peak, full_top)
-        f.seen = bytearray(self.track)
-        f.seen[seq & self._mask] = 1
+        f.seen = self._scratch  # a new contiguous numbering from seq
         f.top = f.seq_min = seq
         f.epoch = 0
 
@@ -487,23 +522,23 @@ class EspTracker:
         f.covered = covered
         f.resets -= 1
         if f.reset_events and f.reset_events[-1][0] == frame:
-            _, ts, _, seq = f.reset_events.pop()
+            _, ts, _, seq = f.reset_events.pop()  # type: ignore[union-attr]  # non-empty: a list
         else:
             ts, seq = 0.0, 0
         if how == "dup":  # it repeated a sequence number seen before: a replay
             f.duplicates += 1
             f.replays += 1
             if len(f.replay_events) < MAX_EVENTS:
-                f.replay_events.append((frame, ts, seq, "later"))
+                f.replay_events = _push(f.replay_events, (frame, ts, seq, "later"))
         else:
             f.too_old += 1
             f.out_of_window += 1
             if len(f.oow_events) < MAX_EVENTS:
-                f.oow_events.append((frame, seq, full_top - seq))
+                f.oow_events = _push(f.oow_events, (frame, seq, full_top - seq))
 
     def _idle(self, f: FlowState, frame: int, ts: float) -> None:
         if len(f.idle) < MAX_IDLE:
-            f.idle.append((f.last_ts, ts, f.last_frame, frame))
+            f.idle = _push(f.idle, (f.last_ts, ts, f.last_frame, frame))
         else:
             f.idle_dropped += 1
 

@@ -167,9 +167,7 @@ def scan_range(
     # The decoder's fast path (plain IPv4 ESP / ESP-in-UDP: one ESP packet, nothing else) hands
     # its packets straight to the tracker; every other frame goes through ``decode`` below,
     # which notes what it gave (the recorder) and hands the frame back unless it was the same.
-    sink.on_esp = tracker.on_esp  # type: ignore[method-assign]
     decoder = Decoder(sink, ike_ports=frozenset(options.ike_ports), natt_ports=frozenset(options.natt_ports))  # type: ignore[arg-type]
-    sink.on_esp = recorder  # type: ignore[method-assign]
     # Fragments and TCP segments change decoder state: such frames always go to the main pass.
     decoder._frag.add = _marking(decoder._frag.add, sink)  # type: ignore[method-assign]
     decoder._tcp.segment = _marking(decoder._tcp.segment, sink)  # type: ignore[method-assign]
@@ -193,7 +191,9 @@ def scan_range(
         return outcome
 
     decoder._decode = decode  # type: ignore[method-assign]
+    sink.on_esp = tracker.on_esp  # type: ignore[method-assign]  # what the fast path calls
     feed = decoder.feed = decoder._compile_feed()  # type: ignore[method-assign]
+    sink.on_esp = recorder  # type: ignore[method-assign]  # what decode's paths call
     fr = None
     with open_range(path, rng) as cap:
         out.format = cap.format
@@ -283,8 +283,9 @@ def _offset_flow(f: FlowState, base: int) -> None:
 
 
 def _capped(a: list, b: list, cap: int) -> list:  # type: ignore[type-arg]
-    """Serial appends while the list has room: the first ``cap`` of both, in order."""
-    return (a + b)[:cap]
+    """Serial appends while the list has room: the first ``cap`` of both, in order (either may
+    be the tracker's empty tuple)."""
+    return [*a, *b][:cap]
 
 
 class FlowMerger:
