@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -116,22 +116,23 @@ def group_findings(shown: list[tuple[int, Finding]]) -> list[FindingGroup]:
     return list(groups.values())
 
 
-def brief_line(grid: Table, g: FindingGroup) -> None:
-    """One line for a group (a row of a three-column grid): numbers, severity, id, how many,
-    title and the first frames."""
+def brief_line(grid: Table, g: FindingGroup, *, first_only: bool = False) -> None:
+    """One line for a group (a row of a three-column grid): numbers (``first_only``: the
+    first, as the detailed findings around it are numbered), severity, id, how many, title
+    and the first frames."""
     f = g.first
     frames = [n for _, m in g.members for n in m.frames[:3]][:3]
     more = len(g.members) > 1 or len(f.frames) > 3
     where = f" (frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))}{', ...' if more else ''})"
-    label = f"{g.numbers[0]}." if len(g.members) == 1 else ranges(g.numbers)
+    label = f"{g.numbers[0]}." if len(g.members) == 1 or first_only else ranges(g.numbers)
     count = f" x{len(g.members)}" if len(g.members) > 1 else ""
     text = Text(f"[{f.id}]", style="bold") + Text(f"{count} {f.title}" + (where if frames else ""))
     grid.add_row(label, Text(f"{f.severity.label.upper():7}", style=SEV_STYLE[f.severity]), text)
 
 
-def brief_grid() -> Table:
+def brief_grid(justify: JustifyMethod = "right") -> Table:
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(no_wrap=True, justify="right")
+    grid.add_column(no_wrap=True, justify=justify)
     grid.add_column(no_wrap=True)
     grid.add_column()
     return grid
@@ -221,9 +222,9 @@ def condensed_findings(
         for g in groups:
             if g.first.severity < brief_below:
                 if grid is None:
-                    grid = brief_grid()
+                    grid = brief_grid("left")
                     parts.append(grid)
-                brief_line(grid, g)
+                brief_line(grid, g, first_only=True)
             else:
                 grid = None
                 parts.extend(group_detail(g, width))
