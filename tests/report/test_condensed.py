@@ -146,3 +146,24 @@ def test_repeated_findings_are_grouped_and_counted_not_hidden() -> None:
     assert "also 2. " in text and "… 36 more like this: 5-40 (--full shows all)" in text
     full = _text(rep, full=True)
     assert len(full) > 40 * 200 and sum("evidence line 199 of" in ln or "line 199 of" in ln for ln in full) == 40
+
+
+def test_grouped_flows_keep_bad_icvs_and_totals_visible() -> None:
+    """Twenty decrypted ESP SPIs between two hosts, one with ICV failures: grouped, the
+    failures are still counted in the default view."""
+    from dataclasses import replace
+
+    from report_samples import sample_report
+
+    r = sample_report("ikev2-psk-ok")
+    base = r.esp_flows[0]
+    flows = [
+        replace(base, spi=0x100 + i, packets=10, bytes=1000, keys=True, decrypted=10 - (3 if i == 7 else 0),
+                integrity_failed=3 if i == 7 else 0, child_sa=None)
+        for i in range(20)
+    ]
+    rep = replace(r, esp_flows=flows, ike_sas=[])
+    text = "\n".join(_text(rep))
+    assert "CHILD SAs: 20 between 1 address pair, 20 ESP SPIs, 200 packets" in text
+    assert "197 decrypted, 3 bad ICV" in " ".join(text.split())
+    assert "ESP flows: 20 SPIs, 200 packets, 20000 bytes (197 decrypted, 3 bad ICV)" in " ".join(text.split())
