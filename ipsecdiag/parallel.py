@@ -251,6 +251,8 @@ def merge_ranges(
         src.frames = base
         src.ipsec_frames = decoder.ipsec_frames + sum(r.pure for r in results)
         src.skipped.update(decoder.skipped)
+        for r in results:
+            src.skipped.update(r.skipped)
         esp.flows.update(merger.flows)
         esp.malformed.extend(merger.malformed)
         return _finish(rec, checks)

@@ -24,6 +24,7 @@ capture serially: never a merged report that could differ from the serial one.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,9 @@ from .options import AnalysisOptions
 
 # decryption.esp.MAX_FAILED_FRAMES (reconstruction may not import decryption; a test holds them equal).
 MAX_FAILED_FRAMES = 20
+# Frames a worker hands back to the main pass, at most (bytes): a capture mostly of IKE, TCP or
+# fragments gains nothing from ranges and is analysed in one pass instead of held in memory.
+MAX_FORWARD_BYTES = 24 * 1024 * 1024
 _M32 = 0xFFFFFFFF
 _HALF = 1 << 31
 
@@ -49,6 +53,10 @@ EspHookFactory = Callable[[EspTracker], EspHook | None]
 
 class Unmergeable(Exception):
     """The partial results cannot be joined exactly; the message says why."""
+
+
+class _TooMuch(Exception):
+    """A worker holds more frames for the main pass than MAX_FORWARD_BYTES."""
 
 
 class _Spec:
@@ -100,6 +108,7 @@ class RangeResult:
     flows: dict[FlowKey, FlowState] = field(default_factory=dict)
     probes: dict[FlowKey, FlowProbe] = field(default_factory=dict)
     malformed: list[tuple[int, int, str]] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)  # frames not IPsec, by reason
     overflow: bool = False
     ring_exhausted: int = 0
 
@@ -177,17 +186,26 @@ def scan_range(
     forwarded = out.forwarded
     tick = float("-inf")  # latest frame time so far (fragment expiry in the main pass)
     slow_pure = 0
+    held = 0  # bytes of frames handed back
+    skipped = out.skipped
 
     def decode(frame: int, ts: float, linktype: int, data: bytes, orig_len: int) -> str | None:
-        nonlocal slow_pure
+        nonlocal slow_pure, held
         sink.other = False  # what expiry in feed() reported is the main pass's to redo
         calls.clear()
         outcome = general(frame, ts, linktype, data, orig_len)
-        if sink.other or len(calls) != 1 or outcome is not None:
-            esp = tuple((c[0], c[1], c[2], c[3], bytes(c[4][c[5] : c[6]])) for c in calls)
-            forwarded.append((frame, ts, linktype, bytes(data), orig_len, tick, esp))
-        else:
-            slow_pure += 1
+        if not sink.other:
+            if outcome is None and len(calls) == 1:
+                slow_pure += 1  # one ESP packet (IPv6, IP options, VLAN...): accounted here
+                return outcome
+            if outcome and not calls:
+                skipped[outcome] += 1  # not IPsec, nothing reported, no decoder state: counted here
+                return outcome
+        esp = tuple((c[0], c[1], c[2], c[3], bytes(c[4][c[5] : c[6]])) for c in calls)
+        forwarded.append((frame, ts, linktype, bytes(data), orig_len, tick, esp))
+        held += len(data) + 100
+        if held > MAX_FORWARD_BYTES:
+            raise _TooMuch
         return outcome
 
     decoder._decode = decode  # type: ignore[method-assign]
@@ -199,14 +217,19 @@ def scan_range(
         out.format = cap.format
         frames = cap.frames()
         fr = next(frames, None)
-        if fr is not None:
-            out.first_ts = fr[1]
-            feed(*fr)
-            tick = fr[1]
-            for fr in frames:  # the last one stays in fr
+        try:
+            if fr is not None:
+                out.first_ts = fr[1]
                 feed(*fr)
-                if fr[1] > tick:
-                    tick = fr[1]
+                tick = fr[1]
+                for fr in frames:  # the last one stays in fr
+                    feed(*fr)
+                    if fr[1] > tick:
+                        tick = fr[1]
+        except _TooMuch:
+            out.problem = f"range {rng.index}: over {MAX_FORWARD_BYTES >> 20} MiB of frames other than ESP"
+            out.forwarded.clear()
+            return out
         out.problem = range_problem(cap, rng)
         out.bytes = cap.stats.bytes
         out.linktypes = set(cap.linktypes)

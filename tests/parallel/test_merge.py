@@ -327,3 +327,23 @@ def test_failed_frames_cap_matches_the_decryptor() -> None:
     from ipsecdiag.decryption.esp import MAX_FAILED_FRAMES
 
     assert merge.MAX_FAILED_FRAMES == MAX_FAILED_FRAMES
+
+
+def test_other_traffic_is_counted_in_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cap = Capture(tmp_path / "mixed.pcap")
+    for s in range(1, 300):
+        if s == 150:
+            cap.cut()
+        cap.esp(0x100, s)
+        cap.add(eth_ip(A, C, 17, udp(53, 5353, bytes(30))))  # not IPsec: skipped, counted where read
+        cap.add(b"\xff" * 12 + b"\x08\x06" + bytes(28))  # ARP
+        cap.add(eth_ip(A, C, 6, bytes(40)))  # TCP on no NAT-T port
+    check(cap, merged=True)
+    monkeypatch.setattr(merge, "MAX_FORWARD_BYTES", 2000)
+    cap = Capture(tmp_path / "ike-heavy.pcap")
+    for s in range(1, 100):
+        if s == 50:
+            cap.cut()
+        cap.esp(0x100, s)
+        cap.add(eth_ip(A, B, 17, udp(500, 500, bytes(100))))  # malformed IKE: handed back
+    check(cap, merged=False)  # too much for the main pass to hold: one serial pass
