@@ -190,6 +190,20 @@ def test_transport_mode_alone_keeps_the_ike_sa_and_names_the_mode(out: Path) -> 
     assert "mode = tunnel" in f["remediation"]
 
 
+def test_transport_mode_against_a_tunnel_responder(out: Path) -> None:
+    """Initiator transport mode, responder tunnel mode, both with the peers' own addresses as
+    selectors: charon answers TS_UNACCEPTABLE ("conflicts with IKE traffic"), keeping the IKE SA."""
+    tunnel = PeerConfig(local_ts="dynamic", remote_ts="dynamic")
+    rec = record(out, "transport-vs-tunnel", initiator=_TRANSPORT, responder=tunnel)
+    assert not rec.initiated and "conflicts with IKE traffic" in rec.responder_log.read_text()
+    doc = _report(rec)
+    assert _state(doc) == "established"
+    f = _first_error(doc)
+    assert f["id"] == "ts-unacceptable", f
+    assert any("host-to-host" in e and "USE_TRANSPORT_MODE" in e for e in f["evidence"]), f["evidence"]
+    assert "mode = transport" in f["remediation"] and "kernel-libipsec" in f["remediation"]
+
+
 def test_sample_child_no_proposal_keeps_its_ike_sa() -> None:
     """The committed sample (ESP algorithms disjoint): the IKE SA was set up, then deleted."""
     rc, doc, err = analyze_json(

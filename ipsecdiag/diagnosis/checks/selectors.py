@@ -25,6 +25,32 @@ _REJECTIONS_V2 = ("TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED")
 _FAILURES = {"TS_UNACCEPTABLE", "SINGLE_PAIR_REQUIRED", "NO_PROPOSAL_CHOSEN", "INVALID_KE_PAYLOAD"}
 
 
+def _host_to_host(sa: IkeSaRecord, req: MessageRecord | None, tsi: list[Sel], tsr: list[Sel], ev: list[str]) -> str:
+    """Selectors that are exactly the two IKE peers' addresses: a transport-mode (host-to-host)
+    request, or a tunnel covering the peers themselves, which a tunnel-mode responder may refuse
+    to route. Adds the evidence and returns the fix ('' when the selectors are something else)."""
+    peers = {f"{sa.initiator[0]}/{b}" for b in (32, 128)} | {f"{sa.responder[0]}/{b}" for b in (32, 128)}
+    if not (tsi and tsr) or not {s.text() for s in tsi + tsr} <= peers:
+        return ""
+    transport = req is not None and "USE_TRANSPORT_MODE" in req.notifies
+    ev.append(
+        "the selectors are the two IKE peers' own addresses (host-to-host)"
+        + (" and the request asked for transport mode (USE_TRANSPORT_MODE)" if transport else "")
+    )
+    return (
+        "A responder set up for tunnel mode may refuse selectors that cover its own IKE address "
+        "(strongSwan logs \"can't install route ... conflicts with IKE traffic\"): "
+        + (
+            "configure `mode = transport` on the responder too (on an IPsec backend that supports it; "
+            "strongSwan's kernel-libipsec does not), or "
+            if transport
+            else ""
+        )
+        + "protect the inner subnets in tunnel mode instead (`local_ts`/`remote_ts`, libreswan "
+        "`leftsubnet`/`rightsubnet`)."
+    )
+
+
 def ts_of(m: MessageRecord | None, which: int) -> list[Sel]:
     """Selectors of TSi (44) or TSr (45) in a (decrypted) IKEv2 message."""
     out: list[Sel] = []
@@ -173,8 +199,11 @@ class SelectorCheck(Check):
             )
             if ex.exchange_type == ExchangeType.IKE_AUTH:
                 expl += " The IKE SA itself may stay up (RFC 7296 §2.9)."
+        host_hint = _host_to_host(sa, req, tsi, tsr, ev)
         if rem_lines:
             remediation = "; ".join(rem_lines) + "."
+        elif host_hint:
+            remediation = host_hint
         elif tsi or tsr:
             remediation = (
                 f"Make the responder's policy cover the proposal: its `local_ts` must include {config_text(tsr)} and "
