@@ -133,6 +133,22 @@ def _ike_sa(i: int, sa: IkeSaRecord, t0: float | None, errors: set[str]) -> str:
     )
 
 
+# ESP plots drawn per report at most: a flood of SPIs would otherwise make a file of
+# thousands of drawings (issue 14); the table keeps every row.
+PLOTS = 200
+
+
+def _plots_shown(rows: list[ChildSaRow]) -> set[int]:
+    """The rows to plot (by id): those with ICV failures, replays or missing packets first,
+    then the busiest, at most PLOTS."""
+
+    def rank(row: ChildSaRow) -> tuple[bool, int]:
+        bad = any(f.integrity_failed or f.seq.replays or f.gaps for f in row.flows)
+        return (not bad, -(row.packets_in + row.packets_out))
+
+    return {id(row) for row in sorted(rows, key=rank)[:PLOTS]}
+
+
 def report_section(r: Report, index: int) -> str:
     anchor = f"r{index}"
     v = verdict(r)
@@ -170,9 +186,18 @@ def report_section(r: Report, index: int) -> str:
             '<p class="legend"><span>blue: packets flowing</span><span>dashed: idle gap</span>'
             "<span>red mark: replay</span><span>orange: sequence reset</span><span>purple: ESN wrap</span></p>"
         )
+        shown = _plots_shown(plotted)
         for row in plotted:
+            if id(row) not in shown:
+                continue
             ways = [("out" if f.src == row.src else "in", f) for f in row.flows]
             out.append(esp_plot_svg(f"CHILD SA {row.spi_pair} {row.src} <-> {row.dst}", ways, t_first, t_last))
+        if len(plotted) > len(shown):
+            out.append(
+                f"<p class=legend>{len(plotted) - len(shown)} more CHILD SAs with traffic are not plotted "
+                f"(the {PLOTS} with anomalies first, then the busiest, are); each is a row of the CHILD SA "
+                "table above and is in the JSON report.</p>"
+            )
     if r.ah_flows:
         out += [
             "<h2>AH flows</h2>",

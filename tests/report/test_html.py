@@ -144,3 +144,26 @@ def test_screenshot(tmp_path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # a page was drawn, not a blank
     if os.environ.get("IPSECDIAG_UPDATE_DOCS"):
         (REPO_ROOT / "docs" / "html-report.png").write_bytes(data)
+
+
+def test_a_flood_of_spis_is_plotted_up_to_the_cap_anomalies_first() -> None:
+    """300 one-way SPIs, the last with ICV failures: 200 plots (that one among them), a line
+    saying how many are not plotted, and every SPI still a row of the CHILD SA table."""
+    from dataclasses import replace
+
+    from ipsecdiag.report.html import PLOTS
+
+    r = sample_report("ikev2-psk-ok")
+    base = r.esp_flows[0]
+    flows = [
+        replace(base, spi=0x1000 + i, keys=True, integrity_failed=2 if i == 299 else 0, child_sa=None)
+        for i in range(300)
+    ]
+    page = render_html([replace(r, esp_flows=flows, ike_sas=[], findings=[])])
+    dom = _Dom()
+    dom.feed(page)
+    plots = dom.classes.get("esp-plot", [])
+    assert len(plots) == PLOTS == 200
+    assert any("0000112b" in p["data-spis"] for p in plots)  # the SPI with ICV failures
+    assert "100 more CHILD SAs with traffic are not plotted" in page
+    assert all(f"{0x1000 + i:08x}" in page for i in range(300))
