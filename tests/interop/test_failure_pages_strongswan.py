@@ -2,7 +2,8 @@
 
 The pages show ``ipsecdiag analyze`` on captures that only a lab run makes: certificate failures
 (not yet valid, expired, from a foreign CA) and a dead peer (responder killed after the tunnel
-came up and carried 3 pings, initiator dpd_delay 2 s). This module records them under the file names the pages use,
+came up and carried 3 pings, initiator dpd_delay 2 s), and posture.md's rekey collision (both
+peers rekey the CHILD SA after 4 s; the router holds the responder's packets for 1.7 s then). This module records them under the file names the pages use,
 runs docs/failures/regenerate.py on copies of the pages and checks that each block regenerates
 and lists the findings the committed page shows, in the same order: a page that no longer
 matches the output fails here.
@@ -11,9 +12,11 @@ To refresh the pages themselves (as root)::
 
     IPSECDIAG_RECORDINGS=/tmp/rec .venv/bin/python -m pytest tests/interop/test_failure_pages_strongswan.py
     IPSECDIAG_RECORDINGS=/tmp/rec .venv/bin/python docs/failures/regenerate.py \\
-        docs/failures/certificates.md docs/failures/liveness.md
+        docs/failures/certificates.md docs/failures/liveness.md docs/failures/posture.md
 
-The dead-peer recording takes about 15 s, the three certificate ones about 1 s each.
+The dead-peer and rekey-collision recordings take about 15 s each, the three certificate ones
+about 1 s each. posture.md's rekey collision depends on timing: when charon saw none, that test
+skips.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from pathlib import Path
 import pytest
 from analysis.checks_lab import make_ec_pki
 from failure_lab import record
-from harness import Lab, missing_prerequisites
-from swanconf import PeerConfig
+from harness import Lab, missing_prerequisites, run
+from swanconf import RESPONDER_ADDR, PeerConfig
 
 _missing = missing_prerequisites(need_nft=True)
 pytestmark = [
@@ -119,3 +122,26 @@ def test_liveness_page_regenerates_from_a_fresh_dead_peer(recordings: Path, tmp_
     assert "not regenerated" not in err, err
     _same_findings("liveness.md", text)
     assert "4 transmission(s)" in text and "gave up and started a new IKE SA" in text
+
+
+def _hold_responder(lab: Lab) -> None:
+    """Both peers rekey at 4 s; holding the responder's packets across that moment makes each
+    CREATE_CHILD_SA request go out before the other is answered (RFC 7296 §2.8.1)."""
+    time.sleep(3.5)
+    drop = f"ip saddr {RESPONDER_ADDR} udp dport 4500 counter drop"
+    lab.nft(lab.ns["rt"], "ipd_hold", "type filter hook forward priority 0", drop)
+    time.sleep(1.7)
+    run(["ip", "netns", "exec", lab.ns["rt"], "nft", "delete", "table", "ip", "ipd_hold"])
+    time.sleep(4)
+
+
+def test_posture_page_regenerates_from_a_fresh_rekey_collision(recordings: Path, tmp_path: Path) -> None:
+    cfg = PeerConfig(child_rekey_time=4, child_life_time=30)
+    rec = record(recordings, "rekey-collision", initiator=cfg, responder=cfg, action=_hold_responder)
+    assert rec.initiated, rec.initiate_output[-1000:]
+    if "collision" not in rec.initiator_log.read_text():
+        pytest.skip("timing: strongSwan saw no rekey collision in this run")
+    text, err = _regenerate("posture.md", recordings, tmp_path)
+    assert "rekey-collision" not in err, err
+    _same_findings("posture.md", text)
+    assert "[rekey-collision]" in text
