@@ -219,7 +219,10 @@ _REJECT_ESP = (
 )
 
 
-@pytest.mark.parametrize(("kind", "words"), [("admin-prohibited", "administratively prohibited")])
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [("admin-prohibited", "administratively prohibited"), ("port-unreachable", "port unreachable")],
+)
 def test_esp_one_way_answered_by_icmp(out: Path, kind: str, words: str) -> None:
     """The responder host rejects ESP-in-UDP (not IKE on 4500) with ICMP: 3 pings, a short capture."""
 
