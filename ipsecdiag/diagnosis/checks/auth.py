@@ -292,7 +292,7 @@ def _kind(method: str | None, eap: bool) -> str:
 def _kind_text(kind: str, method: str | None) -> str:
     return {
         "psk": "pre-shared key",
-        "eap": f"EAP{' (' + method + ')' if method and method.startswith('EAP-') else ''}",
+        "eap": method if method and method.startswith("EAP-") else "EAP",
         "signature": f"signature, {method}",
         "null": "NULL authentication",
     }.get(kind, method or "method not visible")
