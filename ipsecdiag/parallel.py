@@ -110,6 +110,15 @@ class SplitStats:
 SPLIT_STATS = SplitStats()
 
 
+def _debug(line: str) -> None:
+    """On the ``ipsecdiag.parallel`` logger, and on stderr with IPSECDIAG_DEBUG=1."""
+    log.info(line)
+    if os.environ.get("IPSECDIAG_DEBUG"):
+        import sys
+
+        print(f"ipsecdiag: debug: {line}", file=sys.stderr)
+
+
 def range_min_bytes() -> int:
     env = os.environ.get("IPSECDIAG_RANGE_BYTES")
     return int(env) if env and env.isdigit() and int(env) > 0 else RANGE_MIN_BYTES
@@ -179,10 +188,10 @@ def analyze_ranges(
     except Unmergeable as exc:
         SPLIT_STATS.fallbacks += 1
         SPLIT_STATS.last_reason = str(exc)
-        log.info("%s: %d ranges not joined exactly (%s): analysed in one pass", path, len(ranges), exc)
+        _debug(f"{path}: {len(ranges)} byte ranges not joined exactly ({exc}): analysed in one pass")
         return analyze_capture(path, keys=keys, options=options, checks=checks)
     SPLIT_STATS.merged += 1
-    log.debug("%s: %d ranges joined exactly", path, len(ranges))
+    _debug(f"{path}: {len(ranges)} byte ranges joined exactly")
     return report
 
 

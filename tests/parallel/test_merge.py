@@ -347,3 +347,15 @@ def test_other_traffic_is_counted_in_the_workers(tmp_path: Path, monkeypatch: py
         cap.esp(0x100, s)
         cap.add(eth_ip(A, B, 17, udp(500, 500, bytes(100))))  # malformed IKE: handed back
     check(cap, merged=False)  # too much for the main pass to hold: one serial pass
+
+
+def test_cli_jobs_splits_one_capture(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    from ipsecdiag.cli import run_analysis
+
+    sample = REPO_ROOT / "sample_pcaps" / "ikev2-psk-ok.pcap"
+    monkeypatch.setenv("IPSECDIAG_RANGE_BYTES", "1024")
+    monkeypatch.setenv("IPSECDIAG_DEBUG", "1")
+    serial = run_analysis([sample], None, OPTIONS, jobs=1, progress=False)
+    split = run_analysis([sample], None, OPTIONS, jobs=3, progress=False)
+    assert dumps(split) == dumps(serial)
+    assert "byte ranges joined exactly" in capfd.readouterr().err
