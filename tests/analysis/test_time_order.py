@@ -102,6 +102,8 @@ def test_liveness_check_captured_twice_is_one_transmission() -> None:
     resent = msg(inner=[], frame=10, ts=10.0, natt=True, resend=[(11, 10.00005), (12, 12.0)])
     [f] = run(DpdCheck(), report(ike_sa(exchange("INFORMATIONAL", 2, resent, None), proposal=GCM), last_ts=30.0))
     assert f.data["transmissions"] == 2  # the capture's copy is not counted
+    # nothing shows the SA given up (no new IKE SA, no DELETE): the capture just ended
+    assert "retransmitted until the capture ended" in f.explanation and "given up" not in f.explanation
 
 
 def test_one_unacknowledged_ikev1_probe_is_no_dead_peer() -> None:

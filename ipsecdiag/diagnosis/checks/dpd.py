@@ -111,12 +111,16 @@ class DpdCheck(Check):
                 f"the INFORMATIONAL requests carry an SK payload of the size of an empty one ({last.size} bytes "
                 "for the negotiated cipher): probably liveness checks; supply keys to confirm"
             )
-        ev.append(_giving_up(r, sa, last, end))
+        ending = _giving_up(r, sa, last, end)
+        ev.append(ending)
         gone = last.dst
+        # "given up" only when the capture shows it (a new IKE SA, a DELETE); otherwise the
+        # capture ended while the sender was still retransmitting.
+        until = "until the capture ended" if ending.startswith("the capture ends") else "until the SA was given up"
         expl = (
             f"{'Liveness checks' if certain else 'What are probably liveness checks'} (empty INFORMATIONAL "
-            f"requests, RFC 7296 §2.4) from {last.src} went unanswered and were retransmitted until the SA was "
-            f"given up: {gone} is gone (crashed, restarted, lost its SA) or the path between the peers broke."
+            f"requests, RFC 7296 §2.4) from {last.src} went unanswered and were retransmitted {until}: "
+            f"{gone} is gone (crashed, restarted, lost its SA) or the path between the peers broke."
         )
         return self.finding(
             "dpd-timeout",
