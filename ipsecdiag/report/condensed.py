@@ -42,14 +42,17 @@ CHILD_ROWS = 6
 GROUPS_SHOWN = 10
 MORE = "(--full shows all)"
 
-_BREAK = re.compile(r"[^/\-, ]+[/\-, ]*|[/\-, ]+")
+# Evidence wraps after a space, a comma or a '/' between names (ENCR_AES_CBC/AUTH_HMAC_...),
+# never at a '/' before a digit (a prefix 10.1.0.0/24, an SPI pair, 500/4500) nor at '-' (a
+# date, a group name): tokens with their trailing separators.
+EVIDENCE_SPLIT = re.compile(r"(?:[^/, \n]|/(?=\d))+(?:/(?!\d)|[, ])*|(?:/(?!\d)|[, ])+|\n")
 
 
 def _wrap(text: str, width: int, limit: int) -> list[str]:
     """``text`` wrapped to ``width`` after separators only; stops after ``limit`` lines."""
     lines: list[str] = []
     cur = ""
-    for tok in _BREAK.findall(" ".join(text.split())):
+    for tok in EVIDENCE_SPLIT.findall(" ".join(text.split())):
         while len(tok.rstrip()) > width:  # no separator in a whole line: it is folded
             if cur.strip():
                 lines.append(cur.rstrip())
@@ -69,7 +72,7 @@ def _wrap(text: str, width: int, limit: int) -> list[str]:
 
 
 def clip(text: str, width: int, max_lines: int) -> tuple[list[str], bool]:
-    """``text`` wrapped to ``width`` after separators only (``/ - ,`` and spaces), at most
+    """``text`` wrapped to ``width`` after separators only (EVIDENCE_SPLIT), at most
     ``max_lines`` lines; True when something was left out (the last line then ends in " …")."""
     width = max(width, 8)
     lines = _wrap(text, width, max_lines)

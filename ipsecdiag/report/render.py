@@ -25,6 +25,7 @@ from ..reconstruction.model import (
 from .childsa import ChildSaRow, child_sa_rows
 from .condensed import (
     CHILD_ROWS,
+    EVIDENCE_SPLIT,
     FINDINGS_BUDGET,
     TABLE_ROWS,
     ChildSaGroups,
@@ -37,7 +38,7 @@ from .condensed import (
     group_findings,
     head_line,
 )
-from .tables import SEV_STYLE, AhTable, ChildSaTable, EspTable, Header, IkeSaTable
+from .tables import SEV_STYLE, AhTable, Breakable, ChildSaTable, EspTable, Header, IkeSaTable
 from .verdict import verdict
 from .view import digest, message_details
 
@@ -183,8 +184,8 @@ class FindingsView:
                 f" … ({len(f.frames)} frames)" if len(f.frames) > 25 else ""
             )
             t.add_row("frames", fr)
-        for ev in f.evidence:
-            t.add_row("evidence", ev)
+        for ev in f.evidence:  # proposals and algorithm lists wrap at '/', never inside a name
+            t.add_row("evidence", Breakable(ev, split=EVIDENCE_SPLIT))
         if self.verbose and f.cause:
             t.add_row("cause", f.cause)
         t.add_row("fix", Text(f.remediation, style="green"))

@@ -208,11 +208,12 @@ class Breakable:
     never inside a number, an SPI, an address or an algorithm name. Its minimum width is its
     longest token, so a table narrows other columns before it would cut one."""
 
-    def __init__(self, text: str, style: str = "", breaks: str = "/-, ") -> None:
+    def __init__(self, text: str, style: str = "", breaks: str = "/-, ", split: re.Pattern[str] | None = None) -> None:
         self.text = text
         self.style = style
         b = re.escape(breaks)
-        self._split = re.compile(rf"[^{b}\n]+[{b}]*|[{b}]+|\n")
+        # ``split`` (tokens with their trailing separators) replaces the rule ``breaks`` makes.
+        self._split = split or re.compile(rf"[^{b}\n]+[{b}]*|[{b}]+|\n")
 
     def _tokens(self) -> list[str]:
         return self._split.findall(self.text)

@@ -113,6 +113,23 @@ def test_clip_wraps_after_separators_and_marks_what_it_leaves_out() -> None:
     assert all(len(ln) <= 40 for ln in lines)
     assert lines[0] == "IKE:ENCR_AES_CBC_128/ENCR_AES_CBC_256/"  # broken after the '/', not inside a name
     assert clip("short text", 40, 1) == (["short text"], False)
+    # A prefix, an SPI pair and a port pair are never split at their '/'.
+    lines, _ = clip("created (frame 4), selectors 10.1.0.0/24 === 10.2.0.0/24, SPIs 0xc0de0201/0xc0de0202", 36, 5)
+    assert "10.1.0.0/24" in " ".join(lines) and "0xc0de0201/0xc0de0202" in lines[-1], lines
+
+
+def test_full_view_evidence_wraps_between_algorithm_names_only() -> None:
+    from dataclasses import replace
+
+    from report_samples import sample_report
+
+    r = sample_report("ikev2-no-proposal")
+    ev = "IKE SA offered IKE:" + "/".join(f"ENCR_AES_GCM_16_{n}" for n in range(100, 120)) + " in 10.1.0.0/24"
+    rep = replace(r, findings=[replace(r.findings[0], evidence=[ev])])
+    for width in (60, 80):
+        lines = _text(rep, width, full=True)
+        names = {f"ENCR_AES_GCM_16_{n}" for n in range(100, 120)} | {"10.1.0.0/24"}
+        assert all(any(re.search(rf"{re.escape(a)}(?!\d)", ln) for ln in lines) for a in names), width
     lines, cut = clip("x" * 100, 30, 2)  # no separator at all: cut, and the cut marked
     assert cut and all(len(ln) <= 30 for ln in lines) and lines[-1].endswith(" …")
 
