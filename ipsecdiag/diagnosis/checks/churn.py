@@ -46,7 +46,14 @@ class ChurnCheck(Check):
         for sa in r.ike_sas:
             hosts = frozenset((sa.initiator[0], sa.responder[0]))
             for e in sa.exchanges:
-                if e.exchange_type == ExchangeType.IKE_SA_INIT and e.request is not None and sa.version == 2:
+                # Only setups the responder answered: requests never answered are not tunnels torn
+                # down and set up again (they are ike-unanswered, or a half-open flood).
+                if (
+                    e.exchange_type == ExchangeType.IKE_SA_INIT
+                    and e.request is not None
+                    and e.response is not None
+                    and sa.version == 2
+                ):
                     if not any(
                         x.exchange_type == ExchangeType.IKE_SA_INIT and x.first_ts < e.first_ts
                         for x in sa.exchanges

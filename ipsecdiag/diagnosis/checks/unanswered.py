@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord
+from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord
 from ...wire.registry import ExchangeType
 from ..base import Check, CheckContext
+from ..repeats import _time as time_text
+
+SHOWN = 5  # peers named one by one when one side answered none of several
 
 
 class UnansweredCheck(Check):
@@ -15,11 +18,67 @@ class UnansweredCheck(Check):
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         end = ctx.report.source.last_ts or 0.0
+        silent: list[IkeSaRecord] = []  # first requests that got nothing back at all
         for sa in ctx.report.ike_sas:
             pending = [e for e in sa.exchanges if e.unanswered_at(end)]
             if not pending:
                 continue
+            if _never_answered(sa, pending):
+                silent.append(sa)
+                continue
             yield self._finding(sa, pending)
+        yield from self._silent(silent)
+
+    def _silent(self, sas: list[IkeSaRecord]) -> Iterable[Finding]:
+        """SAs whose first request got no answer, grouped: one finding for a responder that
+        answered none of several initiators, one for an initiator that none of several
+        responders answered; the rest one per SA (diagnosis.repeats merges those between the same
+        two peers)."""
+        by_resp: dict[tuple[str, int], list[IkeSaRecord]] = {}
+        for sa in sas:
+            by_resp.setdefault(sa.responder, []).append(sa)
+        rest: list[IkeSaRecord] = []
+        for (addr, port), group in by_resp.items():
+            if len({sa.initiator[0] for sa in group}) > 1:
+                yield self._group(group, f"{addr}:{port} answered none of", "initiators", lambda sa: sa.initiator[0])
+            else:
+                rest.extend(group)
+        by_init: dict[str, list[IkeSaRecord]] = {}
+        for sa in rest:
+            by_init.setdefault(sa.initiator[0], []).append(sa)
+        for addr, group in by_init.items():
+            if len({sa.responder for sa in group}) > 1:
+                yield self._group(group, "none of", f"responders answered {addr}", _responder_text)
+            else:
+                for sa in group:
+                    yield self._finding(sa, sa.exchanges[:1])
+
+    def _group(
+        self, group: list[IkeSaRecord], lead: str, what: str, other: Callable[[IkeSaRecord], str]
+    ) -> Finding:
+        group = sorted(group, key=lambda sa: sa.first_ts)
+        peers = list(dict.fromkeys(other(sa) for sa in group))
+        first = [_first_request(sa) for sa in group]
+        frames = [f for m in first for f in m.frames]
+        times = [t.ts for m in first for t in m.transmissions]
+        sent = sum(len(m.transmissions) for m in first)
+        names = ", ".join(peers[:SHOWN]) + (f" and {len(peers) - SHOWN} more" if len(peers) > SHOWN else "")
+        title = f"{lead} {len(peers)} {what}"
+        return self.finding(
+            "ike-unanswered",
+            frames=frames,
+            evidence=[
+                f"{lead} {len(peers)} {what} ({names}): {len(group)} IKE SA setup(s), {sent} request(s) "
+                f"sent, first {time_text(min(times))}, last {time_text(max(times))}",
+            ],
+            title=title[0].upper() + title[1:],
+            explanation=(
+                f"{title}: no response to any first request. One silent side and several peers: that "
+                "side is down, not listening on that port, or filtered (or, for a responder, it ignores "
+                "them all); the peers themselves are not the likely cause."
+            ),
+            data={"exchanges": [group[0].exchanges[0].type + "#0"], "ike_sas": [sa.key for sa in group]},
+        )
 
     def _finding(self, sa: IkeSaRecord, pending: list[ExchangeRecord]) -> Finding:
         frames: list[int] = []
@@ -82,3 +141,25 @@ class UnansweredCheck(Check):
             explanation=expl,
             data={"exchanges": [f"{e.type}#{e.message_id}" for e in pending]},
         )
+
+
+def _never_answered(sa: IkeSaRecord, pending: list[ExchangeRecord]) -> bool:
+    """The SA's first request (IKE_SA_INIT, or IKEv1 phase 1) is all it has and got nothing back."""
+    ex = sa.exchanges[0] if sa.exchanges else None
+    return (
+        ex is not None
+        and pending == [ex]
+        and len(sa.exchanges) == 1
+        and (ex.exchange_type == ExchangeType.IKE_SA_INIT if sa.version == 2 else ex.message_id == 0)
+    )
+
+
+def _first_request(sa: IkeSaRecord) -> MessageRecord:
+    ex = sa.exchanges[0]
+    m = ex.request if sa.version == 2 else ex.messages[0]
+    assert m is not None  # _never_answered: an unanswered request
+    return m
+
+
+def _responder_text(sa: IkeSaRecord) -> str:
+    return f"{sa.responder[0]}:{sa.responder[1]}"
