@@ -27,7 +27,7 @@ from ..wire import ikev2 as v2
 from ..wire.errors import MalformedMessage, WireError
 from ..wire.registry import EapCode, ExchangeType, name_of
 from .decrypted import learn, learn_v1
-from .halfopen import HalfOpenLedger
+from .halfopen import HalfOpenLedger, Promoted, ledger_key
 from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
 from .proposals import proposal_dict_v1, proposal_dict_v2, proposal_dicts_v1_all
 
@@ -91,8 +91,13 @@ class IkeReconstructor:
         # Told of every decrypted IKE SA rekey, so the new SA's keys logged without SPIs can be
         # bound before its first message (the decryption stage installs it, see decrypted.py).
         self.on_ike_rekey: Callable[[RekeyExchange], None] | None = None
-        # Bounds the IKEv2 SAs that never got past IKE_SA_INIT (floods, scans): see halfopen.py.
+        # Every new IKE SA's first request is kept compact until something else of its SA
+        # arrives; floods and scans that never get further are summarised: see halfopen.py.
         self.half_open = HalfOpenLedger()
+        # id(SA) -> position of its first message in the capture: SAs promoted from the ledger
+        # later take their place in capture order again (finish, snapshot).
+        self.birth: dict[int, int] = {}
+        self._seq = 0
 
     # ------------------------------------------------------------------ entry point
     def on_ike(self, d: IkeDatagram, *, promoted: bool = False) -> None:
@@ -103,9 +108,8 @@ class IkeReconstructor:
         major = data[17] >> 4
         if not promoted:
             self.messages += 1
-            if major == 2 and data[18] == ExchangeType.IKE_SA_INIT and self._half_open(d):
-                return
-            if major == 1 and data[18] in _V1_PHASE1 and self._half_open_v1(d):
+            self._seq = self.messages
+            if major in (1, 2) and self._half_open(d, major):
                 return
         try:
             if major == 2:
@@ -125,36 +129,33 @@ class IkeReconstructor:
             self.malformed.append((d.frame, "ike", 0, str(e)))
 
     # ------------------------------------------------------------------ IKEv2
-    def _half_open(self, d: IkeDatagram) -> bool:
-        """True when an IKE_SA_INIT request was kept compact (a flood; see halfopen.py) instead
-        of becoming an IKE SA. A response to a compact request first brings that request back."""
+    def _half_open(self, d: IkeDatagram, major: int) -> bool:
+        """True when ``d`` is the first request of a new IKE SA (an IKE_SA_INIT request, or an
+        IKEv1 Main/Aggressive Mode first message: zero responder SPI) and was kept compact in the
+        ledger (see halfopen.py), or a retransmission of one. Any other message of an SA whose
+        request is kept brings that request back first."""
         data = d.data
-        spi_i = data[:8]
-        if data[19] & 0x20:  # a response
-            req = self.half_open.claim(spi_i) if spi_i not in self._v2_by_spi_i else None
-            if req is not None:
-                self.on_ike(req, promoted=True)
-            return False
-        if data[8:16] != ZERO_SPI or spi_i in self._v2_by_spi_i or self.half_open.admits((d.dst, d.dport)):
-            return False
-        self.half_open.keep(d)
-        return True
+        key = ledger_key(data)
+        if major == 2:
+            new = data[18] == ExchangeType.IKE_SA_INIT and not data[19] & 0x20 and data[:8] not in self._v2_by_spi_i
+        else:
+            new = data[18] in _V1_PHASE1 and data[20:24] == bytes(4) and data[:8] not in self._v1_by_cookie
+        if new and data[8:16] == ZERO_SPI and self.half_open.keep(d, key, self._seq):
+            return True
+        if self.half_open.pending(key):
+            self._promote(self.half_open.claim(key))
+        return False
 
-    def _half_open_v1(self, d: IkeDatagram) -> bool:
-        """The IKEv1 form of :meth:`_half_open`: a Main or Aggressive Mode first message (zero
-        responder cookie) for a new SA; the responder's first answer carries its cookie."""
-        data = d.data
-        cookie_i = data[:8]
-        known = cookie_i in self._v1_by_cookie
-        if data[8:16] != ZERO_SPI:
-            req = self.half_open.claim(cookie_i) if not known else None
-            if req is not None:
-                self.on_ike(req, promoted=True)
-            return False
-        if known or self.half_open.admits((d.dst, d.dport)):
-            return False
-        self.half_open.keep(d)
-        return True
+    def _promote(self, p: Promoted | None) -> None:
+        """Reconstruct a request from the ledger (and its retransmissions) as if just read, at
+        its own place in the capture."""
+        if p is None:
+            return
+        seq, datagrams = p
+        saved, self._seq = self._seq, seq
+        for d in datagrams:
+            self.on_ike(d, promoted=True)
+        self._seq = saved
 
     def _find_v2_sa(self, spi_i: bytes, spi_r: bytes, d: IkeDatagram, h: v2.IkeHeader) -> IkeSaRecord:
         cands = self._v2_by_spi_i.get(spi_i, [])
@@ -180,20 +181,17 @@ class IkeReconstructor:
         sa = IkeSaRecord(
             version=2, spi_i=spi_i, spi_r=None if spi_r == ZERO_SPI else spi_r, initiator=init, responder=resp
         )
-        if not h.is_response and h.exchange_type == ExchangeType.IKE_SA_INIT:
-            self.half_open.opened(id(sa), resp)
         parent = self.rekey_parents.get((spi_i, spi_r))
         if parent is not None:
             sa.rekeyed_from = parent.key
         self.sas.append(sa)
+        self.birth[id(sa)] = self._seq
         self._v2_by_spi_i.setdefault(spi_i, []).append(sa)
         return sa
 
     def _on_v2(self, d: IkeDatagram, msg: v2.IkeMessage) -> None:
         h = msg.header
         sa = self._find_v2_sa(h.spi_i, h.spi_r, d, h)
-        if h.is_response:
-            self.half_open.answered(id(sa))
         sa.peers_seen.add((d.src, d.sport))
         if d.non_esp_marker or d.sport == 4500 or d.dport == 4500:
             sa.nat_seen = True
@@ -389,13 +387,10 @@ class IkeReconstructor:
                 responder=resp,
             )
             self.sas.append(sa)
+            self.birth[id(sa)] = self._seq
             self._v1_by_cookie[h.cookie_i] = sa
-            if h.cookie_r == ZERO_SPI and h.message_id == 0 and h.exchange_type in _V1_PHASE1:
-                self.half_open.opened(id(sa), resp)
         elif sa.spi_r is None and h.cookie_r != ZERO_SPI:
             sa.spi_r = h.cookie_r
-        if h.cookie_r != ZERO_SPI:
-            self.half_open.answered(id(sa))
         sa.peers_seen.add((d.src, d.sport))
         if d.non_esp_marker or d.sport == 4500 or d.dport == 4500:
             sa.nat_seen = True
@@ -475,6 +470,9 @@ class IkeReconstructor:
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> list[IkeSaRecord]:
+        for p in self.half_open.settle():
+            self._promote(p)
+        self.sas.sort(key=lambda sa: self.birth.get(id(sa), 0))
         for sa in self.sas:
             in_time_order(sa)
         _infer_rekeys(self.sas)
@@ -485,7 +483,12 @@ class IkeReconstructor:
     def snapshot(self) -> list[IkeSaRecord]:
         """The IKE SAs as :meth:`finish` would return them now, as copies: the records the pass
         keeps updating (SAs, exchanges, messages and their lists) are not shared."""
-        sas = [_copy_sa(sa) for sa in self.sas]
+        scratch = IkeReconstructor()  # the requests settle() would promote, in records of their own
+        for p in self.half_open.settle(final=False):
+            scratch._promote(p)
+        born = [(self.birth.get(id(sa), 0), _copy_sa(sa)) for sa in self.sas]
+        born += [(scratch.birth.get(id(sa), 0), sa) for sa in scratch.sas]
+        sas = [sa for _b, sa in sorted(born, key=lambda t: t[0])]
         for sa in sas:
             in_time_order(sa)
         _infer_rekeys(sas)

@@ -54,15 +54,22 @@ def main_mode_request() -> bytes:
 
 
 def half_open_flood(
-    path: Path, count: int, *, responders: int = 1, rate: float = 2000.0, ikev1: bool = False
+    path: Path,
+    count: int,
+    *,
+    responders: int = 1,
+    initiators: int | None = None,
+    rate: float = 2000.0,
+    ikev1: bool = False,
 ) -> None:
     """``count`` IKE_SA_INIT requests (or IKEv1 Main Mode first messages), each with its own
-    SPI and source, none answered."""
+    SPI, none answered: from one source address each (``initiators`` None) or from that many
+    initiators in turn, to ``responders`` responders in turn."""
     base = bytearray(main_mode_request() if ikev1 else sa_init_request())
     with PcapWriter(path, 1) as w:
         for i in range(count):
             base[0:8] = struct.pack("!Q", 0x1000_0000_0000_0000 + i)
-            src = 0x0A000000 + 1 + i % 0xFFFFF0  # 10.x.y.z: one address per request
+            src = 0x0A000000 + 1 + i % (initiators or 0xFFFFF0)  # 10.x.y.z
             dst = 0xC0000200 + 1 + i % responders  # 192.0.2.x
             w.write(1_700_000_000 + i / rate, _ETH + _ipv4(src, dst, 17, _udp(500 + i % 2, 500, bytes(base))))
 

@@ -10,6 +10,7 @@ from .churn import ChurnCheck
 from .dpd import DpdCheck
 from .esp_flows import EspFlowCheck
 from .fragmentation import IkeFragmentationCheck
+from .half_open import HalfOpenCheck
 from .key_sources import KeySourceCheck
 from .keys import MissingKeysCheck
 from .keys_unmatched import UnmatchedKeysCheck
@@ -48,6 +49,7 @@ def default_checks() -> list[Check]:
         MalformedCheck(),
         TruncationCheck(),
         CaptureHealthCheck(),
+        HalfOpenCheck(),
         MissingKeysCheck(),
         WrongKeysCheck(),
         UnmatchedKeysCheck(),

@@ -85,17 +85,16 @@ class TruncationCheck(Check):
 
 class CaptureHealthCheck(Check):
     """What the analysis could not use as recorded, and floods it summarised (issue 14):
-    record times no date can show, unanswered IKE_SA_INIT requests beyond the per-responder
-    limit (see reconstruction.halfopen), IP datagrams whose fragments never all arrived."""
+    record times no date can show, IP datagrams whose fragments never all arrived, ESP flows
+    beyond the tracked ones (half-open IKE floods: checks/half_open.py)."""
 
     name = "capture-health"
-    finding_ids = ("capture-health", "ike-half-open-flood")
+    finding_ids = ("capture-health",)
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         order = time_order(ctx.report)
         yield from self._timestamps(ctx.report)
         yield from self._time_order(order, ctx.report)
-        yield from self._half_open(ctx.report, order)
         yield from self._fragments(ctx.report)
         yield from self._esp_overflow(ctx.report)
 
@@ -182,50 +181,6 @@ class CaptureHealthCheck(Check):
                 "first_frames": [i.frame for i in order.first],
             },
         )
-
-    def _half_open(self, r: Report, order: TimeOrder) -> Iterable[Finding]:
-        for s in r.half_open:
-            who = f"{s.responder}:{s.port}"
-            total = s.summarised + s.full_records
-            # The rate comes from the first and last summarised request in frame order: only a
-            # time when the capture is in time order.
-            rate = f", {s.rate:.0f} per second" if s.rate and order.ordered else ""
-            top = ", ".join(f"{a} ({n})" for a, n in s.top())
-            initiators = len(s.initiators) + (1 if s.other_initiators else 0)
-            more = f" (and more from further {s.other_initiators} requests)" if s.other_initiators else ""
-            yield self.finding(
-                "ike-half-open-flood",
-                frames=[s.first_frame],
-                evidence=[
-                    f"at least {total} IKE_SA_INIT requests"
-                    + (f" or IKEv1 first messages ({s.ikev1} summarised)" if s.ikev1 else "")
-                    + f" to {who} were never answered, from "
-                    f"{initiators if not s.other_initiators else f'more than {len(s.initiators)}'} "
-                    f"initiator(s){rate}, first in frame {s.first_frame}",
-                    f"most requests from: {top}{more}",
-                ],
-                title=f"IKE flood toward {who}: {total} half-open IKE SAs",
-                data={
-                    "responder": s.responder,
-                    "port": s.port,
-                    "half_open": total,
-                    "rate": s.rate if order.ordered else None,
-                    "ikev1": s.ikev1,
-                    "initiators": initiators,
-                    "top_initiators": [{"address": a, "requests": n} for a, n in s.top()],
-                },
-            )
-            counted = f"; {s.counted_only} of them only counted (beyond the compact limit)" if s.counted_only else ""
-            yield self.finding(
-                "capture-health",
-                frames=[s.first_frame],
-                evidence=[
-                    f"{s.full_records} unanswered IKE SA setups toward {who} are shown as IKE SAs; "
-                    f"{s.summarised} more were summarised in the flood finding instead{counted}"
-                ],
-                title=f"Half-open IKE SAs toward {who} summarised ({s.summarised})",
-                data={"kind": "half-open-summarised", "summarised": s.summarised, "counted_only": s.counted_only},
-            )
 
     def _fragments(self, r: Report) -> Iterable[Finding]:
         counts = r.incomplete_fragments
