@@ -147,7 +147,7 @@ def _distinct(f: Finding, first: Finding) -> str:
         return f.explanation
     if f.evidence and (not first.evidence or f.evidence[0] != first.evidence[0]):
         return f.evidence[0]
-    return f.explanation
+    return f"frames {_frames(f.frames)}" if f.frames else f.explanation
 
 
 def _frames(nums: list[int], shown: int = 10) -> str:
