@@ -120,7 +120,9 @@ def analyze_capture(
         with open_capture(path) as cap:
             src.files.append(str(path))
             src.formats.append(cap.format)
-            frames: Iterator[Frame | None] = cap.frames()
+            # Nothing to see per frame: the reader calls the decoder itself (CaptureFile.push).
+            plain = on_frame is None and on_snapshot is None and progress is None
+            frames: Iterator[Frame | None] = iter(()) if plain else cap.frames()
             if on_frame is not None:
                 frames = _tapped(frames, on_frame)
             _drive(rec, frames, on_snapshot, snapshot_interval, time.monotonic, checks, progress, cap=cap)
@@ -170,7 +172,13 @@ def _drive(
     feed = decoder.feed
     first: Frame | None = None
     last: Frame | None = None
-    if on_snapshot is None and progress is None and cap is not None:
+    pushed = on_snapshot is None and progress is None and cap is not None and not cap.started
+    if pushed:
+        # The hot path: the reader hands each record to the decoder, no tuple in between.
+        assert cap is not None
+        src.first_ts, src.last_ts = cap.push(feed)
+        src.frames = cap.stats.frames
+    elif on_snapshot is None and progress is None and cap is not None:
         # The loop runs once per packet: the common case carries nothing but the call.
         first = last = next(frames, None)
         if first is not None:
@@ -197,9 +205,10 @@ def _drive(
                 next_at = clock() + interval
         if cap is None:
             src.bytes = nbytes
-    src.first_ts = first[1] if first is not None else None
-    src.last_ts = last[1] if last is not None else None
-    src.frames = last[0] if last is not None else 0
+    if not pushed:
+        src.first_ts = first[1] if first is not None else None
+        src.last_ts = last[1] if last is not None else None
+        src.frames = last[0] if last is not None else 0
     decoder.finish()
     src.ipsec_frames = decoder.ipsec_frames
     src.skipped.update(decoder.skipped)

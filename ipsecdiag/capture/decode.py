@@ -86,6 +86,10 @@ class CarriedState:
     min_fragment_ts: float
 
 
+# Ethernet II type and the IPv4 fields of the fast path, in one unpack from the frame's start.
+_ETH_IP4 = struct.Struct("!12xHBxHxxHxBxx4s4s")
+
+
 class Decoder:
     """Feed frames, get Sink callbacks. Never raises on packet content.
 
@@ -199,9 +203,9 @@ class Decoder:
         decode = self._decode
         account = self._account
         ip4 = IP4_HDR.unpack_from
+        eth_ip4 = _ETH_IP4.unpack_from
         udp = UDP_HDR.unpack_from
         et_ipv4 = b"\x08\x00"
-        et_vlan = b"\x81\x00"
         fast = 0
 
         def esp_at(frame: int, ts: float, data: bytes, off: int) -> bool:
@@ -233,24 +237,26 @@ class Decoder:
             if ts > frag.deadline:
                 frag.expire(ts)
             if linktype == 1:
-                if len(data) >= 42 and data[12] == 8 and data[13] == 0:
-                    vihl, tot, fragw, proto, src, dst = ip4(data, 14)
-                    end = 14 + tot
-                    if vihl == 0x45 and not fragw & 0x3FFF and 42 <= end <= len(data):
-                        if proto == 50:
-                            on_esp(frame, ts, src, dst, 0, 0, data, 34, end)
-                            fast += 1
-                            return
-                        if proto == 17:
-                            sport, dport, ulen = udp(data, 34)
-                            if pc[sport] | pc[dport] == PORT_NATT:
-                                uend = 34 + ulen
-                                if 50 <= uend <= end and data[42:46] != ZERO4:
-                                    on_esp(frame, ts, src, dst, sport, dport, data, 42, uend)
-                                    fast += 1
-                                    return
-                elif data[12:14] == et_vlan and data[16:18] == et_ipv4 and esp_at(frame, ts, data, 18):
-                    return
+                n = len(data)
+                if n >= 42:
+                    et, vihl, tot, fragw, proto, src, dst = eth_ip4(data)
+                    if et == 0x0800:
+                        end = 14 + tot
+                        if vihl == 0x45 and not fragw & 0x3FFF and 42 <= end <= n:
+                            if proto == 50:
+                                on_esp(frame, ts, src, dst, 0, 0, data, 34, end)
+                                fast += 1
+                                return
+                            if proto == 17:
+                                sport, dport, ulen = udp(data, 34)
+                                if pc[sport] | pc[dport] == PORT_NATT:
+                                    uend = 34 + ulen
+                                    if 50 <= uend <= end and data[42:46] != ZERO4:
+                                        on_esp(frame, ts, src, dst, sport, dport, data, 42, uend)
+                                        fast += 1
+                                        return
+                    elif et == 0x8100 and data[16:18] == et_ipv4 and esp_at(frame, ts, data, 18):
+                        return
             elif linktype == 113:
                 if data[14:16] == et_ipv4 and esp_at(frame, ts, data, 16):
                     return

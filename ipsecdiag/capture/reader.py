@@ -19,7 +19,7 @@ from __future__ import annotations
 import gzip
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,8 @@ CHUNK = 256 * 1024
 MAX_RECORD = 64 * 1024 * 1024
 
 Frame = tuple[int, float, int, bytes, int]
+# Receives a frame's fields as arguments (:meth:`CaptureFile.push`), e.g. ``Decoder.feed``.
+FrameSink = Callable[[int, float, int, bytes, int], None]
 
 PCAP_MAGICS: dict[bytes, tuple[str, int, int]] = {
     # first four bytes -> (struct byte order, sub-second divisor, record header size)
@@ -151,6 +153,28 @@ class CaptureFile:
             return self._pcap_frames()
         return self._pcapng_frames()
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`frames` or :meth:`push` was called (each may be, once)."""
+        return self._started
+
+    def push(self, fn: FrameSink) -> tuple[float | None, float | None]:
+        """Call ``fn(frame, ts, linktype, data, orig_len)`` for every packet record, in order:
+        what :meth:`frames` yields, without resuming a generator and building a tuple per
+        packet (the analysis hot path, classic pcap). Returns the first and last timestamps
+        (None, None without packets); ``stats`` are then as after :meth:`frames`. Once only,
+        like :meth:`frames`."""
+        if self.format == "pcap" and not self._started:
+            self._started = True
+            return self._pcap_push(fn)
+        first: Frame | None = None
+        last: Frame | None = None
+        for last in self.frames():
+            if first is None:
+                first = last
+            fn(*last)
+        return (first[1], last[1]) if first is not None and last is not None else (None, None)
+
     def close(self) -> None:
         if self._f is not self._raw:
             self._f.close()  # the gzip layer; it leaves the file under it open
@@ -244,32 +268,81 @@ class CaptureFile:
                     frame += 1
                     yield frame, sec + frac / div, linktype, buf[start:end], orig
                     pos = end
-                need = hsize
-                if pos + hsize <= n:
-                    incl = unpack(buf, pos)[2]
-                    if incl > MAX_RECORD:
-                        self._truncate(f"record {frame + 1} claims {incl} bytes: corrupt file, stopped there")
-                        return
-                    need = hsize + incl
-                chunk = self._more(need - (n - pos))
-                if not chunk:
-                    if pos < n:
-                        self._truncate(
-                            f"file ends inside record {frame + 1} ({n - pos} of {need} bytes present)"
-                        )
+                more = self._pcap_refill(buf, pos, frame, consumed, unpack)
+                if more is None:
                     return
-                consumed += pos
-                buf = buf[pos:] + chunk
+                buf, consumed = more
                 pos = 0
-                self.stats.frames = frame
-                self.stats.bytes = consumed - hsize * frame
-                self.stats.position = 24 + consumed
         finally:
-            self.stats.frames = frame
-            self.stats.bytes = consumed + pos - hsize * frame
-            self.stats.position = 24 + consumed + pos
-            if self._late_detail:
-                self._truncate(self._late_detail)
+            self._pcap_done(frame, consumed + pos)
+
+    def _pcap_push(self, fn: FrameSink) -> tuple[float | None, float | None]:
+        """:meth:`_pcap_frames` calling ``fn`` instead of yielding (see :meth:`push`)."""
+        unpack = struct.Struct(self._order + "IIII").unpack_from
+        hsize = self._rec_size
+        linktype = self._linktype
+        div = self._divisor
+        buf = b""
+        pos = 0
+        frame = 0
+        consumed = 0
+        first: float | None = None
+        ts: float | None = None
+        try:
+            while True:
+                n = len(buf)
+                last = n - hsize
+                if first is None and pos <= last:
+                    s0, f0, _, _ = unpack(buf, pos)
+                    first = s0 + f0 / div
+                while pos <= last:
+                    sec, frac, incl, orig = unpack(buf, pos)
+                    start = pos + hsize
+                    end = start + incl
+                    if end > n:
+                        break
+                    frame += 1
+                    ts = sec + frac / div
+                    fn(frame, ts, linktype, buf[start:end], orig)
+                    pos = end
+                more = self._pcap_refill(buf, pos, frame, consumed, unpack)
+                if more is None:
+                    return (first, ts) if frame else (None, None)
+                buf, consumed = more
+                pos = 0
+        finally:
+            self._pcap_done(frame, consumed + pos)
+
+    def _pcap_refill(
+        self, buf: bytes, pos: int, frame: int, consumed: int, unpack: Callable[[bytes, int], tuple[int, ...]]
+    ) -> tuple[bytes, int] | None:
+        """The unread rest of ``buf`` (from ``pos``) and the next chunk; None at the end (a
+        record cut short or claiming an impossible length is reported as truncation)."""
+        hsize = self._rec_size
+        n = len(buf)
+        need = hsize
+        if pos + hsize <= n:
+            incl = unpack(buf, pos)[2]
+            if incl > MAX_RECORD:
+                self._truncate(f"record {frame + 1} claims {incl} bytes: corrupt file, stopped there")
+                return None
+            need = hsize + incl
+        chunk = self._more(need - (n - pos))
+        if not chunk:
+            if pos < n:
+                self._truncate(f"file ends inside record {frame + 1} ({n - pos} of {need} bytes present)")
+            return None
+        consumed += pos
+        self._pcap_done(frame, consumed, final=False)
+        return buf[pos:] + chunk, consumed
+
+    def _pcap_done(self, frame: int, consumed: int, *, final: bool = True) -> None:
+        stats = self.stats
+        stats.frames = frame
+        stats.bytes = consumed - self._rec_size * frame
+        stats.position = 24 + consumed
+        if final and self._late_detail:
+            self._truncate(self._late_detail)
 
     # -- pcapng ----------------------------------------------------------------------------
     def _pcapng_frames(self) -> Iterator[Frame]:

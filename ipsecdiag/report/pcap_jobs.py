@@ -157,7 +157,9 @@ def decrypt_range(shared: _Shared, rng: ByteRange, start: dict[FlowKey, SaState]
             feed = decoder.feed
             on_frame = stage.on_frame if shared.keep_undecrypted else None
             read = shared.read if start is None else None
-            for fr in cap.frames():
+            if on_frame is None and read is None:
+                cap.push(feed)  # the reader calls the decoder itself
+            for fr in () if cap.started else cap.frames():
                 if on_frame is not None:
                     on_frame(fr[0], fr[1], fr[2], fr[3])
                 feed(*fr)
