@@ -50,7 +50,9 @@ def _traffic(report: Report) -> str:
     up = sum(1 for sa in report.ike_sas if sa.state == "established")
     closed = sum(1 for sa in report.ike_sas if sa.state == "deleted")
     parts = []
-    if not report.ike_sas:
+    # First requests never answered that a flood or scan summary counts instead of IKE SAs.
+    summarised = sum(h.requests for h in report.half_open)
+    if not report.ike_sas and not summarised:
         parts.append("no IKE in capture")
     elif up or closed:
         count = up + closed
@@ -61,6 +63,8 @@ def _traffic(report: Report) -> str:
         parts.append(_plural(others, "IKE SA") + " not established")
     elif others:
         parts.append(f"{others} of {_plural(len(report.ike_sas), 'IKE SA')} not established")
+    if summarised:
+        parts.append(f"{_plural(summarised, 'unanswered IKE request')} summarised")
     rows = [r for r in child_sa_rows(report) if r.packets_in or r.packets_out]
     if not rows:
         parts.append("no ESP" if not report.ah_flows else "AH only")
@@ -78,7 +82,7 @@ def verdict(report: Report) -> Verdict:
     fs = report.findings
     errors = [i for i, f in enumerate(fs, 1) if f.severity == Severity.ERROR]
     warnings = [i for i, f in enumerate(fs, 1) if f.severity == Severity.WARNING]
-    if not report.ike_sas and not report.esp_flows and not report.ah_flows:
+    if not report.ike_sas and not report.esp_flows and not report.ah_flows and not report.half_open:
         head = "no IPsec traffic found"
         if not fs:
             return Verdict(head, None, None)

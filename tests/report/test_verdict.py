@@ -57,3 +57,21 @@ def test_empty_capture() -> None:
     assert verdict(Report()).text == "no IPsec traffic found"
     r = Report(findings=[Finding("capture-truncated", Severity.ERROR, "Capture file truncated", "", "")])
     assert verdict(r).text == "Capture file truncated (capture-truncated), see finding 1"
+
+
+def test_a_summarised_half_open_flood_is_not_called_no_traffic(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Requests a flood summary counts instead of IKE SAs are IKE traffic the verdict names."""
+    from regress.floods import half_open_flood
+
+    from ipsecdiag.pipeline import analyze_capture
+
+    cap = tmp_path / "flood.pcap"
+    half_open_flood(cap, 3_000)
+    r = analyze_capture(cap)
+    text = verdict(r).text
+    assert "no IPsec traffic" not in text and "no IKE in capture" not in text, text
+    summarised = sum(h.requests for h in r.half_open)
+    if summarised:
+        assert f"{summarised} unanswered IKE requests summarised" in text
+    else:  # kept one by one: named as IKE SAs
+        assert "IKE SA" in text
