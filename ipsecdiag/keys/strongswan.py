@@ -274,7 +274,10 @@ class _Parser:
         elif ctx.uid is not None and ctx.uid in self.parent_of:
             p.parent = self.parent_of[ctx.uid]
         self.ike.append(p)
-        ctx.ike_keys = {}
+        # One logged g^ir derives one key set: a later SA in this context (a rekey whose secret
+        # was not logged) must not inherit it, or the §2.18 check would call its keys wrong
+        # when it can only say "cannot check".
+        ctx.ike_keys, ctx.shared = {}, b""
 
     def uid_ctx(self, uid: int) -> _Ctx:
         return self.ctxs.setdefault(("uid", uid), _Ctx(uid))

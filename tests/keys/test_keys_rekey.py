@@ -232,6 +232,26 @@ def test_stored_recording_of_three_ike_rekeys_binds_from_both_logs(tmp_path: Pat
     assert (bound[-1].spi_i.hex(), bound[-1].spi_r.hex()) == ("124a03c4d732e668", "4a709cf45f9cf490")
 
 
+def test_rekey_without_its_logged_secret_is_unverified_not_mismatched(tmp_path: Path) -> None:
+    """A rekey whose ``shared Diffie Hellman secret`` dump is absent from the log (a cut log, or
+    one taken at a lower level around the rekey) carries no secret: its keys cannot be checked,
+    which must not read as "the derivation contradicts them" with the original SA's secret."""
+    lines = lzma.decompress((DATA / "charon-ike-rekeys-initiator.log.xz").read_bytes()).decode().splitlines()
+    dumps = [i for i, ln in enumerate(lines) if "shared Diffie Hellman secret =>" in ln]
+    assert len(dumps) == 4  # the first IKE SA's and three rekeys'
+    drop = {i + k for i in dumps[1:] for k in range(3)}  # a rekey's dump: header and two rows
+    log = tmp_path / "charon.log"
+    log.write_text("\n".join(ln for i, ln in enumerate(lines) if i not in drop) + "\n")
+    res = load_key_file(log)
+    pending = [k for k in res.keys if isinstance(k, PendingIkeKeys)]
+    assert len(pending) == 3 and not any(p.shared_secret for p in pending)
+    store = KeyStore(res.keys)
+    known = [k for k in store if isinstance(k, IkeSaKeys)]
+    links = link_store(store, _exchanges(_ike_messages(DATA / "charon-ike-rekeys.pcap"), {
+        (k.spi_i, k.spi_r): k for k in known}), verify=verify_by_derivation)
+    assert not links.mismatched and len(links.unverified) == 1  # the first link: one candidate
+
+
 @pytest.mark.interop
 @needs_lab
 @pytest.mark.parametrize("role", ["initiator", "responder"])
