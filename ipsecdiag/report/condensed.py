@@ -313,6 +313,9 @@ class IkeSaGroups:
             yield Text(
                 f"… {_plural(len(rest), 'more IKE SA')}: " + _counts([sas[n - 1].state for n in rest]), style="dim"
             )
+        summarised = sum(h.requests for h in self.r.half_open)
+        if summarised:
+            yield Text(f"(+{summarised} unanswered first requests summarised in the findings)", style="dim")
 
 
 def _flow_notes(flows: list[EspFlow]) -> list[str]:

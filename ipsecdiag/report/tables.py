@@ -89,8 +89,14 @@ class IkeSaTable:
         self.r = report
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        summarised = sum(h.requests for h in self.r.half_open)
         if not self.r.ike_sas:
-            yield Text("No IKE SAs in this capture.", style="dim")
+            yield Text(
+                f"No IKE SA shown one by one: {summarised} unanswered first requests are summarised in the findings."
+                if summarised
+                else "No IKE SAs in this capture.",
+                style="dim",
+            )
             return
         t = Table(
             title="IKE SAs", box=_box(console), title_justify="left", padding=(0, 0, 0, 1), pad_edge=False
@@ -112,6 +118,8 @@ class IkeSaTable:
                 Breakable(proposal_short(sa.proposal) if sa.proposal else "-"),
             )
         yield t
+        if summarised:
+            yield Text(f"(+{summarised} unanswered first requests summarised in the findings)", style="dim")
 
 
 class EspTable:
