@@ -99,6 +99,8 @@ def test_flood_of_half_open_sas_fits(tmp_path: Path) -> None:
     _honest(r, lines)
     text = "\n".join(lines)
     assert "[ike-half-open-flood]" in text
+    summarised = sum(h.requests for h in r.half_open)
+    assert summarised == 0 or f"{summarised} unanswered first requests are summarised" in " ".join(text.split())
     unanswered = [i for i, f in enumerate(r.findings, 1) if f.id == "ike-unanswered"]
     if len(unanswered) > 1:  # the IKE SAs kept one by one: one group, numbered
         assert f"({len(unanswered)} findings: {ranges(unanswered)})" in text
