@@ -71,6 +71,7 @@ class HalfOpenSummary:
     initiators: Counter[str] = field(default_factory=Counter)
     other_initiators: int = 0  # requests from initiators beyond MAX_INITIATORS distinct ones
     responders: Counter[str] = field(default_factory=Counter)
+    other_responders: int = 0  # requests toward responders beyond MAX_RESPONDERS distinct ones
 
     @property
     def summarised(self) -> int:
@@ -90,6 +91,24 @@ class HalfOpenSummary:
             self.initiators[src] += n
         else:
             self.other_initiators += n
+
+    def absorb(self, o: HalfOpenSummary) -> None:
+        """Count another summary's requests in this one (which names no responder)."""
+        if not o.requests:
+            return
+        self.first_ts = min(self.first_ts, o.first_ts) if self.requests else o.first_ts
+        self.first_frame = min(self.first_frame, o.first_frame) if self.requests else o.first_frame
+        self.last_ts = max(self.last_ts, o.last_ts) if self.requests else o.last_ts
+        self.requests += o.requests
+        self.ikev1 += o.ikev1
+        self.counted_only += o.counted_only
+        for src, n in o.initiators.items():
+            self.count_from(src, n)
+        self.other_initiators += o.other_initiators
+        if o.responder == OTHER:
+            self.other_responders += o.requests
+        else:
+            self.responders[o.responder] += o.requests
 
     def add(self, frame: int, ts: float, src: str, ikev1: bool) -> None:
         if not self.requests or ts < self.first_ts:
@@ -225,16 +244,21 @@ class HalfOpenLedger:
         """Decide what the never-answered requests become (see the module text): return those
         to become IKE SAs, in capture order, and build the summaries of the rest. With
         ``final`` false (a live snapshot) the ledger is left as it was."""
-        flood = {
-            i
-            for i, r in enumerate(self._resp)
-            if r.sums.requests > self.flood_per_responder or r.sums.counted_only or r.responder == OTHER
-        }
+        flood: set[int] = set()
+        lumped: set[int] = set()
+        overflow = HalfOpenSummary("overflow")
+        for i, r in enumerate(self._resp):
+            if r.responder == OTHER or (r.sums.counted_only and r.sums.requests <= self.flood_per_responder):
+                # Not all of them kept (past the limits): never IKE SAs, and too few for a flood.
+                lumped.add(i)
+                overflow.absorb(r.sums)
+            elif r.sums.requests > self.flood_per_responder:
+                flood.add(i)
         rest: list[tuple[int, bytes]] = []  # (seq, key) of requests toward no flooded responder
         by_initiator: dict[str, set[int]] = {}
         for key, blob in self._compact.items():
             seq, _ts, _l, ri, *_x, ns, _nd = _HEAD.unpack_from(blob)
-            if ri in flood:
+            if ri in flood or ri in lumped:
                 continue
             src = blob[_HEAD.size : _HEAD.size + ns].decode()
             by_initiator.setdefault(src, set()).add(ri)
@@ -243,7 +267,6 @@ class HalfOpenLedger:
         rest.sort()
         promote: list[Promoted] = []
         scans: dict[str, HalfOpenSummary] = {}
-        overflow = HalfOpenSummary("overflow")
         for _seq, key in rest:
             seq, _ri, d = self._unpack(self._compact[key])
             if d.src in scanners:
@@ -258,7 +281,7 @@ class HalfOpenLedger:
             else:
                 overflow.add(d.frame, d.ts, d.src, d.data[17] >> 4 == 1)
                 overflow.responders[d.dst] += 1
-        self._summaries = [self._resp[i].sums for i in flood if self._resp[i].sums.requests]
+        self._summaries = [self._resp[i].sums for i in sorted(flood) if self._resp[i].sums.requests]
         self._summaries += list(scans.values()) + ([overflow] if overflow.requests else [])
         self._summaries.sort(key=lambda s: -s.requests)
         if final:
@@ -269,6 +292,7 @@ class HalfOpenLedger:
     def summaries(self) -> list[HalfOpenSummary]:
         """The summaries of the last :meth:`settle`."""
         return list(self._summaries)
+
 
 def _data_offset(blob: bytes) -> int:
     *_x, nframes, _v, _fl, ns, nd = _HEAD.unpack_from(blob)

@@ -255,3 +255,53 @@ def test_incomplete_fragments_are_counted_with_hosts_and_payload(tmp_path: Path)
     assert f["data"]["count"] == 5_000 and f["data"]["by_payload"] == {"IKE": 5_000}
     assert any("10.0.0.1 -> 192.0.2.1 carrying IKE" in e for e in f["evidence"])
     assert "IP datagrams whose fragments" in text and len(text.splitlines()) <= 100
+
+
+def test_the_ledger_limits_scan_overflow_and_counted_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limits, small: requests past the compact limit are counted (and say so), a responder
+    with too many is a flood, an initiator unanswered by too many responders a scan, the rest
+    past the IKE SAs shown one by one an overflow, responders past their limit counted together."""
+    import ipsecdiag.reconstruction.halfopen as halfopen
+
+    monkeypatch.setattr(halfopen, "MAX_RESPONDERS", 6)
+    req = sa_init_request()
+    ledger = HalfOpenLedger(flood_per_responder=3, scan_responders=2, full_total=2, compact_max=8)
+    seq = 0
+
+    def send(src: str, dst: str, n: int = 1) -> None:
+        nonlocal seq
+        for _ in range(n):
+            seq += 1
+            data = seq.to_bytes(8, "big") + req[8:]
+            ledger.keep(IkeDatagram(seq, (seq,), 1.7e9 + seq, src, dst, 500, 500, data), ledger_key(data), seq)
+
+    send("10.0.0.1", "192.0.2.1", 6)  # a flood: 6 > 3
+    send("10.0.0.2", "192.0.2.2")  # three single requests: IKE SAs up to full_total, then overflow
+    send("10.0.0.3", "192.0.2.3")
+    send("10.0.0.4", "192.0.2.4")
+    send("10.0.0.9", "192.0.2.5")  # a scan: one initiator, 3 > 2 responders, the last two counted
+    send("10.0.0.9", "192.0.2.6")  # together beyond MAX_RESPONDERS
+    send("10.0.0.9", "192.0.2.7")
+    promoted = ledger.settle()
+    # 10.0.0.9 reached only two responders with their own counters (192.0.2.7 is the seventh
+    # responder: counted with the others beyond the limit), so it is no scan here
+    assert [ds[0].src for _seq, ds in promoted] == ["10.0.0.2", "10.0.0.3"]
+    summaries = {(s.kind, s.responder): s for s in ledger.summaries()}
+    assert sorted((k, s.requests) for k, s in summaries.items()) == [
+        (("flood", "192.0.2.1"), 6),
+        (("overflow", ""), 4),  # 10.0.0.4, and 10.0.0.9 to .5, .6 (past full_total) and .7 (lumped)
+    ]
+    overflow = summaries[("overflow", "")]
+    assert overflow.other_responders == 1 and sorted(overflow.responders) == ["192.0.2.4", "192.0.2.5", "192.0.2.6"]
+    ledger = HalfOpenLedger(flood_per_responder=3, scan_responders=1, full_total=2, compact_max=3)
+    seq = 0
+    send("10.0.0.1", "192.0.2.1", 4)  # 3 kept, the fourth counted only: compact_max reached
+    send("10.0.0.2", "192.0.2.2", 2)  # kept past compact_max: fewer than 3 toward this responder
+    send("10.0.0.2", "192.0.2.3")  # the sixth kept: the hard limit is 2 * compact_max
+    send("10.0.0.2", "192.0.2.4")  # counted only; a responder with too few for a flood: overflow
+    assert ledger.settle() == []
+    by_kind = {s.kind: s for s in ledger.summaries()}
+    assert by_kind["flood"].requests == 4 and by_kind["flood"].counted_only == 1
+    scan = by_kind["scan"]  # 10.0.0.2 unanswered by 2 > 1 responders
+    assert scan.initiator == "10.0.0.2" and sorted(scan.responders.items()) == [("192.0.2.2", 2), ("192.0.2.3", 1)]
+    assert by_kind["overflow"].requests == 1 and by_kind["overflow"].counted_only == 1

@@ -34,6 +34,11 @@ def _initiators(s: HalfOpenSummary) -> int:
     return len(s.initiators) + (1 if s.other_initiators else 0)
 
 
+def _responders_text(s: HalfOpenSummary) -> str:
+    n = len(s.responders)
+    return f"more than {n} responders" if s.other_responders else f"{n} responder{'s' if n != 1 else ''}"
+
+
 def _initiators_text(s: HalfOpenSummary) -> str:
     n = len(s.initiators)
     return f"more than {n} initiators" if s.other_initiators else f"{n} initiator{'s' if n > 1 else ''}"
@@ -51,7 +56,7 @@ def _reading(s: HalfOpenSummary) -> tuple[str, str]:
         )
     if s.kind == "overflow":
         return (
-            f"{s.requests} more unanswered IKE requests toward {len(s.responders)} responders summarised",
+            f"{s.requests} more unanswered IKE requests toward {_responders_text(s)} summarised",
             "more never-answered first requests than the analysis shows as IKE SAs one by one; each "
             "responder had too few of them to call it a flood",
         )
@@ -105,7 +110,7 @@ class HalfOpenCheck(Check):
     def _flood(self, s: HalfOpenSummary) -> Finding:
         title, reading = _reading(s)
         rate = f", {s.rate:.1f} per second" if s.rate else ""
-        where = f"to {s.responder}:{s.port}" if s.kind == "flood" else f"to {len(s.responders)} responders"
+        where = f"to {s.responder}:{s.port}" if s.kind == "flood" else f"to {_responders_text(s)}"
         top = ", ".join(f"{a} ({n})" for a, n in s.top())
         more = f"; {s.other_initiators} more from further initiators" if s.other_initiators else ""
         ev = [
@@ -147,7 +152,7 @@ class HalfOpenCheck(Check):
         ev = [
             f"{s.requests} toward {s.responder}:{s.port}" if s.kind == "flood" else
             f"{s.requests} from {s.initiator} toward {len(s.responders)} responders" if s.kind == "scan" else
-            f"{s.requests} beyond the IKE SAs shown, toward {len(s.responders)} responders"
+            f"{s.requests} beyond the IKE SAs shown, toward {_responders_text(s)}"
             for s in r.half_open[:SHOWN]
         ]  # fmt: skip
         if len(r.half_open) > SHOWN:
