@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from .capture.split import ByteRange
     from .keys.model import KeyStore
+    from .reconstruction.merge import RangeResult
     from .reconstruction.model import Report
     from .reconstruction.options import AnalysisOptions
 
@@ -37,6 +39,8 @@ R = TypeVar("R")
 S = TypeVar("S")
 
 INSTALL_HINT = "--scheduler needs the dask extra: pip install 'ipsecdiag[dask]'"
+# A single capture from this size on is cut into byte ranges over the cluster's workers.
+SPLIT_MIN_BYTES = 32 * 1024 * 1024
 # Seconds to wait for a remote scheduler to answer before giving up with a one-line error.
 CONNECT_TIMEOUT = 20
 
@@ -148,6 +152,60 @@ def analyze_run(shared: RemoteAnalysis, run: Sequence[str]) -> list[Report]:
     return _analyze_run_in_worker((load_store(shared.key_paths), shared.options), list(run))
 
 
+@dataclass(frozen=True)
+class RemoteScan:
+    """A range task's shared part: the capture's absolute path, the options, key file paths."""
+
+    path: str
+    options: AnalysisOptions
+    key_paths: tuple[str, ...]
+
+
+def scan_range(shared: RemoteScan, rng: ByteRange) -> RangeResult:
+    """One byte range on a worker: what a forked worker of ``parallel.analyze_ranges`` does,
+    with the keys loaded here from their files."""
+    from .parallel import _RangeJob, _scan
+
+    store = load_store(shared.key_paths)
+    return _scan(_RangeJob(shared.path, shared.options, store if store else None), rng)
+
+
+def analyze_split_on(
+    mapper: DaskMapper,
+    path: str | Path,
+    parts: int,
+    key_paths: Sequence[str],
+    store: KeyStore | None,
+    options: AnalysisOptions,
+) -> Report:
+    """One capture in byte ranges on the cluster, joined exactly here (``parallel.merge_ranges``,
+    the merge ``analyze --jobs`` uses); when the join would not be exact, the whole capture on
+    one worker. Either way the serial report."""
+    from .capture.split import split_capture
+    from .parallel import SPLIT_STATS, merge_ranges, range_min_bytes
+    from .reconstruction.merge import Unmergeable
+
+    absolute = os.path.abspath(path)
+    ranges = split_capture(path, parts, min_bytes=range_min_bytes())
+    if len(ranges) > 1:
+        results = mapper(scan_range, RemoteScan(absolute, options, tuple(key_paths)), ranges)
+        try:
+            report = merge_ranges(path, results, options=options, keys=store)
+            SPLIT_STATS.merged += 1
+            return report
+        except Unmergeable as exc:
+            SPLIT_STATS.fallbacks += 1
+            SPLIT_STATS.last_reason = str(exc)
+    [report] = mapper(analyze_run, RemoteAnalysis(tuple(key_paths), options), [[absolute]])[0]
+    report.source.files = [str(path) if f == absolute else f for f in report.source.files]
+    return report
+
+
+def cluster_threads(mapper: DaskMapper) -> int:
+    """Worker threads in the cluster now (at least 1)."""
+    return max(1, sum(mapper.client.nthreads().values()))  # type: ignore[attr-defined]
+
+
 def analyze_runs(
     scheduler: str,
     runs: Sequence[Sequence[str | Path]],
@@ -156,14 +214,21 @@ def analyze_runs(
     *,
     jobs: int | None = None,
     processes: bool = True,
+    split_min_bytes: int = SPLIT_MIN_BYTES,
+    store: KeyStore | None = None,
 ) -> list[Report]:
     """``analyze`` of these runs on the cluster, reports in input order, each the serial one.
+    ``store``: the keys as loaded here, for the join of a capture analysed in byte ranges.
 
     The reports name the files as given on the command line, though the workers read them at
     their absolute paths."""
     shared = RemoteAnalysis(tuple(os.path.abspath(p) for p in key_paths or ()), options)
     units = [[os.path.abspath(p) for p in run] for run in runs]
     with dask_mapper(scheduler, jobs=jobs, processes=processes) as mapper:
+        if len(runs) == 1 and len(runs[0]) == 1 and _size(runs[0][0]) >= split_min_bytes:
+            # One large capture: its byte ranges over the cluster's workers.
+            parts = cluster_threads(mapper)
+            return [analyze_split_on(mapper, runs[0][0], parts, shared.key_paths, store, options)]
         per_run = mapper(analyze_run, shared, units)
     reports: list[Report] = []
     for run, unit, rs in zip(runs, units, per_run, strict=True):
@@ -173,6 +238,13 @@ def analyze_runs(
             r.source.truncated_files = [_rename(t, names) for t in r.source.truncated_files]
             reports.append(r)
     return reports
+
+
+def _size(path: str | Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _rename(text: str, names: dict[str, str]) -> str:

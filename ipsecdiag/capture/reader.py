@@ -277,7 +277,9 @@ class CaptureFile:
             self._pcap_done(frame, consumed + pos)
 
     def _pcap_push(self, fn: FrameSink) -> tuple[float | None, float | None]:
-        """:meth:`_pcap_frames` calling ``fn`` instead of yielding (see :meth:`push`)."""
+        """:meth:`_pcap_frames` calling ``fn`` instead of yielding (see :meth:`push`). The record
+        loop is repeated on purpose: a helper shared with the generator would put back the call
+        per packet this exists to save."""
         unpack = struct.Struct(self._order + "IIII").unpack_from
         hsize = self._rec_size
         linktype = self._linktype

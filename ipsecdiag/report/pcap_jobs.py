@@ -111,9 +111,15 @@ class TracingDecryptor(EspDecryptor):
     def decrypt(self, data: bytes, off: int, end: int) -> tuple[int, int, bytes | None, int]:
         r = super().decrypt(data, off, end)
         self.calls += 1
-        if self._record and len(self.prefix) < PREFIX and _Budget.left >= end - off:
+        if not self._record:
+            return r
+        if len(self.prefix) < PREFIX and _Budget.left >= end - off:
             _Budget.left -= end - off
             self.prefix.append((data[off:end], r[0], r[3], self.esn, self._esn.top))
+        elif len(self.prefix) >= PREFIX:
+            # Recorded enough: the rest of the range goes straight to the decryptor; ``calls``
+            # then only says that there were more packets than recorded.
+            self.decrypt = super().decrypt  # type: ignore[method-assign]
         return r
 
 
@@ -235,7 +241,8 @@ def export_decrypted_jobs(
     if len(ranges) < 2:
         return serial(None)
     shared = _Shared(str(capture), keys, options, use_ng, keep_undecrypted)
-    shared.parts = [_part_name(out_path, r.index) for r in ranges]
+    # Range 0 writes the output itself (file header and all); the others, part files beside it.
+    shared.parts = [str(out_path)] + [_part_name(out_path, r.index) for r in ranges[1:]]
     try:
         if progress is None:
             outcomes = map_in_order(_worker, shared, ranges, jobs)
@@ -243,12 +250,12 @@ def export_decrypted_jobs(
             outcomes = _with_progress(shared, ranges, jobs, progress, size)
         reason = _cut_problem(outcomes)
         if reason is not None:
-            _remove(shared.parts)
+            _remove(shared.parts[1:])
             return serial(reason)
         redone = _carry_sa_state(shared, ranges, outcomes)
-        _concatenate(out_path, use_ng, [o.part for o in outcomes])
+        _append(out_path, use_ng, [o.part for o in outcomes[1:]])
     finally:
-        _remove(shared.parts)
+        _remove(shared.parts[1:])
     summary = _merge(out_path, outcomes)
     summary.ranges = len(ranges)
     summary.ranges_redone = redone
@@ -381,17 +388,26 @@ def _header(use_ng: bool) -> bytes:
     return buf.getvalue()
 
 
-def _concatenate(out: Path, use_ng: bool, parts: list[str]) -> None:
+def _append(out: Path, use_ng: bool, parts: list[str]) -> None:
+    """Append each part's records (its file header checked and left out) to ``out``, in the
+    kernel where it can (``copy_file_range``)."""
     head = _header(use_ng)
-    with open(out, "wb") as dst:
-        for n, part in enumerate(parts):
+    with open(out, "ab") as dst:
+        for n, part in enumerate(parts, 1):
             with open(part, "rb") as src:
-                first = src.read(len(head))
-                if first != head:
+                if src.read(len(head)) != head:
                     raise RuntimeError(f"decrypt --jobs: part {n} does not start with the expected header")
-                if n == 0:
-                    dst.write(first)
-                shutil.copyfileobj(src, dst, 1 << 20)
+                left = os.fstat(src.fileno()).st_size - len(head)
+                dst.flush()
+                while left > 0:
+                    try:
+                        done = os.copy_file_range(src.fileno(), dst.fileno(), left)
+                    except OSError:  # not on this file system: copy through user space
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                        break
+                    if done <= 0:
+                        break
+                    left -= done
 
 
 def _merge(out: Path, outcomes: list[RangeOutcome]) -> ExportSummary:

@@ -83,3 +83,30 @@ def test_unreachable_scheduler_is_one_line() -> None:
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
     assert p.returncode == 2 and "cannot connect" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.fixture(scope="module")
+def big_capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("dask")
+    cap, keys = d / "esp.pcap", d / "esp_sa"
+    gen = [sys.executable, str(ROOT / "bench" / "gen_esp.py"), str(cap), "6000", "--sas", "3"]
+    subprocess.run([*gen, "--cipher", "aes-gcm-128", "--keys-out", str(keys)], check=True, capture_output=True, timeout=120)
+    return cap, keys
+
+
+def test_one_capture_in_byte_ranges_on_the_cluster(
+    mapper: DaskMapper, big_capture: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ipsecdiag.cli import _load_keys
+    from ipsecdiag.distributed import analyze_split_on
+    from ipsecdiag.parallel import SPLIT_STATS
+
+    cap, keys = big_capture
+    store = _load_keys([keys])
+    serial = report_dict(analyze_capture(cap, keys=store))
+    monkeypatch.setenv("IPSECDIAG_RANGE_BYTES", str(256 * 1024))  # several ranges of a small file
+    merged = SPLIT_STATS.merged
+    got = analyze_split_on(mapper, cap, 3, [str(keys)], store, DEFAULT_OPTIONS)
+    assert report_dict(got) == serial
+    assert SPLIT_STATS.merged == merged + 1  # joined from the workers' ranges, not redone whole
+    assert any(f["decrypted"] for f in serial["esp_flows"])
