@@ -118,7 +118,9 @@ class HalfOpenCheck(Check):
             f"{_time(s.first_ts)} (frame {s.first_frame}), last {_time(s.last_ts)}",
             f"most requests from: {top}{more}"
             if max(s.initiators.values(), default=0) > 1
-            else f"no initiator sent more than one request (the first: {', '.join(list(s.initiators)[:SHOWN])})",
+            else f"{'none of the first ' + str(len(s.initiators)) if s.other_initiators else 'no'} initiator"
+            f"{'s' if s.other_initiators else ''} sent more than one request (the first: "
+            f"{', '.join(list(s.initiators)[:SHOWN])})",
         ]
         if s.responders:
             ev.append("most requests to: " + ", ".join(f"{a} ({n})" for a, n in s.responders.most_common(SHOWN)))
