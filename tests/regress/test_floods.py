@@ -4,8 +4,8 @@
 IKE SA; fragments that never complete are counted and reported; a real negotiation inside a
 flood is still reconstructed; a half-open IKE SA costs a few hundred bytes, not tens of KB.
 
-The ESP bounds are scaled to 20k SPIs here (60 s * 20/50) to keep CI short (measured at 50k and
-100k SPIs: about 2 s, 130 MiB, 71 lines).
+Measured here (2 cores shared): 50k half-open 1.5 s, 65 MiB, 44 lines; 200k 4.6 s, 89 MiB;
+50k and 100k ESP SPIs 1.4 s, 134-140 MiB, 71 lines; 200k incomplete fragments 4.9 s, 63 MiB.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from ipsecdiag.reconstruction.ike_sas import IkeReconstructor
 LIMIT_S = 60
 LIMIT_MIB = 256
 REPORT_LINES = 300  # "a few hundred lines", at 80 columns
-# Runs the command line in a child and reports its peak resident set size (KiB on Linux).
+# Runs the command line in a child and reports its peak resident set size (KiB on Linux), or
+# that of its largest worker process if it used any.
 _MEASURE = (
     "import resource, sys\n"
     "from ipsecdiag.cli import main\n"
@@ -45,7 +46,8 @@ _MEASURE = (
     "try:\n"
     "    main()\n"
     "finally:\n"
-    "    print('maxrss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "    rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+    "    print('maxrss', rss, file=sys.stderr)\n"
 )
 
 
@@ -221,8 +223,7 @@ def test_a_kept_request_comes_back_whole_with_its_retransmissions() -> None:
 
 # -- ESP SPIs and fragments --------------------------------------------------------------------
 
-ESP_SPIS = 20_000
-ESP_LIMIT_S = LIMIT_S * ESP_SPIS / 50_000
+ESP_SPIS = 50_000
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +236,7 @@ def many_spis(tmp_path_factory: pytest.TempPathFactory) -> tuple[float, float, l
 @pytest.mark.slow
 def test_many_esp_spis_are_summarised_within_time_and_memory(many_spis: tuple[float, float, list[str], dict]) -> None:
     seconds, mib, _lines, rep = many_spis
-    assert seconds < ESP_LIMIT_S and mib < LIMIT_MIB, (seconds, mib)
+    assert seconds < LIMIT_S and mib < LIMIT_MIB, (seconds, mib)
     summary = _findings(rep, "capture-health", "esp-flows-summarised")
     summarised = summary[0]["data"]["spis"] if summary else 0
     assert summarised + len(rep["esp_flows"]) == ESP_SPIS
