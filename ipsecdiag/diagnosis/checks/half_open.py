@@ -166,7 +166,7 @@ class HalfOpenCheck(Check):
             )
         yield self.finding(
             "capture-health",
-            frames=[s.first_frame for s in r.half_open],
+            # no frames: the flood and scan findings carry them (and so come first in the report)
             evidence=ev,
             title=f"Unanswered IKE requests summarised, not shown as IKE SAs ({total})",
             explanation=(
