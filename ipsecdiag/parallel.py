@@ -209,6 +209,7 @@ def merge_ranges(
     from .capture.decode import Decoder
     from .keys.model import ChildSaKeys
     from .pipeline import _decryption, _finish, _size
+    from .reconstruction.cut_replay import replay_prefix
     from .reconstruction.merge import EspCheck, FlowMerger, Unmergeable
     from .reconstruction.model import Report
     from .reconstruction.reconstructor import Reconstructor
@@ -227,7 +228,12 @@ def merge_ranges(
         decoder = Decoder(rec, ike_ports=frozenset(options.ike_ports), natt_ports=frozenset(options.natt_ports))
         frag = decoder._frag  # fragment expiry runs on every frame's time, ESP frames' too
         feed = decoder.feed
-        merger = FlowMerger(options.natt_idle_timeout, rec.esp.max_flows)
+        merger = FlowMerger(
+            options.natt_idle_timeout,
+            rec.esp.max_flows,
+            rec.esp.track,
+            replay=lambda rng, base, flows, tail, upto: replay_prefix(path, rng, base, options, flows, tail, upto),
+        )
         base = 0
         for r in results:
             for frame, ts, linktype, data, orig_len, tick, esp in r.forwarded:

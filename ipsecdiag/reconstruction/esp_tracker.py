@@ -201,13 +201,63 @@ class FlowProbe:
     sequence number taken as reordered, sequence resets tried (undone ones too), and forward jumps
     of 2^31 or more taken while the flow had no ESN wrap (the one branch that reads ``epoch``)."""
 
-    __slots__ = ("low_lookup", "low_reordered", "reset_calls", "half_jumps")
+    __slots__ = ("deepest_frame", "exhausted", "half_jumps", "low_lookup", "low_reordered", "max_depth", "reset_calls")
 
     def __init__(self) -> None:
         self.low_lookup: int | None = None
         self.low_reordered: int | None = None
         self.reset_calls = 0
         self.half_jumps = 0
+        self.exhausted = 0  # repeats whose original search ran out of remembered packets
+        self.max_depth = 0  # the deepest reordering (its first frame), as FlowState's
+        self.deepest_frame = 0
+
+    def joined(self, later: FlowProbe) -> FlowProbe:
+        """This probe followed by ``later``'s packets."""
+        out = FlowProbe()
+        for name in ("low_lookup", "low_reordered"):
+            a, b = getattr(self, name), getattr(later, name)
+            setattr(out, name, b if a is None else a if b is None else min(a, b))
+        out.reset_calls = self.reset_calls + later.reset_calls
+        out.half_jumps = self.half_jumps + later.half_jumps
+        out.exhausted = self.exhausted + later.exhausted
+        deeper = later if later.max_depth > self.max_depth else self
+        out.max_depth, out.deepest_frame = deeper.max_depth, deeper.deepest_frame
+        return out
+
+
+# What the merge needs of a flow's state at one point: the sequence state, the counters and
+# how long each evidence list was (its entries then are the list's first ones).
+_SNAP_FIELDS = (
+    "packets", "bytes", "top", "epoch", "seq_min", "resets", "duplicates", "replays", "capture_dups",
+    "dup_unverified", "reordered", "too_old", "out_of_window", "max_reorder_depth", "deepest_frame",
+    "idle_dropped", "seq_last", "last_ts", "last_frame",
+)  # fmt: skip
+_SNAP_LISTS = ("replay_events", "dup_events", "oow_events", "reset_events", "wrap_events", "idle")
+
+
+class FlowSnap:
+    """A flow's state after its ``snap_at``-th packet: _SNAP_FIELDS, the lengths of the
+    _SNAP_LISTS, and whether a reset was pending."""
+
+    def __init__(self, f: FlowState, scratch: bytearray) -> None:
+        self.values = {name: getattr(f, name) for name in _SNAP_FIELDS}
+        # The seen-flags then (None: contiguous from seq_min to top, the scratch ring).
+        self.ring = None if f.seen is scratch else bytes(f.seen)
+        self.lengths = {name: len(getattr(f, name)) for name in _SNAP_LISTS}
+        self.pending_reset = f.saved is not None
+        self.reset_packets = f.saved[3] if f.saved is not None else 0
+
+
+def contiguous_ring(track: int, lo: int, top: int) -> bytearray:
+    """The seen-ring of a numbering in which every sequence number lo..top was seen."""
+    seen = bytearray(track)
+    n = min(top - lo + 1, track)
+    start = (top - n + 1) & (track - 1)
+    head = min(n, track - start)
+    seen[start : start + head] = b"\x01" * head
+    seen[: n - head] = b"\x01" * (n - head)
+    return seen
 
 
 class EspTracker:
@@ -238,6 +288,10 @@ class EspTracker:
         self._scratch = bytearray(self.track)
         # Set (to {}) by a byte-range worker: per-flow notes for the exact merge; None: off.
         self.probe: dict[FlowState, FlowProbe] | None = None
+        # With a probe, each flow's state after its snap_at-th packet (and its probe up to
+        # there) is kept in snaps; the probe then notes what follows only. 0: never.
+        self.snap_at = 0
+        self.snaps: dict[FlowState, tuple[FlowSnap, FlowProbe]] = {}
         # Duplicates whose search for the original ran out of remembered packets before either
         # dup_seconds or RECENT: in a byte range the original may lie before the cut.
         self.ring_exhausted = 0
@@ -258,6 +312,7 @@ class EspTracker:
         mask, track, idle_gap = self._mask, self.track, self.idle_gap
         remember = self._ring.append
         scratch = self._scratch
+        snap_at = self.snap_at
         tracker = self
 
         def on_esp(
@@ -306,7 +361,8 @@ class EspTracker:
                         tracker._far_below(f, frame, ts, seq, d, data, off, end)
                 if ts - f.last_ts >= idle_gap:
                     tracker._idle(f, frame, ts)
-            f.packets += 1
+            packets = f.packets + 1
+            f.packets = packets
             f.bytes += n
             if n > f.max_len:
                 f.max_len = n
@@ -317,6 +373,8 @@ class EspTracker:
             hook = tracker.hook
             if hook is not None:
                 hook(f, frame, ts, data, off, end)
+            if packets == snap_at:
+                tracker._snap(f)
 
         return on_esp
 
@@ -355,6 +413,8 @@ class EspTracker:
             p = self._flow_probe(f)
             if p.low_reordered is None or seq < p.low_reordered:
                 p.low_reordered = seq
+            if d > p.max_depth:
+                p.max_depth, p.deepest_frame = d, frame
         if seq < f.seq_min:
             f.seq_min = seq
         if d > f.max_reorder_depth:
@@ -395,13 +455,12 @@ class EspTracker:
         seen = f.seen
         if seen is not self._scratch:
             return seen
-        seen = f.seen = bytearray(self.track)
-        n = min(f.top - f.seq_min + 1, self.track)
-        start = (f.top - n + 1) & self._mask
-        head = min(n, self.track - start)
-        seen[start : start + head] = b"\x01" * head
-        seen[: n - head] = b"\x01" * (n - head)
+        seen = f.seen = contiguous_ring(self.track, f.seq_min, f.top)
         return seen
+
+    def _snap(self, f: FlowState) -> None:
+        assert self.probe is not None
+        self.snaps[f] = (FlowSnap(f, self._scratch), self.probe.pop(f, None) or FlowProbe())
 
     def _advance(self, f: FlowState, seq: int) -> None:
         ring_advance(self._ring_of(f), f.top, seq)
@@ -495,6 +554,8 @@ class EspTracker:
         if n >= RECENT:
             return -1, False, ts
         self.ring_exhausted += 1
+        if self.probe is not None:
+            self._flow_probe(f).exhausted += 1
         return None
 
     def _reset(self, f: FlowState, frame: int, ts: float, seq: int, how: str) -> None:

@@ -32,7 +32,19 @@ from pathlib import Path
 from ..capture.decode import Decoder
 from ..capture.model import FragmentGroup, IcmpError, IkeDatagram
 from ..capture.split import ByteRange, open_range, range_problem
-from .esp_tracker import MAX_EVENTS, MAX_FLOWS, MAX_IDLE, EspHook, EspTracker, FlowProbe, FlowState
+from .cut_replay import CutProblem, TailEntry, join_after_prefix
+from .esp_tracker import (
+    MAX_EVENTS,
+    MAX_FLOWS,
+    MAX_IDLE,
+    RECENT,
+    EspHook,
+    EspTracker,
+    FlowProbe,
+    FlowSnap,
+    FlowState,
+    contiguous_ring,
+)
 from .options import AnalysisOptions
 
 # decryption.esp.MAX_FAILED_FRAMES (reconstruction may not import decryption; a test holds them equal).
@@ -49,6 +61,13 @@ EspCall = tuple[bytes, bytes, int, int, bytes]  # src, dst, sport, dport, ESP by
 Forwarded = tuple[int, float, int, bytes, int, float, tuple[EspCall, ...]]
 # Builds the ESP decryption hook of a worker's tracker (None: no keys / no ESP keys).
 EspHookFactory = Callable[[EspTracker], EspHook | None]
+# (range, frame base, flows at the cut, recent-packet ring, packets) -> (probes, counts)
+Replay = Callable[
+    [ByteRange, int, dict[FlowKey, FlowState], list[TailEntry], int], tuple[dict[FlowKey, FlowProbe], dict[FlowKey, int]]
+]
+# A worker snapshots each flow after this many of its packets in the range; a cut the direct
+# join cannot take is replayed that far (cut_replay.py).
+SNAP_AT = 256
 
 
 class Unmergeable(Exception):
@@ -111,6 +130,12 @@ class RangeResult:
     skipped: Counter[str] = field(default_factory=Counter)  # frames not IPsec, by reason
     overflow: bool = False
     ring_exhausted: int = 0
+    range: ByteRange | None = None
+    snaps: dict[FlowKey, FlowSnap] = field(default_factory=dict)
+    prefix_probes: dict[FlowKey, FlowProbe] = field(default_factory=dict)
+    tail: list[TailEntry] = field(default_factory=list)  # the range's last RECENT ESP packets
+    scratch: bytearray | None = None  # the worker's shared ring of in-order flows
+    decrypting: bool = False
 
 
 class RangeSink:
@@ -169,6 +194,8 @@ def scan_range(
         replay_window=options.replay_window, dup_seconds=options.dup_seconds, idle_gap=options.natt_idle_timeout
     )
     tracker.probe = {}
+    tracker.snap_at = SNAP_AT
+    tracker.on_esp = tracker._compile()  # with snap_at
     if esp_hook is not None:
         tracker.hook = esp_hook(tracker)
     sink = RangeSink(tracker)
@@ -181,7 +208,7 @@ def scan_range(
     decoder._frag.add = _marking(decoder._frag.add, sink)  # type: ignore[method-assign]
     decoder._tcp.segment = _marking(decoder._tcp.segment, sink)  # type: ignore[method-assign]
     general = decoder._decode
-    out = RangeResult(rng.index)
+    out = RangeResult(rng.index, range=rng)
     calls = sink.calls
     forwarded = out.forwarded
     tick = float("-inf")  # latest frame time so far (fragment expiry in the main pass)
@@ -240,6 +267,13 @@ def scan_range(
     out.flows = dict(tracker.flows)
     probe = tracker.probe
     out.probes = {k: probe[f] for k, f in tracker.flows.items() if f in probe}
+    snaps = tracker.snaps
+    out.snaps = {k: snaps[f][0] for k, f in tracker.flows.items() if f in snaps}
+    out.prefix_probes = {k: snaps[f][1] for k, f in tracker.flows.items() if f in snaps}
+    key_of = {id(f): k for k, f in tracker.flows.items()}
+    out.tail = [(ts, key_of.get(id(f)), fr, bytes(d[o:e])) for ts, f, fr, d, o, e in tracker._ring]
+    out.scratch = tracker._scratch
+    out.decrypting = tracker.hook is not None
     for f in out.flows.values():
         f.decryptor = _portable(f.decryptor)
     out.malformed = list(tracker.malformed)
@@ -312,36 +346,133 @@ def _capped(a: list, b: list, cap: int) -> list:  # type: ignore[type-arg]
 
 
 class FlowMerger:
-    """Joins the ranges' flow states in range order into the serial end state."""
+    """Joins the ranges' flow states in range order into the serial end state.
 
-    def __init__(self, idle_gap: float, max_flows: int = MAX_FLOWS) -> None:
+    ``replay(result, base, flows, tail, upto)`` (cut_replay.replay_prefix bound to the file)
+    re-runs a flow's first packets after a cut that cannot be joined directly; without it
+    such a cut is Unmergeable."""
+
+    def __init__(
+        self, idle_gap: float, max_flows: int = MAX_FLOWS, track: int = 0, replay: Replay | None = None
+    ) -> None:
         self.flows: dict[FlowKey, FlowState] = {}
         self.malformed: list[tuple[int, int, str]] = []
         self.idle_gap = idle_gap
         self.max_flows = max_flows
+        self.track = track
+        self.replay = replay
         self.joined = 0  # flows continued across a cut
+        self.replayed = 0  # of those, joined after replaying their first packets
+        # Per flow: the full sequence number at or below which its seen-ring may lack flags (it
+        # was the worker's, which never saw the packets before its range), and the first number
+        # of a contiguous numbering when the ring is the worker's shared scratch one.
+        self.valid_above: dict[FlowKey, int] = {}
+        self.lazy_lo: dict[FlowKey, int | None] = {}
+        self.tail: list[TailEntry] = []  # the last RECENT ESP packets so far (the dup ring)
 
     def add(self, r: RangeResult, base: int) -> None:
         if r.overflow:
             raise Unmergeable(f"range {r.index}: more than {self.max_flows} ESP flows (summarised flows)")
-        if r.index and r.ring_exhausted:
-            raise Unmergeable(f"range {r.index}: a repeated packet's original may lie before the cut")
         self.malformed += [(fr + base, off, why) for fr, off, why in r.malformed]
+        failing: dict[FlowKey, str] = {}
         for key, w in r.flows.items():
             _offset_flow(w, base)
+            snap = r.snaps.get(key)
+            if snap is not None and base:
+                for name in ("last_frame", "deepest_frame"):
+                    if snap.values[name]:
+                        snap.values[name] += base
+            pre, post = r.prefix_probes.get(key), r.probes.get(key) or FlowProbe()
+            for probe in (pre, post):
+                if probe is not None and probe.max_depth:
+                    probe.deepest_frame += base
+            p = pre.joined(post) if pre is not None else post
+            lazy = w.seq_min if w.seen is r.scratch else None
             m = self.flows.get(key)
             if m is None:
+                if r.index and p.exhausted:
+                    raise Unmergeable(f"range {r.index}: a repeated packet's original may lie before the cut")
                 self.flows[key] = w
+                self.valid_above[key], self.lazy_lo[key] = -1, lazy
                 if len(self.flows) > self.max_flows:
                     raise Unmergeable(f"more than {self.max_flows} ESP flows in all (summarised flows)")
                 continue
-            self._join(m, w, r.probes.get(key) or FlowProbe(), r.index)
             self.joined += 1
+            why = _join_problem(m, w, p)
+            if why is None and p.exhausted:
+                why = "a repeated packet's original may lie before the cut"
+            if why is not None:
+                failing[key] = f"range {r.index}: SPI {w.spi:#010x}: {why}"
+                continue
+            old = (m.seen, self.lazy_lo[key], (m.epoch << 32) | m.top)
+            self._join(m, w, p)
+            self._ring_after(key, m, old, lazy)
+        if failing:
+            self._replay(r, base, failing)
+        self.tail = [*self.tail, *((ts, k, fr + base, b) for ts, k, fr, b in r.tail)][-RECENT:]
 
-    def _join(self, m: FlowState, w: FlowState, p: FlowProbe, index: int) -> None:
-        why = _join_problem(m, w, p)
-        if why is not None:
-            raise Unmergeable(f"range {index}: SPI {w.spi:#010x}: {why}")
+    def _replay(self, r: RangeResult, base: int, failing: dict[FlowKey, str]) -> None:
+        """The failing flows' first packets of ``r`` through their serial state (cut_replay)."""
+        if self.replay is None or r.decrypting or r.range is None:
+            raise Unmergeable(next(iter(failing.values())))
+        seeded: dict[FlowKey, FlowState] = {}
+        before: dict[FlowKey, tuple[int, int]] = {}
+        for key in failing:
+            m = self.flows[key]
+            lo = self.lazy_lo[key]
+            if lo is not None:
+                m.seen = contiguous_ring(self.track, lo, m.top)
+                self.lazy_lo[key] = None
+            seeded[key] = m
+            before[key] = (m.top, m.epoch)
+        probes, counts = self.replay(r.range, base, seeded, self.tail, SNAP_AT)
+        for key, why in failing.items():
+            m, w = seeded[key], r.flows[key]
+            if probes[key].low_lookup is not None and probes[key].low_lookup <= self.valid_above[key]:
+                raise Unmergeable(f"{why}; the replay reaches below what the flow's ring knows")
+            snap = r.snaps.get(key)
+            try:
+                if snap is None:  # every packet of the range was replayed
+                    if counts[key] != w.packets:
+                        raise CutProblem("the replay saw other packets than the worker")
+                else:
+                    if counts[key] != SNAP_AT:
+                        raise CutProblem("the replay saw other packets than the worker")
+                    top, epoch = before[key]
+                    old = (m.seen, None, (epoch << 32) | top)
+                    join_after_prefix(m, w, snap, r.probes.get(key) or FlowProbe(), top, epoch)
+                    self._ring_after(key, m, old, w.seq_min if w.seen is r.scratch else None)
+            except CutProblem as exc:
+                raise Unmergeable(f"{why}; {exc}") from None
+            self.replayed += 1
+
+    def _ring_after(
+        self, key: FlowKey, m: FlowState, old: tuple[bytearray, int | None, int], lazy: int | None
+    ) -> None:
+        """The joined flow's seen-ring: the worker's (now ``m.seen``; ``lazy``: its contiguous
+        numbering's start when it is the worker's scratch ring) with the flags of the numbers
+        up to the cut (``old``: ring, its lazy start, the full top then) that are still in the
+        window, so that a later cut can replay against it."""
+        ring, old_lo, cut = old
+        top = (m.epoch << 32) | m.top
+        if top - self.track >= cut:  # nothing before the cut is in the window any more
+            self.lazy_lo[key] = lazy
+            return
+        if old_lo is not None and lazy is not None and lazy == (cut + 1) & _M32 and top >> 32 == cut >> 32:
+            self.lazy_lo[key] = old_lo  # one contiguous numbering across the cut
+            return
+        track = self.track
+        if old_lo is not None:
+            ring = contiguous_ring(track, old_lo, cut & _M32)
+        new = contiguous_ring(track, lazy, m.top) if lazy is not None else m.seen
+        # Slots of numbers up to the cut from the ring before it (the worker's are not the serial
+        # flags there), the others from the worker's.
+        keep = int.from_bytes(contiguous_ring(track, top - track + 1, cut))
+        both = (int.from_bytes(new) & ~keep) | (int.from_bytes(ring) & keep)
+        m.seen = bytearray(both.to_bytes(track))
+        self.lazy_lo[key] = None
+
+    def _join(self, m: FlowState, w: FlowState, p: FlowProbe) -> None:
         # The serial pass checks the idle gap on the range's first packet of the flow.
         idle = list(m.idle)
         dropped = m.idle_dropped + w.idle_dropped
