@@ -17,9 +17,7 @@ def default_filter(
     interfaces only; libpcap refuses ``vlan`` on cooked and raw-IP links)."""
     udp = sorted({*ike_ports, *natt_ports})
     parts = [f"udp port {p}" for p in udp] + [f"tcp port {p}" for p in sorted(set(natt_ports))]
-    # protochain walks IPv6 extension headers (hop-by-hop, routing, destination options, ...):
-    # ``ip6 proto 50`` tests the first Next Header only and would miss ESP behind any of them.
-    parts += ["ip proto 50", "ip proto 51", "ip6 protochain 50", "ip6 protochain 51"]
+    parts += ["ip proto 50", "ip proto 51", "ip6 proto 50", "ip6 proto 51", *_behind_ipv6_extensions(udp)]
     parts += [
         "(ip proto 17 and ip[6:2] & 0x1fff != 0)",  # IPv4 fragment with a non-zero offset
         "(ip6 and ip6[6] == 44 and ip6[40] == 17)",  # IPv6 fragment header in front of UDP
@@ -30,6 +28,31 @@ def default_filter(
     ]
     expr = " or ".join(parts)
     return f"{expr} or (vlan and ({expr}))" if vlan else expr
+
+
+# Hop-by-hop, routing and destination options: the IPv6 extension headers that may sit in front
+# of ESP, AH or UDP (the fragment header, 44, has its own rule above).
+_EXT = "(ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 60)"
+_EXT2 = "(ip6[40] == 0 or ip6[40] == 43 or ip6[40] == 60)"
+_AFTER1 = "40 + (ip6[41] + 1) * 8"  # where the header after the first extension starts
+
+
+def _behind_ipv6_extensions(udp_ports: list[int]) -> list[str]:
+    """ESP and AH behind one or two IPv6 extension headers, IKE/NAT-T behind one.
+
+    ``ip6 proto 50`` reads only the fixed header's Next Header. ``ip6 protochain 50`` walks the
+    whole chain, but with a backward jump that the Linux kernel refuses (libpcap then filters
+    every packet in user space) and that libpcap refuses behind VLAN tags; two unrolled levels
+    cover the chains seen in practice (hop-by-hop, then destination options) and stay in the
+    kernel."""
+    ipsec1 = "(ip6[40] == 50 or ip6[40] == 51)"
+    second = f"ip6[{_AFTER1}]"
+    ipsec2 = f"({second} == 50 or {second} == 51)"
+    ports = " or ".join(f"ip6[{_AFTER1} + 2:2] == {p}" for p in udp_ports)
+    return [
+        f"(ip6 and {_EXT} and ({ipsec1} or ({_EXT2} and {ipsec2})))",
+        f"(ip6 and {_EXT} and ip6[40] == 17 and ({ports}))",
+    ]
 
 
 def build_filter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -172,7 +173,7 @@ def test_statistics_lines_of_both_tools() -> None:
 
 def test_default_filter_covers_ipsec_fragments_and_icmp_errors() -> None:
     f = default_filter((500, 1500), (4500,))
-    for part in ("udp port 500", "udp port 1500", "udp port 4500", "tcp port 4500", "ip proto 50", "ip6 protochain 51"):
+    for part in ("udp port 500", "udp port 1500", "udp port 4500", "tcp port 4500", "ip proto 50", "ip6 proto 51"):
         assert part in f
     assert "ip[6:2] & 0x1fff != 0" in f  # non-first IPv4 fragments (no UDP header to match)
     assert "ip6[6] == 44" in f
@@ -195,7 +196,7 @@ def test_default_filter_compiles(vlan: bool) -> None:
 @pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")
 def test_default_filter_matches_ike_fragments_and_not_other_traffic(tmp_path: Path) -> None:
     """Run the filter over a capture holding a fragmented IKE_AUTH, ESP (also behind IPv6
-    extension headers), AH and noise."""
+    extension headers), AH, IKE behind a destination options header, and noise."""
     from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
     from scapy.layers.inet6 import IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, IPv6ExtHdrRouting
     from scapy.layers.l2 import Ether
@@ -210,6 +211,7 @@ def test_default_filter_matches_ike_fragments_and_not_other_traffic(tmp_path: Pa
     v6 = IPv6(src="2001:db8::1", dst="2001:db8::2")
     pkts.append(Ether() / v6 / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt(nh=50) / Raw(bytes(64)))
     pkts.append(Ether() / v6 / IPv6ExtHdrRouting(nh=51) / Raw(bytes(24)))
+    pkts.append(Ether() / v6 / IPv6ExtHdrDestOpt() / UDP(sport=500, dport=500) / Raw(bytes(28)))
     pkts.append(Ether() / IP(src="192.0.2.9", dst="192.0.2.10") / TCP(dport=443))  # noise
     pkts.append(Ether() / v6 / IPv6ExtHdrDestOpt() / TCP(dport=443))  # noise behind an extension
     pkts.append(Ether() / IP(src="192.0.2.9", dst="192.0.2.10") / ICMP(type=8))  # echo: not an error
@@ -223,4 +225,30 @@ def test_default_filter_matches_ike_fragments_and_not_other_traffic(tmp_path: Pa
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     kept = _frames(out)
-    assert len(frags) == 3 and len(kept) == len(frags) + 4  # all fragments, ESP x2, AH, ICMP error
+    assert len(frags) == 3 and len(kept) == len(frags) + 5  # all fragments, ESP x2, AH, IKE, ICMP error
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("tcpdump") is None or shutil.which("ip") is None,
+    reason="needs root, tcpdump and iproute2 (a veth in a private network namespace)",
+)
+@pytest.mark.parametrize("vlan", [False, True])
+def test_kernel_accepts_the_default_filter(vlan: bool) -> None:
+    """The filter must run in the kernel: a filter the kernel refuses (a backward jump, as
+    ``ip6 protochain`` compiles to) makes libpcap filter every packet in user space, and libpcap
+    refuses protochain behind VLAN tags outright."""
+    ns = f"ipd-bpf-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    try:
+        run = ["ip", "netns", "exec", ns]
+        subprocess.run([*run, "ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1"], check=True, timeout=10)
+        subprocess.run([*run, "ip", "link", "set", "v0", "up"], check=True, timeout=10)
+        expr = default_filter(vlan=vlan)
+        res = subprocess.run(
+            [*run, "timeout", "2", "tcpdump", "-i", "v0", "-c", "1", expr],
+            capture_output=True, text=True, timeout=20, check=False,
+        )  # fmt: skip
+        assert "listening on v0" in res.stderr, res.stderr
+        assert "Kernel filter failed" not in res.stderr and "not supported" not in res.stderr
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
