@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from .capture.split import ByteRange
     from .diagnosis.base import Check
     from .keys.model import KeyStore
-    from .reconstruction.merge import RangeResult
     from .reconstruction.model import Report
     from .reconstruction.options import AnalysisOptions
+    from .reconstruction.range_scan import RangeResult
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -156,7 +156,7 @@ class _RangeJob:
 def _scan(job: _RangeJob, rng: ByteRange) -> RangeResult:
     """A worker: the ESP of one range (decrypted with the inherited keys)."""
     from .pipeline import _decryption
-    from .reconstruction.merge import scan_range
+    from .reconstruction.range_scan import scan_range
 
     keys = job.keys.copy() if job.keys else None
     if keys is None:

@@ -1,14 +1,10 @@
 """Exact merge of byte-range partial analyses of one capture (issue 12).
 
-A worker (:func:`scan_range`) reads one :class:`~ipsecdiag.capture.split.ByteRange` and keeps
-only the ESP accounting: its own :class:`EspTracker` (and ESP decryption, keys inherited by
-fork) sees every ESP packet of the range. A frame whose decoding did anything but hand over
-exactly one ESP packet (IKE, ICMP, keepalives, malformed or truncated frames, IP fragments and
-TCP segments, which touch the decoder's reassembly state) goes back raw, with the ESP packets
-the worker accounted from it. The main process (ipsecdiag.parallel) feeds those frames, in
-global order, through the ordinary decoder and Reconstructor, checking that they give exactly
-the ESP packets the workers accounted; between two of them it advances the reassembler's
-clock to the latest pure-ESP frame (fragment expiry is driven by every frame's time).
+Workers (range_scan.py) account the ESP of their range and hand back every other frame. The
+main process (ipsecdiag.parallel) feeds those frames, in global order, through the ordinary
+decoder and Reconstructor, checking with :class:`EspCheck` that they give exactly the ESP
+packets the workers accounted; between two of them it advances the reassembler's clock to the
+latest pure-ESP frame (fragment expiry is driven by every frame's time).
 
 :class:`FlowMerger` then joins the per-range flow states. A flow first seen in a range is
 exactly the serial one (frame numbers offset). A flow that continues one of an earlier range
@@ -18,278 +14,37 @@ the range's first sequence number above the earlier top, every seen-flag the wor
 above the earlier top (flags at or below it differ: the worker never saw those packets), no
 2^31 jump that would read the ESN epoch differently, and the ESP decryptor is not carrying ESN
 state. Counters add, evidence lists are concatenated under the same caps, the first packet's
-idle gap is inserted. Anything else raises :class:`Unmergeable` and the caller analyses the
-capture serially: never a merged report that could differ from the serial one.
+idle gap is inserted. Otherwise the flow's first packets after the cut are replayed through
+its serial state (cut_replay.py). Anything else raises :class:`Unmergeable` and the caller
+analyses the capture serially: never a merged report that could differ from the serial one.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..capture.decode import Decoder
-from ..capture.model import FragmentGroup, IcmpError, IkeDatagram
-from ..capture.split import ByteRange, open_range, range_problem
+from ..capture.split import ByteRange
 from .cut_replay import CutProblem, TailEntry, join_after_prefix
-from .esp_tracker import (
-    MAX_EVENTS,
-    MAX_FLOWS,
-    MAX_IDLE,
-    RECENT,
-    EspHook,
-    EspTracker,
-    FlowProbe,
-    FlowSnap,
-    FlowState,
-    contiguous_ring,
-)
-from .options import AnalysisOptions
+from .esp_probe import FlowProbe, contiguous_ring
+from .esp_tracker import MAX_EVENTS, MAX_FLOWS, MAX_IDLE, RECENT, FlowState
+from .range_scan import SNAP_AT, DecryptorInfo, EspCall, FlowKey, RangeResult, scan_range
+
+# RangeResult and scan_range are the workers' (range_scan.py), named here for the mappers.
+__all__ = ["EspCheck", "FlowMerger", "RangeResult", "Unmergeable", "scan_range"]
 
 # decryption.esp.MAX_FAILED_FRAMES (reconstruction may not import decryption; a test holds them equal).
 MAX_FAILED_FRAMES = 20
-# Frames a worker hands back to the main pass, at most (bytes): a capture mostly of IKE, TCP or
-# fragments gains nothing from ranges and is analysed in one pass instead of held in memory.
-MAX_FORWARD_BYTES = 24 * 1024 * 1024
 _M32 = 0xFFFFFFFF
 _HALF = 1 << 31
 
-FlowKey = tuple[bytes, bytes, bytes, int, int]
-EspCall = tuple[bytes, bytes, int, int, bytes]  # src, dst, sport, dport, ESP bytes
-# local frame, ts, linktype, data, orig_len, latest pure-ESP time before it, ESP it carried
-Forwarded = tuple[int, float, int, bytes, int, float, tuple[EspCall, ...]]
-# Builds the ESP decryption hook of a worker's tracker (None: no keys / no ESP keys).
-EspHookFactory = Callable[[EspTracker], EspHook | None]
 # (range, frame base, flows at the cut, recent-packet ring, packets) -> (probes, counts)
 Replay = Callable[
     [ByteRange, int, dict[FlowKey, FlowState], list[TailEntry], int], tuple[dict[FlowKey, FlowProbe], dict[FlowKey, int]]
 ]
-# A worker snapshots each flow after this many of its packets in the range; a cut the direct
-# join cannot take is replayed that far (cut_replay.py).
-SNAP_AT = 256
 
 
 class Unmergeable(Exception):
     """The partial results cannot be joined exactly; the message says why."""
-
-
-class _TooMuch(Exception):
-    """A worker holds more frames for the main pass than MAX_FORWARD_BYTES."""
-
-
-class _Spec:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-class TransformInfo:
-    """What a report reads of an ESP transform (no key material: it crosses a pipe)."""
-
-    __slots__ = ("align", "icv_size", "iv_size", "spec")
-
-    def __init__(self, name: str, iv_size: int, icv_size: int, align: int) -> None:
-        self.spec = _Spec(name)
-        self.iv_size = iv_size
-        self.icv_size = icv_size
-        self.align = align
-
-
-class DecryptorInfo:
-    """FlowState.decryptor of a flow decrypted in a range worker: the transform for the report
-    and the decryptor's ESN knowledge (None: not yet known), which decides whether a later
-    range, decrypted from a fresh decryptor, decrypted exactly as the serial pass."""
-
-    __slots__ = ("esn", "transform")
-
-    def __init__(self, transform: TransformInfo | None, esn: bool | None) -> None:
-        self.transform = transform
-        self.esn = esn
-
-
-@dataclass
-class RangeResult:
-    """What a worker hands back for one range (picklable, no key bytes)."""
-
-    index: int
-    format: str = ""
-    frames: int = 0
-    first_ts: float | None = None
-    last_ts: float | None = None
-    bytes: int = 0
-    linktypes: set[int] = field(default_factory=set)
-    problem: str | None = None
-    forwarded: list[Forwarded] = field(default_factory=list)
-    tail_tick: float = float("-inf")  # latest pure-ESP frame time after the last forwarded frame
-    pure: int = 0  # frames that carried exactly one ESP packet and nothing else
-    flows: dict[FlowKey, FlowState] = field(default_factory=dict)
-    probes: dict[FlowKey, FlowProbe] = field(default_factory=dict)
-    malformed: list[tuple[int, int, str]] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)  # frames not IPsec, by reason
-    overflow: bool = False
-    ring_exhausted: int = 0
-    range: ByteRange | None = None
-    snaps: dict[FlowKey, FlowSnap] = field(default_factory=dict)
-    prefix_probes: dict[FlowKey, FlowProbe] = field(default_factory=dict)
-    tail: list[TailEntry] = field(default_factory=list)  # the range's last RECENT ESP packets
-    scratch: bytearray | None = None  # the worker's shared ring of in-order flows
-    decrypting: bool = False
-
-
-class RangeSink:
-    """The capture Sink of a worker: ESP to the tracker (noted per frame), anything else only
-    marks the frame as one the main process must decode itself."""
-
-    def __init__(self, tracker: EspTracker) -> None:
-        self.calls: list[tuple[bytes, bytes, int, int, bytes, int, int]] = []
-        self.other = False
-        track = tracker.on_esp
-        note = self.calls.append
-
-        def on_esp(
-            frame: int, ts: float, src: bytes, dst: bytes, sport: int, dport: int, data: bytes, off: int, end: int
-        ) -> None:
-            note((src, dst, sport, dport, data, off, end))
-            track(frame, ts, src, dst, sport, dport, data, off, end)
-
-        self.on_esp = on_esp
-
-    def on_ike(self, msg: IkeDatagram) -> None:
-        self.other = True
-
-    def on_ah(self, frame: int, ts: float, src: bytes, dst: bytes, data: bytes, off: int, end: int) -> None:
-        self.other = True
-
-    def on_keepalive(self, frame: int, ts: float, src: str, dst: str, sport: int, dport: int) -> None:
-        self.other = True
-
-    def on_icmp_error(self, err: IcmpError) -> None:
-        self.other = True
-
-    def on_fragment_group(self, group: FragmentGroup) -> None:
-        self.other = True
-
-    def on_malformed(self, frame: int, ts: float, layer: str, offset: int, reason: str) -> None:
-        self.other = True
-
-    def on_truncated(self, frame: int, ts: float, caplen: int, origlen: int) -> None:
-        self.other = True
-
-
-def _marking(fn: Callable[..., object], sink: RangeSink) -> Callable[..., object]:
-    def wrapped(*args: object, **kw: object) -> object:
-        sink.other = True  # decoder state (reassembly, TCP streams) the main pass must rebuild
-        return fn(*args, **kw)
-
-    return wrapped
-
-
-def scan_range(
-    path: str | Path, rng: ByteRange, options: AnalysisOptions, esp_hook: EspHookFactory | None = None
-) -> RangeResult:
-    """One worker's pass over ``rng``: ESP accounted here, every other frame handed back."""
-    tracker = EspTracker(
-        replay_window=options.replay_window, dup_seconds=options.dup_seconds, idle_gap=options.natt_idle_timeout
-    )
-    tracker.probe = {}
-    tracker.snap_at = SNAP_AT
-    tracker.on_esp = tracker._compile()  # with snap_at
-    if esp_hook is not None:
-        tracker.hook = esp_hook(tracker)
-    sink = RangeSink(tracker)
-    recorder = sink.on_esp
-    # The decoder's fast path (plain IPv4 ESP / ESP-in-UDP: one ESP packet, nothing else) hands
-    # its packets straight to the tracker; every other frame goes through ``decode`` below,
-    # which notes what it gave (the recorder) and hands the frame back unless it was the same.
-    decoder = Decoder(sink, ike_ports=frozenset(options.ike_ports), natt_ports=frozenset(options.natt_ports))  # type: ignore[arg-type]
-    # Fragments and TCP segments change decoder state: such frames always go to the main pass.
-    decoder._frag.add = _marking(decoder._frag.add, sink)  # type: ignore[method-assign]
-    decoder._tcp.segment = _marking(decoder._tcp.segment, sink)  # type: ignore[method-assign]
-    general = decoder._decode
-    out = RangeResult(rng.index, range=rng)
-    calls = sink.calls
-    forwarded = out.forwarded
-    tick = float("-inf")  # latest frame time so far (fragment expiry in the main pass)
-    slow_pure = 0
-    held = 0  # bytes of frames handed back
-    skipped = out.skipped
-
-    def decode(frame: int, ts: float, linktype: int, data: bytes, orig_len: int) -> str | None:
-        nonlocal slow_pure, held
-        sink.other = False  # what expiry in feed() reported is the main pass's to redo
-        calls.clear()
-        outcome = general(frame, ts, linktype, data, orig_len)
-        if not sink.other:
-            if outcome is None and len(calls) == 1:
-                slow_pure += 1  # one ESP packet (IPv6, IP options, VLAN...): accounted here
-                return outcome
-            if outcome and not calls:
-                skipped[outcome] += 1  # not IPsec, nothing reported, no decoder state: counted here
-                return outcome
-        esp = tuple((c[0], c[1], c[2], c[3], bytes(c[4][c[5] : c[6]])) for c in calls)
-        forwarded.append((frame, ts, linktype, bytes(data), orig_len, tick, esp))
-        held += len(data) + 100
-        if held > MAX_FORWARD_BYTES:
-            raise _TooMuch
-        return outcome
-
-    decoder._decode = decode  # type: ignore[method-assign]
-    sink.on_esp = tracker.on_esp  # type: ignore[method-assign]  # what the fast path calls
-    feed = decoder.feed = decoder._compile_feed()  # type: ignore[method-assign]
-    sink.on_esp = recorder  # type: ignore[method-assign]  # what decode's paths call
-    fr = None
-    with open_range(path, rng) as cap:
-        out.format = cap.format
-        frames = cap.frames()
-        fr = next(frames, None)
-        try:
-            if fr is not None:
-                out.first_ts = fr[1]
-                feed(*fr)
-                tick = fr[1]
-                for fr in frames:  # the last one stays in fr
-                    feed(*fr)
-                    if fr[1] > tick:
-                        tick = fr[1]
-        except _TooMuch:
-            out.problem = f"range {rng.index}: over {MAX_FORWARD_BYTES >> 20} MiB of frames other than ESP"
-            out.forwarded.clear()
-            return out
-        out.problem = range_problem(cap, rng)
-        out.bytes = cap.stats.bytes
-        out.linktypes = set(cap.linktypes)
-    out.frames = fr[0] if fr is not None else 0
-    out.last_ts = fr[1] if fr is not None else None
-    out.tail_tick = tick
-    out.pure = decoder.ipsec_frames - decoder._ipsec + slow_pure  # the fast path's frames
-    out.flows = dict(tracker.flows)
-    probe = tracker.probe
-    out.probes = {k: probe[f] for k, f in tracker.flows.items() if f in probe}
-    snaps = tracker.snaps
-    out.snaps = {k: snaps[f][0] for k, f in tracker.flows.items() if f in snaps}
-    out.prefix_probes = {k: snaps[f][1] for k, f in tracker.flows.items() if f in snaps}
-    key_of = {id(f): k for k, f in tracker.flows.items()}
-    out.tail = [(ts, key_of.get(id(f)), fr, bytes(d[o:e])) for ts, f, fr, d, o, e in tracker._ring]
-    out.scratch = tracker._scratch
-    out.decrypting = tracker.hook is not None
-    for f in out.flows.values():
-        f.decryptor = _portable(f.decryptor)
-    out.malformed = list(tracker.malformed)
-    out.overflow = bool(tracker.overflow)
-    out.ring_exhausted = tracker.ring_exhausted
-    return out
-
-
-def _portable(dec: object) -> object:
-    """A decryptor as a picklable stand-in without key material (None/False kept)."""
-    if dec is None or dec is False:
-        return dec
-    t = getattr(dec, "transform", None)
-    spec = getattr(t, "spec", None)
-    info = TransformInfo(spec.name, t.iv_size, t.icv_size, t.align) if spec is not None else None  # type: ignore[union-attr]
-    return DecryptorInfo(info, getattr(dec, "esn", None))
 
 
 class EspCheck:

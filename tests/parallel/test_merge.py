@@ -21,7 +21,7 @@ from ipsecdiag.esp.sa import EspEncryptor
 from ipsecdiag.keys.model import ChildSaKeys, KeyStore, SecretBytes
 from ipsecdiag.parallel import SPLIT_STATS, analyze_ranges, analyze_split, map_in_order
 from ipsecdiag.pipeline import analyze_capture
-from ipsecdiag.reconstruction import merge
+from ipsecdiag.reconstruction import merge, range_scan
 from ipsecdiag.reconstruction.options import AnalysisOptions
 from ipsecdiag.report.json import dumps
 from ipsecdiag.wire.registry import EncrId
@@ -357,7 +357,7 @@ def test_other_traffic_is_counted_in_the_workers(tmp_path: Path, monkeypatch: py
         cap.add(b"\xff" * 12 + b"\x08\x06" + bytes(28))  # ARP
         cap.add(eth_ip(A, C, 6, bytes(40)))  # TCP on no NAT-T port
     check(cap, merged=True)
-    monkeypatch.setattr(merge, "MAX_FORWARD_BYTES", 2000)
+    monkeypatch.setattr(range_scan, "MAX_FORWARD_BYTES", 2000)
     cap = Capture(tmp_path / "ike-heavy.pcap")
     for s in range(1, 100):
         if s == 50:
