@@ -530,6 +530,25 @@ class _Prefixed:
         return self._f.read(size)
 
 
+def steady_buffers() -> None:
+    """Keep freed large buffers in the process instead of handing them back to the kernel.
+
+    The reader's chunks (256 KiB) and the writers' flush buffers (1 MiB) are freed and made
+    again all the time; glibc returns such memory to the kernel at every free (mmap threshold,
+    heap trimming) and the next buffer page-faults it back in: decrypting a 1M-packet capture
+    took 240k faults and 0.7 s of system time, 8k faults with these two settings, peak RSS the
+    same. A no-op where the C library has no ``mallopt``. Called by the commands for large
+    inputs (worker processes forked after inherit it)."""
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: buffers up to 32 MiB come from the heap
+    mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: keep up to 64 MiB of freed heap
+
+
 def open_capture(path: str | Path) -> CaptureFile:
     """Open a pcap, pcapng or gzip-compressed capture; ``CaptureError`` with one line if not."""
     name = str(path)

@@ -37,6 +37,7 @@ from io import BytesIO
 from pathlib import Path
 
 from ..capture.decode import CarriedState, Decoder
+from ..capture.reader import steady_buffers
 from ..capture.split import ByteRange, open_range, range_problem, split_capture
 from ..capture.writer import PcapNgWriter, PcapWriter
 from ..esp.sa import EspDecryptor
@@ -52,8 +53,6 @@ from .pcap import LINKTYPE_RAW, ExportStage, ExportSummary, SpiCounts, export_de
 PREFIX = 16
 # Bytes of recorded packets per worker, all SAs together (a capture of thousands of SAs).
 PREFIX_BUDGET = 32 * 1024 * 1024
-# Smallest range worth a worker (the default; tests force smaller ones).
-MIN_RANGE_BYTES = 4 * 1024 * 1024
 
 FlowKey = tuple[int, bytes, bytes, int, int]  # SPI, source, destination, ports
 SaState = tuple[bool | None, int]  # ESN mode (None: not known yet), highest 64-bit sequence number
@@ -211,11 +210,12 @@ def export_decrypted_jobs(
     options: AnalysisOptions = DEFAULT_OPTIONS,
     progress: Callable[[int, int], None] | None = None,
     parts: int | None = None,
-    min_range_bytes: int = MIN_RANGE_BYTES,
+    min_range_bytes: int | None = None,
 ) -> ExportSummary:
     """``export_decrypted`` with ``jobs`` processes (None: the cores for a capture of 32 MiB or
-    more). ``parts``: how many ranges (default ``jobs``); ``min_range_bytes``: the smallest."""
-    from ..parallel import AUTO_MIN_BYTES, cores, map_in_order
+    more). ``parts``: how many ranges (default ``jobs``); ``min_range_bytes``: the smallest
+    (default ``analyze``'s, ``IPSECDIAG_RANGE_BYTES`` in tests)."""
+    from ..parallel import AUTO_MIN_BYTES, cores, map_in_order, range_min_bytes
 
     out_path = Path(output)
     use_ng = out_path.suffix.lower() == ".pcapng" if pcapng is None else pcapng
@@ -223,6 +223,8 @@ def export_decrypted_jobs(
     explicit = jobs is not None
     if jobs is None:
         jobs = cores() if size >= AUTO_MIN_BYTES else 1
+    if size >= AUTO_MIN_BYTES:
+        steady_buffers()
 
     def serial(reason: str | None) -> ExportSummary:
         s = export_decrypted(
@@ -233,11 +235,11 @@ def export_decrypted_jobs(
         s.serial_reason = reason if jobs > 1 else None
         return s
 
-    if jobs <= 1:
+    if jobs <= 1 or not os.path.isfile(capture):  # a pipe cannot be cut into ranges
         return serial(None)
     if use_ng and keep_undecrypted:
         return serial("a pcapng output with --keep-undecrypted numbers its interfaces as they appear")
-    ranges = split_capture(capture, parts or jobs, min_bytes=min_range_bytes)
+    ranges = split_capture(capture, parts or jobs, min_bytes=min_range_bytes or range_min_bytes())
     if len(ranges) < 2:
         return serial(None)
     shared = _Shared(str(capture), keys, options, use_ng, keep_undecrypted)

@@ -188,16 +188,18 @@ def test_cli_jobs(tmp_path: Path) -> None:
     lines, _notes = format_esp_sa([k for k in store if isinstance(k, ChildSaKeys)], esn_layout=True)
     keys.write_text("\n".join(lines) + "\n")
     outs = []
+    env = {**os.environ, "IPSECDIAG_RANGE_BYTES": "65536"}  # ranges of a small capture
     for jobs in ("1", "2"):
         out = tmp_path / f"out{jobs}.pcap"
         r = subprocess.run(
             [sys.executable, "-m", "ipsecdiag", "decrypt", str(cap), "-k", str(keys), "-o", str(out), "--jobs", jobs],
-            capture_output=True, text=True, timeout=120, cwd=ROOT,
+            capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
         )  # fmt: skip
         assert r.returncode == 0, r.stderr
         assert stat.S_IMODE(os.stat(out).st_mode) & 0o077 == 0
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["esp_sa", "gen.pcap", "out1.pcap", "out2.pcap"]
     r = subprocess.run(
         [sys.executable, "-m", "ipsecdiag", "decrypt", str(cap), "-k", str(keys), "-o", str(cap), "--jobs", "2"],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
