@@ -112,10 +112,12 @@ _ADDED = ("packets", "bytes", "duplicates", "replays", "capture_dups", "dup_unve
 _LISTS = ("replay_events", "dup_events", "oow_events", "reset_events", "wrap_events")
 
 
-def join_after_prefix(s: FlowState, w: FlowState, snap: FlowSnap, post: FlowProbe, cut_top: int, cut_epoch: int) -> None:
+def join_after_prefix(s: FlowState, w: FlowState, snap: FlowSnap, post: FlowProbe, cut: int) -> None:
     """``s`` (the replayed serial state after the flow's first snap_at packets of the range)
-    followed by what the worker did after its snapshot (``w`` minus ``snap``). ``cut_top`` and
-    ``cut_epoch`` were the serial state's before the range. Raises CutProblem."""
+    followed by what the worker did after its snapshot (``w`` minus ``snap``). ``cut`` is the
+    full sequence number at or below which the serial seen-ring holds flags from before the
+    range (its top before the range; -1 when a reset since started a new numbering and ring).
+    Raises CutProblem."""
     v = snap.values
     if s.saved is not None and s.packets - s.saved[3] > UNDO_PACKETS:
         # A reset confirmed by more packets than an undo looks back: the saved state is only
@@ -130,7 +132,6 @@ def join_after_prefix(s: FlowState, w: FlowState, snap: FlowSnap, post: FlowProb
     # same packets, but a different path, e.g. a bogus 2^31 jump and wrap, can clear some).
     track = len(s.seen)
     full = (s.epoch << 32) | s.top
-    cut = (cut_epoch << 32) | cut_top
     if cut < full:
         theirs = snap.ring if snap.ring is not None else contiguous_ring(track, v["seq_min"], v["top"])
         above = contiguous_ring(track, cut + 1, full)
@@ -138,7 +139,7 @@ def join_after_prefix(s: FlowState, w: FlowState, snap: FlowSnap, post: FlowProb
             raise CutProblem("the replayed ring and the worker's differ above the cut")
     # The worker counted ESN epochs from its range; the serial numbers are ``delta`` epochs on.
     delta = s.epoch - v["epoch"]
-    if post.low_lookup is not None and post.low_lookup + (delta << 32) <= (cut_epoch << 32) | cut_top:
+    if post.low_lookup is not None and post.low_lookup + (delta << 32) <= cut:
         raise CutProblem("reordering or a repeat reaches below the cut after the replayed packets")
     if post.half_jumps and (s.epoch > 0) != (v["epoch"] > 0):
         raise CutProblem("a 2^31 jump read against different ESN epochs")

@@ -171,7 +171,7 @@ class FlowMerger:
         if self.replay is None or r.decrypting or r.range is None:
             raise Unmergeable(next(iter(failing.values())))
         seeded: dict[FlowKey, FlowState] = {}
-        before: dict[FlowKey, tuple[int, int]] = {}
+        before: dict[FlowKey, tuple[int, int]] = {}  # full top, resets at the cut
         for key in failing:
             m = self.flows[key]
             lo = self.lazy_lo[key]
@@ -179,7 +179,7 @@ class FlowMerger:
                 m.seen = contiguous_ring(self.track, lo, m.top)
                 self.lazy_lo[key] = None
             seeded[key] = m
-            before[key] = (m.top, m.epoch)
+            before[key] = ((m.epoch << 32) | m.top, m.resets)
         probes, counts = self.replay(r.range, base, seeded, self.tail, SNAP_AT)
         for key, why in failing.items():
             m, w = seeded[key], r.flows[key]
@@ -193,9 +193,12 @@ class FlowMerger:
                 else:
                     if counts[key] != SNAP_AT:
                         raise CutProblem("the replay saw other packets than the worker")
-                    top, epoch = before[key]
-                    old = (m.seen, None, (epoch << 32) | top)
-                    join_after_prefix(m, w, snap, r.probes.get(key) or FlowProbe(), top, epoch)
+                    cut, resets = before[key]
+                    if m.resets > resets:  # a new numbering since: no flag from before the range
+                        cut = -1
+                        self.valid_above[key] = -1
+                    old = (m.seen, None, cut)
+                    join_after_prefix(m, w, snap, r.probes.get(key) or FlowProbe(), cut)
                     self._ring_after(key, m, old, w.seq_min if w.seen is r.scratch else None)
             except CutProblem as exc:
                 raise Unmergeable(f"{why}; {exc}") from None
