@@ -65,7 +65,13 @@ class HalfOpenSummary:
     requests: int = 0  # requests never answered, not kept as IKE SAs
     ikev1: int = 0  # of those, IKEv1 Main/Aggressive Mode first messages (the rest IKE_SA_INIT)
     counted_only: int = 0  # of those, past the compact limit: counted, retransmissions included
+    # Of the kept ones, those retransmitted unchanged (same SPI, same bytes: a client backing off,
+    # RFC 7296 §2.1), and their retransmissions (up to MAX_AGAIN each). Forged-source floods and
+    # scanners send each SPI once.
+    retried: int = 0
+    retransmissions: int = 0
     first_frame: int = 0
+    last_frame: int = 0
     first_ts: float = 0.0
     last_ts: float = 0.0
     initiators: Counter[str] = field(default_factory=Counter)
@@ -98,10 +104,13 @@ class HalfOpenSummary:
             return
         self.first_ts = min(self.first_ts, o.first_ts) if self.requests else o.first_ts
         self.first_frame = min(self.first_frame, o.first_frame) if self.requests else o.first_frame
+        self.last_frame = max(self.last_frame, o.last_frame)
         self.last_ts = max(self.last_ts, o.last_ts) if self.requests else o.last_ts
         self.requests += o.requests
         self.ikev1 += o.ikev1
         self.counted_only += o.counted_only
+        self.retried += o.retried
+        self.retransmissions += o.retransmissions
         for src, n in o.initiators.items():
             self.count_from(src, n)
         self.other_initiators += o.other_initiators
@@ -110,11 +119,14 @@ class HalfOpenSummary:
         else:
             self.responders[o.responder] += o.requests
 
-    def add(self, frame: int, ts: float, src: str, ikev1: bool) -> None:
+    def add(self, frame: int, ts: float, src: str, ikev1: bool, again: int = 0) -> None:
         if not self.requests or ts < self.first_ts:
             self.first_ts = ts
         if not self.requests or frame < self.first_frame:
             self.first_frame = frame
+        self.last_frame = max(self.last_frame, frame)
+        self.retried += again > 0
+        self.retransmissions += again
         self.last_ts = max(self.last_ts, ts) if self.requests else ts
         self.requests += 1
         self.ikev1 += ikev1
@@ -167,6 +179,10 @@ class HalfOpenLedger:
             if blob.endswith(d.data) and len(blob) - len(d.data) == _data_offset(blob):
                 again = self._again.setdefault(key, [])
                 if len(again) < MAX_AGAIN:
+                    sums = self._resp[_HEAD.unpack_from(blob)[3]].sums
+                    sums.retried += not again
+                    sums.retransmissions += 1
+                    sums.last_frame = max(sums.last_frame, d.frame)
                     again.append(replace(d, data=b""))
                 return True
             return False
@@ -223,6 +239,8 @@ class HalfOpenLedger:
         else:
             s.initiators.pop(d.src, None)
         again = [replace(x, data=d.data) for x in self._again.pop(key, ())]
+        s.retried -= bool(again)
+        s.retransmissions -= len(again)
         return seq, [d, *again]
 
     @staticmethod
@@ -273,13 +291,13 @@ class HalfOpenLedger:
                 s = scans.get(d.src)
                 if s is None:
                     s = scans[d.src] = HalfOpenSummary("scan", initiator=d.src, port=d.dport)
-                s.add(d.frame, d.ts, d.src, d.data[17] >> 4 == 1)
+                s.add(d.frame, d.ts, d.src, d.data[17] >> 4 == 1, len(self._again.get(key, ())))
                 s.responders[d.dst] += 1
             elif len(promote) < self.full_total:
                 again = [replace(x, data=d.data) for x in self._again.get(key, ())]
                 promote.append((seq, [d, *again]))
             else:
-                overflow.add(d.frame, d.ts, d.src, d.data[17] >> 4 == 1)
+                overflow.add(d.frame, d.ts, d.src, d.data[17] >> 4 == 1, len(self._again.get(key, ())))
                 overflow.responders[d.dst] += 1
         self._summaries = [self._resp[i].sums for i in sorted(flood) if self._resp[i].sums.requests]
         self._summaries += list(scans.values()) + ([overflow] if overflow.requests else [])

@@ -74,6 +74,21 @@ def half_open_flood(
             w.write(1_700_000_000 + i / rate, _ETH + _ipv4(src, dst, 17, _udp(500 + i % 2, 500, bytes(base))))
 
 
+def clients_retrying(path: Path, clients: int, *, tries: int = 3, interval: float = 2.0) -> None:
+    """``clients`` initiators of one responder that never answers, each starting one IKE SA 0.3 s
+    after the previous client and sending its IKE_SA_INIT request ``tries`` times, unchanged (same
+    SPI), ``interval`` s apart: real clients of a gateway that is down (RFC 7296 §2.1)."""
+    base = bytearray(sa_init_request())
+    sends = []
+    for c in range(clients):
+        base[0:8] = struct.pack("!Q", 0x3000_0000_0000_0000 + c)
+        pkt = _ETH + _ipv4(0x0A140000 + 1 + c, 0xCB007105, 17, _udp(500, 500, bytes(base)))  # 10.20.x.y -> 203.0.113.5
+        sends += [(1_700_000_000 + 0.3 * c + interval * t, pkt) for t in range(tries)]
+    with PcapWriter(path, 1) as w:
+        for ts, pkt in sorted(sends, key=lambda x: x[0]):
+            w.write(ts, pkt)
+
+
 def half_open_flood_then(path: Path, count: int, capture: Path) -> None:
     """A half-open flood toward the responder of ``capture``, then ``capture`` itself (its
     Ethernet frames, after the flood): the real negotiation starts while the flood fills the

@@ -4,6 +4,11 @@ reconstruction summarised instead of keeping one IKE SA each (reconstruction.hal
 One finding per flooded responder, per scanning initiator and for the overflow, with the count,
 the rate, the first and last time and the initiators (or responders) sending most, worded for
 what the pattern most likely is; and one capture-health finding that says what was summarised.
+
+Many initiators that each retransmit their request unchanged (same SPI, with back-off: RFC 7296
+§2.1) are clients of a responder they cannot reach, not a flood: forged-source floods and
+scanners send each SPI once. They give ``ike-unanswered`` (an error, as for a handful of such
+clients), not a flood warning.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ from ..repeats import _time
 SHOWN = 5  # summaries named one by one in the capture-health finding
 RETRY_RATE = 1.0  # one initiator below this many requests per second: a client retrying
 FLOOD_RATE = 10.0  # many initiators at or above this rate: a flood rather than clients retrying
+
+
+def clients_retrying(s: HalfOpenSummary) -> bool:
+    """Several initiators toward one responder, most of whose requests were retransmitted."""
+    return s.kind == "flood" and _initiators(s) > 1 and 2 * s.retried > s.requests - s.counted_only
 
 
 def _what(s: HalfOpenSummary) -> str:
@@ -99,13 +109,47 @@ def _reading(s: HalfOpenSummary) -> tuple[str, str]:
 
 class HalfOpenCheck(Check):
     name = "half-open"
-    finding_ids = ("ike-half-open-flood", "capture-health")
+    finding_ids = ("ike-half-open-flood", "ike-unanswered", "capture-health")
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         r = ctx.report
         for s in r.half_open:
-            yield self._flood(s)
+            yield self._unreachable(s) if clients_retrying(s) else self._flood(s)
         yield from self._summarised(r)
+
+    def _unreachable(self, s: HalfOpenSummary) -> Finding:
+        who = f"{s.responder}:{s.port}"
+        n = _initiators(s)
+        title = f"{who} answered none of {n} initiators, which retried"
+        names = ", ".join(list(s.initiators)[:SHOWN]) + (f" and {n - SHOWN} more" if n > SHOWN else "")
+        return self.finding(
+            "ike-unanswered",
+            frames=[s.first_frame, s.last_frame],
+            evidence=[
+                f"{title} ({names}): {s.requests} IKE SA setup(s) ({_what(s)}), {s.retried} of them "
+                f"retransmitted unchanged (same SPI), {s.requests + s.retransmissions} request(s) sent, "
+                f"first {_time(s.first_ts)} (frame {s.first_frame}), last {_time(s.last_ts)}",
+                "clients retransmitting with the same SPI are waiting for an answer (RFC 7296 §2.1); "
+                "a flood with forged sources or a scan sends each SPI once",
+            ],
+            title=title,
+            explanation=(
+                f"{title}: no response to any first request. One silent side and many clients: that "
+                "side is down, not listening on that port, or filtered (or it ignores them all); the "
+                "clients themselves are not the likely cause."
+            ),
+            data={
+                "kind": "clients-retrying",
+                "responder": s.responder,
+                "port": s.port,
+                "half_open": s.requests,
+                "retried": s.retried,
+                "retransmissions": s.retransmissions,
+                "initiators": n,
+                "first_time": _time(s.first_ts),
+                "last_time": _time(s.last_ts),
+            },
+        )
 
     def _flood(self, s: HalfOpenSummary) -> Finding:
         title, reading = _reading(s)
@@ -119,8 +163,11 @@ class HalfOpenCheck(Check):
             f"most requests from: {top}{more}"
             if max(s.initiators.values(), default=0) > 1
             else f"{'none of the first ' + str(len(s.initiators)) if s.other_initiators else 'no'} initiator"
-            f"{'s' if s.other_initiators else ''} sent more than one request (the first: "
+            f"{'s' if s.other_initiators else ''} started more than one IKE SA (the first: "
             f"{', '.join(list(s.initiators)[:SHOWN])})",
+            f"{s.retried} of the {s.requests} requests retransmitted unchanged (same SPI)"
+            if s.retried
+            else "no request was retransmitted (each SPI sent once, unlike a client waiting for an answer)",
         ]
         if s.responders:
             ev.append("most requests to: " + ", ".join(f"{a} ({n})" for a, n in s.responders.most_common(SHOWN)))
@@ -170,13 +217,17 @@ class HalfOpenCheck(Check):
             evidence=ev,
             title=f"Unanswered IKE requests summarised, not shown as IKE SAs ({total})",
             explanation=(
-                f"{total} first requests of IKE SAs that were never answered are counted in the flood "
-                "and scan findings instead of one IKE SA each; a request that was answered is "
+                f"{total} first requests of IKE SAs that were never answered are counted in the findings "
+                "above (flood, scan, clients retrying) instead of one IKE SA each; a request that was answered is "
                 "reconstructed in full."
             ),
-            cause="A flood or scan of IKE requests: more never-answered first requests than the analysis "
-            "shows one by one.",
-            remediation="See the flood and scan findings; to look at the requests one by one, filter the "
+            cause=(
+                "Many clients whose requests a responder never answered"
+                if all(clients_retrying(s) for s in r.half_open)
+                else "A flood or scan of IKE requests"
+            )
+            + ": more never-answered first requests than the analysis shows one by one.",
+            remediation="See the flood, scan and unanswered-request findings; to look at the requests one by one, filter the "
             "capture to the peers of interest (`tcpdump -r in.pcap -w out.pcap host A and host B`).",
             data={"kind": "half-open-summarised", "summarised": total, "counted_only": counted},
         )

@@ -62,8 +62,11 @@ class UnansweredCheck(Check):
         frames = [f for m in first for f in m.frames]
         times = [t.ts for m in first for t in m.transmissions]
         sent = sum(len(m.transmissions) for m in first)
+        retried = sum(len(m.transmissions) > 1 for m in first)
         names = ", ".join(peers[:SHOWN]) + (f" and {len(peers) - SHOWN} more" if len(peers) > SHOWN else "")
-        title = f"{lead} {len(peers)} {what}"
+        # Most of them retransmitting (RFC 7296 §2.1): clients waiting for an answer, worded as
+        # the many-clients summary of diagnosis.checks.half_open is.
+        title = f"{lead} {len(peers)} {what}" + (", which retried" if 2 * retried > len(first) else "")
         return self.finding(
             "ike-unanswered",
             frames=frames,
