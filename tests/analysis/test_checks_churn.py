@@ -66,3 +66,20 @@ def test_reconnect_loop_is_a_storm_and_a_teardown_is_not() -> None:
     assert f.data["kind"] == "setup" and f.data["setups"] == 6
     quiet = [_sa(1, [_init_ex(0.0, 1), _delete_ex(30.0, 10, 2)]), _sa(2, [_init_ex(40.0, 20)])]
     assert _run(quiet) == []
+
+
+def test_setups_with_no_delete_in_the_capture_do_not_claim_a_teardown() -> None:
+    # wireshark-wiki ipsec.cap: 45 IKE SAs in 13 s and no INFORMATIONAL exchange at all (review 2,
+    # item 13): nothing shows the tunnel torn down; many clients or a load generator look the same.
+    (f,) = _run([_sa(i, [_init_ex(0.3 * i, 10 * i)]) for i in range(1, 8)])
+    assert f.title == "IKE SAs set up again and again, no DELETE seen"
+    assert "torn down and negotiated again" not in f.explanation and "load generator" in f.explanation
+    assert "no INFORMATIONAL exchange" in f.evidence[0] and "deleted" not in f.remediation
+    assert f.data["deletes_seen"] == 0
+
+
+def test_setups_with_deletes_seen_are_torn_down_and_negotiated_again() -> None:
+    sas = [_sa(i, [_init_ex(5.0 * i, 100 * i), _delete_ex(5.0 * i + 4, 100 * i + 50, 1)]) for i in range(1, 7)]
+    (f,) = _run(sas)
+    assert f.title == "IKE SAs set up again and again" and "torn down and negotiated again" in f.explanation
+    assert "6 SA(s) deleted" in f.evidence[0] and f.data["deletes_seen"] == 6
