@@ -22,7 +22,8 @@ from checks_builders import TI as I
 from checks_builders import TK as K
 from checks_builders import TN as N
 from checks_builders import TP as P
-from checks_keyed import SAMPLES, analyze, needs_decryption
+from checks_keyed import EXTERNAL, SAMPLES, analyze, needs_decryption
+from corpus import needs_corpus
 
 from ipsecdiag.diagnosis.checks.proposals import ProposalCheck
 from ipsecdiag.keys._swnames import encr_keyword, integ_keyword, prf_keyword
@@ -611,3 +612,63 @@ def test_transport_mode_refused_with_matching_algorithms_says_the_mode() -> None
     [f] = fs
     assert any(e.startswith("Mode:") and "transport mode" in e for e in f.evidence), f.evidence
     assert "mode = tunnel" in f.remediation and "kernel-libipsec" in f.remediation
+
+
+def _v1_phase1_with_initiator_notify(state: str) -> list:
+    """Main Mode 1 and 2, then an unprotected N(NO_PROPOSAL_CHOSEN) from the INITIATOR (the side
+    that made the offer), then (if ``state`` says so) the rest of Main Mode and a Quick Mode."""
+    t = V1Transform(
+        1,
+        1,
+        (V1Attribute(1, 5, True), V1Attribute(2, 2, True), V1Attribute(3, 1, True), V1Attribute(4, 2, True)),
+    )
+    sa = [V1SaPayload(1, 1, (V1Proposal(1, 1, b"", (t,)),))]
+    mm = [msg(payloads=sa, frame=1, ts=0.0, version=1)]
+    mm.append(msg(from_initiator=False, payloads=sa, frame=2, ts=0.015, resend=[(4, 10.05)], version=1))
+    if state != "failed":
+        mm += [msg(from_initiator=i % 2 == 0, frame=5 + i, ts=10.07 + i / 100, version=1) for i in range(4)]
+    info = exchange(
+        "INFORMATIONAL_V1",
+        0,
+        None,
+        messages=[msg(payloads=[v1_notify("NO_PROPOSAL_CHOSEN")], frame=3, ts=0.042, version=1)],
+    )
+    exchanges = [exchange("MAIN_MODE", 0, None, messages=mm), info]
+    if state != "failed":
+        qm = [msg(from_initiator=i % 2 == 0, frame=9 + i, ts=10.2 + i / 100, version=1) for i in range(3)]
+        exchanges.append(exchange("QUICK_MODE", 572501820, None, messages=qm))
+    return run(ProposalCheck(), report(ike_sa(*exchanges, version=1, state=state)))
+
+
+def test_ikev1_notify_from_the_offering_side_that_phase1_survived_is_a_warning() -> None:
+    """zeek ipsec.cap: the initiator sent N(14) with a zero responder cookie 42 ms after Main
+    Mode 2; the responder resent MM2 and Main and Quick Mode completed. No "no IKE SA was created"."""
+    [f] = _v1_phase1_with_initiator_notify("established")
+    assert f.id == "ike-no-proposal-chosen" and f.severity == Severity.WARNING
+    assert "no IKE SA was created" not in f.explanation
+    assert "did not end the negotiation" in f.explanation and "the IKE SA was created" in f.explanation
+    assert f.explanation.startswith("The initiator (192.0.2.2:500) made the offer itself (frame 1)")
+    assert "refused the answer it got (frame 2)" in f.explanation
+    assert any("to the responder (198.51.100.2:500) in an unprotected INFORMATIONAL, frame 3" in e for e in f.evidence)
+    assert "after it: MAIN_MODE frames 4-8; QUICK_MODE frames 9-11" in f.evidence
+    assert f.data["ignored"] is True and f.data["sent_by"] == "initiator"
+
+
+def test_ikev1_notify_from_the_offering_side_that_ended_phase1_names_the_direction() -> None:
+    [f] = _v1_phase1_with_initiator_notify("failed")
+    assert f.severity == Severity.ERROR and "no IKE SA was created" in f.explanation
+    # the sender is the proposer: it refused the peer's answer, never "accepted none of its own offer"
+    assert "itself sent NO_PROPOSAL_CHOSEN to the responder (198.51.100.2:500)" in f.explanation
+    assert "accepted none" not in f.explanation
+
+
+@needs_corpus
+def test_zeek_ipsec_cap_notify_that_did_not_end_main_mode() -> None:
+    pcap = EXTERNAL / "zeek-spicy-ipsec" / "traces" / "ipsec.cap"
+    if not pcap.is_file():
+        pytest.skip(f"{pcap} not in the corpus")
+    r = analyze(pcap)
+    [f] = [f for f in r.findings if f.id == "ike-no-proposal-chosen"]
+    assert f.severity == Severity.WARNING and "did not end the negotiation" in f.explanation
+    assert r.ike_sas[0].state == "established"
+    assert not [f for f in r.findings if f.severity == Severity.ERROR]

@@ -26,7 +26,7 @@ ALLOWLIST = {
     "natt": {"nat-detected", "natt-not-used"},
     "notify": {"error-notify"},
     "posture": {"weak-crypto"},
-    "proposals": {"ke-group-mismatch"},
+    "proposals": {"ke-group-mismatch", "ike-no-proposal-chosen"},
     "replay": {"esp-replay", "esp-seq-exhaustion"},
 }
 

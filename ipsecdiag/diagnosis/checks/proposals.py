@@ -40,6 +40,7 @@ from ..common import (
     hidden,
     message_suites,
     notifies_named,
+    role,
     same_peers,
     sentence,
     where,
@@ -110,6 +111,8 @@ class ProposalCheck(Check):
     severity_overrides = {
         "ke-group-mismatch": "error when no retry with the wanted group succeeded: the explanation says no "
         "successful retry appears, so the SA never came up",
+        "ike-no-proposal-chosen": "warning when an IKEv1 phase 1 completed in spite of the notify: the "
+        "explanation says the notify did not end the negotiation and the IKE SA was created",
     }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
@@ -138,7 +141,11 @@ class ProposalCheck(Check):
         offered = message_suites(req)
         phase1 = _is_phase1(sa, ex, m, offered)
         offered = [s for s in offered if _is_child(s) != phase1]
-        ev = [f"{who(m)} sent NO_PROPOSAL_CHOSEN in {where(ex)}, frame {m.first_frame}"]
+        if sa.version == 1 and phase1 and sa.state in ("established", "deleted"):
+            # Phase 1 reached its last message (or Quick Mode ran on it): the notify, unprotected
+            # this early (RFC 2409 §5.7) and so unauthenticated, did not end the negotiation.
+            return self._no_proposal_ignored(sa, m, req, offered)
+        ev = [f"{who(m)} sent NO_PROPOSAL_CHOSEN to {_addressee(m)} in {where(ex)}, frame {m.first_frame}"]
         frames = frames_of(m, req)
         rejecter = m.src
         known = [
@@ -182,11 +189,20 @@ class ProposalCheck(Check):
         fid = "ike-no-proposal-chosen" if phase1 else "child-no-proposal-chosen"
         kind = "IKE SA" if phase1 else "CHILD SA"
         proposer = req.src if req is not None else "the initiator"
-        expl = sentence(
-            f"{who(m)} accepted none of the {len(offered) or ''}{' ' if offered else ''}{kind} "
-            f"proposal(s) {proposer} offered in {req_ex.type if req_ex else ex.type} and answered "
-            f"NO_PROPOSAL_CHOSEN, so no {kind} was created."
-        )
+        n_offered = f"{len(offered) or ''}{' ' if offered else ''}{kind} proposal(s)"
+        if req is not None and m.src == req.src:
+            # IKEv1 notifies travel on their own: the side that made the offer sent this one, so it
+            # refused the answer it got (the choice of the peer), not its own offer.
+            expl = sentence(
+                f"{who(m)} made the offer ({n_offered} in {req_ex.type if req_ex else ex.type}) and itself "
+                f"sent NO_PROPOSAL_CHOSEN to {_addressee(m)}: it refused the peer's answer, so no {kind} "
+                "was created."
+            )
+        else:
+            expl = sentence(
+                f"{who(m)} accepted none of the {n_offered} {proposer} offered in "
+                f"{req_ex.type if req_ex else ex.type} and answered NO_PROPOSAL_CHOSEN, so no {kind} was created."
+            )
         if not phase1 and sa.state in ("established", "deleted"):
             expl += " The IKE SA itself was set up."
         remediation, config = _remediation(offered, [k.suite for k in known], rejecter, proposer, not phase1)
@@ -224,6 +240,56 @@ class ProposalCheck(Check):
                 else None
             ),
             data=data,
+        )
+
+    def _no_proposal_ignored(
+        self, sa: IkeSaRecord, m: MessageRecord, req: MessageRecord | None, offered: list[Suite]
+    ) -> Finding:
+        """An IKEv1 phase-1 NO_PROPOSAL_CHOSEN after which phase 1 still completed."""
+        after = _frames_after(sa, m.ts)
+        sender = who(m)
+        answer = max(
+            (mm for e in sa.exchanges if e.message_id == 0 for mm in e.messages if mm.src != m.src and mm.ts <= m.ts),
+            key=lambda mm: mm.ts,
+            default=None,
+        )
+        if req is not None and m.src == req.src:
+            got = f"the answer it got (frame {answer.first_frame})" if answer is not None else "an answer"
+            whose = f"{sender} made the offer itself (frame {req.first_frame}), so it refused {got}, not its own offer"
+        else:
+            whose = f"{sender} refused the offer of {_addressee(m)}"
+        went_on = "; ".join(f"{kind} frames {_frame_span(fs)}" for kind, fs in after.items())
+        ev = [
+            f"{sender} sent NO_PROPOSAL_CHOSEN to {_addressee(m)} in an "
+            f"{'encrypted' if m.encrypted else 'unprotected'} INFORMATIONAL, frame {m.first_frame}",
+            f"after it: {went_on}" if went_on else "phase 1 had completed before it",
+            f"the IKE SA is {sa.state}" + (f" ({sa.state_evidence})" if sa.state_evidence else ""),
+        ]
+        ev += [f"offered #{s.number or i}: {suite_line(s)}" for i, s in enumerate(offered, 1)]
+        expl = sentence(
+            f"{whose}; {'the negotiation went on afterwards' if went_on else 'it came after phase 1'} "
+            "and phase 1 completed, so the notify did not end the negotiation and the IKE SA was created."
+        )
+        return self.finding(
+            "ike-no-proposal-chosen",
+            frames=frames_of(m, req, answer),
+            evidence=ev,
+            ike_sa=sa.key,
+            explanation=expl,
+            severity=Severity.WARNING,
+            title="NO_PROPOSAL_CHOSEN sent, but the IKE SA was created",
+            cause="The sender rejected one message of the negotiation (or sent the notify in error), and "
+            "the peer went on"
+            + (
+                ": a notify sent before phase 1 completes is unprotected (RFC 2409 §5.7), so nothing obliges "
+                "the peer to act on it."
+                if not m.encrypted
+                else "."
+            ),
+            remediation="Nothing to fix for this IKE SA: it came up. If such notifies recur, read the "
+            f"log of {m.src} at that time for the message it refused (strongSwan: 'no acceptable "
+            "proposal found', 'received proposals unacceptable').",
+            data={"offered": [_suite_data(s) for s in offered], "ignored": True, "sent_by": role(m)},
         )
 
     # -- INVALID_KE_PAYLOAD --------------------------------------------------------------
@@ -342,6 +408,29 @@ def _offer_for(
     if p1:
         return p1[0], p1[0].messages[0]
     return None, None
+
+
+def _addressee(m: MessageRecord) -> str:
+    """``the responder (198.51.100.2:500)``: whom ``m`` was sent to."""
+    return f"the {'responder' if m.from_initiator else 'initiator'} ({m.dst}:{m.dport})"
+
+
+def _frames_after(sa: IkeSaRecord, ts: float) -> dict[str, list[int]]:
+    """Exchange type -> frames of the SA's messages sent after ``ts`` (the notify), in time order."""
+    out: dict[str, list[tuple[float, int]]] = {}
+    for e in sa.exchanges:
+        for mm in e.all_messages():
+            for t in mm.transmissions:
+                if t.ts > ts:
+                    out.setdefault(e.type, []).extend((t.ts, f) for f in t.frames)
+    return {k: [f for _, f in sorted(v)] for k, v in sorted(out.items(), key=lambda kv: min(kv[1]))}
+
+
+def _frame_span(frames: list[int]) -> str:
+    """``4-8`` for consecutive frames, else the list."""
+    if frames == list(range(frames[0], frames[0] + len(frames))):
+        return f"{frames[0]}" if len(frames) == 1 else f"{frames[0]}-{frames[-1]}"
+    return ", ".join(map(str, frames))
 
 
 def _is_phase1(sa: IkeSaRecord, ex: ExchangeRecord, m: MessageRecord, offered: list[Suite]) -> bool:
