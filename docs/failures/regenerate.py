@@ -72,7 +72,8 @@ def regenerate(page: Path) -> list[str]:
     missing: list[str] = []
     for i in range(1, len(parts), 2):
         body = parts[i][4:-4]
-        if not any(ln.startswith("Findings (") for ln in body.splitlines()[:3]):
+        # the verdict above it may wrap over several lines at 100 columns
+        if not any(ln.startswith("Findings (") for ln in body.splitlines()[:6]):
             continue
         before = parts[i - 1].rstrip()
         paragraph = before[before.rfind("\n\n") + 2 :]

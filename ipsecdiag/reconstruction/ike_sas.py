@@ -30,6 +30,7 @@ from .decrypted import learn, learn_v1
 from .halfopen import HalfOpenLedger, Promoted, ledger_key
 from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
 from .proposals import proposal_dict_v1, proposal_dict_v2, proposal_dicts_v1_all
+from .sa_state import later_exchange_evidence
 
 _R = TypeVar("_R")
 
@@ -684,6 +685,7 @@ _CHILD_ONLY_ERRORS = frozenset(
 
 def _settle_state(sa: IkeSaRecord) -> None:
     """Decide established/failed/incomplete/deleted from what the capture shows."""
+    sa.state_basis, sa.state_evidence = "seen", ""
     if sa.version == 1:
         _settle_v1(sa)
         return
@@ -757,12 +759,11 @@ def _settle_state(sa: IkeSaRecord) -> None:
         sa.state = "deleted"
     elif auth_ok:
         sa.state = "established"
-    elif later and any(e.response is not None for e in later):
-        sa.state = "established"  # later exchanges answered: the SA must have been established
+    elif (evidence := later_exchange_evidence(sa)) is not None:
+        # AUTH not read, but only an established IKE SA has such exchanges (sa_state.py)
+        sa.state, sa.state_basis, sa.state_evidence = "established", "inferred", evidence
     elif auth and all(e.unanswered for e in auth):
         sa.state = "failed"
-    elif not init and sa.exchanges:
-        sa.state = "established" if any(e.response is not None for e in sa.exchanges) else "incomplete"
     else:
         sa.state = "incomplete"
 
@@ -785,6 +786,10 @@ def _settle_v1(sa: IkeSaRecord) -> None:
         sa.state = "deleted"
     elif complete:
         sa.state = "established"
+        if not any(m.decrypted for e in sa.exchanges for m in e.messages):
+            # the authenticating messages (Main Mode 5 and 6, Aggressive Mode 2 and 3) unread
+            sa.state_basis = "inferred"
+            sa.state_evidence = "Quick Mode answered" if qm_done else f"{p1_type} completed ({phase1_msgs} messages)"
     elif errors:
         sa.state = "failed"
     elif p1 and all(m.from_initiator for m in p1[0].messages):

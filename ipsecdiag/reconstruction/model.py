@@ -248,6 +248,11 @@ class IkeSaRecord:
     proposal: dict[str, str] | None = None
     offered: list[dict[str, str]] = field(default_factory=list)  # proposals in the first request
     state: str = "incomplete"  # established | failed | incomplete | deleted
+    # "seen": the state as the messages show it (cleartext or decrypted); "inferred": established
+    # concluded without reading the AUTH payloads, from what followed (reconstruction/sa_state.py);
+    # state_evidence then says what.
+    state_basis: str = "seen"
+    state_evidence: str = ""
     nat_seen: bool = False  # moved to 4500 / NAT-D mismatch / non-ESP marker used
     vendor_ids: list[str] = field(default_factory=list)
     rekeyed_from: str | None = None  # "spi_i/spi_r" hex of the parent IKE SA

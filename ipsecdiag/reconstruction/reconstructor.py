@@ -21,6 +21,7 @@ from .ike_sas import DecryptHook, IkeReconstructor, V1DecryptHook
 from .inner import SYN_CODE, inner_name
 from .model import AhFlow, EspFlow, IkeSaRecord, Keepalive, Report, SourceInfo, addr_text
 from .options import DEFAULT_OPTIONS, AnalysisOptions
+from .sa_state import infer_from_esp
 
 MAX_KEEPALIVES = 100_000
 MAX_EVIDENCE = 10_000
@@ -221,6 +222,7 @@ class Reconstructor:
             r.malformed.append((frame, "esp", off, reason))
         r.malformed.sort()
         _link_child_sas(r)
+        infer_from_esp(r.ike_sas, r.esp_flows)
         _time_bounds(r)
 
 

@@ -5,7 +5,8 @@ and state, linking the ESP flows to the IKE SA that negotiated them.
 A view model: plain rows for every renderer (terminal, HTML, JSON consumers). Flows whose
 CHILD SA was never seen negotiated (encrypted IKE_AUTH without keys, capture started late) are
 paired by reversed addresses; their IKE SA is inferred when exactly one IKE SA joins the same
-two addresses, and the row says it was inferred.
+two addresses, or, of several, as the one that last set up CHILD SAs before the flow started,
+and the row says it was inferred.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from ..reconstruction.model import ChildSaRecord, EspFlow, IkeSaRecord, Report
+from ..reconstruction.sa_state import child_setup_times
 from .view import proposal_short
 
 
@@ -126,9 +128,32 @@ def child_sa_rows(report: Report) -> list[ChildSaRow]:
     return rows
 
 
-def _owner(report: Report, a: str, b: str) -> tuple[IkeSaRecord | None, bool]:
+_Owners = tuple[list[float], list[IkeSaRecord]]
+
+
+def _owners(report: Report, a: str, b: str) -> _Owners:
+    """The IKE SAs between ``a`` and ``b`` at each time one of them could have set up a CHILD
+    SA, in time order; one SA alone at time -inf (it owns every flow between them)."""
     sas = [sa for sa in report.ike_sas if {sa.initiator[0], sa.responder[0]} == {a, b}]
-    return (sas[0], True) if len(sas) == 1 else (None, False)
+    if len(sas) == 1:
+        return [float("-inf")], sas
+    pairs = sorted(((t, sa) for sa in sas for t in child_setup_times(sa)), key=lambda x: x[0])
+    return [t for t, _ in pairs], [sa for _, sa in pairs]
+
+
+def _negotiation(sa: IkeSaRecord | None) -> str:
+    """Why a flow's CHILD SA was not seen negotiated: its IKE SA's exchanges were captured but
+    could not be read, or the capture does not hold them."""
+    if sa is not None and child_setup_times(sa) and not sa.keys_available:
+        return "encrypted (no keys)"
+    return "not in capture"
+
+
+def _owner_at(owners: _Owners, ts: float) -> IkeSaRecord | None:
+    """Of several IKE SAs between two hosts, the one that last set up CHILD SAs before a flow
+    with a new SPI started at ``ts`` (ESP starts after the exchange that created its SPI)."""
+    at = bisect.bisect_right(owners[0], ts)
+    return owners[1][at - 1] if at else None
 
 
 # Flows the other way scanned for the best time overlap; beyond this many (a flood of SPIs
@@ -161,7 +186,7 @@ def _unlinked(report: Report, flows: list[EspFlow]) -> list[ChildSaRow]:
     for v in ways.values():
         v.sort(key=lambda g: g.first_ts)
     starts = {k: [g.first_ts for g in v] for k, v in ways.items()}
-    owners: dict[tuple[str, str], tuple[IkeSaRecord | None, bool]] = {}
+    owners: dict[tuple[str, str], _Owners] = {}
     paired: set[int] = set()
     rows = []
     for f in flows:
@@ -173,8 +198,9 @@ def _unlinked(report: Report, flows: list[EspFlow]) -> list[ChildSaRow]:
         if g is not None:
             paired.add(id(g))
         if (f.src, f.dst) not in owners:
-            owners[(f.src, f.dst)] = _owner(report, f.src, f.dst)
-        sa, inferred = owners[(f.src, f.dst)]
+            owners[(f.src, f.dst)] = _owners(report, f.src, f.dst)
+        sa = _owner_at(owners[(f.src, f.dst)], min(f.first_ts, g.first_ts) if g else f.first_ts)
+        inferred = sa is not None
         owner = f.child_sa or (sa.key if sa else None)
         # Orient the row as the IKE SA is (initiator -> responder) when the owner is known.
         if sa is not None and f.src != sa.initiator[0] and g is not None:
@@ -186,7 +212,7 @@ def _unlinked(report: Report, flows: list[EspFlow]) -> list[ChildSaRow]:
             spi_out=f.spi,
             src=f.src,
             dst=f.dst,
-            state="seen, negotiation not in capture" if g else "seen one way, negotiation not in capture",
+            state=("seen" if g else "seen one way") + ", negotiation " + _negotiation(sa),
         )
         _fill(row, f, g)
         rows.append(row)

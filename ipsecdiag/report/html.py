@@ -123,9 +123,10 @@ def _ike_sa(i: int, sa: IkeSaRecord, t0: float | None, errors: set[str]) -> str:
             what = f"#{m.first_frame} {e.type} #{e.message_id} {'response' if m.is_response else 'request'} {who}"
             msgs.append(f"<li><details><summary>{_e(what)}</summary>{_details(message_details(m))}</details></li>")
     prop = proposal_short(sa.proposal) if sa.proposal else "-"
+    state = sa.state + (f", inferred from {sa.state_evidence}" if sa.state_basis == "inferred" else "")
     return (
         f'<section class="ike-sa" data-ike-sa="{_e(sa.key)}"><h3>IKE SA {i}: {_e(sa.initiator[0])} -> '
-        f"{_e(sa.responder[0])} (IKEv{sa.version}, {_e(sa.state)})</h3>"
+        f"{_e(sa.responder[0])} (IKEv{sa.version}, {_e(state)})</h3>"
         f"<p class=mono>SPIs {_e(sa.key)}; proposal {_e(prop)}; NAT-T {'yes' if sa.nat_seen else 'no'}</p>"
         f"{ladder_svg(sa, t0, errors)}"
         f"<details class=messages><summary>Messages and decrypted payloads</summary><ul>{''.join(msgs)}</ul></details>"

@@ -91,6 +91,8 @@ def _ike_sa(sa: IkeSaRecord) -> Json:
         "initiator": f"{sa.initiator[0]}:{sa.initiator[1]}",
         "responder": f"{sa.responder[0]}:{sa.responder[1]}",
         "state": sa.state,
+        "state_basis": sa.state_basis,
+        "state_evidence": sa.state_evidence or None,
         "proposal": sa.proposal,
         "offered": sa.offered,
         "nat_t": sa.nat_seen,

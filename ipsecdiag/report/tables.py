@@ -109,6 +109,8 @@ class IkeSaTable:
         t.add_column("Proposal")
         for i, sa in enumerate(self.r.ike_sas, 1):
             state = Text(sa.state, style=STATE_STYLE.get(sa.state, ""))
+            if sa.state_basis == "inferred":  # AUTH not read: what followed showed it (no keys)
+                state.append("\n(inferred)", style="dim")
             if sa.nat_seen:
                 state.append("\nNAT-T")
             t.add_row(

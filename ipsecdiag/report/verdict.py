@@ -45,6 +45,20 @@ def _failure(report: Report, f: Finding, n: int) -> str:
     return f"{who}: {why} ({f.id}), see finding {n}"
 
 
+def _inferred(report: Report) -> str:
+    """How many of the tunnels up were concluded without reading their AUTH payloads (no keys),
+    and from what when it is one: the verdict must not read as if it had seen them."""
+    up = [sa for sa in report.ike_sas if sa.state in ("established", "deleted")]
+    guessed = [sa for sa in up if sa.state_basis == "inferred"]
+    if not guessed:
+        return ""
+    if len(guessed) == 1:
+        ev = guessed[0].state_evidence
+        what = " from its ESP" if ev.startswith("ESP") else ": " + ev.split(";")[0].split(" (")[0]
+        return f" (inferred{what})" if len(up) == 1 else " (1 inferred without keys)"
+    return f" ({'all' if len(guessed) == len(up) else len(guessed)} inferred without keys)"
+
+
 def _traffic(report: Report) -> str:
     """Tunnels up and how ESP flowed: the healthy half of the verdict."""
     up = sum(1 for sa in report.ike_sas if sa.state == "established")
@@ -57,7 +71,7 @@ def _traffic(report: Report) -> str:
     elif up or closed:
         count = up + closed
         gone = " (closed by DELETE)" if closed == count else f" ({closed} closed)" if closed else ""
-        parts.append(_plural(count, "tunnel") + " up" + gone)
+        parts.append(_plural(count, "tunnel") + " up" + gone + _inferred(report))
     others = len(report.ike_sas) - up - closed
     if others == len(report.ike_sas) and others:
         parts.append(_plural(others, "IKE SA") + " not established")

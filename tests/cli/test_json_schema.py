@@ -38,6 +38,8 @@ IKE_SA = {
     "initiator": str,
     "responder": str,
     "state": str,
+    "state_basis": str,
+    "state_evidence": (str, None),
     "proposal": (dict, None),
     "exchanges": [EXCHANGE],
     "child_sas": [CHILD],
@@ -103,6 +105,9 @@ def test_report_follows_the_contract(cap: Path, with_keys: bool) -> None:
         assert sa["version"] in (1, 2)
         assert HEX16.match(sa["spi_i"]) and (sa["spi_r"] is None or HEX16.match(sa["spi_r"]))
         assert sa["state"] in ("established", "failed", "incomplete", "deleted")
+        assert sa["state_basis"] in ("seen", "inferred")
+        assert (sa["state_basis"] == "inferred") == bool(sa["state_evidence"])
+        assert sa["state_basis"] == "seen" or sa["state"] == "established"
         assert re.match(r"^[0-9a-f.:]+:\d+$", sa["initiator"]) and re.match(
             r"^[0-9a-f.:]+:\d+$", sa["responder"]
         )

@@ -28,7 +28,7 @@ def test_unnegotiated_flows_are_paired_and_owner_inferred() -> None:
     r = sample_report("ikev2-psk-ok", keyed=False)
     (row,) = child_sa_rows(r)
     assert row.ike_sa == r.ike_sas[0].key and row.ike_sa_inferred
-    assert row.state == "seen, negotiation not in capture"
+    assert row.state == "seen, negotiation encrypted (no keys)"  # IKE_AUTH captured, not read
     assert (row.packets_out, row.packets_in) == (10, 10)
 
 

@@ -35,7 +35,9 @@ def test_verdict_text(stem: str, text: str) -> None:
 
 def test_without_keys_the_clean_bill_says_what_was_not_read() -> None:
     v = verdict(sample_report("ikev2-psk-ok", keyed=False))
-    assert v.text.startswith("1 tunnel up, ESP both ways, no problem found (encrypted data not read: no keys")
+    assert v.text.startswith(
+        "1 tunnel up (inferred from its ESP), ESP both ways, no problem found (encrypted data not read: no keys"
+    )
     v = verdict(sample_report("ikev2-auth-failed", keyed=False))
     assert "no finding explains why" in v.text and "no problem found" not in v.text
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ...crypto.errors import UnsupportedAlgorithm
-from ...crypto.transforms import encr_spec, integ_spec
 from ...protocol.notify_data import parse_dpd_sequence
 from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report
+from ...reconstruction.sa_state import sk_message_size
 from ...wire import ikev1 as v1
-from ...wire.registry import EncrId, ExchangeType, IntegId
+from ...wire.registry import ExchangeType
 from ..base import Check, CheckContext
 from ..common import payloads_of, peer, role, same_peers
 from ..timeorder import sent_times
@@ -28,14 +27,7 @@ V1_PROBABLE_MIN = 3  # encrypted one-way IKEv1 INFORMATIONALs in a row that look
 
 def empty_sk_size(sa: IkeSaRecord) -> int | None:
     """Length of an IKEv2 message whose SK payload holds nothing (RFC 7296 §3.14)."""
-    p = sa.proposal or {}
-    try:
-        e = encr_spec(int(EncrId[p["encr"]]))
-        icv = e.icv_size if e.aead else integ_spec(int(IntegId[p["integ"]])).icv_size
-    except (KeyError, UnsupportedAlgorithm):
-        return None
-    block = max(e.block_size, 1)
-    return 28 + 4 + e.iv_size + block * ((1 + block - 1) // block) + icv
+    return sk_message_size(sa.proposal, 0)
 
 
 @dataclass

@@ -353,7 +353,7 @@ class EspFlowCheck(Check):
                 frames=[m.first_frame for _, m, _ in items],
                 ike_sa=sa.key,
                 severity=Severity.INFO,
-                title="IKE SA up but no ESP at all (no keys to confirm a CHILD SA)",
+                title="IKE_AUTH answered but no ESP at all (no keys to confirm a CHILD SA)",
                 explanation=(
                     f"IKE_AUTH was answered ({len(items)} IKE SA(s)) and the capture went on for up to "
                     f"{quiet:.0f} s, but no ESP between {sa.initiator[0]} and {sa.responder[0]} appears. "
