@@ -255,6 +255,7 @@ def _key_info(report: Report, rec: Reconstructor) -> None:
     it could: checks and renderers read them from the report."""
     report.key_notes = key_notes(rec.keys)
     report.key_records = key_refs(rec.keys)
+    report.key_formats = dict(rec.keys.formats)
 
 
 def run_checks(report: Report, checks: Iterable[Check], options: AnalysisOptions = DEFAULT_OPTIONS) -> None:

@@ -425,8 +425,10 @@ _ENTRIES = [
         "their contents (identities, traffic selectors, inner notifies, inner packets) are hidden.",
         "No key source given, or keys for other SAs.",
         'Supply keys with `--keys`: a strongSwan charon log at level 4 (`charondebug="ike 4, chd 4"` '
-        "or filelog `ike = 4` and `chd = 4`), `ip -s xfrm state` output for ESP, or Wireshark's "
-        "ikev2_decryption_table / esp_sa files.",
+        "or filelog `ike = 4` and `chd = 4`), a libreswan pluto log with "
+        '`plutodebug="crypt private"` (IKEv2 IKE SAs and CHILD SAs; pluto logs no IKEv1 IKE SA keys), '
+        "`ip -s xfrm state` output for ESP, or Wireshark's ikev2_decryption_table / "
+        "ikev1_decryption_table / esp_sa files.",
         "",
     ),
     CatalogueEntry(

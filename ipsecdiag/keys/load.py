@@ -162,4 +162,5 @@ def load_key_sources(paths: Iterable[str | Path]) -> KeyLoad:
         out.warnings.extend(res.warnings)
         out.notes.extend(res.notes)
     out.store.notes.extend(out.notes)
+    out.store.formats.update(out.formats)
     return out

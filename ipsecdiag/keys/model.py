@@ -230,6 +230,9 @@ class KeyStore:
         self._resolved: dict[str, IkeSaKeys] = {}
         # What the key sources said about themselves (no usable keys, cut keys, pending rekeys).
         self.notes: list[KeySourceNote] = []
+        # Each key source (file or directory, as given) -> the format it was read as ("pluto",
+        # "strongswan", ...): what a source cannot hold depends on it (pluto logs no IKEv1 IKE keys).
+        self.formats: dict[str, str] = {}
         for k in items:
             self.add(k)
 
@@ -262,6 +265,7 @@ class KeyStore:
         new._pending = list(self._pending)
         new._resolved = dict(self._resolved)
         new.notes = list(self.notes)
+        new.formats = dict(self.formats)
         return new
 
     def incomplete(self) -> list[IkeSaKeys | ChildSaKeys]:

@@ -424,6 +424,7 @@ class Report:
     # The key material (no key bytes): what the sources said about themselves, and each record.
     key_notes: list[KeyNote] = field(default_factory=list)
     key_records: list[KeyRef] = field(default_factory=list)
+    key_formats: dict[str, str] = field(default_factory=dict)  # key source -> format read as
 
     def worst_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)

@@ -155,6 +155,7 @@ def decrypt_range(shared: _Shared, rng: ByteRange, start: dict[FlowKey, SaState]
     stage = ExportStage(part, shared.use_ng, shared.keep_undecrypted, allow_pool=False, make_decryptor=make)
     opts = shared.options
     keys = shared.keys.copy()  # bindings made here stay in this pass
+    children = _child_keys(keys)
     rec = Reconstructor(Report(options=opts), keys, opts, decryption=stage.decryption)
     try:
         with open_range(shared.capture, rng) as cap:
@@ -181,10 +182,15 @@ def decrypt_range(shared: _Shared, rng: ByteRange, start: dict[FlowKey, SaState]
     tally(summary, rec.report.esp_flows, stage.kept)
     tracker = rec.esp
     flows = set(tracker.flows) if not tracker.overflow else set()
+    if problem is None and tracker.overflow:
+        problem = "more ESP flows than the tracker follows one by one"
+    if problem is None and _child_keys(keys) != children:
+        # ESP keys are the key files' today; should a pass ever add some, a range could not know.
+        problem = "ESP keys were added during the pass"
     return RangeOutcome(
         index=rng.index,
         part=str(part),
-        problem=problem if problem is not None else ("tracker overflow" if tracker.overflow else None),
+        problem=problem,
         carried=carried,
         flows={(int.from_bytes(k[0], "big"), k[1], k[2], k[3], k[4]) for k in flows},
         traces={k: SaTrace(d.start, d.state, d.calls, d.prefix) for k, d in traced},
@@ -192,6 +198,10 @@ def decrypt_range(shared: _Shared, rng: ByteRange, start: dict[FlowKey, SaState]
         written=summary.written,
         kept=summary.kept,
     )
+
+
+def _child_keys(keys: KeyStore) -> list[int]:
+    return [id(k) for k in keys if isinstance(k, ChildSaKeys)]
 
 
 def _worker(shared: _Shared, rng: ByteRange) -> RangeOutcome:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from ...reconstruction.model import Finding
 from ..base import Check, CheckContext
+from ..keyadvice import PLUTO_V1_FIX, pluto_v1_gap
 
 
 class MissingKeysCheck(Check):
@@ -36,9 +37,14 @@ class MissingKeysCheck(Check):
             ev.append(f"… and {len(esp) - 20} more ESP SPIs")
         if not ev:
             return
+        gap = pluto_v1_gap(r)  # keys given, but from a source that cannot hold these
         yield self.finding(
             "missing-keys",
             frames=frames,
-            evidence=ev,
+            evidence=ev + ([gap.evidence] if gap else []),
+            cause="No keys for these SAs in the sources given; a libreswan pluto log never holds IKEv1 IKE SA keys."
+            if gap
+            else None,
+            remediation=PLUTO_V1_FIX if gap else None,
             data={"ike_sas": ike_spis, "esp_spis": [f"{f.spi:08x}" for f in esp]},
         )

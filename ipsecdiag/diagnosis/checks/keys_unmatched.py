@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from ...reconstruction.model import Finding, Report
 from ..base import Check, CheckContext
+from ..keyadvice import PLUTO_V1_FIX, pluto_v1_gap
+from ..knowledge import CATALOGUE
 
 SHOWN = 10  # SPIs listed per side
 
@@ -40,9 +42,15 @@ class UnmatchedKeysCheck(Check):
             return
         keys = [f"{k.kind.upper()} {k.spi} ({k.source})" for k in r.key_records]
         n = len(r.key_records)
+        gap = pluto_v1_gap(r)  # the IKEv1 SAs could not match: pluto never logs their keys
         yield self.finding(
             "keys-unmatched",
             title=f"{n} key record(s) loaded, none matches an SA here",
-            evidence=[_listed("keys", keys), _listed("capture", capture)],
+            evidence=[_listed("keys", keys), _listed("capture", capture)] + ([gap.evidence] if gap else []),
+            remediation=f"{CATALOGUE['keys-unmatched'].remediation} {PLUTO_V1_FIX}" if gap else None,
+            cause="The key source is a libreswan pluto log, which never holds IKEv1 IKE SA keys; the "
+            "CHILD SA keys in it are for other SPIs (another session or host, or rekeyed since)."
+            if gap
+            else None,
             data={"key_spis": [k.spi for k in r.key_records], "capture": capture[:100]},
         )
