@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity
+from ..wire.registry import ExchangeType
 from .childsa import child_sa_rows
 
 
@@ -28,6 +29,15 @@ def _plural(n: int, word: str) -> str:
 
 def _sa_of(report: Report, f: Finding) -> IkeSaRecord | None:
     return next((sa for sa in report.ike_sas if sa.key == f.ike_sa), None) if f.ike_sa else None
+
+
+def _explained(f: Finding, fs: list[Finding]) -> bool:
+    """``f`` is a consequence another finding explains (``explains``, same IKE SA when both
+    name one: the rule the ranking groups them by)."""
+    return any(
+        g is not f and f.id in g.explains and (g.ike_sa is None or f.ike_sa is None or g.ike_sa == f.ike_sa)
+        for g in fs
+    )
 
 
 def _failure(report: Report, f: Finding, n: int) -> str:
@@ -59,20 +69,55 @@ def _inferred(report: Report) -> str:
     return f" ({'all' if len(guessed) == len(up) else len(guessed)} inferred without keys)"
 
 
+def _childless(sa: IkeSaRecord, owned: set[str]) -> bool:
+    """The capture shows that this IKE SA set up no CHILD SA (a tunnel is a CHILD SA): IKEv2
+    with its IKE_AUTH response read (a refused CHILD SA, RFC 7296 §2.21.2, leaves the IKE SA
+    up) and no CREATE_CHILD_SA left unread; IKEv1 without a completed Quick Mode (its exchange
+    type is in the clear header). No ESP of its own either."""
+    if sa.child_sas or sa.key in owned:
+        return False
+    if sa.version == 1:
+        p1 = any(e.message_id == 0 for e in sa.exchanges)
+        return p1 and not any(e.type == "QUICK_MODE" and len(e.messages) >= 2 for e in sa.exchanges)
+    auth = [e for e in sa.exchanges if e.exchange_type == ExchangeType.IKE_AUTH and e.response is not None]
+    unread = [
+        e
+        for e in sa.exchanges
+        if e.exchange_type == ExchangeType.CREATE_CHILD_SA and e.response is not None and not e.response.decrypted
+    ]
+    return bool(auth) and all(e.response is not None and e.response.decrypted for e in auth) and not unread
+
+
+def _closed(n: int, closed: int) -> str:
+    return " (closed by DELETE)" if closed == n else f" ({closed} closed)" if closed else ""
+
+
 def _traffic(report: Report) -> str:
-    """Tunnels up and how ESP flowed: the healthy half of the verdict."""
-    up = sum(1 for sa in report.ike_sas if sa.state == "established")
-    closed = sum(1 for sa in report.ike_sas if sa.state == "deleted")
+    """Tunnels up and how ESP flowed: the healthy half of the verdict. A tunnel is an IKE SA
+    with a CHILD SA: one whose CHILD SA was refused is "IKE SA up, no CHILD SA"; one whose
+    liveness checks went unanswered (dpd-timeout) is lost, not up."""
+    lost = {f.ike_sa for f in report.findings if f.id == "dpd-timeout" and f.ike_sa}
+    owned = {r.ike_sa for r in child_sa_rows(report) if r.ike_sa}
+    live = [sa for sa in report.ike_sas if sa.state in ("established", "deleted")]
+    bare = [sa for sa in live if sa.key not in lost and _childless(sa, owned)]
+    tunnels = [sa for sa in live if sa.key not in lost and sa not in bare]
+    up = len(live)
     parts = []
     # First requests never answered that a flood or scan summary counts instead of IKE SAs.
     summarised = sum(h.requests for h in report.half_open)
     if not report.ike_sas and not summarised:
         parts.append("no IKE in capture")
-    elif up or closed:
-        count = up + closed
-        gone = " (closed by DELETE)" if closed == count else f" ({closed} closed)" if closed else ""
-        parts.append(_plural(count, "tunnel") + " up" + gone + _inferred(report))
-    others = len(report.ike_sas) - up - closed
+    if tunnels:
+        closed = sum(1 for sa in tunnels if sa.state == "deleted")
+        parts.append(_plural(len(tunnels), "tunnel") + " up" + _closed(len(tunnels), closed) + _inferred(report))
+    if bare:
+        closed = sum(1 for sa in bare if sa.state == "deleted")
+        what = "IKE SA up, no CHILD SA" if len(bare) == 1 else f"{len(bare)} IKE SAs up, no CHILD SA"
+        parts.append(what + _closed(len(bare), closed))
+    if lost & {sa.key for sa in live}:
+        n = len(lost & {sa.key for sa in live})
+        parts.append(f"{_plural(n, 'tunnel')} lost (peer stopped answering)")
+    others = len(report.ike_sas) - up
     if others == len(report.ike_sas) and others:
         parts.append(_plural(others, "IKE SA") + " not established")
     elif others:
@@ -86,8 +131,12 @@ def _traffic(report: Report) -> str:
         one_way = sum(1 for r in rows if not (r.packets_in and r.packets_out))
         if not one_way:
             parts.append("ESP both ways")
-        else:
+        elif any(f.id == "esp-one-way" for f in report.findings):
             parts.append(f"ESP one way only on {one_way} of {_plural(len(rows), 'CHILD SA')}")
+        else:
+            # esp-one-way declined to judge (too few packets, or too little capture after them
+            # for the replies): say what was seen, not that it is a problem no finding carries
+            parts.append(f"ESP seen one way on {one_way} of {_plural(len(rows), 'CHILD SA')} (too little to judge)")
     return ", ".join(parts)
 
 
@@ -105,8 +154,10 @@ def verdict(report: Report) -> Verdict:
     if errors:
         n = errors[0]
         text = _failure(report, fs[n - 1], n)
-        if len(errors) > 1:
-            text += f" (+{_plural(len(errors) - 1, 'more error')})"
+        # a consequence another finding explains is listed, but is not another problem
+        more = [i for i in errors[1:] if not _explained(fs[i - 1], fs)]
+        if more:
+            text += f" (+{_plural(len(more), 'more error')})"
         up = any(sa.state in ("established", "deleted") for sa in report.ike_sas)
         return Verdict(f"{text}; {head}" if up or report.esp_flows else text, Severity.ERROR, n)
     if warnings:

@@ -24,7 +24,7 @@ from ipsecdiag.report.verdict import verdict
         (
             "ikev2-ts-unacceptable",
             "CHILD SA of IKE SA 192.0.2.2 -> 198.51.100.2 failed: TS_UNACCEPTABLE (ts-unacceptable), "
-            "see finding 1; 1 tunnel up (closed by DELETE), no ESP",
+            "see finding 1; IKE SA up, no CHILD SA (closed by DELETE), no ESP",
         ),
         ("ikev2-invalid-ke", "1 tunnel up (closed by DELETE), ESP both ways; 1 warning: ke-group-mismatch, see finding 1"),
     ],

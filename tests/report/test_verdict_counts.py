@@ -1,0 +1,73 @@
+"""What the verdict counts: a tunnel is a CHILD SA (an IKE SA whose only CHILD SA was refused is
+not a tunnel up), an IKE SA whose peer stopped answering its liveness checks is not up, a
+consequence another finding explains is not one more error, and an ESP direction nobody judged
+is not stated as a problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from corpus import CORPUS
+from report_samples import sample_report
+
+from ipsecdiag.keys.model import KeyStore
+from ipsecdiag.pipeline import analyze_capture
+from ipsecdiag.reconstruction.model import Finding, IkeSaRecord, Report, Severity
+from ipsecdiag.report.verdict import verdict
+
+
+@pytest.mark.parametrize(("stem", "notify"), [("ikev2-ts-unacceptable", "TS_UNACCEPTABLE"), ("ikev2-child-no-proposal", "NO_PROPOSAL_CHOSEN")])
+def test_refused_child_sa_is_no_tunnel(stem: str, notify: str) -> None:
+    # IKE_AUTH decrypted: the IKE SA came up (RFC 7296 §2.21.2), its only CHILD SA was refused,
+    # then the initiator deleted the IKE SA
+    text = verdict(sample_report(stem)).text
+    assert f"failed: {notify}" in text
+    assert "tunnel up" not in text
+    assert text.endswith("; IKE SA up, no CHILD SA (closed by DELETE), no ESP")
+
+
+def test_tunnels_still_counted_with_a_child_sa() -> None:
+    assert verdict(sample_report("ikev2-psk-ok")).text.startswith("1 tunnel up (closed by DELETE), ESP both ways")
+    # without keys the IKE_AUTH's CHILD SA cannot be read: its ESP shows it
+    assert verdict(sample_report("ikev2-psk-ok", keyed=False)).text.startswith("1 tunnel up (inferred")
+
+
+def _sa(key: str) -> IkeSaRecord:
+    sa = IkeSaRecord(2, bytes.fromhex(key), bytes(8), ("192.0.2.2", 4500), ("198.51.100.2", 4500))
+    sa.state = "established"
+    return sa
+
+
+def test_dead_peer_sa_is_lost_not_up() -> None:
+    sa = _sa("0102030405060708")
+    dpd = Finding("dpd-timeout", Severity.ERROR, "Dead peer: liveness checks unanswered", "", "", ike_sa=sa.key)
+    text = verdict(Report(ike_sas=[sa], findings=[dpd])).text
+    assert "tunnel up" not in text and "1 tunnel lost (peer stopped answering)" in text
+    # without the finding the same SA is a tunnel up (nothing decrypted says it has no CHILD SA)
+    assert "1 tunnel up" in verdict(Report(ike_sas=[_sa("0102030405060708")])).text
+
+
+def test_consequence_is_not_another_error() -> None:
+    r = sample_report("ikev2-frag-blackhole")
+    ids = [f.id for f in r.findings]
+    assert ids[:2] == ["ike-fragment-loss", "ike-unanswered"] and "ike-unanswered" in r.findings[0].explains
+    assert "more error" not in verdict(r).text
+    # a second error that nothing explains is still counted
+    other = Finding("auth-failed", Severity.ERROR, "Authentication failed", "", "", ike_sa="ffff/0000")
+    r2 = Report(ike_sas=r.ike_sas, esp_flows=r.esp_flows, findings=[*r.findings, other])
+    assert verdict(r2).text.endswith("see finding 1 (+1 more error)")
+
+
+def test_one_way_esp_stated_only_when_a_finding_says_so() -> None:
+    judged = sample_report("esp-one-way")
+    assert any(f.id == "esp-one-way" for f in judged.findings)
+    assert "ESP one way only on" in verdict(judged).text
+    path = CORPUS / "external" / "tcpdump" / "isakmp4500.pcap"
+    if not path.is_file():
+        pytest.skip(f"{path} not present (shared corpus)")
+    # all-zero timestamps: esp-one-way cannot tell replies still on their way, so it declines
+    r = analyze_capture(Path(path), keys=KeyStore())
+    assert not any(f.id == "esp-one-way" for f in r.findings)
+    text = verdict(r).text
+    assert "ESP one way only" not in text and "ESP seen one way on 1 of 1 CHILD SA (too little to judge)" in text
