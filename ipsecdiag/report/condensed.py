@@ -119,15 +119,15 @@ def group_findings(shown: list[tuple[int, Finding]]) -> list[FindingGroup]:
     return list(groups.values())
 
 
-def brief_line(grid: Table, g: FindingGroup, *, first_only: bool = False) -> None:
-    """One line for a group (a row of a three-column grid): numbers (``first_only``: the
-    first, as the detailed findings around it are numbered), severity, id, how many, title
-    and the first frames."""
+def brief_line(grid: Table, g: FindingGroup) -> None:
+    """One line for a group (a row of a three-column grid): its members' numbers (a verdict or
+    an ``explains`` may name any of them, so the first alone would hide the others), severity,
+    id, how many, title and the first frames."""
     f = g.first
     frames = [n for _, m in g.members for n in m.frames[:3]][:3]
     more = len(g.members) > 1 or len(f.frames) > 3
     where = f" (frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))}{', ...' if more else ''})"
-    label = f"{g.numbers[0]}." if len(g.members) == 1 or first_only else ranges(g.numbers)
+    label = f"{g.numbers[0]}." if len(g.members) == 1 else ranges(g.numbers)
     count = f" x{len(g.members)}" if len(g.members) > 1 else ""
     text = Text(f"[{f.id}]", style="bold") + Text(f"{count} {f.title}" + (where if frames else ""))
     grid.add_row(label, Text(f"{f.severity.label.upper():7}", style=SEV_STYLE[f.severity]), text)
@@ -227,7 +227,7 @@ def condensed_findings(
                 if grid is None:
                     grid = brief_grid("left")
                     parts.append(grid)
-                brief_line(grid, g, first_only=True)
+                brief_line(grid, g)
             else:
                 grid = None
                 parts.extend(group_detail(g, width))
