@@ -55,18 +55,16 @@ def _failure(report: Report, f: Finding, n: int) -> str:
     return f"{who}: {why} ({f.id}), see finding {n}"
 
 
-def _inferred(report: Report) -> str:
-    """How many of the tunnels up were concluded without reading their AUTH payloads (no keys),
-    and from what when it is one: the verdict must not read as if it had seen them."""
-    up = [sa for sa in report.ike_sas if sa.state in ("established", "deleted")]
-    guessed = [sa for sa in up if sa.state_basis == "inferred"]
+def _inferred(sas: list[IkeSaRecord]) -> str:
+    """How many of these IKE SAs were concluded up without reading their AUTH payloads (no keys),
+    and from what when it is the only one: the verdict must not read as if it had seen them."""
+    guessed = [sa for sa in sas if sa.state_basis == "inferred"]
     if not guessed:
         return ""
-    if len(guessed) == 1:
+    if len(sas) == 1:
         ev = guessed[0].state_evidence
-        what = " from its ESP" if ev.startswith("ESP") else ": " + ev.split(";")[0].split(" (")[0]
-        return f" (inferred{what})" if len(up) == 1 else " (1 inferred without keys)"
-    return f" ({'all' if len(guessed) == len(up) else len(guessed)} inferred without keys)"
+        return "inferred from its ESP" if ev.startswith("ESP") else "inferred: " + ev.split(";")[0].split(" (")[0]
+    return f"{'all' if len(guessed) == len(sas) else len(guessed)} inferred without keys"
 
 
 def _childless(sa: IkeSaRecord, owned: set[str]) -> bool:
@@ -109,14 +107,18 @@ def _traffic(report: Report) -> str:
         parts.append("no IKE in capture")
     if tunnels:
         closed = sum(1 for sa in tunnels if sa.state == "deleted")
-        parts.append(_plural(len(tunnels), "tunnel") + " up" + _closed(len(tunnels), closed) + _inferred(report))
+        guessed = _inferred(tunnels)
+        parts.append(
+            _plural(len(tunnels), "tunnel") + " up" + _closed(len(tunnels), closed) + (f" ({guessed})" if guessed else "")
+        )
     if bare:
         closed = sum(1 for sa in bare if sa.state == "deleted")
         what = "IKE SA up, no CHILD SA" if len(bare) == 1 else f"{len(bare)} IKE SAs up, no CHILD SA"
         parts.append(what + _closed(len(bare), closed))
     if lost & {sa.key for sa in live}:
         n = len(lost & {sa.key for sa in live})
-        parts.append(f"{_plural(n, 'tunnel')} lost (peer stopped answering)")
+        guessed = _inferred([sa for sa in live if sa.key in lost])
+        parts.append(f"{_plural(n, 'tunnel')} lost (peer stopped answering{'; up ' + guessed if guessed else ''})")
     others = len(report.ike_sas) - up
     if others == len(report.ike_sas) and others:
         parts.append(_plural(others, "IKE SA") + " not established")

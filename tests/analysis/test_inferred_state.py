@@ -202,3 +202,20 @@ def test_esp_of_an_older_tunnel_is_not_evidence_for_a_newer_ike_sa() -> None:
     c.esp(3.1, 0xC0000032, from_initiator=False)
     r = c.report()
     assert _sa(r, 0xB8).state == "established" and _sa(r, 0xB0).state == "established"
+
+
+def test_a_dead_peer_after_esp_reads_as_a_tunnel_lost_that_was_up() -> None:
+    """The strongSwan dead-peer recording without keys (docs/failures/liveness.md): ESP both
+    ways, then a liveness check retransmitted unanswered, then a new IKE_SA_INIT nobody answers."""
+    c = Capture()
+    spis = c.setup(0.0, 0xD0)
+    c.esp(0.01, 0xC0000041, from_initiator=True)
+    c.esp(0.012, 0xC0000042, from_initiator=False)
+    for at in (2.0, 3.0, 4.4, 6.36):
+        c.ike(at, spis, X.INFORMATIONAL, 2, from_initiator=True, response=False, sk=EMPTY_SK)
+    c.setup(9.1, 0xE0, answered_auth=False)
+    r = c.report()
+    assert (_sa(r, 0xD0).state, _sa(r, 0xD0).state_basis) == ("established", "inferred")
+    text = verdict(r).text
+    assert "dpd-timeout" in text and "1 tunnel lost (peer stopped answering; up inferred from its ESP)" in text
+    assert ", 1 of 2 IKE SAs not established" in text  # only the unanswered retry
