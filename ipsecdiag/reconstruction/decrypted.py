@@ -12,7 +12,7 @@ from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.registry import ExchangeType, ProtocolId, V1EncapMode, V1IpsecAttr, V1ProtocolId, name_of
 from .model import ChildSaRecord, ExchangeRecord, IkeSaRecord, MessageRecord
-from .proposals import proposal_dict_v2
+from .proposals import ipsec_transform_dict_v1, proposal_dict_v2
 
 if TYPE_CHECKING:
     from .ike_sas import IkeReconstructor
@@ -168,10 +168,12 @@ def _child_from_quick_mode(sa: IkeSaRecord, ex: ExchangeRecord, resp: MessageRec
             spi_i=spi_i,
             spi_r=int.from_bytes(cp.spi, "big"),
             mode=mode,
-            proposal={
-                "protocol": name_of(V1ProtocolId, cp.protocol_id),
-                "summary": v1.v1_transform_summary(cp.protocol_id, t) if t is not None else "",
-            },
+            proposal=(
+                ipsec_transform_dict_v1(cp.protocol_id, t)
+                | {"summary": v1.v1_transform_summary(cp.protocol_id, t)}
+                if t is not None
+                else {"protocol": name_of(V1ProtocolId, cp.protocol_id), "summary": ""}
+            ),
             protocol="AH" if cp.protocol_id == V1ProtocolId.PROTO_IPSEC_AH else "ESP",
             created_in="QUICK_MODE",
             created_frame=resp.first_frame,

@@ -64,9 +64,69 @@ def proposal_dicts_v1_all(p: v1.V1Proposal) -> list[Json]:
             if q["life_seconds"]:
                 d["life_seconds"] = q["life_seconds"]
         else:
-            d = {"protocol": name_of(V1ProtocolId, p.protocol_id)}
+            d = ipsec_transform_dict_v1(p.protocol_id, t)
         d["summary"] = v1_transform_summary(p.protocol_id, t)
         if p.spi:
             d["spi"] = p.spi.hex()
         out.append(d)
     return out
+
+
+def ipsec_transform_dict_v1(protocol_id: int, t: v1.V1Transform) -> Json:
+    """An IKEv1 ESP/AH/IPCOMP transform in the keys of an IKEv2 proposal dict (``encr``,
+    ``encr_key_bits``, ``integ``, ``ke``, ``esn``) plus what IKEv1 negotiates as SA attributes
+    (RFC 2407 §4.5): ``mode`` (tunnel/transport) and ``encap`` (udp for the RFC 3947 UDP-
+    Encapsulated modes and their draft values, else none), and the lifetimes. Names are the
+    IKEv1 registry's (``ESP_AES_CBC``, ``HMAC_SHA2_256``)."""
+    from ..wire.registry import (
+        EsnId,
+        KeGroup,
+        V1AhTransformId,
+        V1EncapMode,
+        V1EspTransformId,
+        V1IpcompTransformId,
+        V1IpsecAttr,
+        V1IpsecAuthAlg,
+        V1LifeType,
+        V1ProtocolId,
+    )
+
+    d: Json = {"protocol": {V1ProtocolId.PROTO_IPSEC_ESP: "ESP", V1ProtocolId.PROTO_IPSEC_AH: "AH"}.get(
+        protocol_id, name_of(V1ProtocolId, protocol_id)
+    )}
+    if protocol_id == V1ProtocolId.PROTO_IPSEC_ESP:
+        d["encr"] = name_of(V1EspTransformId, t.transform_id)
+    elif protocol_id == V1ProtocolId.PROTO_IPSEC_AH:
+        d["ah_transform"] = name_of(V1AhTransformId, t.transform_id)
+    elif protocol_id == V1ProtocolId.PROTO_IPCOMP:
+        d["ipcomp"] = name_of(V1IpcompTransformId, t.transform_id)
+    life_type = V1LifeType.SECONDS
+    for a in t.attributes:
+        v = a.int_value
+        if a.type == V1IpsecAttr.KEY_LENGTH:
+            d["encr_key_bits"] = v
+        elif a.type == V1IpsecAttr.AUTHENTICATION_ALGORITHM:
+            d["integ"] = name_of(V1IpsecAuthAlg, v)
+        elif a.type == V1IpsecAttr.GROUP_DESCRIPTION:  # PFS (RFC 2409 §5.5)
+            d["ke"] = name_of(KeGroup, v)
+        elif a.type == V1IpsecAttr.EXTENDED_SEQUENCE_NUMBER:  # RFC 4304 §2
+            d["esn"] = name_of(EsnId, v)
+        elif a.type == V1IpsecAttr.ENCAPSULATION_MODE:
+            udp = v in (
+                V1EncapMode.UDP_TUNNEL,
+                V1EncapMode.UDP_TRANSPORT,
+                V1EncapMode.UDP_TUNNEL_DRAFT,
+                V1EncapMode.UDP_TRANSPORT_DRAFT,
+            )
+            transport = v in (V1EncapMode.TRANSPORT, V1EncapMode.UDP_TRANSPORT, V1EncapMode.UDP_TRANSPORT_DRAFT)
+            d["mode"] = "transport" if transport else "tunnel" if v in (
+                V1EncapMode.TUNNEL,
+                V1EncapMode.UDP_TUNNEL,
+                V1EncapMode.UDP_TUNNEL_DRAFT,
+            ) else name_of(V1EncapMode, v)
+            d["encap"] = "udp" if udp else "none"
+        elif a.type == V1IpsecAttr.SA_LIFE_TYPE:
+            life_type = v
+        elif a.type == V1IpsecAttr.SA_LIFE_DURATION:  # applies to the Life Type before it
+            d["life_kilobytes" if life_type == V1LifeType.KILOBYTES else "life_seconds"] = v
+    return d

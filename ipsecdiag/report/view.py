@@ -180,7 +180,7 @@ def proposal_short(p: dict[str, str] | None) -> str:
         v = p.get(k)
         if not v or v == "NONE":
             continue
-        v = str(v).removeprefix("ENCR_").removeprefix("AUTH_")
+        v = str(v).removeprefix("ENCR_").removeprefix("AUTH_").removeprefix("ESP_")  # ESP_: IKEv1 names
         if k == "encr" and p.get("encr_key_bits"):
             v += f"_{p['encr_key_bits']}"
         parts.append(v)
