@@ -148,6 +148,19 @@ _ENTRIES = [
         "RFC 3948, RFC 7296 §2.23",
     ),
     CatalogueEntry(
+        "ike-redirected",
+        INFO,
+        "IKE SA redirected to another gateway (REDIRECT)",
+        "The responder answered IKE_SA_INIT with a REDIRECT notify naming another gateway: the "
+        "client is to start again there (a deliberate hand-off, not a failure).",
+        "A gateway cluster balancing its load, a gateway taken down for maintenance, or a gateway "
+        "that serves this client elsewhere (strongSwan redirect plugins, RFC 5685 load balancers).",
+        "Nothing to fix on the redirecting gateway. If the IKE SA with the new gateway fails, "
+        "diagnose that one; a client that does not follow redirects must announce no "
+        "REDIRECT_SUPPORTED.",
+        "RFC 5685 §3, §4",
+    ),
+    CatalogueEntry(
         "nat-detected",
         INFO,
         "NAT between the peers",

@@ -4,12 +4,14 @@ An initiator that retries, a gateway that keeps rejecting, a scanner, or the sam
 on every rekeyed IKE SA makes the checks report the same thing once per IKE SA. After the checks
 have run, findings with the same id, the same two peers (addresses of the IKE SA they name) and
 the same cause are merged into one that says how many attempts there were, which IKE SAs, their
-frames and the first and last time (``data["attempts"]``). This step is generic: no check needs to
-know about it. Findings that name no IKE SA are left alone (they are already per flow or global).
+frames and the first and last time (``data["attempts"]``). A finding whose words are about one
+side only (an initiator behind NAT, whichever gateway it talks to) merges over that side, with the
+same explanation. This step is generic: no check needs to know about it. Findings that name no IKE SA are left alone (they are already per flow or global).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from ..reconstruction.model import Finding, IkeSaRecord, Report, utc_datetime
@@ -20,6 +22,23 @@ SHOWN = 5
 
 def _peers(sa: IkeSaRecord) -> tuple[str, str]:
     return (sa.initiator[0], sa.responder[0])
+
+
+def _names(text: str, addr: str) -> bool:
+    return re.search(rf"(?<![\w.:]){re.escape(addr)}(?![\w])", text) is not None
+
+
+def _about(f: Finding, sa: IkeSaRecord) -> tuple[str, str]:
+    """The peers a finding speaks of: both, or one side only when its words name that side's
+    address and not the other's (the initiator behind NAT, whichever gateway it talks to). A
+    one-sided finding repeats across the other side's peers only with the same explanation."""
+    ini, resp = _peers(sa)
+    text = " ".join((f.title, f.explanation, f.remediation))
+    if _names(text, ini) and not _names(text, resp) and ini != resp:
+        return (ini, "")
+    if _names(text, resp) and not _names(text, ini) and ini != resp:
+        return ("", resp)
+    return (ini, resp)
 
 
 def _span(sa: IkeSaRecord) -> tuple[float, float]:
@@ -44,7 +63,8 @@ def merge_repeats(report: Report, findings: list[Finding]) -> list[Finding]:
         if sa is None:
             order.append(f)
             continue
-        key = (f.id, _peers(sa), f.cause, f.title)
+        about = _about(f, sa)
+        key = (f.id, about, f.cause, f.title if about == _peers(sa) else f.title + "\0" + f.explanation)
         if key not in groups:
             groups[key] = []
             order.append(key)
@@ -71,6 +91,14 @@ def _merged(group: list[Finding], sas: dict[str, IkeSaRecord]) -> Finding:
     t0, t1 = min(s for s, _ in spans), max(e for _, e in spans)
     ini, resp = _peers(sas[first.ike_sa or ""])
     keys = list(dict.fromkeys(f.ike_sa or "" for f in group))
+    inis = list(dict.fromkeys(_peers(sas[k])[0] for k in keys))
+    resps = list(dict.fromkeys(_peers(sas[k])[1] for k in keys))
+    if len(resps) > 1:  # one-sided (see _about): the initiator with each of the responders
+        between = f"of {ini} (with {', '.join(resps)})"
+    elif len(inis) > 1:
+        between = f"of {resp} (with {', '.join(inis)})"
+    else:
+        between = f"between {ini} and {resp}"
     attempts = [
         {"ike_sa": f.ike_sa, "frames": f.frames, "first_time": _time(s), "severity": f.severity.label}
         for f, (s, _) in zip(group, spans, strict=True)
@@ -81,7 +109,7 @@ def _merged(group: list[Finding], sas: dict[str, IkeSaRecord]) -> Finding:
     )
     more = f" and {len(keys) - SHOWN} more" if len(keys) > SHOWN else ""
     summary = (
-        f"repeated in {len(keys)} IKE SAs between {ini} and {resp}, first {_time(t0)}, last {_time(t1)}: "
+        f"repeated in {len(keys)} IKE SAs {between}, first {_time(t0)}, last {_time(t1)}: "
         f"{shown}{more}"
     )
     data = dict(first.data)

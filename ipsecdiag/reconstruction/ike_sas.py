@@ -477,8 +477,7 @@ class IkeReconstructor:
         for sa in self.sas:
             in_time_order(sa)
         _infer_rekeys(self.sas)
-        for sa in self.sas:
-            _settle_state(sa)
+        settle_states(self.sas)
         return self.sas
 
     def snapshot(self) -> list[IkeSaRecord]:
@@ -493,8 +492,7 @@ class IkeReconstructor:
         for sa in sas:
             in_time_order(sa)
         _infer_rekeys(sas)
-        for sa in sas:
-            _settle_state(sa)
+        settle_states(sas)
         return sas
 
 
@@ -683,11 +681,45 @@ _CHILD_ONLY_ERRORS = frozenset(
 )
 
 
-def _settle_state(sa: IkeSaRecord) -> None:
-    """Decide established/failed/incomplete/deleted from what the capture shows."""
+def settle_states(sas: list[IkeSaRecord], end: float | None = None) -> None:
+    """Settle every SA's state. ``end``: when the capture ended, once known (the report's last
+    record time): a request sent within ``IN_FLIGHT_SECONDS`` of it and not retransmitted may
+    still be answered, so an SA waiting on it is incomplete, not failed. Without ``end`` (the
+    reconstructor alone does not know it) such an SA reads failed until settled again with it."""
+    by_key = {sa.key: sa for sa in sas}
+    for sa in sas:
+        if end is None or sa.state == "failed":
+            _settle_state(sa, by_key, end)
+
+
+def _in_flight(e: ExchangeRecord, end: float | None) -> bool:
+    return end is not None and e.unanswered and not e.unanswered_at(end)
+
+
+def _rekey_evidence(sa: IkeSaRecord, by_key: dict[str, IkeSaRecord]) -> str:
+    """Which answered CREATE_CHILD_SA of its parent created a rekeyed IKE SA (the last one
+    answered before the new SA's first message, as _infer_rekeys links them)."""
+    parent = by_key.get(sa.rekeyed_from or "")
+    what = f"created by rekey of IKE SA {sa.rekeyed_from}"
+    if parent is None:
+        return what
+    ccs = [
+        e
+        for e in parent.exchanges
+        if e.exchange_type == ExchangeType.CREATE_CHILD_SA and e.response is not None and e.response.ts <= sa.first_ts
+    ]
+    if not ccs:
+        return what
+    e = max(ccs, key=lambda x: x.response.ts if x.response else 0.0)
+    frames = [m.first_frame for m in (e.request, e.response) if m is not None]
+    return f"{what} (its CREATE_CHILD_SA at frame{'s' if len(frames) > 1 else ''} {', '.join(map(str, frames))})"
+
+
+def _settle_state(sa: IkeSaRecord, by_key: dict[str, IkeSaRecord] | None = None, end: float | None = None) -> None:
+    """Decide established/failed/incomplete/deleted/redirected from what the capture shows."""
     sa.state_basis, sa.state_evidence = "seen", ""
     if sa.version == 1:
-        _settle_v1(sa)
+        _settle_v1(sa, end)
         return
     init = [e for e in sa.exchanges if e.exchange_type == ExchangeType.IKE_SA_INIT]
     auth = [e for e in sa.exchanges if e.exchange_type == ExchangeType.IKE_AUTH]
@@ -750,8 +782,13 @@ def _settle_state(sa: IkeSaRecord) -> None:
                 auth_failed = True
                 auth_ok = False
     if not ok_init and init:
+        if any("REDIRECT" in e.response.notifies for e in init if e.response is not None):
+            # RFC 5685 §3: the gateway hands the client to another one, a deliberate step
+            sa.state = "redirected"
+            return
         any_resp = any(e.response is not None for e in init)
-        sa.state = "failed" if any_resp or any(e.unanswered for e in init) else "incomplete"
+        lost = any(e.unanswered and not _in_flight(e, end) for e in init)
+        sa.state = "failed" if any_resp or lost else "incomplete"
         return
     if auth_failed:
         sa.state = "failed"  # a Delete that follows the failure does not make it a closed tunnel
@@ -759,16 +796,22 @@ def _settle_state(sa: IkeSaRecord) -> None:
         sa.state = "deleted"
     elif auth_ok:
         sa.state = "established"
+    elif not init and not auth and sa.rekeyed_from is not None:
+        # created by its parent's answered CREATE_CHILD_SA (RFC 7296 §1.3.2), which set it up:
+        # it has no IKE_SA_INIT or IKE_AUTH of its own
+        sa.state = "established"
+        if sa.rekey_inferred:  # the link itself is from timing (no decrypted CREATE_CHILD_SA)
+            sa.state_basis, sa.state_evidence = "inferred", _rekey_evidence(sa, by_key or {})
     elif (evidence := later_exchange_evidence(sa)) is not None:
         # AUTH not read, but only an established IKE SA has such exchanges (sa_state.py)
         sa.state, sa.state_basis, sa.state_evidence = "established", "inferred", evidence
-    elif auth and all(e.unanswered for e in auth):
+    elif auth and all(e.unanswered and not _in_flight(e, end) for e in auth):
         sa.state = "failed"
     else:
         sa.state = "incomplete"
 
 
-def _settle_v1(sa: IkeSaRecord) -> None:
+def _settle_v1(sa: IkeSaRecord, end: float | None = None) -> None:
     p1 = [e for e in sa.exchanges if e.message_id == 0]
     qm_done = any(e.type == "QUICK_MODE" and len(e.messages) >= 2 for e in sa.exchanges)
     deleted = any(
@@ -792,7 +835,7 @@ def _settle_v1(sa: IkeSaRecord) -> None:
             sa.state_evidence = "Quick Mode answered" if qm_done else f"{p1_type} completed ({phase1_msgs} messages)"
     elif errors:
         sa.state = "failed"
-    elif p1 and all(m.from_initiator for m in p1[0].messages):
+    elif p1 and all(m.from_initiator for m in p1[0].messages) and not _in_flight(p1[0], end):
         sa.state = "failed"  # the responder never answered
     else:
         sa.state = "incomplete"

@@ -17,7 +17,7 @@ from ..keys.model import KeyStore
 from ..keys.rekey import RekeyExchange
 from .certificates import read_all_certificates
 from .esp_tracker import EspHook, EspTracker
-from .ike_sas import DecryptHook, IkeReconstructor, V1DecryptHook
+from .ike_sas import DecryptHook, IkeReconstructor, V1DecryptHook, settle_states
 from .inner import SYN_CODE, inner_name
 from .model import AhFlow, EspFlow, IkeSaRecord, Keepalive, Report, SourceInfo, addr_text
 from .options import DEFAULT_OPTIONS, AnalysisOptions
@@ -224,6 +224,8 @@ class Reconstructor:
         _link_child_sas(r)
         infer_from_esp(r.ike_sas, r.esp_flows)
         _time_bounds(r)
+        if r.source.last_ts is not None:  # a request still in flight at the end has not failed
+            settle_states(r.ike_sas, r.source.last_ts)
 
 
 def _time_bounds(r: Report) -> None:

@@ -75,10 +75,11 @@ def _msg_label(e: ExchangeRecord, m: MessageRecord) -> Text:
 class Ladder:
     """Initiator <-> responder arrows for every exchange of one IKE SA."""
 
-    def __init__(self, sa: IkeSaRecord, index: int, t0: float | None) -> None:
+    def __init__(self, sa: IkeSaRecord, index: int, t0: float | None, end: float | None = None) -> None:
         self.sa = sa
         self.index = index
         self.t0 = t0
+        self.end = end  # when the capture ended: a request sent just before may still be answered
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         sa = self.sa
@@ -104,7 +105,14 @@ class Ladder:
                 line = digest(message_details(m))
                 if line:
                     t.add_row("", "", "", Text(line, style="dim"))
-            if e.version == 2 and e.unanswered:
+            if e.version == 2 and e.unanswered and self.end is not None and not e.unanswered_at(self.end):
+                t.add_row(
+                    "",
+                    "",
+                    Text("  …  ", style="yellow"),
+                    Text(f"no response to {e.type} #{e.message_id} before the capture ended", style="yellow"),
+                )
+            elif e.version == 2 and e.unanswered:
                 t.add_row(
                     "",
                     "",
@@ -280,7 +288,7 @@ def _sections(
         limit = max_ladders if condense else len(report.ike_sas)
         t0 = report.source.first_ts
         for i, sa in enumerate(report.ike_sas[:limit], 1):
-            parts += [Text(""), Ladder(sa, i, t0)]
+            parts += [Text(""), Ladder(sa, i, t0, report.source.last_ts)]
         if len(report.ike_sas) > limit:
             parts.append(
                 Text(f"({len(report.ike_sas) - limit} more IKE SAs not shown; --full or --json)", style="dim")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity
+from ..reconstruction.sa_state import last_auth
 from ..wire.registry import ExchangeType
 from .childsa import child_sa_rows
 
@@ -86,6 +87,11 @@ def _childless(sa: IkeSaRecord, owned: set[str]) -> bool:
     return bool(auth) and all(e.response is not None and e.response.decrypted for e in auth) and not unread
 
 
+def _auth_unread(sa: IkeSaRecord) -> bool:
+    auth = last_auth(sa) if sa.version == 2 else None
+    return auth is not None and auth.response is not None and not auth.response.decrypted
+
+
 def _closed(n: int, closed: int) -> str:
     return " (closed by DELETE)" if closed == n else f" ({closed} closed)" if closed else ""
 
@@ -98,8 +104,10 @@ def _traffic(report: Report) -> str:
     owned = {r.ike_sa for r in child_sa_rows(report) if r.ike_sa}
     live = [sa for sa in report.ike_sas if sa.state in ("established", "deleted")]
     bare = [sa for sa in live if sa.key not in lost and _childless(sa, owned)]
-    tunnels = [sa for sa in live if sa.key not in lost and sa not in bare]
-    up = len(live)
+    # an IKE SA rekeyed into one still here is the same tunnel: its CHILD SAs move to the new
+    # IKE SA (RFC 7296 §2.18)
+    keys = {sa.key for sa in live}
+    tunnels = [sa for sa in live if sa.key not in lost and sa not in bare and not keys & set(sa.rekeyed_to)]
     parts = []
     # First requests never answered that a flood or scan summary counts instead of IKE SAs.
     summarised = sum(h.requests for h in report.half_open)
@@ -119,11 +127,19 @@ def _traffic(report: Report) -> str:
         n = len(lost & {sa.key for sa in live})
         guessed = _inferred([sa for sa in live if sa.key in lost])
         parts.append(f"{_plural(n, 'tunnel')} lost (peer stopped answering{'; up ' + guessed if guessed else ''})")
-    others = len(report.ike_sas) - up
-    if others == len(report.ike_sas) and others:
-        parts.append(_plural(others, "IKE SA") + " not established")
-    elif others:
-        parts.append(f"{others} of {_plural(len(report.ike_sas), 'IKE SA')} not established")
+    rest = [sa for sa in report.ike_sas if sa not in live]
+    # answered IKE_AUTH that could not be read: the capture shows no outcome (sa_state.py)
+    unknown = [sa for sa in rest if sa.state == "incomplete" and _auth_unread(sa)]
+    redirected = [sa for sa in rest if sa.state == "redirected"]
+    failed = len(rest) - len(unknown) - len(redirected)
+    for n, what in (
+        (failed, "not established"),
+        (len(unknown), "outcome unknown (IKE_AUTH answered, encrypted)"),
+        (len(redirected), "redirected to another gateway"),
+    ):
+        if n:
+            of = "" if n == len(report.ike_sas) else f"{n} of "
+            parts.append(f"{of}{_plural(len(report.ike_sas) if of else n, 'IKE SA')} {what}")
     if summarised:
         parts.append(f"{_plural(summarised, 'unanswered IKE request')} summarised")
     rows = [r for r in child_sa_rows(report) if r.packets_in or r.packets_out]

@@ -71,3 +71,27 @@ def test_one_way_esp_stated_only_when_a_finding_says_so() -> None:
     assert not any(f.id == "esp-one-way" for f in r.findings)
     text = verdict(r).text
     assert "ESP one way only" not in text and "ESP seen one way on 1 of 1 CHILD SA (too little to judge)" in text
+
+
+def _corpus_report(rel: str) -> Report:
+    path = CORPUS / "external" / rel
+    if not path.is_file():
+        pytest.skip(f"{path} not present (shared corpus)")
+    return analyze_capture(Path(path), keys=KeyStore())
+
+
+def test_answered_encrypted_ike_auth_is_outcome_unknown_not_failure() -> None:
+    # wireshark-wiki ipsec.cap: 60 IKE_AUTH answered (1220-byte responses), no keys; the 62nd's
+    # request is the last frame (in flight), one SA shown up by a CREATE_CHILD_SA
+    text = verdict(_corpus_report("wireshark-wiki/ipsec.cap")).text
+    assert "1 of 62 IKE SAs not established, 60 of 62 IKE SAs outcome unknown (IKE_AUTH answered, encrypted)" in text
+    # without keys, the auth-failed sample cannot show its AUTHENTICATION_FAILED either
+    text = verdict(sample_report("ikev2-auth-failed", keyed=False)).text
+    assert text.startswith("1 IKE SA outcome unknown (IKE_AUTH answered, encrypted)")
+
+
+def test_rekey_successor_is_the_same_tunnel_and_redirect_is_no_failure() -> None:
+    assert verdict(_corpus_report("tcpdump/ikev2four.pcap")).text.startswith("1 tunnel up (inferred: created by rekey")
+    r = _corpus_report("scapy/ikev2_notify_redirect.pcap")
+    r2 = Report(ike_sas=r.ike_sas)  # without its findings the verdict shows its traffic half
+    assert verdict(r2).text.startswith("1 of 2 IKE SAs not established, 1 of 2 IKE SAs redirected to another gateway")

@@ -21,6 +21,7 @@ from .natt import NatCheck
 from .notify import ErrorNotifyCheck
 from .posture import PostureCheck
 from .proposals import ProposalCheck
+from .redirect import RedirectCheck
 from .replay import ReplayCheck
 from .selectors import SelectorCheck
 from .unanswered import UnansweredCheck
@@ -40,6 +41,7 @@ def default_checks() -> list[Check]:
         ChurnCheck(),
         ErrorNotifyCheck(),
         UnansweredCheck(),
+        RedirectCheck(),
         V1StallCheck(),
         IkeFragmentationCheck(),
         NatCheck(),
