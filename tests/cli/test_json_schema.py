@@ -104,7 +104,7 @@ def test_report_follows_the_contract(cap: Path, with_keys: bool) -> None:
     for sa in rep["ike_sas"]:
         assert sa["version"] in (1, 2)
         assert HEX16.match(sa["spi_i"]) and (sa["spi_r"] is None or HEX16.match(sa["spi_r"]))
-        assert sa["state"] in ("established", "failed", "incomplete", "deleted")
+        assert sa["state"] in ("established", "failed", "incomplete", "deleted", "redirected")
         assert sa["state_basis"] in ("seen", "inferred")
         assert (sa["state_basis"] == "inferred") == bool(sa["state_evidence"])
         assert sa["state_basis"] == "seen" or sa["state"] == "established"
