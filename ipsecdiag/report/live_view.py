@@ -148,7 +148,7 @@ class Dashboard:
             t.add_row(
                 f"v{sa.version}",
                 f"{sa.initiator[0]}:{sa.initiator[1]} -> {sa.responder[0]}:{sa.responder[1]}",
-                Text(sa.state, style=STATE_STYLE.get(sa.state, "")),
+                Text(sa.state + (" (inferred)" if sa.state_basis == "inferred" else ""), style=STATE_STYLE.get(sa.state, "")),
                 label,
                 _age(now, ts),
                 proposal_short(sa.proposal),
