@@ -14,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from checks_builders import TE, TK, TP, proposal, sa_payload, transform
+from rich.console import Console
 
 from ipsecdiag.pipeline import analyze_frames
 from ipsecdiag.probe.record import ip_udp_packet
 from ipsecdiag.reconstruction.model import Report
 from ipsecdiag.report.childsa import child_sa_rows
 from ipsecdiag.report.json import report_dict
+from ipsecdiag.report.tables import IkeSaTable
 from ipsecdiag.report.verdict import verdict
 from ipsecdiag.wire import ikev2 as v2
 from ipsecdiag.wire.registry import ExchangeType as X
@@ -105,6 +107,10 @@ def test_esp_both_ways_after_ike_auth_means_established_inferred() -> None:
     assert verdict(r).text.startswith("1 tunnel up (inferred from its ESP), ESP both ways")
     (row,) = child_sa_rows(r)
     assert row.ike_sa == sa.key and row.state == "seen, negotiation encrypted (no keys)"
+    console = Console(width=100, record=True, color_system=None)
+    console.print(IkeSaTable(r))
+    table = console.export_text()
+    assert "established" in table and "(inferred)" in table
 
 
 def test_a_later_informational_on_the_same_spis_means_established_inferred() -> None:
