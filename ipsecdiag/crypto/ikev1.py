@@ -107,6 +107,11 @@ class V1Decryptor:
         self._seen: dict[tuple[int, bytes], bytes] = {}  # (M-ID, ciphertext) -> IV it used
         self._known_blocks: list[bytes] = []  # last blocks of every message, for recovery
 
+    @property
+    def phase1_read(self) -> bool:
+        """A phase-1 message was decrypted: phase-2 and informational IVs can be derived."""
+        return self._p1_last is not None
+
     def set_ke(self, gxi: bytes, gxr: bytes) -> None:
         """The KE payload data of initiator and responder: phase-1 IV = hash(g^xi | g^xr)."""
         self._p1_iv = v1_hash(self._hash_alg, gxi + gxr)[: self.block_size]

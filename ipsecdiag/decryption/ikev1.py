@@ -1,6 +1,11 @@
-"""IKEv1 decryption during analysis: one :class:`V1Decryptor` per ISAKMP SA, fed in capture
-order (the CBC IV chains across messages, RFC 2409 Appendix B), with the cipher taken from the
-negotiated phase-1 SA and the IV seed from the two KE payloads."""
+"""IKEv1 decryption during analysis: one :class:`V1Decryptor` per ISAKMP SA, with the cipher
+taken from the negotiated phase-1 SA and the IV seed from the two KE payloads.
+
+The CBC IV chains across messages (RFC 2409 Appendix B), so messages are fed in time order.
+Captures usually are; when a message comes before its phase 1 in the capture (files merged out
+of order), it and every later message of that ISAKMP SA are answered ``later`` and decrypted
+again at the end of the capture, in time order: a phase-2 or informational IV derives from the
+last phase-1 CBC block and the message's own M-ID, never from earlier informationals."""
 
 from __future__ import annotations
 
@@ -18,11 +23,17 @@ if TYPE_CHECKING:
     from ..keys.model import KeyStore
 
 
+_NO_PROPOSAL = "the phase 1 proposal (cipher and hash) is not in the capture"
+_NO_KE = "the KE payloads of phase 1 are not in the capture (needed for the IV)"
+
+
 class IkeV1DecryptHook:
     def __init__(self, keys: KeyStore) -> None:
         self.keys = keys
         self._dec: dict[bytes, V1Decryptor | str] = {}
         self._read: set[bytes] = set()  # ISAKMP SAs of which a message decrypted
+        self._later: set[bytes] = set()  # ISAKMP SAs whose messages wait for the end of the capture
+        self._asked: set[int] = set()  # id() of the messages answered ``later`` once
 
     def _decryptor(self, sa: IkeSaRecord) -> V1Decryptor | str:
         d = self._dec.get(sa.spi_i)
@@ -37,7 +48,7 @@ class IkeV1DecryptHook:
             encr = keys.encr if keys.encr is not None else V1EncrAlg[str(p.get("encr"))]
             hash_alg = keys.hash_alg if keys.hash_alg is not None else V1HashAlg[str(p.get("hash"))]
         except KeyError:
-            return "the phase 1 proposal (cipher and hash) is not in the capture"
+            return _NO_PROPOSAL
         gxi = gxr = None
         for e in sa.exchanges:
             if e.message_id != 0:
@@ -56,7 +67,7 @@ class IkeV1DecryptHook:
             self._dec[sa.spi_i] = f"cannot decrypt: {e}"
             return self._dec[sa.spi_i]
         if gxi is None or gxr is None:
-            return "the KE payloads of phase 1 are not in the capture (needed for the IV)"
+            return _NO_KE
         dec.set_ke(gxi, gxr)
         self._dec[sa.spi_i] = dec
         return dec
@@ -66,9 +77,19 @@ class IkeV1DecryptHook:
     ) -> V1Decrypted | None:
         """Decrypt one encrypted IKEv1 message (None: no keys for this ISAKMP SA). The
         reconstructor records the result and what it tells about the SA."""
+        final = id(m) in self._asked  # the second time: the whole capture has been read
+        self._asked.discard(id(m))
+        if not final and sa.spi_i in self._later:
+            return self._wait(sa, m, "an earlier message of this ISAKMP SA waits for its phase 1")
         dec = self._decryptor(sa)
         if isinstance(dec, str):
-            return None if dec == "no keys" else V1Decrypted(error=dec)
+            if dec == "no keys":
+                return None
+            if not final and dec in (_NO_KE, _NO_PROPOSAL):
+                return self._wait(sa, m, "its phase 1 (KE payloads, proposal) is not in the capture before it")
+            return V1Decrypted(error=dec)
+        if not final and msg.header.message_id != 0 and not dec.phase1_read:
+            return self._wait(sa, m, "no phase-1 message of its ISAKMP SA was decrypted before it")
         body = msg.encrypted_body or b""
         try:
             pt = dec.decrypt(msg.header.message_id, body)
@@ -89,3 +110,8 @@ class IkeV1DecryptHook:
             return V1Decrypted(error=f"decrypted payloads do not parse (wrong key?): {e}")
         self._read.add(sa.spi_i)
         return V1Decrypted(inner=inner)
+
+    def _wait(self, sa: IkeSaRecord, m: MessageRecord, why: str) -> V1Decrypted:
+        self._later.add(sa.spi_i)
+        self._asked.add(id(m))
+        return V1Decrypted(error=f"not decrypted yet: {why} (capture out of order)", later=True)

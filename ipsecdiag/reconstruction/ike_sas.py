@@ -54,6 +54,9 @@ class V1Decrypted:
 
     inner: tuple[v1.V1Payload, ...] = ()
     error: str | None = None
+    # Phase 1 (its KE payloads, its last CBC block) comes later in the capture: the reconstructor
+    # asks again once the whole capture is read, in time order (IV chain, RFC 2409 Appendix B).
+    later: bool = False
 
 
 # The IKEv1 decryptor: (sa, exchange, record, parsed message) -> result, None without keys.
@@ -89,6 +92,7 @@ class IkeReconstructor:
         # (new spi_i, new spi_r) -> parent SA, learnt from decrypted CREATE_CHILD_SA rekeys
         self.rekey_parents: dict[tuple[bytes, bytes], IkeSaRecord] = {}
         self.v1_decrypt_hook: V1DecryptHook | None = None
+        self._v1_later: list[tuple[IkeSaRecord, ExchangeRecord, MessageRecord, v1.V1Message]] = []
         # Told of every decrypted IKE SA rekey, so the new SA's keys logged without SPIs can be
         # bound before its first message (the decryption stage installs it, see decrypted.py).
         self.on_ike_rekey: Callable[[RekeyExchange], None] | None = None
@@ -348,6 +352,7 @@ class IkeReconstructor:
             m.decrypt_error = result.error
             return
         m.decrypted = True
+        m.decrypt_error = None
         m.inner = result.inner
         m.payloads = v1.v1_payload_names(result.inner)
         m.notifies = v1.v1_notify_names(result.inner)
@@ -429,6 +434,19 @@ class IkeReconstructor:
         self._raw[id(rec)] = d.data
         self._note_v1(sa, rec, msg)
         if rec.encrypted and self.v1_decrypt_hook is not None:
+            result = self.v1_decrypt_hook(sa, ex, rec, msg)
+            if result is not None and result.later:
+                self._v1_later.append((sa, ex, rec, msg))
+            self._apply_v1(sa, ex, rec, result)
+
+    def _v1_decrypt_later(self) -> None:
+        """Decrypt the IKEv1 messages that came before their phase 1 in the capture, now in time
+        order: a phase-2 or informational IV derives from the last phase-1 CBC block and the
+        message's own M-ID (RFC 2409 Appendix B), so they decrypt once phase 1 has been read."""
+        waiting, self._v1_later = self._v1_later, []
+        if self.v1_decrypt_hook is None:
+            return
+        for sa, ex, rec, msg in sorted(waiting, key=lambda w: (w[2].ts, w[2].first_frame)):
             self._apply_v1(sa, ex, rec, self.v1_decrypt_hook(sa, ex, rec, msg))
 
     def _note_v1(self, sa: IkeSaRecord, rec: MessageRecord, msg: v1.V1Message) -> None:
@@ -471,6 +489,7 @@ class IkeReconstructor:
 
     # ------------------------------------------------------------------ finish
     def finish(self) -> list[IkeSaRecord]:
+        self._v1_decrypt_later()
         for p in self.half_open.settle():
             self._promote(p)
         self.sas.sort(key=lambda sa: self.birth.get(id(sa), 0))
