@@ -105,7 +105,10 @@ def dask_mapper(
     try:
         yield DaskMapper(client, timeout=timeout)
     finally:
-        client.close()
+        try:
+            client.run(forget_keys)  # the workers outlive this command; the keys should not
+        finally:
+            client.close()
 
 
 # -- the worker side ------------------------------------------------------------------------
@@ -126,6 +129,12 @@ def load_store(key_paths: Sequence[str]) -> KeyStore:
         _STORES.clear()
         store = _STORES[ident] = load_key_sources([Path(p) for p in key_paths]).store
     return store
+
+
+def forget_keys() -> None:
+    """Drop the key stores this (worker) process loaded: run on every worker when a command
+    is done with the cluster, so that key material does not outlive it there."""
+    _STORES.clear()
 
 
 def _stamp(path: str) -> tuple[int, int]:

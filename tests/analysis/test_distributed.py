@@ -110,3 +110,25 @@ def test_one_capture_in_byte_ranges_on_the_cluster(
     assert report_dict(got) == serial
     assert SPLIT_STATS.merged == merged + 1  # joined from the workers' ranges, not redone whole
     assert any(f["decrypted"] for f in serial["esp_flows"])
+
+
+def test_workers_forget_the_keys_afterwards(mapper: DaskMapper) -> None:
+    from ipsecdiag import distributed
+
+    shared = RemoteAnalysis(tuple(str(k) for k in KEYS), DEFAULT_OPTIONS)
+    mapper(analyze_run, shared, [[str(CAPTURES[0])]])
+    held = mapper.client.run(lambda: len(distributed._STORES))
+    assert any(held.values())
+    mapper.client.run(distributed.forget_keys)
+    assert not any(mapper.client.run(lambda: len(distributed._STORES)).values())
+
+
+def test_an_existing_scheduler_by_address() -> None:
+    from distributed import LocalCluster
+
+    from ipsecdiag import distributed
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        reports = analyze_runs(cluster.scheduler_address, [[c] for c in CAPTURES[:2]], KEYS, DEFAULT_OPTIONS)
+        assert [report_dict(r) for r in reports] == [_serial(c) for c in CAPTURES[:2]]
+        assert not distributed._STORES  # the command told the workers to forget the keys
