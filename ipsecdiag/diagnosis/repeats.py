@@ -58,13 +58,17 @@ def merge_repeats(report: Report, findings: list[Finding]) -> list[Finding]:
     sas = {sa.key: sa for sa in report.ike_sas}
     groups: dict[tuple[str, tuple[str, str], str, str], list[Finding]] = {}
     order: list[Finding | tuple[str, tuple[str, str], str, str]] = []
+    aliases: dict[tuple[str, tuple[str, str], str, str], tuple[str, tuple[str, str], str, str]] = {}
     for f in findings:
         sa = sas.get(f.ike_sa) if f.ike_sa is not None else None
         if sa is None:
             order.append(f)
             continue
+        key = (f.id, _peers(sa), f.cause, f.title)
         about = _about(f, sa)
-        key = (f.id, about, f.cause, f.title if about == _peers(sa) else f.title + "\0" + f.explanation)
+        if about != _peers(sa) and key not in groups:
+            # one-sided: joins the same words said of the same side with another peer
+            key = aliases.setdefault((f.id, about, f.cause, f.title + "\0" + f.explanation), key)
         if key not in groups:
             groups[key] = []
             order.append(key)

@@ -150,13 +150,29 @@ def test_mapping_change_after_idle_period() -> None:
     r = analyze_capture(SYNTH / "nat-mapping-change.pcap")
     change = [f for f in of(r, "nat-detected") if f.data.get("mapping_change")]
     (c,) = change
-    assert c.severity == Severity.WARNING
+    # The responder kept sending to the old mapping and never to the new one (review 2, item 10):
+    # the mapping change is the root cause of the one-way ESP and leads the report.
+    assert c.severity == Severity.ERROR and c.explains == ["esp-one-way"]
     assert (c.data["old"], c.data["new"]) == ("203.0.113.5:40501", "203.0.113.5:40777")
     (k,) = of(r, "natt-keepalive-missing")
     assert k.data["side"] == "initiator" and k.data["idle_gaps"][0][1] - k.data["idle_gaps"][0][0] == 90.0
     assert set(k.explains) == {"nat-detected", "esp-one-way"}
-    ids = [f.id for f in r.findings]
-    assert ids.index("natt-keepalive-missing") < ids.index("esp-one-way")
+    assert r.findings[0] is c and r.findings[1].id == "esp-one-way"
+    # esp-one-way does not claim the responder is silent or filtered: it sent to the old port
+    (one,) = of(r, "esp-one-way")
+    assert "does not send" not in one.explanation and "filtered" not in one.cause
+    assert one.data["stale_mapping"] == "203.0.113.5:40501" and "keepalive" in one.remediation
+    assert "RFC 7296 §2.23" in one.cause and "RFC 3948 §4" in one.cause
+
+
+def test_ikev1_nat_d_is_worded_as_nat_d_payloads() -> None:
+    # RFC 3947 §3.2: IKEv1 NAT-D payloads, not the IKEv2 NAT_DETECTION_*_IP notifies (item 17)
+    (v1,) = of(analyse(SAMPLES / "ikev1-main-psk.pcap"), "nat-detected")
+    text = " ".join([v1.explanation, *v1.evidence])
+    assert "NAT_DETECTION" not in text and "the NAT-D hash of the sender's address does not match" in text
+    assert any("RFC 3947 §3.2" in e for e in v1.evidence)
+    (v2,) = of(analyse(SAMPLES / "ikev2-psk-ok.pcap"), "nat-detected")
+    assert "NAT_DETECTION_SOURCE_IP does not match" in " ".join(v2.evidence)
 
 
 def _natted_session(tmp_path: Path, keepalive_every: float | None, silence: float, new_port: int) -> Path:

@@ -104,3 +104,29 @@ def test_redirect_is_a_hand_off() -> None:
     nat = [f for f in r.findings if f.id == "nat-detected"]
     assert len(nat) == 1 and nat[0].frames == [1, 3]
     assert nat[0].data["attempts"]["ike_sas"] == [first.key, second.key]
+
+
+def test_merge_keeps_same_peers_and_joins_one_sided_only() -> None:
+    from ipsecdiag.diagnosis.repeats import merge_repeats
+    from ipsecdiag.reconstruction.model import Finding, IkeSaRecord, Severity
+
+    def sa(n: int, resp: str) -> IkeSaRecord:
+        return IkeSaRecord(2, bytes([n]) * 8, bytes(8), ("10.0.0.1", 500), (resp, 500))
+
+    a, b, c = sa(1, "192.0.2.1"), sa(2, "192.0.2.1"), sa(3, "192.0.2.9")
+    r = Report(ike_sas=[a, b, c])
+
+    def f(fid: str, s: IkeSaRecord, expl: str) -> Finding:
+        return Finding(fid, Severity.ERROR, "t", expl, "fix", frames=[1], ike_sa=s.key, cause="c")
+
+    # same peers: merged whatever the words (as before)
+    out = merge_repeats(r, [f("ike-unanswered", a, "192.0.2.1:500 never answered 1"), f("ike-unanswered", b, "192.0.2.1:500 never answered 2")])
+    assert len(out) == 1
+    # about the initiator only, same words, two gateways: merged
+    nat = "the initiator 10.0.0.1:500 is behind NAT"
+    assert len(merge_repeats(r, [f("nat-detected", a, nat), f("nat-detected", c, nat)])) == 1
+    # about each gateway: two findings
+    out = merge_repeats(r, [f("auth-failed", a, "192.0.2.1 refused"), f("auth-failed", c, "192.0.2.9 refused")])
+    assert len(out) == 2
+    # one-sided but different words: two findings
+    assert len(merge_repeats(r, [f("nat-detected", a, nat), f("nat-detected", c, nat + " (port 4500)")])) == 2

@@ -83,6 +83,34 @@ class TruncationCheck(Check):
         yield self.finding("capture-truncated", frames=frames, evidence=ev)
 
 
+END_GRACE = 2.0  # as checks/fragmentation.py: a datagram this close to the end may still be arriving
+
+
+def _fragment_reasons(r: Report) -> tuple[int, int, int, list[int]]:
+    """Of the incomplete datagrams kept one by one: (IKE between the peers of an IKE SA, lost
+    on the path; begun within END_GRACE s of the capture's end; evicted by the limits; the
+    frames of the first ones lost)."""
+    end = r.source.last_ts or 0.0
+    ports = {*r.options.ike_ports, *r.options.natt_ports}
+    peers = {frozenset((sa.initiator[0], sa.responder[0])) for sa in r.ike_sas}
+    lost = at_end = evicted = 0
+    frames: list[int] = []
+    for g in r.fragment_groups:
+        if g.complete:
+            continue
+        if g.reason == "evicted":
+            evicted += 1
+        elif end - g.ts_last < END_GRACE:
+            at_end += 1
+        elif frozenset((g.src, g.dst)) in peers and g.proto in (17, -1) and (
+            g.sport is None or {g.sport, g.dport} & ports
+        ):
+            lost += 1
+            if len(frames) < FRAGMENT_LINES:
+                frames.append(g.first_frame)
+    return lost, at_end, evicted, frames
+
+
 class CaptureHealthCheck(Check):
     """What the analysis could not use as recorded, and floods it summarised (issue 14):
     record times no date can show, IP datagrams whose fragments never all arrived, ESP flows
@@ -197,13 +225,40 @@ class CaptureHealthCheck(Check):
         if len(counts) > FRAGMENT_LINES:
             ev.append(f"… and {len(counts) - FRAGMENT_LINES} more host pairs")
         kinds = ", ".join(f"{n} {what}" for what, n in by_payload.most_common())
+        lost, at_end, evicted, frames = _fragment_reasons(r)
+        why = []
+        if lost:
+            why.append(
+                f"{lost} carried IKE between the peers of an IKE SA and the rest of their fragments never "
+                "came: fragments lost on the path (see the ike-fragment-loss finding, which names the "
+                "IKE messages, if one is reported)"
+            )
+        if at_end:
+            why.append(f"{at_end} ended within {END_GRACE:.0f} s of the capture's end: the rest may have come after it stopped")
+        if evicted:
+            why.append(f"{evicted} were dropped by the analysis's reassembly limits (a fragment flood)")
+        if why:
+            ev.append("of them: " + "; ".join(why))
         yield self.finding(
             "capture-health",
+            frames=frames,
             evidence=ev,
             title=f"IP datagrams whose fragments never all arrived ({total})",
             explanation=(
                 f"{total} fragmented IP datagram(s) never completed before the capture ended or the "
                 f"reassembly limits evicted them ({kinds}); what they carried was not analysed."
+            ),
+            # not the clock, a damaged file or the limits of the catalogue's text: fragments go missing
+            cause=(
+                "Fragments lost on the path (a firewall, NAT or ISP dropping IP fragments, often all but the "
+                "first), fragments that took another path than the capture point's or were filtered from "
+                "the capture, the capture ending before the rest arrived, or a flood of fragments."
+            ),
+            remediation=(
+                "For IKE, follow the ike-fragment-loss finding (IKEv2 fragmentation, RFC 7383; a smaller MTU "
+                "or certificates; the device dropping fragments); otherwise find the device on the path "
+                "that drops fragments or capture where all of them pass; for a flood, filter the capture "
+                "to the peers of interest (`tcpdump -r in.pcap -w out.pcap host A and host B`)."
             ),
             data={"kind": "incomplete-fragments", "count": total, "by_payload": dict(by_payload)},
         )

@@ -84,6 +84,25 @@ def _reverse_seen(report: Report, src: str, dst: str) -> list[str]:
     return out
 
 
+def _stale_mapping(
+    r: Report, silent: list[EspFlow], a: Endpoint, b: Endpoint, by_dir: dict[tuple[Endpoint, Endpoint], list[EspFlow]]
+) -> list[tuple[Endpoint, EspFlow]]:
+    """ESP from ``b`` over the same period to an endpoint the silent flows' SPIs came from
+    before ``a`` (their old NAT mapping): ``b`` does send, to where ``a`` no longer is."""
+    spis = {f.spi for f in silent}
+    old = {(g.src, g.sport) for g in r.esp_flows if g.spi in spis and g.dst == b[0] and (g.src, g.sport) != a}
+    span = (
+        min(flow_times(f.first_ts, f.last_ts)[0] for f in silent),
+        max(flow_times(f.first_ts, f.last_ts)[1] for f in silent),
+    )
+    return [
+        (o, g)
+        for o in sorted(old)
+        for g in by_dir.get((b, o), [])
+        if _overlap(span, flow_times(g.first_ts, g.last_ts), ONE_WAY_SLACK)
+    ]
+
+
 def _icmp_answers(report: Report, src: str, dst: str) -> tuple[list[int], list[str], str]:
     """ICMP errors quoting ESP (or ESP-in-UDP) from ``src`` to ``dst``: the other side's answer.
     Returns their frames, evidence lines and a sentence for the explanation ('' when none)."""
@@ -263,6 +282,10 @@ class EspFlowCheck(Check):
             if not silent:
                 continue
             reverse = _reverse_seen(r, b[0], a[0])
+            stale = _stale_mapping(r, silent, a, b, by_dir)
+            if stale:
+                yield self._stale(silent, a, b, stale)
+                continue
             ev = [_flow_text(f) for f in silent[:MAX_LINES]]
             ev.append(
                 f"no ESP from {_ep(*b)} to {_ep(*a)} during these flows (or within {ONE_WAY_SLACK:.0f} s)"
@@ -314,6 +337,51 @@ class EspFlowCheck(Check):
                 }
                 | ({"icmp_errors": len(icmp_frames)} if icmp_frames else {}),
             )
+
+    def _stale(
+        self, silent: list[EspFlow], a: Endpoint, b: Endpoint, stale: list[tuple[Endpoint, EspFlow]]
+    ) -> Finding:
+        """One-way ESP because ``b`` keeps sending to ``a``'s old NAT mapping: ``b`` does send,
+        so neither a silent peer nor a filter; the mapping change is the cause (RFC 3948 §4,
+        RFC 7296 §2.23) and the nat-detected finding on it explains this one."""
+        (old, _), n = stale[0], sum(f.packets for f in silent)
+        back = sum(g.packets for _, g in stale)
+        last = max(g.last_frame for _, g in stale)
+        ev = [_flow_text(f) for f in silent[:MAX_LINES]]
+        ev.append(f"no ESP from {_ep(*b)} to {_ep(*a)} during these flows (or within {ONE_WAY_SLACK:.0f} s)")
+        ev += [f"but {_flow_text(g)}: to {_ep(*o)}, where SPI 0x{silent[0].spi:08x} came from before" for o, g in stale[:4]]
+        return self.finding(
+            "esp-one-way",
+            frames=[f.first_frame for f in silent] + [last],
+            evidence=ev,
+            title=f"ESP one way only: {b[0]} still sends to the old NAT mapping {_ep(*old)}",
+            explanation=(
+                f"{n} ESP packet(s) went from {_ep(*a)} to {_ep(*b)} and none came back to {_ep(*a)}. {b[0]} "
+                f"did send ESP over the same period ({back} packet(s), until frame {last}), but to {_ep(*old)}, "
+                f"the endpoint the same SA's ESP came from before: the NAT in front of {a[0]} gave it a new "
+                f"mapping ({_ep(*old)} -> {_ep(*a)}) and {b[0]} did not follow it, so its ESP goes to a mapping "
+                "that no longer reaches the peer (see the NAT mapping change finding). Without decrypted IKE "
+                "the SA pair is inferred from the addresses and ports."
+            ),
+            cause=(
+                f"The NAT in front of {a[0]} dropped its idle UDP mapping (no traffic and no NAT keepalives, "
+                "RFC 3948 §4, for longer than its UDP timeout) or restarted; "
+                f"{b[0]} kept the old address and port instead of following the new one (RFC 7296 §2.23)."
+            ),
+            remediation=(
+                f"Enable NAT keepalives on {a[0]}'s side at an interval below the NAT's UDP timeout "
+                "(strongSwan `charon.keep_alive = 20s`, libreswan `nat-keepalive=yes`, `keep-alive=20`) or "
+                f"raise that timeout; make {b[0]} follow NAT mapping changes (RFC 7296 §2.23, and DPD so it "
+                "notices): it must update the peer's port from authenticated IKE/ESP arriving from the new one."
+            ),
+            data={
+                "spis": [f"{f.spi:08x}" for f in silent],
+                "packets": n,
+                "reverse_seen": True,
+                "stale_mapping": _ep(*old),
+                "stale_packets": back,
+            },
+        )
 
     def _no_esp_without_keys(self, r: Report) -> Iterable[Finding]:
         """IKE_AUTH answered, no keys to see whether a CHILD SA came up, and no ESP at all

@@ -33,6 +33,24 @@ def _both(sides: Iterable[str]) -> str:
     return " and ".join(s) if s else "neither peer"
 
 
+def _natd_names(version: int) -> tuple[str, str]:
+    """(the hash of the sender's own address, the hash of the peer's address) as the version
+    names them: IKEv2 NAT_DETECTION_*_IP notifies (RFC 7296 §2.23); IKEv1 NAT-D payloads, the
+    first of which hashes the peer's address and the following ones the sender's own (RFC 3947
+    §3.2)."""
+    if version == 1:
+        return "the NAT-D hash of the sender's address", "the NAT-D hash of the receiver's address"
+    return "NAT_DETECTION_SOURCE_IP", "NAT_DETECTION_DESTINATION_IP"
+
+
+def _followed(r: Report, sa: IkeSaRecord, c: MappingChange) -> bool:
+    """The other side sent anything (IKE or ESP) to the new mapping after the change."""
+    return any(
+        side_of(m) != c.side and (m.dst, m.dport) == c.new and any(t.ts > c.ts for t in m.transmissions)
+        for m in messages(sa)
+    ) or any((f.dst, f.dport) == c.new and f.last_ts > c.ts for f in r.esp_flows)
+
+
 def verdicts(ctx: CheckContext) -> list[NatVerdict]:
     r = ctx.report
     ike_ports = ctx.options.ike_ports
@@ -66,7 +84,8 @@ class NatCheck(Check):
     finding_ids = ("nat-detected", "natt-not-used", "natt-keepalive-missing")
     severity_overrides = {
         "nat-detected": "warning for a mapping change after which the other side kept sending to the "
-        "old mapping: the explanation says that traffic no longer reaches the peer",
+        "old mapping, error when it never followed the new one (its traffic no longer reaches the peer, "
+        "and the one-way ESP that follows is this finding's consequence): the explanation says so",
         "natt-not-used": "warning when the NAT-D hash may be a request for encapsulation rather than a "
         "NAT: the explanation says the ESP fails only if the side really is behind a NAT",
     }
@@ -83,7 +102,7 @@ class NatCheck(Check):
         keepalives: set[frozenset[str]] = set()
         for v in vs:
             for c in v.mapping_changes:
-                yield self._mapping_change(v, c)
+                yield self._mapping_change(v, c, _followed(r, v.sa, c))
             own = side_addresses(v.sa)
             flows = flows_between(r, own[SIDES[0]], own[SIDES[1]])
             pair = frozenset(own[SIDES[0]] | own[SIDES[1]])
@@ -124,6 +143,7 @@ class NatCheck(Check):
         if not v.checks:
             return None
         sa = v.sa
+        src_hash, dst_hash = _natd_names(sa.version)
         ev = []
         for c in v.checks[:MAX_LINES]:
             m = c.msg
@@ -133,16 +153,21 @@ class NatCheck(Check):
                 parts.append(
                     "source hash matches"
                     if c.src_ok
-                    else f"NAT_DETECTION_SOURCE_IP does not match {_ep((m.src, m.sport))}"
+                    else f"{src_hash} does not match {_ep((m.src, m.sport))}"
                 )
             if c.dst_ok is not None:
                 parts.append(
                     "destination hash matches"
                     if c.dst_ok
-                    else f"NAT_DETECTION_DESTINATION_IP does not match {_ep((m.dst, m.dport))}: "
+                    else f"{dst_hash} does not match {_ep((m.dst, m.dport))}: "
                     f"the {c.sender} sent it to another (translated) address or port"
                 )
             ev.append(f"{head}: {'; '.join(parts)}")
+        if sa.version == 1:
+            ev.append(
+                "IKEv1 NAT-D payloads (RFC 3947 §3.2): the first hashes the receiver's address and port, "
+                "the following ones the sender's"
+            )
         if v.float_msg is not None:
             fm = v.float_msg
             ev.append(f"IKE moved to the NAT-T port {fm.dport} at frame {fm.first_frame}")
@@ -186,7 +211,7 @@ class NatCheck(Check):
                 ike_sa=sa.key,
                 title=f"UDP encapsulation forced by the {_both(v.forced)} (no NAT)",
                 explanation=(
-                    f"NAT_DETECTION_SOURCE_IP does not match the sender's own address for the "
+                    f"{src_hash[0].upper() + src_hash[1:]} does not match the sender's address as captured for the "
                     f"{_both(v.forced)}, while the destination hashes match: nothing translated the "
                     "addresses between the peers and the capture point. A peer that sends a "
                     "non-matching source hash deliberately asks for UDP encapsulation (strongSwan "
@@ -206,7 +231,7 @@ class NatCheck(Check):
             ike_sa=sa.key,
             title=f"NAT or forced UDP encapsulation at the {side}",
             explanation=(
-                f"The {side}'s NAT_DETECTION_SOURCE_IP does not match its address as captured ({ep}), "
+                f"The {side}'s {src_hash.removeprefix('the ')} does not match its address as captured ({ep}), "
                 "while the destination hashes match. Either a NAT that keeps the port sits between "
                 f"the {side} and the capture point, or the {side} forces UDP encapsulation on purpose "
                 "(a random source hash: strongSwan `encap = yes` or kernel-libipsec, libreswan "
@@ -218,6 +243,7 @@ class NatCheck(Check):
 
     @staticmethod
     def _nat_text(v: NatVerdict) -> str:
+        src_hash, dst_hash = _natd_names(v.sa.version)
         parts = []
         for side in SIDES:
             where = v.behind.get(side)
@@ -225,14 +251,14 @@ class NatCheck(Check):
                 parts.append(
                     f"The {side} ({_ep(v.endpoint(side))} in the capture) is behind a NAT and the capture "
                     f"was taken on its private side: the {_other(side)} addressed its messages to a "
-                    f"translated address or port (NAT_DETECTION_DESTINATION_IP mismatch), so the "
+                    f"translated address or port ({dst_hash.removeprefix('the ')} does not match), so the "
                     f"{side}'s address in these packets is its private one."
                 )
             elif where == "outside":
                 ports = ", ".join(map(str, v.translated_ports.get(side, [])))
                 parts.append(
                     f"The {side} is behind a NAT and the capture was taken outside it: its "
-                    f"NAT_DETECTION_SOURCE_IP does not match the address it is seen with "
+                    f"{src_hash.removeprefix('the ')} does not match the address it is seen with "
                     f"({_ep(v.endpoint(side))}) and its IKE traffic arrives from translated port(s) {ports}."
                 )
         for side in SIDES:
@@ -252,7 +278,7 @@ class NatCheck(Check):
             )
         return " ".join(parts)
 
-    def _mapping_change(self, v: NatVerdict, c: MappingChange) -> Finding:
+    def _mapping_change(self, v: NatVerdict, c: MappingChange, followed: bool) -> Finding:
         stale = sorted(set(c.stale_after))
         ev = [
             f"frame {c.frame}: the {c.side}'s endpoint changed from {_ep(c.old)} to {_ep(c.new)} ({c.via})",
@@ -261,7 +287,9 @@ class NatCheck(Check):
             ev.append(
                 f"the {_other(c.side)} still sent to the old mapping {_ep(c.old)} afterwards "
                 f"(until frame {stale[-1]})"
+                + ("" if followed else f" and never to the new one {_ep(c.new)}")
             )
+        broken = bool(stale) and not followed and not v.mobike
         if v.mobike:
             expl = (
                 f"The {c.side}'s address/port changed during the IKE SA and MOBIKE "
@@ -276,26 +304,39 @@ class NatCheck(Check):
                 "or the NAT restarted. RFC 7296 §2.23 lets the peer follow such a change once it "
                 "receives an authenticated packet from the new address"
                 + (
-                    "; here the other side kept sending to the old mapping, which no longer reaches the peer."
+                    f"; here the {_other(c.side)} never did: it kept sending to the old mapping, which no "
+                    f"longer reaches the {c.side}, so the {c.side} receives nothing from it (ESP one way only)."
+                    if broken
+                    else "; here the other side kept sending to the old mapping, which no longer reaches the peer."
                     if stale
                     else "."
                 )
                 + " Without decrypted IKE a MOBIKE address update cannot be excluded."
             )
-            sev = Severity.WARNING if stale else Severity.INFO
+            sev = Severity.ERROR if broken else Severity.WARNING if stale else Severity.INFO
         return self.finding(
             "nat-detected",
             frames=[c.frame, *stale],
             evidence=ev,
             ike_sa=v.sa.key,
             severity=sev,
-            title=f"NAT mapping of the {c.side} changed mid-SA",
+            explains=["esp-one-way"] if broken else [],
+            title=f"NAT mapping of the {c.side} changed mid-SA"
+            + (f"; the {_other(c.side)} still sends to the old one" if broken else ""),
             cause="The NAT dropped the idle mapping (no traffic or keepalives for longer than its UDP "
-            "timeout) or restarted, and gave the peer a new port or address.",
+            "timeout, RFC 3948 §4) or restarted, and gave the peer a new port or address"
+            + (f"; the {_other(c.side)} did not follow it (RFC 7296 §2.23)." if broken else "."),
             explanation=expl,
             remediation=(
                 "Enable NAT keepalives at an interval below the NAT's UDP timeout (strongSwan "
-                "`charon.keep_alive = 20s`) and DPD, so a peer notices and follows a new mapping."
+                "`charon.keep_alive = 20s`, libreswan `nat-keepalive=yes`) or raise that timeout, and DPD, "
+                "so a peer notices and follows a new mapping"
+                + (
+                    f"; the {_other(c.side)} must update the peer's address and port from authenticated "
+                    "traffic arriving from the new mapping (RFC 7296 §2.23)."
+                    if broken
+                    else "."
+                )
             ),
             data={"mapping_change": True, "side": c.side, "old": _ep(c.old), "new": _ep(c.new), "via": c.via},
         )
