@@ -97,14 +97,17 @@ class Ladder:
         t.add_column("time", justify="right", style="dim")
         t.add_column("dir")
         t.add_column("message", overflow="fold")
+        if sa.version == 1:
+            # IKEv1 exchanges interleave (an Informational amid a Main Mode that goes on after
+            # it): one row per message in time order, not exchange by exchange.
+            rows = [(m.ts, m.first_frame, ex, m) for ex in sa.exchanges for m in ex.all_messages()]
+            for _ts, _f, ex, m in sorted(rows, key=lambda r: (r[0], r[1])):
+                self._message_row(t, ex, m)
+            yield t
+            return
         for e in sa.exchanges:
             for m in e.all_messages():
-                arrow = "I -->" if m.from_initiator else "<-- R"
-                ts = f"+{m.ts - self.t0:.3f}" if self.t0 is not None else ""
-                t.add_row(str(m.first_frame), ts, arrow, _msg_label(e, m))
-                line = digest(message_details(m))
-                if line:
-                    t.add_row("", "", "", Text(line, style="dim"))
+                self._message_row(t, e, m)
             if e.version == 2 and e.unanswered and self.end is not None and not e.unanswered_at(self.end):
                 t.add_row(
                     "",
@@ -120,6 +123,14 @@ class Ladder:
                     Text(f"no response to {e.type} #{e.message_id}", style="bold red"),
                 )
         yield t
+
+    def _message_row(self, t: Table, e: ExchangeRecord, m: MessageRecord) -> None:
+        arrow = "I -->" if m.from_initiator else "<-- R"
+        ts = f"+{m.ts - self.t0:.3f}" if self.t0 is not None else ""
+        t.add_row(str(m.first_frame), ts, arrow, _msg_label(e, m))
+        line = digest(message_details(m))
+        if line:
+            t.add_row("", "", "", Text(line, style="dim"))
 
 
 class FindingsView:

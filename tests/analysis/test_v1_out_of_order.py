@@ -84,3 +84,23 @@ def test_phase1_really_absent_is_said_at_the_end(tmp_path: Path) -> None:
     assert msgs and all(m.decrypted is False for m in msgs)
     errors = [m.decrypt_error or "" for m in msgs]
     assert all("not in the capture" in e and not e.startswith("not decrypted yet") for e in errors), errors
+
+
+def test_ikev1_ladder_rows_in_time_order() -> None:
+    """zeek ipsec.cap: the Informational at +0.042 s sits between Main Mode 2 and the rest of Main
+    Mode at +10 s; the ladder shows it there, not after the whole Main Mode exchange."""
+    from checks_builders import exchange, ike_sa, msg, v1_notify
+    from rich.console import Console
+
+    from ipsecdiag.report.render import Ladder
+
+    mm = [msg(frame=1, ts=0.0, version=1), msg(from_initiator=False, frame=2, ts=0.015, version=1)]
+    mm += [msg(from_initiator=i % 2 == 0, frame=5 + i, ts=10.07 + i / 100, version=1) for i in range(4)]
+    info = exchange(
+        "INFORMATIONAL_V1", 0, None, messages=[msg(payloads=[v1_notify("NO_PROPOSAL_CHOSEN")], frame=3, ts=0.042, version=1)]
+    )
+    sa = ike_sa(exchange("MAIN_MODE", 0, None, messages=mm), info, version=1)
+    console = Console(width=100, record=True)
+    console.print(Ladder(sa, 1, 0.0))
+    frames = [int(line.split()[0]) for line in console.export_text().splitlines() if line.strip()[:1].isdigit()]
+    assert frames == [1, 2, 3, 5, 6, 7, 8]
