@@ -27,9 +27,9 @@ def _frames(path: Path) -> list[tuple[float, int, bytes]]:
     return out
 
 
-def _cut(tmp: Path, picks: list[tuple[int, float]]) -> Path:
+def _cut(tmp: Path, picks: list[tuple[int, float]], sample: Path = SAMPLE) -> Path:
     """A capture of the sample's frames ``picks`` (1-based frame, time shift in seconds)."""
-    frames = _frames(SAMPLE)
+    frames = _frames(sample)
     out = tmp / "cut.pcap"
     with PcapWriter(out, frames[0][1]) as w:
         for n, shift in picks:
@@ -62,6 +62,14 @@ def test_ike_sa_init_request_alone_is_in_flight(tmp_path: Path) -> None:
     assert r.ike_sas[0].state == "incomplete"
     r = analyze_capture(_cut(tmp_path, [(1, 0.0), (1, 1.0)]), keys=KeyStore())
     assert r.ike_sas[0].state == "failed"
+
+
+def test_ikev1_first_message_alone_is_in_flight(tmp_path: Path) -> None:
+    v1 = REPO_ROOT / "sample_pcaps" / "ikev1-main-psk.pcap"  # frame 1: Main Mode message 1
+    r = analyze_capture(_cut(tmp_path, [(1, 0.0)], v1), keys=KeyStore())
+    assert r.ike_sas[0].version == 1 and r.ike_sas[0].state == "incomplete"
+    r = analyze_capture(_cut(tmp_path, [(1, 0.0), (1, 4.0)], v1), keys=KeyStore())
+    assert r.ike_sas[0].state == "failed"  # sent again, still no answer: the responder never answered
 
 
 def _corpus(rel: str) -> Path:
