@@ -210,7 +210,7 @@ def merge_ranges(
     from .keys.model import ChildSaKeys
     from .pipeline import _decryption, _finish, _size
     from .reconstruction.cut_replay import replay_prefix
-    from .reconstruction.merge import EspCheck, FlowMerger, Unmergeable
+    from .reconstruction.merge import EspCheck, FlowMerger, Unmergeable, merge_times
     from .reconstruction.model import Report
     from .reconstruction.reconstructor import Reconstructor
 
@@ -264,6 +264,8 @@ def merge_ranges(
         src.first_ts = firsts[0] if firsts else None
         src.last_ts = lasts[-1] if lasts else None
         src.frames = base
+        if hasattr(decoder, "steps_back"):  # the reader's time-order record, over every frame
+            src.steps_back = merge_times(list(results), type(decoder.steps_back))
         src.ipsec_frames = decoder.ipsec_frames + sum(r.pure for r in results)
         src.skipped.update(decoder.skipped)
         for r in results:

@@ -22,12 +22,13 @@ analyses the capture serially: never a merged report that could differ from the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..capture.split import ByteRange
 from .cut_replay import CutProblem, TailEntry, join_after_prefix
 from .esp_probe import FlowProbe, contiguous_ring
 from .esp_tracker import MAX_EVENTS, MAX_FLOWS, MAX_IDLE, RECENT, FlowState
-from .range_scan import SNAP_AT, DecryptorInfo, EspCall, FlowKey, RangeResult, scan_range
+from .range_scan import SNAP_AT, DecryptorInfo, EspCall, FlowKey, RangeResult, scan_range, time_params
 
 # RangeResult and scan_range are the workers' (range_scan.py), named here for the mappers.
 __all__ = ["EspCheck", "FlowMerger", "RangeResult", "Unmergeable", "scan_range"]
@@ -168,7 +169,7 @@ class FlowMerger:
 
     def _replay(self, r: RangeResult, base: int, failing: dict[FlowKey, str]) -> None:
         """The failing flows' first packets of ``r`` through their serial state (cut_replay)."""
-        if self.replay is None or r.decrypting or r.range is None:
+        if self.replay is None or r.range is None or r.nested:
             raise Unmergeable(next(iter(failing.values())))
         seeded: dict[FlowKey, FlowState] = {}
         before: dict[FlowKey, tuple[int, int]] = {}  # full top, resets at the cut
@@ -183,6 +184,10 @@ class FlowMerger:
         probes, counts = self.replay(r.range, base, seeded, self.tail, SNAP_AT)
         for key, why in failing.items():
             m, w = seeded[key], r.flows[key]
+            problem = _decryptor_problem(m, w)
+            if problem is not None:
+                raise Unmergeable(f"{why}; {problem}")
+            _add_decryption(m, w)  # the replay does not decrypt: the worker's results for the range
             if probes[key].low_lookup is not None and probes[key].low_lookup <= self.valid_above[key]:
                 raise Unmergeable(f"{why}; the replay reaches below what the flow's ring knows")
             snap = r.snaps.get(key)
@@ -243,9 +248,10 @@ class FlowMerger:
         m.idle, m.idle_dropped = idle, dropped
         for name in (
             "packets", "bytes", "duplicates", "replays", "capture_dups", "dup_unverified", "reordered",
-            "too_old", "out_of_window", "truncated", "decrypted", "integrity_failed", "undecryptable",
+            "too_old", "out_of_window",
         ):  # fmt: skip
             setattr(m, name, getattr(m, name) + getattr(w, name))
+        _add_decryption(m, w)
         m.max_len = max(m.max_len, w.max_len)
         if w.max_reorder_depth > m.max_reorder_depth:
             m.max_reorder_depth, m.deepest_frame = w.max_reorder_depth, w.deepest_frame
@@ -255,14 +261,21 @@ class FlowMerger:
         m.dup_events = _capped(m.dup_events, w.dup_events, MAX_EVENTS)
         m.oow_events = _capped(m.oow_events, w.oow_events, MAX_EVENTS)
         m.wrap_events = _capped(m.wrap_events, w.wrap_events, MAX_EVENTS)
-        m.failed_frames = _capped(m.failed_frames, w.failed_frames, MAX_FAILED_FRAMES)
-        for code, n in w.inner.items():
-            m.inner[code] = m.inner.get(code, 0) + n
         m.epoch += w.epoch
         m.top, m.seen = w.top, w.seen
         m.seq_last, m.last_ts, m.last_frame = w.seq_last, w.last_ts, w.last_frame
-        if isinstance(m.decryptor, DecryptorInfo) and m.decryptor.esn is None:
-            m.decryptor = w.decryptor  # nothing decrypted before: the worker's state is the serial one
+
+
+def _add_decryption(m: FlowState, w: FlowState) -> None:
+    """The worker's decryption results for the range (they do not depend on sequence state
+    when _decryptor_problem is None), after the serial ones before it."""
+    for name in ("truncated", "decrypted", "integrity_failed", "undecryptable"):
+        setattr(m, name, getattr(m, name) + getattr(w, name))
+    m.failed_frames = _capped(m.failed_frames, w.failed_frames, MAX_FAILED_FRAMES)
+    for code, n in w.inner.items():
+        m.inner[code] = m.inner.get(code, 0) + n
+    if isinstance(m.decryptor, DecryptorInfo) and m.decryptor.esn is None:
+        m.decryptor = w.decryptor  # nothing decrypted before: the worker's state is the serial one
 
 
 def _join_problem(m: FlowState, w: FlowState, p: FlowProbe) -> str | None:
@@ -280,6 +293,11 @@ def _join_problem(m: FlowState, w: FlowState, p: FlowProbe) -> str | None:
         return "reordering or a repeat reaches below the cut"
     if p.half_jumps and m.epoch:
         return "a 2^31 jump after an ESN wrap before the cut"
+    return _decryptor_problem(m, w)
+
+
+def _decryptor_problem(m: FlowState, w: FlowState) -> str | None:
+    """None when the worker's fresh decryptor decrypted the range as the serial one would."""
     md, wd = m.decryptor, w.decryptor
     if (md is None) != (wd is None) or (md is False) != (wd is False):
         return "the flow's key lookup differs across the cut"
@@ -289,3 +307,48 @@ def _join_problem(m: FlowState, w: FlowState, p: FlowProbe) -> str | None:
     if isinstance(md, DecryptorInfo) and (md.esn or (md.esn is False and getattr(wd, "esn", None))):
         return "ESN state of a decrypted SA crosses the cut"
     return None
+
+
+def merge_times(results: list[RangeResult], make: Callable[[], Any]) -> Any:
+    """The reader's time-order record (capture/timesteps.StepsBack, built by ``make``) of the
+    whole capture from its ranges: each range's first frames judged here against the latest
+    time before them, the rest taken from the worker when the range's own latest time had
+    caught up with the capture's by then (else Unmergeable)."""
+    params = time_params()
+    if params is None:
+        raise Unmergeable("the worker and main process disagree on the time-order record")
+    tol, gap, shown, _ = params
+    sb = make()
+    top, top_frame, prev = float("-inf"), 0, float("-inf")
+    base = 0
+    for r in results:
+        t = r.times
+        if t is None:
+            if r.frames:
+                raise Unmergeable(f"range {r.index}: no time-order record")
+            continue
+        before_range = top
+        for frame, ts in t.prefix:
+            frame += base
+            if ts >= top:
+                top, top_frame = ts, frame
+            elif ts < top - tol:
+                sb.add(frame, ts, top_frame, top)
+            if not -tol <= ts - prev <= gap:
+                sb.jump(frame, prev, ts)
+            prev = ts
+        if r.frames > len(t.prefix):
+            if t.prefix_top < before_range:
+                raise Unmergeable(f"range {r.index}: its first frames are older than the capture before it")
+            sb.count += t.count
+            sb.largest = max(sb.largest, t.largest)
+            for frame, ts, tf, tt in t.first:
+                if len(sb.first) < shown:
+                    sb.first.append((frame + base, ts, tf + base, tt))
+            for frame, p, ts in t.jumps:
+                sb.jump(frame + base, p, ts)
+            top, top_frame = t.top, t.top_frame + base
+            prev = r.last_ts if r.last_ts is not None else prev
+        base += r.frames
+    sb.end = None if prev == float("-inf") else prev
+    return sb

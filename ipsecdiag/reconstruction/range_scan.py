@@ -32,6 +32,9 @@ MAX_FORWARD_BYTES = 24 * 1024 * 1024
 # join cannot take is replayed that far (cut_replay.py).
 SNAP_AT = 256
 
+# inner.inner_code of a decrypted IPv4 / IPv6 packet carrying ESP (decryption feeds it back).
+_ESP_INNER = ((4 << 8) | 50, (41 << 8) | 50)
+
 FlowKey = tuple[bytes, bytes, bytes, int, int]
 EspCall = tuple[bytes, bytes, int, int, bytes]  # src, dst, sport, dport, ESP bytes
 # local frame, ts, linktype, data, orig_len, latest pure-ESP time before it, ESP it carried
@@ -75,6 +78,36 @@ class DecryptorInfo:
         self.esn = esn
 
 
+# Frames of each range whose time order the main process judges itself (merge.merge_times).
+TIME_PREFIX = 1024
+
+
+def time_params() -> tuple[float, float, int, int] | None:
+    """capture/timesteps.py's TOLERANCE, GAP_SECONDS, SHOWN, MAX_BOUNDARIES; None when the
+    reader keeps no time-order record."""
+    try:
+        from ..capture import timesteps
+    except ImportError:
+        return None
+    return timesteps.TOLERANCE, timesteps.GAP_SECONDS, timesteps.SHOWN, timesteps.MAX_BOUNDARIES
+
+
+@dataclass
+class RangeTimes:
+    """A range's time order: its first TIME_PREFIX frames (frame, ts), and over the frames
+    after them (judged against the range's own latest time, which the main process checks is
+    the capture's) the steps back and time jumps as capture/timesteps.StepsBack counts them."""
+
+    prefix: list[tuple[int, float]] = field(default_factory=list)
+    prefix_top: float = float("-inf")  # the latest time among the prefix frames
+    count: int = 0
+    largest: float = 0.0
+    first: list[tuple[int, float, int, float]] = field(default_factory=list)
+    jumps: list[tuple[int, float, float]] = field(default_factory=list)
+    top: float = float("-inf")  # the latest time in the range, and its last frame
+    top_frame: int = 0
+
+
 @dataclass
 class RangeResult:
     """What a worker hands back for one range (picklable, no key bytes)."""
@@ -102,6 +135,8 @@ class RangeResult:
     tail: list[TailEntry] = field(default_factory=list)  # the range's last RECENT ESP packets
     scratch: bytearray | None = None  # the worker's shared ring of in-order flows
     decrypting: bool = False
+    nested: bool = False  # decrypted packets carried ESP of their own (fed back to the tracker)
+    times: RangeTimes | None = None
 
 
 class RangeSink:
@@ -215,10 +250,51 @@ def scan_range(
                 out.first_ts = fr[1]
                 feed(*fr)
                 tick = fr[1]
-                for fr in frames:  # the last one stays in fr
-                    feed(*fr)
-                    if fr[1] > tick:
-                        tick = fr[1]
+                params = time_params()
+                if params is None:
+                    for fr in frames:  # the last one stays in fr
+                        feed(*fr)
+                        if fr[1] > tick:
+                            tick = fr[1]
+                else:
+                    # The reader's time-order record (capture/timesteps.py): the first frames
+                    # go to the main process, which knows the times before the range; after
+                    # them the steps back and jumps are counted here (merge.merge_times).
+                    tol, gap, shown, most = params
+                    times = out.times = RangeTimes()
+                    prefix = times.prefix
+                    prefix.append((fr[0], fr[1]))
+                    for fr in frames:
+                        feed(*fr)
+                        if fr[1] > tick:
+                            tick = fr[1]
+                        prefix.append((fr[0], fr[1]))
+                        if len(prefix) >= TIME_PREFIX:
+                            break
+                    top, top_frame = float("-inf"), 0
+                    for frame, ts in prefix:
+                        if ts >= top:
+                            top, top_frame = ts, frame
+                    times.prefix_top = top
+                    prev = prefix[-1][1]
+                    first, jumps = times.first, times.jumps
+                    count, largest = 0, 0.0
+                    for fr in frames:
+                        feed(*fr)
+                        ts = fr[1]
+                        if ts >= top:
+                            top = tick = ts
+                            top_frame = fr[0]
+                        elif ts < top - tol:
+                            count += 1
+                            largest = max(largest, top - ts)
+                            if len(first) < shown:
+                                first.append((fr[0], ts, top_frame, top))
+                        d = ts - prev
+                        if (d > gap or d < -tol) and len(jumps) <= most:
+                            jumps.append((fr[0], prev, ts))
+                        prev = ts
+                    times.count, times.largest, times.top, times.top_frame = count, largest, top, top_frame
         except _TooMuch:
             out.problem = f"range {rng.index}: over {MAX_FORWARD_BYTES >> 20} MiB of frames other than ESP"
             out.forwarded.clear()
@@ -240,6 +316,7 @@ def scan_range(
     out.tail = [(ts, key_of.get(id(f)), fr, bytes(d[o:e])) for ts, f, fr, d, o, e in tracker._ring]
     out.scratch = tracker._scratch
     out.decrypting = tracker.hook is not None
+    out.nested = any(code in _ESP_INNER for f in out.flows.values() for code in f.inner)
     for f in out.flows.values():
         f.decryptor = _portable(f.decryptor)
     out.malformed = list(tracker.malformed)
