@@ -120,7 +120,10 @@ def test_ikev1_decryption_out_of_order_is_named_as_not_judged(tmp_path: Path) ->
     late = [*fr[:8], *fr[9:15], fr[8], *fr[15:]]  # Quick Mode message 3 captured after ESP 0.4 s later
     r = analyze_capture(_write(tmp_path / "v1k.pcap", late), keys=keys)
     [h] = _time_order(r)
-    assert "IKEv1 decryption, whose IV chain (RFC 2409 Appendix B) runs in the order captured" in h.evidence[3]
+    assert (
+        "IKEv1 decryption within phase 1 and within each exchange, whose IV chain (RFC 2409 Appendix B) "
+        "runs in the order captured (messages captured before their phase 1 are decrypted after it"
+    ) in h.evidence[3]
     assert not [f for f in r.findings if f.id == "keys-wrong"]  # the keys are right: not their fault
     [h] = _time_order(analyze_capture(_write(tmp_path / "v1.pcap", late)))
     assert "IKEv1" not in h.evidence[3]

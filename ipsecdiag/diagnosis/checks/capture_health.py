@@ -182,7 +182,9 @@ class CaptureHealthCheck(Check):
                 "not judged (they follow frame order): ESP sequence reordering and replays, ESP idle gaps, "
                 "each ESP flow's first and last packet time"
                 + (
-                    "; IKEv1 decryption, whose IV chain (RFC 2409 Appendix B) runs in the order captured"
+                    "; IKEv1 decryption within phase 1 and within each exchange, whose IV chain (RFC 2409 "
+                    "Appendix B) runs in the order captured (messages captured before their phase 1 are "
+                    "decrypted after it, in time order)"
                     if v1_keyed
                     else ""
                 ),
