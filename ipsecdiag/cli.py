@@ -283,12 +283,14 @@ def run_analysis(
             reports += _analyze_series(run, store, options)
             continue
         cap = Path(run[0])
-        prog = progress_for(cap, enabled=progress) if jobs <= 1 else None
+        prog = progress_for(cap, enabled=progress)
         try:
             if jobs > 1:  # one capture in byte ranges on several cores: the serial report (parallel.py)
                 from .parallel import analyze_split
 
-                r = analyze_split(cap, jobs, keys=store, options=options)
+                with prog or contextlib.nullcontext():
+                    update = prog.update if prog is not None else None
+                    r = analyze_split(cap, jobs, keys=store, options=options, progress=update)
             elif prog is not None:
                 with prog:
                     r = analyze_capture(cap, keys=store, options=options, progress=prog.update)

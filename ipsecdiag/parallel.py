@@ -20,7 +20,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -78,11 +78,19 @@ def _install(shared: object) -> None:
     _Call.shared = shared
 
 
-def map_in_order(fn: Callable[[S, T], R], shared: S, items: Sequence[T], jobs: int) -> list[R]:
+def map_in_order(
+    fn: Callable[[S, T], R],
+    shared: S,
+    items: Sequence[T],
+    jobs: int,
+    *,
+    tick: Callable[[], None] | None = None,
+) -> list[R]:
     """``[fn(shared, x) for x in items]``, in up to ``jobs`` processes, results in order.
 
     An exception in a worker is raised here, as in the serial loop (the first in order).
-    Without fork (not Linux/BSD) the loop runs in this process.
+    Without fork (not Linux/BSD) the loop runs in this process. ``tick`` is called about five
+    times a second while the workers run (a progress bar reading what they share).
     """
     jobs = min(jobs, len(items))
     if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
@@ -90,6 +98,9 @@ def map_in_order(fn: Callable[[S, T], R], shared: S, items: Sequence[T], jobs: i
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_install, initargs=(shared,)) as pool:
         futures = [pool.submit(_Call(fn), x) for x in items]
+        if tick is not None:
+            while wait(futures, timeout=0.2).not_done:
+                tick()
         return [f.result() for f in futures]
 
 
@@ -133,8 +144,10 @@ def analyze_split(
     checks: Sequence[Check] | None = None,
     min_bytes: int | None = None,
     mapper: Mapper | None = None,  # type: ignore[type-arg]
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
-    """One capture on ``jobs`` processes: the report :func:`pipeline.analyze_capture` gives."""
+    """One capture on ``jobs`` processes: the report :func:`pipeline.analyze_capture` gives.
+    ``progress(bytes_done, bytes_total)`` as for :func:`pipeline.analyze_capture`."""
     from .capture.split import split_capture
     from .pipeline import analyze_capture
     from .reconstruction.options import DEFAULT_OPTIONS
@@ -142,8 +155,10 @@ def analyze_split(
     options = options or DEFAULT_OPTIONS
     ranges = split_capture(path, jobs, min_bytes=min_bytes or range_min_bytes())
     if len(ranges) < 2:
-        return analyze_capture(path, keys=keys, options=options, checks=checks)
-    return analyze_ranges(path, ranges, options=options, keys=keys, checks=checks, mapper=mapper, jobs=jobs)
+        return analyze_capture(path, keys=keys, options=options, checks=checks, progress=progress)
+    return analyze_ranges(
+        path, ranges, options=options, keys=keys, checks=checks, mapper=mapper, jobs=jobs, progress=progress
+    )
 
 
 @dataclass(frozen=True)
@@ -174,6 +189,7 @@ def analyze_ranges(
     checks: Sequence[Check] | None = None,
     mapper: Mapper | None = None,  # type: ignore[type-arg]
     jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     """The report of ``path`` from its byte ``ranges`` (capture.split.split_capture), each
     scanned by ``mapper(fn, shared, ranges, jobs)`` (default :func:`map_in_order`: forked
@@ -182,17 +198,37 @@ def analyze_ranges(
     from .reconstruction.merge import Unmergeable
 
     job = _RangeJob(str(path), options, keys)
-    results = (mapper or map_in_order)(_scan, job, list(ranges), jobs or len(ranges))
+    if mapper is None and progress is not None:
+        results = _scan_with_progress(job, list(ranges), jobs or len(ranges), progress)
+    else:
+        results = (mapper or map_in_order)(_scan, job, list(ranges), jobs or len(ranges))
     try:
         report = merge_ranges(path, results, options=options, keys=keys, checks=checks)
     except Unmergeable as exc:
         SPLIT_STATS.fallbacks += 1
         SPLIT_STATS.last_reason = str(exc)
         _debug(f"{path}: {len(ranges)} byte ranges not joined exactly ({exc}): analysed in one pass")
-        return analyze_capture(path, keys=keys, options=options, checks=checks)
+        # a second pass over the whole file: the bar starts again rather than sit at 100 %
+        return analyze_capture(path, keys=keys, options=options, checks=checks, progress=progress)
     SPLIT_STATS.merged += 1
     _debug(f"{path}: {len(ranges)} byte ranges joined exactly")
     return report
+
+
+def _scan_with_progress(
+    job: _RangeJob, ranges: list[ByteRange], jobs: int, progress: Callable[[int, int], None]
+) -> list[RangeResult]:
+    """The forked scan of ``ranges``, the workers' bytes read summed for ``progress``."""
+    from .capture import split
+
+    total = sum(r.end - r.start for r in ranges)
+    split.read_counter = counter = multiprocessing.get_context("fork").Array("q", len(ranges), lock=False)
+    try:
+        results = map_in_order(_scan, job, ranges, jobs, tick=lambda: progress(min(sum(counter), total), total))
+    finally:
+        split.read_counter = None
+    progress(total, total)
+    return results
 
 
 def merge_ranges(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import MutableSequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -197,6 +198,13 @@ def _ng_chain(buf: bytes, i: int, offset: int, layout: _Layout) -> bool:
     return True
 
 
+# Bytes of capture read per range, for the progress bar of a split analysis: a shared array
+# (multiprocessing.Array, one slot per range: each slot has one writer, the worker scanning that
+# range) the parent sets before forking its workers, None otherwise. Counted per read (the
+# reader's chunks), so the per-frame loops pay nothing for it.
+read_counter: MutableSequence[int] | None = None
+
+
 class RangeStream:
     """A read-only stream: a range's header, then the file's bytes ``[start, end)``."""
 
@@ -205,6 +213,7 @@ class RangeStream:
         self._f.seek(rng.start)
         self._head = rng.header
         self._left = rng.end - rng.start
+        self._index = rng.index
 
     def read(self, size: int = -1) -> bytes:
         if self._head:
@@ -216,6 +225,8 @@ class RangeStream:
         n = self._left if size < 0 else min(size, self._left)
         out = self._f.read(n)
         self._left -= len(out)
+        if read_counter is not None and self._index < len(read_counter):
+            read_counter[self._index] += len(out)
         return out
 
     def close(self) -> None:
