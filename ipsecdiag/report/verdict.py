@@ -92,6 +92,12 @@ def _auth_unread(sa: IkeSaRecord) -> bool:
     return auth is not None and auth.response is not None and not auth.response.decrypted
 
 
+def _pending(report: Report, sa: IkeSaRecord) -> bool:
+    """Its last request was sent just before the capture ended: in flight, not failed."""
+    end = report.source.last_ts
+    return end is not None and any(e.unanswered and not e.unanswered_at(end) for e in sa.exchanges[-1:])
+
+
 def _closed(n: int, closed: int) -> str:
     return " (closed by DELETE)" if closed == n else f" ({closed} closed)" if closed else ""
 
@@ -130,11 +136,13 @@ def _traffic(report: Report) -> str:
     rest = [sa for sa in report.ike_sas if sa not in live]
     # answered IKE_AUTH that could not be read: the capture shows no outcome (sa_state.py)
     unknown = [sa for sa in rest if sa.state == "incomplete" and _auth_unread(sa)]
+    pending = [sa for sa in rest if sa.state == "incomplete" and sa not in unknown and _pending(report, sa)]
     redirected = [sa for sa in rest if sa.state == "redirected"]
-    failed = len(rest) - len(unknown) - len(redirected)
+    failed = len(rest) - len(unknown) - len(pending) - len(redirected)
     for n, what in (
         (failed, "not established"),
         (len(unknown), "outcome unknown (IKE_AUTH answered, encrypted)"),
+        (len(pending), "still negotiating when the capture ended"),
         (len(redirected), "redirected to another gateway"),
     ):
         if n:
@@ -183,7 +191,10 @@ def verdict(report: Report) -> Verdict:
         f = fs[n - 1]
         more = f", +{len(warnings) - 1} more" if len(warnings) > 1 else ""
         return Verdict(f"{head}; {_plural(len(warnings), 'warning')}: {f.id}{more}, see finding {n}", Severity.WARNING, n)
-    unexplained = any(sa.state in ("failed", "incomplete") for sa in report.ike_sas)
+    # an SA still negotiating at the capture end needs no explanation
+    unexplained = any(
+        sa.state == "failed" or (sa.state == "incomplete" and not _pending(report, sa)) for sa in report.ike_sas
+    )
     tail = "no finding explains why" if unexplained else "no problem found"
     nokeys = next((i for i, f in enumerate(fs, 1) if f.id == "missing-keys"), None)
     if nokeys is not None:  # an honest clean bill needs the encrypted part read
