@@ -93,9 +93,14 @@ def _auth_unread(sa: IkeSaRecord) -> bool:
 
 
 def _pending(report: Report, sa: IkeSaRecord) -> bool:
-    """Its last request was sent just before the capture ended: in flight, not failed."""
+    """Still setting up: its last request (IKE_SA_INIT, IKE_AUTH, IKEv1 phase 1) was sent just
+    before the capture ended, so it is in flight, not failed."""
     end = report.source.last_ts
-    return end is not None and any(e.unanswered and not e.unanswered_at(end) for e in sa.exchanges[-1:])
+    setup = (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
+    return end is not None and any(
+        (e.exchange_type in setup if e.version == 2 else e.message_id == 0) and e.unanswered and not e.unanswered_at(end)
+        for e in sa.exchanges[-1:]
+    )
 
 
 def _closed(n: int, closed: int) -> str:
