@@ -265,7 +265,7 @@ def run_analysis(
         from .distributed import SchedulerError, analyze_runs
 
         try:
-            return analyze_runs(scheduler, runs, key_paths, options, jobs=jobs, store=store)
+            return analyze_runs(scheduler, runs, key_paths, options, _analyze_run_in_worker, jobs=jobs, store=store)
         except SchedulerError as e:
             raise UserError(str(e)) from None
     if jobs is None:

@@ -210,6 +210,7 @@ def _drive(
         src.last_ts = last[1] if last is not None else None
         src.frames = last[0] if last is not None else 0
     decoder.finish()
+    src.steps_back = decoder.steps_back
     src.ipsec_frames = decoder.ipsec_frames
     src.skipped.update(decoder.skipped)
 

@@ -66,6 +66,7 @@ from .link import ip_offset
 from .model import IcmpError, IkeDatagram, Sink
 from .reassembly import FirstFragment, IpReassembler
 from .tcpencap import TcpEncap
+from .timesteps import GAP_SECONDS, TOLERANCE, StepsBack
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,9 @@ class Decoder:
         self._tcp = TcpEncap(sink, ntoa)
         self.min_fragment_ts = float("inf")  # earliest IP fragment fed (see carried_state)
         self._fast_count: Callable[[], int] = lambda: 0
+        self.steps_back = StepsBack()  # frames whose time steps back (timesteps.py)
+        self._see_time: Callable[[int, float], None] = lambda frame, ts: None
+        self._last_time: Callable[[], float | None] = lambda: None
         # Per-instance specialisation of feed(); see _compile_feed.
         self.feed = self._compile_feed()  # type: ignore[method-assign]
 
@@ -174,6 +178,7 @@ class Decoder:
 
     def finish(self) -> None:
         """End of capture: flush reassembly buffers as incomplete ("end-of-capture")."""
+        self.steps_back.end = self._last_time()
         self._frag.flush("end-of-capture")
         self._tcp.flush()
 
@@ -184,6 +189,7 @@ class Decoder:
         Each instance replaces this method with the closure from :meth:`_compile_feed`, which
         behaves identically; this is the reference (and what the equivalence test compares).
         """
+        self._see_time(frame, ts)
         if ts > self._frag.deadline:
             self._frag.expire(ts)
         self._account(1, self._decode(frame, ts, linktype, data, orig_len))
@@ -207,6 +213,14 @@ class Decoder:
         udp = UDP_HDR.unpack_from
         et_ipv4 = b"\x08\x00"
         fast = 0
+        # Time order (timesteps.py), cheap in the common case: a frame no older than the latest
+        # (top) and within ``horizon`` (a time at most GAP_SECONDS after the frame before it)
+        # costs two comparisons. ``horizon`` is -inf after a frame older than top, whose time
+        # ``prev`` then holds (otherwise the frame before is the one at top).
+        steps = self.steps_back
+        step_back, jump = steps.add, steps.jump
+        tol, gap, never = TOLERANCE, GAP_SECONDS, float("-inf")
+        top, top_frame, prev, horizon = never, 0, never, never
 
         def esp_at(frame: int, ts: float, data: bytes, off: int) -> bool:
             """The untagged-Ethernet branch below, for an IPv4 header at ``off``."""
@@ -233,7 +247,23 @@ class Decoder:
             return False
 
         def feed(frame: int, ts: float, linktype: int, data: bytes, orig_len: int) -> None:
-            nonlocal fast
+            nonlocal fast, top, top_frame, prev, horizon
+            if ts >= top:
+                if ts > horizon:
+                    before = prev if horizon == never else top
+                    if ts - before > gap:
+                        jump(frame, before, ts)
+                    horizon = ts + gap
+                top = ts
+            else:
+                if horizon != never:  # the frame before was the latest (frames are numbered in order)
+                    top_frame = frame - 1
+                if ts < top - tol:
+                    step_back(frame, ts, top_frame, top)
+                before = prev if horizon == never else top
+                if not -tol <= ts - before <= gap:
+                    jump(frame, before, ts)
+                prev, horizon = ts, never
             if ts > frag.deadline:
                 frag.expire(ts)
             if linktype == 1:
@@ -265,7 +295,27 @@ class Decoder:
                     return
             account(1, decode(frame, ts, linktype, data, orig_len))
 
+        def see_time(frame: int, ts: float) -> None:
+            """The time tests of feed() above, for the reference feed() (one state for both)."""
+            nonlocal top, top_frame, prev, horizon
+            before = prev if horizon == never else top
+            if ts < top and horizon != never:
+                top_frame = frame - 1
+            if ts >= top:
+                top = ts
+            elif ts < top - tol:
+                step_back(frame, ts, top_frame, top)
+            if not -tol <= ts - before <= gap:
+                jump(frame, before, ts)
+            prev, horizon = ts, (ts + gap if ts >= top else never)
+
+        def last_time() -> float | None:
+            t = prev if horizon == never else top
+            return None if t == never else t
+
         self._fast_count = lambda: fast
+        self._see_time = see_time
+        self._last_time = last_time
         return feed
 
     def _decode(self, frame: int, ts: float, linktype: int, data: bytes, orig_len: int) -> str | None:

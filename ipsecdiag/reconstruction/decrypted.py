@@ -115,6 +115,48 @@ def _deletes(sa: IkeSaRecord, m: MessageRecord) -> None:
                         c.deleted_frame = m.first_frame
 
 
+def deletes_in_time_order(sa: IkeSaRecord) -> None:
+    """End the CHILD SAs that a DELETE later in time ended although it came earlier in the
+    capture. :func:`learn` and :func:`learn_v1` apply a DELETE when it is read, to the CHILD SAs
+    known then; in a capture not in time order (merged files) an IKE SA's DELETE may be read
+    before the IKE_AUTH or Quick Mode that created its CHILD SAs. Deleting an IKE SA deletes
+    its CHILD SAs (RFC 7296 §1.4.1, RFC 2408 §4.8 for an ISAKMP SA)."""
+    waiting = [c for c in sa.child_sas if c.deleted_frame is None]
+    if not waiting:
+        return
+    events: list[tuple[float, int, bool, set[int]]] = []  # ts, frame, whole SA, SPIs ended
+    for ex in sa.exchanges:
+        if sa.version == 1:
+            dels = [(m, m.inner) for m in ex.messages if m.decrypted]
+        elif ex.response is None:
+            continue  # learn() reads an exchange's deletes when its response arrives
+        elif ex.request is not None and ex.request.decrypted:
+            dels = [(ex.request, ex.request.inner)]
+        else:
+            dels = [(ex.response, ex.response.inner)] if ex.exchange_type == ExchangeType.INFORMATIONAL else []
+        for m, inner in dels:
+            whole, spis = False, set()
+            for p in inner:
+                if isinstance(p, v2.DeletePayload):
+                    whole |= p.protocol_id == ProtocolId.IKE
+                    if p.protocol_id in (ProtocolId.ESP, ProtocolId.AH):
+                        spis |= {int.from_bytes(x, "big") for x in p.spis}
+                elif isinstance(p, v1.V1DeletePayload):
+                    whole |= p.protocol_id == V1ProtocolId.PROTO_ISAKMP
+                    spis |= {int.from_bytes(x, "big") for x in p.spis if len(x) == 4}
+            if whole or spis:
+                events.append((m.ts, m.first_frame, whole, spis))
+    if not events:
+        return
+    events.sort(key=lambda e: e[0])
+    created = {f: m.ts for ex in sa.exchanges for m in ex.all_messages() for f in m.frames}
+    for c in waiting:
+        born = created.get(c.created_frame, float("-inf"))
+        c.deleted_frame = next(
+            (fr for ts, fr, whole, spis in events if ts >= born and (whole or spis & {c.spi_i, c.spi_r})), None
+        )
+
+
 def chosen_esn(p: v2.Proposal) -> bool | None:
     from ..wire.registry import TransformType
 

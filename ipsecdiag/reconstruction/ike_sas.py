@@ -26,7 +26,7 @@ from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.errors import MalformedMessage, WireError
 from ..wire.registry import EapCode, ExchangeType, name_of
-from .decrypted import learn, learn_v1
+from .decrypted import deletes_in_time_order, learn, learn_v1
 from .halfopen import HalfOpenLedger, Promoted, ledger_key
 from .model import ExchangeRecord, IkeSaRecord, MessageRecord, Transmission
 from .proposals import proposal_dict_v1, proposal_dict_v2, proposal_dicts_v1_all
@@ -573,6 +573,20 @@ def in_time_order(sa: IkeSaRecord) -> None:
                 m.is_response = m is not first and m.from_initiator != first.from_initiator
     if unsorted([e.first_ts for e in sa.exchanges]):
         sa.exchanges.sort(key=lambda e: e.first_ts)
+    _first_endpoints(sa)
+    deletes_in_time_order(sa)
+
+
+def _first_endpoints(sa: IkeSaRecord) -> None:
+    """The initiator's and responder's address and port as first seen in time (before any
+    NAT-T float to 4500): the SA took them from its first message in the capture, which out of
+    time order may be a later one."""
+    msgs = [m for e in sa.exchanges for m in e.all_messages() if m.transmissions]
+    if not msgs:
+        return
+    m = min(msgs, key=lambda x: x.ts)
+    a, b = (m.src, m.sport), (m.dst, m.dport)
+    sa.initiator, sa.responder = (a, b) if m.from_initiator else (b, a)
 
 
 def _v1_roles(sa: IkeSaRecord) -> None:

@@ -19,6 +19,7 @@ from .options import DEFAULT_OPTIONS, AnalysisOptions
 
 if TYPE_CHECKING:  # annotations only: the model module stays cheap to import (CLI start-up)
     from ..capture.model import FragmentGroup, IcmpError
+    from ..capture.timesteps import StepsBack
     from ..wire.ikev1_payloads import V1Message, V1Payload
     from ..wire.ikev2 import IkeMessage, Payload
     from .halfopen import HalfOpenSummary
@@ -374,6 +375,9 @@ class SourceInfo:
     keepalives: int = 0
     icmp_errors: int = 0
     keys_loaded: int = 0
+    # Every frame whose record time steps back (capture/timesteps.py), counted as the capture is
+    # read; None when not counted over the whole capture (byte ranges, live snapshots).
+    steps_back: StepsBack | None = None
 
 
 @dataclass

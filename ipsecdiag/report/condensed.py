@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reconstruction.model import EspFlow, Finding, Report, Severity
+from ..reconstruction.time_order import out_of_order
 from .childsa import ChildSaRow
 from .tables import SEV_STYLE, STATE_STYLE, Breakable, _box
 from .view import proposal_short
@@ -318,13 +319,14 @@ class IkeSaGroups:
             yield Text(f"(+{summarised} unanswered first requests summarised in the findings)", style="dim")
 
 
-def _flow_notes(flows: list[EspFlow]) -> list[str]:
-    """Sequence anomalies and decryption summed over ``flows`` (bad ICVs always named)."""
+def _flow_notes(flows: list[EspFlow], disorder: bool) -> list[str]:
+    """Sequence anomalies and decryption summed over ``flows`` (bad ICVs always named); no
+    reordering when the capture is out of time order (``disorder``: it follows frame order)."""
     notes = [
         f"{n} {what}"
         for n, what in (
             (sum(f.duplicates for f in flows), "dup"),
-            (sum(f.reordered for f in flows), "reord"),
+            (0 if disorder else sum(f.reordered for f in flows), "reord"),
             (sum(f.gaps for f in flows), "missing"),
         )
         if n
@@ -351,6 +353,7 @@ class ChildSaGroups:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         index = {sa.key: i for i, sa in enumerate(self.r.ike_sas, 1)}
+        disorder = out_of_order(self.r)
         groups: dict[tuple[str, str], list[ChildSaRow]] = {}
         for row in self.rows:
             groups.setdefault((row.src, row.dst), []).append(row)
@@ -370,7 +373,7 @@ class ChildSaGroups:
         t.add_column("State, notes")
         for (src, dst), rows in shown:
             owners = sorted({index[r.ike_sa] for r in rows if r.ike_sa in index})
-            notes = [_counts([r.state for r in rows]), *_flow_notes([f for r in rows for f in r.flows])]
+            notes = [_counts([r.state for r in rows]), *_flow_notes([f for r in rows for f in r.flows], disorder)]
             if owners:
                 notes.append(f"IKE SA #{ranges(owners)}")
             t.add_row(
@@ -382,14 +385,14 @@ class ChildSaGroups:
             )
         yield t
         if rest:
-            notes = [_counts([r.state for r in rest]), *_flow_notes([f for r in rest for f in r.flows])]
+            notes = [_counts([r.state for r in rest]), *_flow_notes([f for r in rest for f in r.flows], disorder)]
             yield Text(f"… {_plural(len(rest), 'more CHILD SA')}: " + "; ".join(notes), style="dim")
 
 
 def esp_summary(report: Report) -> Text:
     """The line that stands for the ESP flow table when the CHILD SA groups sum the flows."""
     flows = report.esp_flows
-    notes = _flow_notes(flows)
+    notes = _flow_notes(flows, out_of_order(report))
     return Text(
         f"ESP flows: {_plural(len(flows), 'SPI')}, {_plural(sum(f.packets for f in flows), 'packet')}, "
         f"{sum(f.bytes for f in flows)} bytes" + (f" ({', '.join(notes)})" if notes else "")

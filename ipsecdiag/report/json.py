@@ -18,7 +18,9 @@ from ..reconstruction.model import (
     raw_seconds,
     utc_datetime,
 )
+from ..reconstruction.time_order import flow_times, out_of_order
 from ..wire.jsontypes import Json, JsonValue
+from .childsa import child_sa_rows
 from .view import message_details
 
 SCHEMA = "ipsecdiag/report-1"
@@ -123,7 +125,12 @@ def _ike_sa(sa: IkeSaRecord) -> Json:
     }
 
 
-def _esp(f: EspFlow) -> Json:
+def _esp(f: EspFlow, owner: tuple[str, bool] | None, disorder: bool) -> Json:
+    """One ESP flow. ``owner``: the IKE SA its CHILD SA belongs to, and whether that was
+    inferred from the addresses (CHILD SA not seen negotiated). ``disorder``: the capture is
+    out of time order, so reordering (frame order) is not judged and the first and last
+    packet in frame order are given as the earlier and the later time."""
+    first, last = flow_times(f.first_ts, f.last_ts) if disorder else (f.first_ts, f.last_ts)
     return {
         "spi": f"{f.spi:08x}",
         "src": f.src,
@@ -138,20 +145,32 @@ def _esp(f: EspFlow) -> Json:
         "seq_min": f.seq_min,
         "seq_max": f.seq_max,
         "duplicates": f.duplicates,
-        "reordered": f.reordered,
+        "reordered": None if disorder else f.reordered,
         "gaps": f.gaps,
         "first_frame": f.first_frame,
         "last_frame": f.last_frame,
-        "first_time": _iso(f.first_ts),
-        "last_time": _iso(f.last_ts),
+        "first_time": _iso(first),
+        "last_time": _iso(last),
         "keys": f.keys,
         "decrypted": f.decrypted,
         "integrity_failed": f.integrity_failed,
         "integrity_failed_frames": f.failed_frames,
         "key_source": f.key_source or None,
         "inner_protocols": dict(f.inner_protocols),
-        "ike_sa": f.child_sa,
+        "ike_sa": owner[0] if owner else None,
+        "ike_sa_inferred": owner[1] if owner else False,
     }
+
+
+def _owners(r: Report) -> dict[int, tuple[str, bool]]:
+    """id(flow) -> (IKE SA key, inferred): the link the CHILD SA table shows, negotiated or by
+    address (report/childsa.py)."""
+    out: dict[int, tuple[str, bool]] = {}
+    for row in child_sa_rows(r):
+        if row.ike_sa is not None:
+            for f in row.flows:
+                out[id(f)] = (row.ike_sa, row.ike_sa_inferred)
+    return out
 
 
 def _finding(f: Finding) -> Json:
@@ -172,6 +191,7 @@ def _finding(f: Finding) -> Json:
 
 def report_dict(r: Report) -> Json:
     s = r.source
+    owners, disorder = _owners(r), out_of_order(r)
     return {
         "schema": SCHEMA,
         "source": {
@@ -192,7 +212,7 @@ def report_dict(r: Report) -> Json:
             "keys_loaded": s.keys_loaded,
         },
         "ike_sas": [_ike_sa(sa) for sa in r.ike_sas],
-        "esp_flows": [_esp(f) for f in r.esp_flows],
+        "esp_flows": [_esp(f, owners.get(id(f)), disorder) for f in r.esp_flows],
         "ah_flows": [
             {
                 "spi": f"{f.spi:08x}",

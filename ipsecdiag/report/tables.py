@@ -17,11 +17,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ..reconstruction.model import (
+    EspFlow,
     Report,
     Severity,
     raw_seconds,
     utc_datetime,
 )
+from ..reconstruction.time_order import NOT_JUDGED, out_of_order
 from .childsa import ChildSaRow
 from .view import proposal_short
 
@@ -145,12 +147,13 @@ class EspTable:
         keys = any(f.keys for f in self.r.esp_flows)
         if keys:
             t.add_column("Decr", justify="right")
+        disorder = out_of_order(self.r)
         for f in self.r.esp_flows:
-            seq = f"{f.seq_first}..{f.seq_last}"
+            seq = _seq_range(f, disorder)
             notes = []
             if f.duplicates:
                 notes.append(f"{f.duplicates} dup")
-            if f.reordered:
+            if f.reordered and not disorder:
                 notes.append(f"{f.reordered} reord")
             if f.gaps:
                 notes.append(f"{f.gaps} missing")
@@ -162,7 +165,7 @@ class EspTable:
                 str(f.packets),
                 str(f.bytes),
                 Breakable(seq, breaks="., "),  # "1001..\n1010": after the dots only
-                _dur(f.first_ts, f.last_ts),
+                "not judged" if disorder else _dur(f.first_ts, f.last_ts),
             ]
             if keys:
                 row.append(
@@ -172,21 +175,31 @@ class EspTable:
                 )
             t.add_row(*row)
         if _cuts(console, options, t):
-            yield from self._stacked()  # at this width the table would cut a cell
-            return
-        yield t
+            yield from self._stacked(disorder)  # at this width the table would cut a cell
+        else:
+            yield t
+        if disorder:
+            yield Text(f"Span and sequence reordering {NOT_JUDGED} (see capture-health); Seq is the lowest..highest", style="dim")
 
-    def _stacked(self) -> Iterator[Text]:
+    def _stacked(self, disorder: bool) -> Iterator[Text]:
         yield Text("ESP flows", style="italic")
         for f in self.r.esp_flows:
             encap = f"UDP {f.sport}/{f.dport}" if f.encap == "udp" else f.encap.upper() if f.encap != "none" else "ESP"
             yield Text(f"{f.spi:08x} {encap} {f.src} -> {f.dst}", style="bold")
-            notes = [f"{n} {what}" for n, what in ((f.duplicates, "dup"), (f.reordered, "reord"), (f.gaps, "missing")) if n]
-            line = f"  {f.packets} packets, {f.bytes} bytes, seq {f.seq_first}..{f.seq_last}"
-            line += (f" ({', '.join(notes)})" if notes else "") + f", {_dur(f.first_ts, f.last_ts)}"
+            reord = 0 if disorder else f.reordered
+            notes = [f"{n} {what}" for n, what in ((f.duplicates, "dup"), (reord, "reord"), (f.gaps, "missing")) if n]
+            line = f"  {f.packets} packets, {f.bytes} bytes, seq {_seq_range(f, disorder)}"
+            span = "span not judged" if disorder else _dur(f.first_ts, f.last_ts)
+            line += (f" ({', '.join(notes)})" if notes else "") + f", {span}"
             if f.keys:
                 line += f", {f.decrypted} decrypted" + (f", {f.integrity_failed} bad ICV" if f.integrity_failed else "")
             yield Text(line)
+
+
+def _seq_range(f: EspFlow, disorder: bool) -> str:
+    """The first..last sequence number in frame order; out of time order the lowest..highest
+    (frame order would print a backwards or partial range)."""
+    return f"{f.seq_min}..{f.seq_max}" if disorder else f"{f.seq_first}..{f.seq_last}"
 
 
 class AhTable:
@@ -283,6 +296,7 @@ class ChildSaTable:
         yield Text("CHILD SAs (in/out as the IKE initiator sees them)", style="bold")
         index = {sa.key: i for i, sa in enumerate(self.r.ike_sas, 1)}
         t0 = self.r.source.first_ts
+        disorder = out_of_order(self.r)
         for n, row in enumerate(self.rows, 1):
             owner = "no IKE SA" if row.ike_sa is None else f"IKE SA #{index.get(row.ike_sa, '?')}"
             if row.ike_sa is not None and row.ike_sa_inferred:
@@ -308,7 +322,7 @@ class ChildSaTable:
                 facts.add_row("  local", " ".join(row.ts_local) or "-")
                 facts.add_row("  remote", " ".join(row.ts_remote) or "-")
             if row.first_ts is not None and t0 is not None:
-                facts.add_row("  seen", f"+{row.first_ts - t0:.3f}s .. +{(row.last_ts or row.first_ts) - t0:.3f}s")
+                facts.add_row("  seen", NOT_JUDGED if disorder else f"+{row.first_ts - t0:.3f}s .. +{(row.last_ts or row.first_ts) - t0:.3f}s")
             yield facts
 
 

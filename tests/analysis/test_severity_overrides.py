@@ -28,6 +28,7 @@ ALLOWLIST = {
     "posture": {"weak-crypto"},
     "proposals": {"ke-group-mismatch", "ike-no-proposal-chosen"},
     "replay": {"esp-replay", "esp-seq-exhaustion"},
+    "unanswered": {"ike-unanswered"},
 }
 
 

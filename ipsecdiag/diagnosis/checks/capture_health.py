@@ -169,11 +169,13 @@ class CaptureHealthCheck(Check):
         shown = "; ".join(
             f"frame {i.frame} is {i.back:.3f} s older than frame {i.before_frame} before it" for i in order.first
         )
+        # Read in one pass, every frame was compared; otherwise only those the report keeps a time for.
+        what = "frame(s)" if order.every_frame else "of the IKE and ESP frames compared"
         yield self.finding(
             "capture-health",
             frames=[f for i in order.first for f in (i.before_frame, i.frame)],
             evidence=[
-                f"{order.inversions} frame(s) carry a time earlier than a frame captured before them, by up to "
+                f"{order.inversions} {what} carry a time earlier than a frame captured before them, by up to "
                 f"{order.largest:.3f} s (steps back under {TOLERANCE * 1000:.0f} ms, the jitter between "
                 "interfaces, are not counted)",
                 f"first: {shown}",
@@ -189,7 +191,7 @@ class CaptureHealthCheck(Check):
                     else ""
                 ),
             ],
-            title=f"Capture not in time order ({order.inversions} frame(s) out of order)",
+            title=f"Capture not in time order ({order.inversions} {what} out of order)",
             explanation=(
                 "The capture's frames are not in time order: it was probably merged from several files "
                 "(mergecap -a) or taken on several interfaces at once. The analysis orders IKE by time; what "
@@ -207,6 +209,7 @@ class CaptureHealthCheck(Check):
             data={
                 "kind": "time-order",
                 "inversions": order.inversions,
+                "every_frame": order.every_frame,
                 "largest_step_back": round(order.largest, 6),
                 "first_frames": [i.frame for i in order.first],
             },

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord
+from ...capture.timesteps import GAP_SECONDS
+from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
+from ...reconstruction.time_order import capture_gap_after
 from ...wire.registry import ExchangeType
 from ..base import Check, CheckContext
 from ..repeats import _time as time_text
@@ -15,12 +17,20 @@ SHOWN = 5  # peers named one by one when one side answered none of several
 class UnansweredCheck(Check):
     name = "unanswered"
     finding_ids = ("ike-unanswered", "natt-port-blocked")
+    severity_overrides = {
+        "ike-unanswered": "info when every request was sent once and the capture holds no frame in "
+        "the retransmission interval after it (a capture gap): the title says the outcome is unknown",
+    }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
         end = ctx.report.source.last_ts or 0.0
         silent: list[IkeSaRecord] = []  # first requests that got nothing back at all
         for sa in ctx.report.ike_sas:
             pending = [e for e in sa.exchanges if e.unanswered_at(end)]
+            gaps = {id(e): why for e in pending if (why := _gap(ctx.report, e)) is not None}
+            if gaps:
+                yield self._unknown(sa, [e for e in pending if id(e) in gaps], gaps)
+                pending = [e for e in pending if id(e) not in gaps]
             if not pending:
                 continue
             if _never_answered(sa, pending):
@@ -83,24 +93,35 @@ class UnansweredCheck(Check):
             data={"exchanges": [group[0].exchanges[0].type + "#0"], "ike_sas": [sa.key for sa in group]},
         )
 
+    def _unknown(self, sa: IkeSaRecord, pending: list[ExchangeRecord], why: dict[int, str]) -> Finding:
+        """Requests sent once and followed by a gap in the capture: no verdict either way."""
+        frames, ev = _requests(sa, pending, why)
+        req = _last_sent(pending[0])
+        peer = f"{req.dst}:{req.dport}" if req is not None else "the peer"
+        types = ", ".join(dict.fromkeys(e.type for e in pending))
+        return self.finding(
+            "ike-unanswered",
+            severity=Severity.INFO,
+            frames=frames,
+            evidence=ev,
+            ike_sa=sa.key,
+            title="IKE request outcome unknown: capture gap",
+            explanation=(
+                f"{types} request(s) to {peer} were sent once, and the capture holds no frame in the "
+                f"{GAP_SECONDS:.0f} s after them. A sender retransmits an unanswered request within seconds "
+                "(RFC 7296 §2.1), so the capture stopped, paused or was stitched from snippets there: "
+                "whether the peer answered is unknown, and this is no evidence of a silent peer."
+            ),
+            cause=(
+                "A capture stitched from snippets, paused, or stopped right after the request (a ring "
+                "buffer, files merged, a capture filter changed)."
+            ),
+            remediation="Nothing to fix from this capture; capture without gaps across the exchange to judge it.",
+            data={"exchanges": [f"{e.type}#{e.message_id}" for e in pending], "outcome": "unknown: capture gap"},
+        )
+
     def _finding(self, sa: IkeSaRecord, pending: list[ExchangeRecord]) -> Finding:
-        frames: list[int] = []
-        ev = []
-        for e in pending:
-            msgs = e.messages if sa.version == 1 else [e.request]
-            for m in msgs:
-                if m is None:
-                    continue
-                frames += m.frames
-                times = [t.ts for t in m.transmissions]
-                gaps = ", ".join(f"{b - a:.1f}s" for a, b in zip(times, times[1:], strict=False))
-                ev.append(
-                    f"{e.type} request (message id {e.message_id}) {m.src}:{m.sport} -> {m.dst}:{m.dport}, "
-                    f"sent {len(m.transmissions)}x"
-                    + (f" (retransmitted after {gaps})" if gaps else "")
-                    + f", {m.size} bytes, frames {', '.join(map(str, m.frames[:12]))}"
-                    + ("…" if len(m.frames) > 12 else "")
-                )
+        frames, ev = _requests(sa, pending, {})
         answered_on_500 = any(
             e.response is not None and e.exchange_type == ExchangeType.IKE_SA_INIT and e.response.sport == 500
             for e in sa.exchanges
@@ -135,7 +156,8 @@ class UnansweredCheck(Check):
                 "were answered, so IP fragments are probably dropped on the path."
             )
         else:
-            expl = f"{peer} never answered {len(pending)} request(s) of this IKE SA."
+            # No count and no "this IKE SA": diagnosis.repeats keeps these words for a group.
+            expl = f"{peer} never answered {', '.join(dict.fromkeys(e.type for e in pending))} request(s) sent to it."
         return self.finding(
             "ike-unanswered",
             frames=frames,
@@ -144,6 +166,40 @@ class UnansweredCheck(Check):
             explanation=expl,
             data={"exchanges": [f"{e.type}#{e.message_id}" for e in pending]},
         )
+
+
+def _requests(sa: IkeSaRecord, pending: list[ExchangeRecord], why: dict[int, str]) -> tuple[list[int], list[str]]:
+    """The frames and one evidence line per unanswered request (with ``why`` for its exchange)."""
+    frames: list[int] = []
+    ev = []
+    for e in pending:
+        msgs = e.messages if sa.version == 1 else [e.request]
+        for m in msgs:
+            if m is None:
+                continue
+            frames += m.frames
+            times = [t.ts for t in m.transmissions]
+            gaps = ", ".join(f"{b - a:.1f}s" for a, b in zip(times, times[1:], strict=False))
+            ev.append(
+                f"{e.type} request (message id {e.message_id}) {m.src}:{m.sport} -> {m.dst}:{m.dport}, "
+                f"sent {len(m.transmissions)}x"
+                + (f" (retransmitted after {gaps})" if gaps else "")
+                + f", {m.size} bytes, frames {', '.join(map(str, m.frames[:12]))}"
+                + ("…" if len(m.frames) > 12 else "")
+                + (f"; {why[id(e)]}" if id(e) in why else "")
+            )
+    return frames, ev
+
+
+def _last_sent(e: ExchangeRecord) -> MessageRecord | None:
+    """The request as last sent: IKEv2's request, an IKEv1 exchange's last message."""
+    return e.messages[-1] if e.version == 1 and e.messages else e.request
+
+
+def _gap(r: Report, e: ExchangeRecord) -> str | None:
+    """Why a gap in the capture leaves ``e``'s request without a verdict, or None."""
+    m = _last_sent(e)
+    return capture_gap_after(r, m) if m is not None else None
 
 
 def _never_answered(sa: IkeSaRecord, pending: list[ExchangeRecord]) -> bool:
