@@ -497,6 +497,7 @@ def analyze(
             natt_idle_timeout=natt_idle_timeout,
             path_mtu=path_mtu,
             ca_files=tuple(_check_ca_files(ca or [])),
+            esp_timeline=html_out is not None,  # the HTML plots draw it; nobody else pays for it
         )
         if jobs is not None and jobs < 1:
             raise UserError(f"--jobs {jobs}: must be at least 1")
