@@ -192,10 +192,7 @@ def scan_range(
 ) -> RangeResult:
     """One worker's pass over ``rng``: ESP accounted here, every other frame handed back."""
     tracker = EspTracker(
-        replay_window=options.replay_window,
-        dup_seconds=options.dup_seconds,
-        idle_gap=options.natt_idle_timeout,
-        timeline=options.esp_timeline,
+        replay_window=options.replay_window, dup_seconds=options.dup_seconds, idle_gap=options.natt_idle_timeout
     )
     tracker.probe = {}
     tracker.snap_at = SNAP_AT
