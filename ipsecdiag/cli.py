@@ -265,7 +265,7 @@ def run_analysis(
         from .distributed import SchedulerError, analyze_runs
 
         try:
-            return analyze_runs(scheduler, runs, key_paths, options, jobs=jobs, store=store)
+            return analyze_runs(scheduler, runs, key_paths, options, _analyze_run_in_worker, jobs=jobs, store=store)
         except SchedulerError as e:
             raise UserError(str(e)) from None
     if jobs is None:
@@ -497,6 +497,7 @@ def analyze(
             natt_idle_timeout=natt_idle_timeout,
             path_mtu=path_mtu,
             ca_files=tuple(_check_ca_files(ca or [])),
+            esp_timeline=html_out is not None,  # the HTML plots draw it; nobody else pays for it
         )
         if jobs is not None and jobs < 1:
             raise UserError(f"--jobs {jobs}: must be at least 1")

@@ -145,20 +145,25 @@ def _stamp(path: str) -> tuple[int, int]:
     return (st.st_size, st.st_mtime_ns)
 
 
+# The command's own unit of work, ``(key store, options), files -> reports``: the CLI passes the
+# function its forked workers run (a module-level function: it travels by name).
+RunAnalysis = Callable[[tuple["KeyStore", "AnalysisOptions"], list[str]], list["Report"]]
+
+
 @dataclass(frozen=True)
 class RemoteAnalysis:
-    """What a task needs besides its unit: key file paths (absolute) and the options."""
+    """What a task needs besides its unit: key file paths (absolute), the options, and the
+    function that analyses a unit."""
 
     key_paths: tuple[str, ...]
     options: AnalysisOptions
+    run: RunAnalysis
 
 
 def analyze_run(shared: RemoteAnalysis, run: Sequence[str]) -> list[Report]:
     """One unit on a worker: a capture, or a run of files that continue one another, by the
     code a forked worker runs (so the report is the serial one); keys loaded from their files."""
-    from .cli import _analyze_run_in_worker
-
-    return _analyze_run_in_worker((load_store(shared.key_paths), shared.options), list(run))
+    return shared.run((load_store(shared.key_paths), shared.options), list(run))
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,7 @@ def analyze_split_on(
     key_paths: Sequence[str],
     store: KeyStore | None,
     options: AnalysisOptions,
+    run: RunAnalysis,
 ) -> Report:
     """One capture in byte ranges on the cluster, joined exactly here (``parallel.merge_ranges``,
     the merge ``analyze --jobs`` uses); when the join would not be exact, the whole capture on
@@ -205,7 +211,7 @@ def analyze_split_on(
         except Unmergeable as exc:
             SPLIT_STATS.fallbacks += 1
             SPLIT_STATS.last_reason = str(exc)
-    [report] = mapper(analyze_run, RemoteAnalysis(tuple(key_paths), options), [[absolute]])[0]
+    [report] = mapper(analyze_run, RemoteAnalysis(tuple(key_paths), options, run), [[absolute]])[0]
     report.source.files = [str(path) if f == absolute else f for f in report.source.files]
     return report
 
@@ -220,6 +226,7 @@ def analyze_runs(
     runs: Sequence[Sequence[str | Path]],
     key_paths: Sequence[Path] | None,
     options: AnalysisOptions,
+    run: RunAnalysis,
     *,
     jobs: int | None = None,
     processes: bool = True,
@@ -231,17 +238,17 @@ def analyze_runs(
 
     The reports name the files as given on the command line, though the workers read them at
     their absolute paths."""
-    shared = RemoteAnalysis(tuple(os.path.abspath(p) for p in key_paths or ()), options)
+    shared = RemoteAnalysis(tuple(os.path.abspath(p) for p in key_paths or ()), options, run)
     units = [[os.path.abspath(p) for p in run] for run in runs]
     with dask_mapper(scheduler, jobs=jobs, processes=processes) as mapper:
         if len(runs) == 1 and len(runs[0]) == 1 and _size(runs[0][0]) >= split_min_bytes:
             # One large capture: its byte ranges over the cluster's workers.
             parts = cluster_threads(mapper)
-            return [analyze_split_on(mapper, runs[0][0], parts, shared.key_paths, store, options)]
+            return [analyze_split_on(mapper, runs[0][0], parts, shared.key_paths, store, options, run)]
         per_run = mapper(analyze_run, shared, units)
     reports: list[Report] = []
-    for run, unit, rs in zip(runs, units, per_run, strict=True):
-        names = {a: str(p) for a, p in zip(unit, run, strict=True)}
+    for given, unit, rs in zip(runs, units, per_run, strict=True):
+        names = {a: str(p) for a, p in zip(unit, given, strict=True)}
         for r in rs:
             r.source.files = [names.get(f, f) for f in r.source.files]
             r.source.truncated_files = [_rename(t, names) for t in r.source.truncated_files]

@@ -88,12 +88,12 @@ def flow_keys(keys: KeyStore, f: FlowState) -> ChildSaKeys | None:
 MAX_FAILED_FRAMES = 20
 
 
-def count_failure(f: FlowState, status: int, frame: int) -> None:
+def count_failure(f: FlowState, status: int, frame: int, ts: float) -> None:
     """Count a packet that did not decrypt under its :class:`EspStatus`."""
     if status == EspStatus.INTEGRITY_FAILED:
         f.integrity_failed += 1
         if len(f.failed_frames) < MAX_FAILED_FRAMES:
-            f.failed_frames.append(frame)
+            f.failed_frames.append((frame, ts))
     elif status == EspStatus.TRUNCATED:
         f.truncated += 1
     else:
@@ -159,6 +159,6 @@ class EspDecryptHook(NestingHook):
             if (code == 0x432 or code == 0x2932) and self._depth < self.MAX_NESTING:
                 self._feed_nested(frame, ts, nh, payload)
             return
-        count_failure(f, status, frame)
+        count_failure(f, status, frame, ts)
         if self.fail is not None:
             self.fail(frame, ts, f, int(status))

@@ -215,7 +215,7 @@ class PooledEspDecryptHook(NestingHook):
                 if (code == 0x432 or code == 0x2932) and self._depth < self.MAX_NESTING:
                     self._feed_nested(frame, ts, nh, payload)
                 continue
-            count_failure(f, status, frame)
+            count_failure(f, status, frame, ts)
             if fail is not None:
                 fail(frame, ts, f, status)
         if raw_out is not None and written < len(blob):

@@ -27,6 +27,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Callable
+from math import floor
 from typing import TypeVar
 
 from ..esp.replay import ring_advance, ring_size
@@ -34,6 +35,7 @@ from ..wire.jsontypes import Json
 from .esp_probe import FlowProbe, FlowSnap, contiguous_ring
 from .model import EspFlow, EspTransformInfo, SequenceStats, addr_text
 from .options import DEFAULT_OPTIONS
+from .timeline import BINS, Timeline
 
 SEQ_WINDOW = 4096  # default tracking window: reordering deeper than this is "too old"
 MAX_TRACK = 1 << 16
@@ -134,6 +136,7 @@ class FlowState:
         "overflow_spis",
         "key_source",
         "failed_frames",
+        "timeline",
     )
 
     def __init__(self, spi: int, src: bytes, dst: bytes, sport: int, dport: int) -> None:
@@ -187,7 +190,8 @@ class FlowState:
         self.decrypt_problem: str | None = None  # set by the decryptor: why the key is unusable
         self.key_matched_by_spi_only = False
         self.key_source = ""  # set by the decryptor: the key record's source
-        self.failed_frames: list[int] = []  # set by the decryptor: first ICV failures
+        self.failed_frames: list[tuple[int, float]] = []  # set by the decryptor: first ICV failures (frame, ts)
+        self.timeline: Timeline | None = None  # packets over time, only when the report draws them
         self.overflow_spis: set[int] | None = None  # SPIs added up in a summarised (overflow) flow
 
     @property
@@ -205,6 +209,7 @@ class EspTracker:
         replay_window: int = DEFAULT_OPTIONS.replay_window,
         dup_seconds: float = DEFAULT_OPTIONS.dup_seconds,
         idle_gap: float = DEFAULT_OPTIONS.natt_idle_timeout,
+        timeline: bool = DEFAULT_OPTIONS.esp_timeline,
     ) -> None:
         self.flows: dict[tuple[bytes, bytes, bytes, int, int], FlowState] = {}
         self.max_flows = MAX_FLOWS
@@ -231,6 +236,7 @@ class EspTracker:
         # Duplicates whose search for the original ran out of remembered packets before either
         # dup_seconds or RECENT: in a byte range the original may lie before the cut.
         self.ring_exhausted = 0
+        self.timeline = timeline  # keep each flow's packets-over-time histogram (timeline.py)
         # on_esp(frame, ts, src, dst, sport, dport, data, off, end): the capture Sink method;
         # data[off:end] is the ESP packet, sport/dport 0 for IP protocol 50.
         self.on_esp: EspSink = self._compile()
@@ -261,11 +267,11 @@ class EspTracker:
             data: bytes,
             off: int,
             end: int,
-        ) -> None:
+        ) -> FlowState | None:
             n = end - off
             if n < 8:
                 tracker.malformed.append((frame, off, f"ESP header needs 8 bytes, {n} present"))
-                return
+                return None
             spi, seq = unpack(data, off)
             key = (data[off : off + 4], src, dst, sport, dport)
             f = flows_get(key)
@@ -311,8 +317,35 @@ class EspTracker:
                 hook(f, frame, ts, data, off, end)
             if packets == snap_at:
                 tracker._snap(f)
+            return f
 
-        return on_esp
+        if not self.timeline:
+            return on_esp  # type: ignore[return-value]  # returns the flow for on_esp_timed only
+        return self._timed(on_esp)
+
+    @staticmethod
+    def _timed(untimed: Callable[..., FlowState | None]) -> EspSink:
+        """The per-packet function that also adds each packet to its flow's histogram: a call
+        more per packet, paid only when the report draws the histograms."""
+
+        def on_esp_timed(
+            frame: int, ts: float, src: bytes, dst: bytes, sport: int, dport: int, data: bytes, off: int, end: int
+        ) -> None:
+            f = untimed(frame, ts, src, dst, sport, dport, data, off, end)
+            if f is None:
+                return
+            tl = f.timeline
+            if tl is None:
+                f.timeline = Timeline(ts, end - off)
+                return
+            i = floor(ts * tl.scale) - tl.lo  # Timeline.add's common case, inlined
+            if 0 <= i < BINS:
+                tl.packets[i] += 1
+                tl.bytes[i] += end - off
+            else:
+                tl.add(ts, end - off)
+
+        return on_esp_timed
 
     # -- rare paths ---------------------------------------------------------------------------
     def _new_flow(
@@ -651,7 +684,10 @@ class EspTracker:
             flow.decrypt_problem = f.decrypt_problem
             flow.key_matched_by_spi_only = f.key_matched_by_spi_only
             flow.key_source = f.key_source
-            flow.failed_frames = list(f.failed_frames)
+            flow.failed_frames = [fr for fr, _ in f.failed_frames]
+            flow.failed_ts = [ts for _, ts in f.failed_frames]
+            if f.timeline is not None:
+                flow.timeline = f.timeline.view()
             if spec is not None:
                 flow.esp_transform = EspTransformInfo(spec.name, t.iv_size, t.icv_size, t.align)
             out.append(flow)

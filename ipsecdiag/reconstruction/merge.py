@@ -29,6 +29,7 @@ from .cut_replay import CutProblem, TailEntry, join_after_prefix
 from .esp_probe import FlowProbe, contiguous_ring
 from .esp_tracker import MAX_EVENTS, MAX_FLOWS, MAX_IDLE, RECENT, FlowState
 from .range_scan import SNAP_AT, DecryptorInfo, EspCall, FlowKey, RangeResult, scan_range, time_params
+from .timeline import merged
 
 # RangeResult and scan_range are the workers' (range_scan.py), named here for the mappers.
 __all__ = ["EspCheck", "FlowMerger", "RangeResult", "Unmergeable", "scan_range"]
@@ -89,7 +90,7 @@ def _offset_flow(f: FlowState, base: int) -> None:
     f.reset_events = [(fr + base, ts, a, b) for fr, ts, a, b in f.reset_events]
     f.wrap_events = [(fr + base, ts) for fr, ts in f.wrap_events]
     f.idle = [(t0, t1, a + base, b + base) for t0, t1, a, b in f.idle]
-    f.failed_frames = [fr + base for fr in f.failed_frames]
+    f.failed_frames = [(fr + base, ts) for fr, ts in f.failed_frames]
     if f.saved is not None:
         s = f.saved
         f.saved = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8] + base)
@@ -188,6 +189,7 @@ class FlowMerger:
             if problem is not None:
                 raise Unmergeable(f"{why}; {problem}")
             _add_decryption(m, w)  # the replay does not decrypt: the worker's results for the range
+            m.timeline = merged(m.timeline, w.timeline)  # nor histogram: order-independent sums
             if probes[key].low_lookup is not None and probes[key].low_lookup <= self.valid_above[key]:
                 raise Unmergeable(f"{why}; the replay reaches below what the flow's ring knows")
             snap = r.snaps.get(key)
@@ -253,6 +255,7 @@ class FlowMerger:
             setattr(m, name, getattr(m, name) + getattr(w, name))
         _add_decryption(m, w)
         m.max_len = max(m.max_len, w.max_len)
+        m.timeline = merged(m.timeline, w.timeline)
         if w.max_reorder_depth > m.max_reorder_depth:
             m.max_reorder_depth, m.deepest_frame = w.max_reorder_depth, w.deepest_frame
         if p.low_reordered is not None and p.low_reordered < m.seq_min:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: the model module stays cheap to import (C
     from ..wire.ikev1_payloads import V1Message, V1Payload
     from ..wire.ikev2 import IkeMessage, Payload
     from .halfopen import HalfOpenSummary
+    from .timeline import EspTimeline
 
 # Times in the report are record times from the capture. datetime's range is years 1 to 9999;
 # a pcapng record may claim any 64-bit time (with any resolution and offset), and outside this
@@ -355,6 +356,8 @@ class EspFlow:
     key_matched_by_spi_only: bool = False  # the key's addresses differ from the flow's
     key_source: str = ""  # where the key came from (file and line)
     failed_frames: list[int] = field(default_factory=list)  # first frames failing their ICV
+    failed_ts: list[float] = field(default_factory=list)  # their times
+    timeline: EspTimeline | None = None  # packets over time (only with AnalysisOptions.esp_timeline)
 
 
 @dataclass

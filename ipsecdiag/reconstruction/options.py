@@ -26,6 +26,8 @@ class AnalysisOptions:
     ca_files: CA certificate files naming the CAs peers request (CERTREQ).
     churn_window: seconds within which repeated DELETEs / reconnects count as one burst.
     seq_exhaustion_margin: how close to 2^32 a non-ESN sequence number must get to warn.
+    esp_timeline: keep each ESP flow's packets-over-time histogram (reconstruction/timeline.py)
+        for the HTML report's plots; off by default, it costs a call per ESP packet.
     """
 
     ike_ports: tuple[int, ...] = (IKE_PORT,)
@@ -37,6 +39,7 @@ class AnalysisOptions:
     ca_files: tuple[str, ...] = ()
     churn_window: float = 60.0
     seq_exhaustion_margin: int = 1 << 24
+    esp_timeline: bool = False
 
     def __post_init__(self) -> None:
         # The standard ports are always included, sorted, without duplicates.

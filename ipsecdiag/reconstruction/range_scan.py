@@ -192,7 +192,10 @@ def scan_range(
 ) -> RangeResult:
     """One worker's pass over ``rng``: ESP accounted here, every other frame handed back."""
     tracker = EspTracker(
-        replay_window=options.replay_window, dup_seconds=options.dup_seconds, idle_gap=options.natt_idle_timeout
+        replay_window=options.replay_window,
+        dup_seconds=options.dup_seconds,
+        idle_gap=options.natt_idle_timeout,
+        timeline=options.esp_timeline,
     )
     tracker.probe = {}
     tracker.snap_at = SNAP_AT

@@ -70,6 +70,7 @@ class Reconstructor:
             replay_window=options.replay_window,
             dup_seconds=options.dup_seconds,
             idle_gap=options.natt_idle_timeout,
+            timeline=options.esp_timeline,
         )
         self.ike = IkeReconstructor()
         self.ah: dict[tuple[int, bytes, bytes], AhFlow] = {}

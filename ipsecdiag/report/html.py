@@ -3,7 +3,7 @@
 For each capture: the verdict, the findings (each expandable to its explanation, evidence and
 fix), the CHILD SA table, an exchange ladder per IKE SA (SVG sequence diagram, hover text and
 an expandable list of each message's decrypted payloads) and an ESP plot per CHILD SA (one
-lane each way; see ``svg.py`` for what the plot can and cannot place in time).
+lane each way: packet-rate bars from the flow's histogram, gaps and events; see ``svg.py``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ svg{display:block;margin:.5em 0;background:#fafafa;border:1px solid #e3e3e3;font
 .msg.warn text{fill:#8a5a00}.msg.error line{stroke:#c62828}.msg.error polygon{fill:#c62828}
 .msg.error text{fill:#c62828;font-weight:700}.lost line{stroke:#c62828;stroke-width:3}.lost text{fill:#c62828}
 .active{fill:#90caf9}.gap{fill:#fff;stroke:#999;stroke-dasharray:3 2}.mark.replay{fill:#c62828}
-.mark.reset{fill:#ef6c00}.mark.wrap{fill:#6a1b9a}.notes{fill:#333}.notes.bad{fill:#c62828}.axis{stroke:#999}
+.mark.reset{fill:#ef6c00}.mark.wrap{fill:#6a1b9a}.mark.icv{fill:#111}.bar{fill:#1565c0;fill-opacity:.75}.notes{fill:#333}.notes.bad{fill:#c62828}.axis{stroke:#999}
 .legend span{margin-right:1.2em}
 """
 
@@ -184,8 +184,9 @@ def report_section(r: Report, index: int) -> str:
         t_last = max(f.last_ts for row in plotted for f in row.flows)
         out.append("<h2>ESP traffic</h2>")
         out.append(
-            '<p class="legend"><span>blue: packets flowing</span><span>dashed: idle gap</span>'
-            "<span>red mark: replay</span><span>orange: sequence reset</span><span>purple: ESN wrap</span></p>"
+            '<p class="legend"><span>light blue: packets flowing</span><span>bars: packets per second'
+            " (hover a bar for its count)</span><span>dashed: idle gap</span><span>red mark: replay</span>"
+            "<span>black: ICV failure</span><span>orange: sequence reset</span><span>purple: ESN wrap</span></p>"
         )
         shown = _plots_shown(plotted)
         for row in plotted:

@@ -131,7 +131,7 @@ def _esp(f: EspFlow, owner: tuple[str, bool] | None, disorder: bool) -> Json:
     out of time order, so reordering (frame order) is not judged and the first and last
     packet in frame order are given as the earlier and the later time."""
     first, last = flow_times(f.first_ts, f.last_ts) if disorder else (f.first_ts, f.last_ts)
-    return {
+    out: Json = {
         "spi": f"{f.spi:08x}",
         "src": f.src,
         "dst": f.dst,
@@ -155,11 +155,15 @@ def _esp(f: EspFlow, owner: tuple[str, bool] | None, disorder: bool) -> Json:
         "decrypted": f.decrypted,
         "integrity_failed": f.integrity_failed,
         "integrity_failed_frames": f.failed_frames,
+        "integrity_failed_times": [_iso(t) for t in f.failed_ts],
         "key_source": f.key_source or None,
         "inner_protocols": dict(f.inner_protocols),
         "ike_sa": owner[0] if owner else None,
         "ike_sa_inferred": owner[1] if owner else False,
     }
+    if f.timeline is not None:  # collected for the HTML plots only (AnalysisOptions.esp_timeline)
+        out["timeline"] = f.timeline.to_json()
+    return out
 
 
 def _owners(r: Report) -> dict[int, tuple[str, bool]]:

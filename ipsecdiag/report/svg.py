@@ -6,15 +6,18 @@ The ladder is a sequence diagram in message order (not to time scale: a 30-secon
 beside it. Every transmission is an arrow, so a retransmission is visible as another arrow,
 dashed; a request never answered ends in a cross before the other lane.
 
-The ESP plot is to time scale, one lane each way. The report keeps per-flow counters and
-events, not a time per packet, so a lane is the span between the first and the last packet
-with the idle gaps the tracker recorded (``SequenceStats.idle_gaps``) cut out of it, and marks
-at the times of replays, sequence resets and ESN wraps. ICV failures and missing sequence
-numbers have counts but no recorded times: they are written on the lane, not placed in time.
+The ESP plot is to time scale, one lane each way: the span between the first and the last
+packet with the idle gaps the tracker recorded (``SequenceStats.idle_gaps``) cut out of it,
+bars of the packet rate per bin of the flow's histogram (``EspFlow.timeline``, collected when
+the HTML report is asked for: AnalysisOptions.esp_timeline), and marks at the times of
+replays, sequence resets, ESN wraps and the first ICV failures (``EspFlow.failed_ts``).
+Missing sequence numbers have a count but no recorded time: it is written on the lane.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from html import escape
 
 from ..reconstruction.model import EspFlow, ExchangeRecord, IkeSaRecord, MessageRecord
@@ -121,6 +124,45 @@ def ladder_svg(sa: IkeSaRecord, t0: float | None, error_notifies: set[str]) -> s
 
 
 PLOT_W, PLOT_X0, PLOT_X1 = 760, 150, 740
+BAR_H = 30  # tallest packet-rate bar, above the lane's span
+
+
+def _bars(f: EspFlow, y: float, peak: float, x: Callable[[float], float]) -> str:
+    """The flow's histogram as bars standing on the lane (baseline ``y``), height by packet
+    rate (packets per second of the bin, so lanes with different bin widths compare), the
+    highest rate of the plot ``peak`` drawn BAR_H tall."""
+    tl = f.timeline
+    if tl is None:
+        return ""
+    w = tl.bin_seconds
+    out = [f'<g class="bars" data-packets="{sum(tl.packets)}" data-bin-seconds="{w}">']
+    for i, (p, b) in enumerate(zip(tl.packets, tl.bytes, strict=True)):
+        if not p:
+            continue
+        t = tl.start + i * w
+        x0, x1 = x(t), x(t + w)
+        width = max(round(x1 - x0, 1), 2.0)  # visible when the bin is narrow or clipped at the end
+        x0 = min(x0, PLOT_X1 - width)
+        h = max(1.0, round(BAR_H * p / w / peak, 1))
+        out.append(
+            f'<rect class="bar" data-packets="{p}" x="{x0}" y="{round(y - h, 1)}" width="{width}" '
+            f'height="{h}"><title>{p} packets, {b} bytes in {_dur(w)} from {_clock(t)}</title></rect>'
+        )
+    out.append("</g>")
+    return "".join(out)
+
+
+def _dur(w: float) -> str:
+    return f"{w:g} s" if w >= 1 else f"{w * 1000:.3g} ms"
+
+
+def _clock(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3] + " UTC"
+
+
+def _peak_rate(flows: list[tuple[str, EspFlow]]) -> float:
+    rates = [p / f.timeline.bin_seconds for _, f in flows if f.timeline is not None for p in f.timeline.packets]
+    return max(rates, default=0.0) or 1.0
 
 
 def esp_plot_svg(label: str, flows: list[tuple[str, EspFlow]], t_first: float, t_last: float) -> str:
@@ -129,9 +171,12 @@ def esp_plot_svg(label: str, flows: list[tuple[str, EspFlow]], t_first: float, t
     span = max(t_last - t_first, 1e-6)
 
     def x(ts: float) -> float:
+        ts = min(max(ts, t_first), t_first + span)  # a histogram bin may reach past the capture
         return round(PLOT_X0 + (PLOT_X1 - PLOT_X0) * (ts - t_first) / span, 1)
 
-    lane_h = 46
+    bars = any(f.timeline is not None for _, f in flows)
+    lane_h = 46 + (BAR_H if bars else 0)
+    peak = _peak_rate(flows)
     height = 28 + lane_h * len(flows) + 22
     spis = " ".join(f"{f.spi:08x}" for _, f in flows)
     out = [
@@ -140,7 +185,7 @@ def esp_plot_svg(label: str, flows: list[tuple[str, EspFlow]], t_first: float, t
         f'<text x="4" y="16" class="plot-head">{_a(label)}</text>',
     ]
     for i, (way, f) in enumerate(flows):
-        y = 28 + lane_h * i + 14
+        y = 28 + lane_h * i + 14 + (BAR_H if bars else 0)
         s = f.seq
         out.append(f'<g class="esp-lane" data-spi="{f.spi:08x}">')
         out.append(f'<text x="4" y="{y + 4}" class="way">{_a(way)} {f.spi:08x}</text>')
@@ -154,9 +199,11 @@ def esp_plot_svg(label: str, flows: list[tuple[str, EspFlow]], t_first: float, t
                 f'<rect class="gap" x="{x(start)}" y="{y - 7}" width="{max(x(end) - x(start), 1)}" height="14">'
                 f"<title>no packet for {end - start:.1f} s</title></rect>"
             )
+        out.append(_bars(f, y + 6, peak, x))
         marks = [(ts, "replay", f"replay: frame {fr}, sequence {seq} ({why})") for fr, ts, seq, why in s.replay_events]
         marks += [(ts, "reset", f"sequence reset: frame {fr}, {a} -> {b}") for fr, ts, a, b in s.reset_events]
         marks += [(ts, "wrap", f"ESN wrap: frame {fr}") for fr, ts in s.wrap_events]
+        marks += [(ts, "icv", f"ICV failure: frame {fr}") for fr, ts in zip(f.failed_frames, f.failed_ts, strict=False)]
         for ts, cls, text in marks:
             out.append(
                 f'<path class="mark {cls}" d="M{x(ts)},{y - 8} l5,-8 h-10 z"><title>{_a(text)}</title></path>'
@@ -167,7 +214,9 @@ def esp_plot_svg(label: str, flows: list[tuple[str, EspFlow]], t_first: float, t
         if s.replays:
             notes.append(f"{s.replays} replays")
         if f.integrity_failed:
-            notes.append(f"{f.integrity_failed} ICV failures")
+            placed = len(f.failed_ts)
+            more = f" (first {placed} marked)" if placed < f.integrity_failed else ""
+            notes.append(f"{f.integrity_failed} ICV failures{more}")
         if s.idle_gaps_dropped:
             notes.append(f"{s.idle_gaps_dropped} more gaps")
         cls = "notes bad" if f.integrity_failed or s.replays else "notes"

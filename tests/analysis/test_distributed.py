@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("distributed", reason="the dask extra is not installed: pip install 'ipsecdiag[dask]'")
 
+from ipsecdiag.cli import _analyze_run_in_worker
 from ipsecdiag.distributed import DaskMapper, RemoteAnalysis, analyze_run, analyze_runs, dask_mapper
 from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.reconstruction.options import DEFAULT_OPTIONS
@@ -51,7 +52,7 @@ def test_mapper_keeps_order_and_raises(mapper: DaskMapper) -> None:
 
 
 def test_reports_equal_the_serial_ones(mapper: DaskMapper) -> None:
-    shared = RemoteAnalysis(tuple(str(k) for k in KEYS), DEFAULT_OPTIONS)
+    shared = RemoteAnalysis(tuple(str(k) for k in KEYS), DEFAULT_OPTIONS, _analyze_run_in_worker)
     assert b"SecretBytes" not in pickle.dumps(shared)  # paths and options travel, never keys
     got = mapper(analyze_run, shared, [[str(c)] for c in CAPTURES])
     assert [report_dict(r) for [r] in got] == [_serial(c) for c in CAPTURES]
@@ -59,7 +60,7 @@ def test_reports_equal_the_serial_ones(mapper: DaskMapper) -> None:
 
 
 def test_analyze_runs_threads_cluster() -> None:
-    reports = analyze_runs("local", [[c] for c in CAPTURES], KEYS, DEFAULT_OPTIONS, jobs=1, processes=False)
+    reports = analyze_runs("local", [[c] for c in CAPTURES], KEYS, DEFAULT_OPTIONS, _analyze_run_in_worker, jobs=1, processes=False)
     assert [report_dict(r) for r in reports] == [_serial(c) for c in CAPTURES]
 
 
@@ -106,7 +107,7 @@ def test_one_capture_in_byte_ranges_on_the_cluster(
     serial = report_dict(analyze_capture(cap, keys=store))
     monkeypatch.setenv("IPSECDIAG_RANGE_BYTES", str(256 * 1024))  # several ranges of a small file
     merged = SPLIT_STATS.merged
-    got = analyze_split_on(mapper, cap, 3, [str(keys)], store, DEFAULT_OPTIONS)
+    got = analyze_split_on(mapper, cap, 3, [str(keys)], store, DEFAULT_OPTIONS, _analyze_run_in_worker)
     assert report_dict(got) == serial
     assert SPLIT_STATS.merged == merged + 1  # joined from the workers' ranges, not redone whole
     assert any(f["decrypted"] for f in serial["esp_flows"])
@@ -115,7 +116,7 @@ def test_one_capture_in_byte_ranges_on_the_cluster(
 def test_workers_forget_the_keys_afterwards(mapper: DaskMapper) -> None:
     from ipsecdiag import distributed
 
-    shared = RemoteAnalysis(tuple(str(k) for k in KEYS), DEFAULT_OPTIONS)
+    shared = RemoteAnalysis(tuple(str(k) for k in KEYS), DEFAULT_OPTIONS, _analyze_run_in_worker)
     mapper(analyze_run, shared, [[str(CAPTURES[0])]])
     held = mapper.client.run(lambda: len(distributed._STORES))
     assert any(held.values())
@@ -129,6 +130,6 @@ def test_an_existing_scheduler_by_address() -> None:
     from ipsecdiag import distributed
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
-        reports = analyze_runs(cluster.scheduler_address, [[c] for c in CAPTURES[:2]], KEYS, DEFAULT_OPTIONS)
+        reports = analyze_runs(cluster.scheduler_address, [[c] for c in CAPTURES[:2]], KEYS, DEFAULT_OPTIONS, _analyze_run_in_worker)
         assert [report_dict(r) for r in reports] == [_serial(c) for c in CAPTURES[:2]]
         assert not distributed._STORES  # the command told the workers to forget the keys

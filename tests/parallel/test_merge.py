@@ -5,6 +5,7 @@ at the cuts; where the merge cannot be exact it must say so and analyse serially
 
 from __future__ import annotations
 
+import json
 import lzma
 import random
 import struct
@@ -32,7 +33,8 @@ CORPUS_FILES = (
     sorted(p for p in CORPUS.rglob("*") if p.suffix in (".pcap", ".pcapng", ".cap")) if CORPUS.is_dir() else []
 )
 KEYED = REPO_ROOT / "tests" / "keys" / "data"
-OPTIONS = AnalysisOptions()
+# With the per-flow packet histograms (analyze --html): every comparison covers their merge too.
+OPTIONS = AnalysisOptions(esp_timeline=True)
 A, B, C = bytes([192, 0, 2, 1]), bytes([198, 51, 100, 2]), bytes([203, 0, 113, 9])
 
 
@@ -316,6 +318,8 @@ def test_keyed_flows_with_bad_icvs_across_the_cut(tmp_path: Path, esn: bool | No
     cap.w.close()
     want = serial_json(cap.path, store)
     assert '"integrity_failed": 3' in want
+    (flow,) = json.loads(want)["esp_flows"]
+    assert len(flow["integrity_failed_times"]) == 3 and sum(flow["timeline"]["packets"]) == 200
     check(cap, store, merged=not esn)  # ESN state carried across a cut is not joined: serial
 
 

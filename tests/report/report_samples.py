@@ -14,6 +14,7 @@ from ipsecdiag.keys.load import load_key_sources
 from ipsecdiag.keys.model import KeyStore
 from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.reconstruction.model import Report
+from ipsecdiag.reconstruction.options import AnalysisOptions
 
 SAMPLES = REPO_ROOT / "sample_pcaps"
 
@@ -34,9 +35,11 @@ IDS = [p.stem for p in SAMPLE_PATHS]
 
 
 @cache
-def sample_report(stem: str, keyed: bool = True) -> Report:
+def sample_report(stem: str, keyed: bool = True, timeline: bool = False) -> Report:
+    """``timeline``: with the ESP flows' packet histograms, as ``analyze --html`` collects them."""
     path = next(p for p in SAMPLE_PATHS if p.stem == stem)
     key = _keyfiles().get(path.name) if keyed else None
     store = load_key_sources([key]).store if key else KeyStore()
     # Relative to the working directory, as a user types it (the report names the file).
-    return analyze_capture(Path(os.path.relpath(path)), keys=store)
+    options = AnalysisOptions(esp_timeline=timeline)
+    return analyze_capture(Path(os.path.relpath(path)), keys=store, options=options)

@@ -3,6 +3,7 @@ and headless Chromium loads it without a console error (Debian's ``chromium`` pa
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +16,7 @@ from report_samples import IDS, sample_report
 
 from ipsecdiag.reconstruction.model import Report
 from ipsecdiag.report.html import render_html
+from ipsecdiag.report.svg import BAR_H, PLOT_X0, PLOT_X1
 from ipsecdiag.report.verdict import verdict
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -57,6 +59,12 @@ def check_dom(html: str, r: Report) -> None:
     assert sorted(a["data-ike-sa"] for a in d.classes.get("ladder", [])) == sorted(sa.key for sa in r.ike_sas)
     lanes = [a["data-spi"] for a in d.classes.get("esp-lane", [])]
     assert sorted(lanes) == sorted(f"{f.spi:08x}" for f in r.esp_flows)
+    # Each lane's bars (the flow's histogram, when collected) hold every packet of the flow.
+    bars = d.classes.get("bars", [])
+    assert sorted(int(b["data-packets"]) for b in bars) == sorted(f.packets for f in r.esp_flows if f.timeline)
+    assert sum(int(b["data-packets"]) for b in d.classes.get("bar", [])) == sum(
+        f.packets for f in r.esp_flows if f.timeline
+    )
     # One message arrow per transmission of each IKE message.
     sent = sum(len(m.transmissions) for sa in r.ike_sas for e in sa.exchanges for m in e.all_messages())
     assert len(d.classes.get("msg", [])) == sent
@@ -64,7 +72,7 @@ def check_dom(html: str, r: Report) -> None:
 
 @pytest.mark.parametrize("stem", IDS)
 def test_html_structure(stem: str) -> None:
-    r = sample_report(stem)
+    r = sample_report(stem, timeline=True)
     html = render_html([r])
     check_dom(html, r)
     d = _dom(html)
@@ -109,7 +117,7 @@ def _chromium(page: Path, out: Path, shot: Path | None = None, height: int = 150
 @needs_chromium
 @pytest.mark.parametrize("stem", IDS)
 def test_chromium_loads_it_without_console_errors(stem: str, tmp_path: Path) -> None:
-    r = sample_report(stem)
+    r = sample_report(stem, timeline=True)
     page = tmp_path / f"{stem}.html"
     page.write_text(render_html([r]))
     dom, log = _chromium(page, tmp_path)
@@ -137,7 +145,9 @@ def test_screenshot(tmp_path: Path) -> None:
     import os
 
     page = tmp_path / "report.html"
-    page.write_text(render_html([sample_report("ikev2-frag-blackhole"), sample_report("esp-replay")]))
+    page.write_text(
+        render_html([sample_report("ikev2-frag-blackhole", timeline=True), sample_report("esp-replay", timeline=True)])
+    )
     shot = tmp_path / "shot.png"
     _chromium(page, tmp_path, shot, height=2600)
     data = shot.read_bytes()
@@ -167,3 +177,48 @@ def test_a_flood_of_spis_is_plotted_up_to_the_cap_anomalies_first() -> None:
     assert any("0000112b" in p["data-spis"] for p in plots)  # the SPI with ICV failures
     assert "100 more CHILD SAs with traffic are not plotted" in page
     assert all(f"{0x1000 + i:08x}" in page for i in range(300))
+
+
+def test_a_plot_carries_bars_where_the_packets_are() -> None:
+    """esp-replay, each way: one bar per occupied bin, standing in the lane, at the bin's time,
+    the busiest bin the tallest; without the histogram (a report not collected for the HTML)
+    the lanes are drawn without bars."""
+    r = sample_report("esp-replay", timeline=True)
+    d = _dom(render_html([r]))
+    bars = d.classes["bar"]
+    occupied = sum(1 for f in r.esp_flows if f.timeline for p in f.timeline.packets if p)
+    assert len(bars) == occupied > 2 * 10
+    heights = [float(b["height"]) for b in bars]
+    assert max(heights) == BAR_H and min(heights) >= 1
+    assert all(PLOT_X0 <= float(b["x"]) <= PLOT_X1 for b in bars)
+    plain = _dom(render_html([sample_report("esp-replay")]))
+    assert "bar" not in plain.classes and len(plain.classes["esp-lane"]) == len(r.esp_flows)
+
+
+def test_icv_failures_are_placed_in_time() -> None:
+    from dataclasses import replace
+
+    r = sample_report("esp-replay", timeline=True)
+    f = r.esp_flows[0]
+    t = [f.first_ts + (f.last_ts - f.first_ts) * k / 4 for k in (1, 2, 3)]
+    bad = replace(f, integrity_failed=5, failed_frames=[7, 9, 11], failed_ts=t)
+    d = _dom(render_html([replace(r, esp_flows=[bad, *r.esp_flows[1:]])]))
+    marks = d.classes["icv"]
+    assert len(marks) == 3
+    xs = [float(m["d"][1:].split(",")[0]) for m in marks]
+    assert PLOT_X0 < xs[0] < xs[1] < xs[2] < PLOT_X1
+    assert "5 ICV failures (first 3 marked)" in " ".join(d.text)
+
+
+def test_analyze_html_collects_the_histograms_plain_analyze_does_not(tmp_path: Path) -> None:
+    from test_cli_report import SAMPLES, run
+
+    cap = str(SAMPLES / "synth" / "esp-replay.pcap")
+    out = tmp_path / "r.html"
+    p = run(cap, "--html", str(out), "--json", "-")
+    flows = json.loads(p.stdout)["esp_flows"]
+    assert all(sum(f["timeline"]["packets"]) == f["packets"] for f in flows) and flows
+    assert all(sum(f["timeline"]["bytes"]) == f["bytes"] for f in flows)
+    assert len(_dom(out.read_text()).classes["bar"]) == sum(1 for f in flows for n in f["timeline"]["packets"] if n)
+    plain = json.loads(run(cap, "--json", "-").stdout)["esp_flows"]
+    assert not any("timeline" in f for f in plain)
