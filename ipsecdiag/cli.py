@@ -814,15 +814,16 @@ def show(
 def explain(
     key: Annotated[
         str,
-        typer.Argument(help="A finding id (e.g. ike-unanswered) or a notify name (e.g. TS_UNACCEPTABLE)."),
+        typer.Argument(help="A finding id (e.g. ike-unanswered), or a notify name or number (e.g. TS_UNACCEPTABLE, 24578; both IKE versions)."),
     ],
 ) -> None:
     """Print the catalogue entry for a finding id or an IKE notify name."""
     from rich.table import Table
 
-    from .diagnosis.knowledge import CATALOGUE, explain_text
+    from .diagnosis.knowledge import CATALOGUE
+    from .diagnosis.notify_explain import explain_key
 
-    res = explain_text(key) or explain_text(_notify_name(key)) or _registry_notify(key)
+    res = explain_key(key)
     if res is None:
         _fail(f"unknown finding id or notify name {key!r}; known finding ids: {', '.join(sorted(CATALOGUE))}")
         return
@@ -859,42 +860,6 @@ def _stdin_capture(captures: list[Path]) -> Iterator[tuple[list[Path], str | Non
             yield [spool if str(c) == "-" else c for c in captures], str(spool)
         except UserError as e:
             raise UserError(str(e).replace(str(spool), "-")) from None
-
-
-def _notify_name(key: str) -> str:
-    """A notify given by number (``14``, ``36136``) or as the JSON writes it, as its IANA name;
-    IKEv2 numbers first, then IKEv1 (the ranges overlap only for the RFC 2408 errors, which
-    IKEv2 reuses with the same meaning)."""
-    from .wire.registry import NotifyType, V1NotifyType
-
-    k = key.strip()
-    if k.isdigit():
-        for reg in (NotifyType, V1NotifyType):
-            try:
-                return reg(int(k)).name
-            except ValueError:
-                continue
-        return k
-    for reg in (NotifyType, V1NotifyType):
-        if k.upper() in reg.__members__:
-            return k.upper()
-    return k
-
-
-def _registry_notify(key: str) -> tuple[str, list[tuple[str, str]]] | None:
-    """A notify the registry names but the catalogue does not explain: its number and kind."""
-    from .wire.registry import NotifyType, V1NotifyType
-
-    name = _notify_name(key)
-    for reg, proto in ((NotifyType, "IKEv2"), (V1NotifyType, "IKEv1")):
-        if name in reg.__members__:
-            code = int(reg[name])
-            kind = "error" if code < 16384 else "status"
-            return f"Notify {name}", [
-                ("Meaning", f"{proto} notify message type {code} ({kind} type, IANA registry)."),
-                ("Finding", "ipsecdiag has no catalogue entry for it; it is reported where it appears."),
-            ]
-    return None
 
 
 def _silence_stdout() -> None:
