@@ -395,6 +395,14 @@ class IkeSizeSearch:
             self.sock.close()
 
 
+def _unanswered_span(r: IkeMtuResult) -> str:
+    """The sizes of the unanswered non-DF requests, smallest to largest: the bisection starts at
+    the top, so the smallest failure is the last one tried, not the limit."""
+    sizes = [p.size for p in r.probes if not p.df and p.outcome != "answered"]
+    lo, hi = min(sizes, default=r.frag_min_failed or 0), max(sizes, default=r.frag_min_failed or 0)
+    return f"{lo}" if lo == hi else f"{lo} to {hi}"
+
+
 def judge_ike(r: IkeMtuResult, opts: MtuOptions) -> list[str]:
     """The conclusions of (a) as lines, adding findings to ``r``."""
     lines: list[str] = []
@@ -439,7 +447,7 @@ def judge_ike(r: IkeMtuResult, opts: MtuOptions) -> list[str]:
                 "ike-fragment-loss",
                 evidence=[
                     f"IKE_SA_INIT requests up to {r.df_max} bytes were answered with DF set ({r.df_max + h}-byte IP packets)",
-                    f"larger requests sent without DF (IP-fragmented) were never answered (tried up to {r.frag_min_failed} bytes)",
+                    f"larger requests sent without DF (IP-fragmented) were never answered (tried {_unanswered_span(r)} bytes)",
                 ],
                 data={"path_mtu": r.df_max + h, "largest_fragmented": r.frag_max},
             )

@@ -138,7 +138,7 @@ def mtu_cmd(
         lines += judge_tunnel(tunnel) if tunnel is not None else ["tunnel MTU: not measured: the CHILD SA did not come up"]
     else:
         # the size search's NO_PROPOSAL_CHOSEN answers do not say whether the gateway does RFC 7383
-        unknown = "whether the gateway does IKEv2 fragmentation (RFC 7383) was not checked: with credentials and --ping, probe mtu brings an IKE SA up and sees"
+        unknown = "whether the gateway does IKEv2 fragmentation (RFC 7383) was not checked: with credentials and --ping, probe mtu brings an IKE SA up and sees whether it negotiates it and carries IKE_AUTH in fragments"
         findings = [replace(f, evidence=[*f.evidence, unknown]) if f.id == "ike-fragment-loss" else f for f in findings]
     files = write_session(record, write, console)
     console.print()

@@ -6,6 +6,7 @@ against strongSwan in tests/interop/test_mtu_strongswan.py."""
 from __future__ import annotations
 
 import errno
+import pathlib
 import socket
 import time
 
@@ -97,6 +98,8 @@ def test_ike_search_finds_the_largest_answered_message() -> None:
     # without DF nothing larger got through either: what a fragment-dropping path looks like
     assert r.frag_max == 1200 and r.fragments_pass is False  # type: ignore[attr-defined]
     assert [f.id for f in r.findings] == ["ike-fragment-loss"]  # type: ignore[attr-defined]
+    # review 3 item 7: the bisection tries the top first, so the unanswered sizes run up to 4000
+    assert "never answered (tried 1201 to 4000 bytes)" in r.findings[0].evidence[1]  # type: ignore[attr-defined]
     assert r.path_mtu == 1228 and r.stateless  # type: ignore[attr-defined]
     # every request: an IKE_SA_INIT (exchange 34) padded by our Vendor ID, a new SPI each time
     assert all(d[18] == 34 and PAD_VENDOR_ID in d for d in got)
@@ -309,3 +312,22 @@ def test_exit_status_zero_only_when_everything_asked_for_succeeded() -> None:
     assert not succeeded(ok, True, True, TunnelMtuResult("10.2.0.10", 28), [])  # no echo through it
     assert not succeeded(ok, False, False, None, [finding("ike-fragment-loss", evidence=[])])  # an error
     assert not succeeded(IkeMtuResult("198.51.100.2", 28), False, False, None, [])  # IKE unanswered
+
+
+def test_cli_fragment_loss_evidence_sentences_are_whole(tmp_path: pathlib.Path) -> None:
+    # review 3 item 7: the "was not checked" evidence stopped at "... brings an IKE SA up and sees"
+    import json
+
+    def reply(d: bytes) -> list[bytes]:
+        return [d[:28]] if len(d) <= 1200 else []
+
+    out = tmp_path / "mtu.json"
+    with loopback_peer(reply, max_datagrams=200) as (port, _got):
+        argv = ["probe", "mtu", "127.0.0.1", "--remote-port", str(port), "--source", "127.0.0.1", "--wait", "0.05",
+                "--tries", "1", "--rate", "100", "--max-size", "4000", "--max-time", "20", "--json", str(out)]  # fmt: skip
+        res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 1, res.output
+    loss = next(f for f in json.loads(out.read_text())["findings"] if f["id"] == "ike-fragment-loss")
+    assert any("tried 1201 to 4000 bytes" in e for e in loss["evidence"])
+    unchecked = next(e for e in loss["evidence"] if "was not checked" in e)
+    assert unchecked.endswith("carries IKE_AUTH in fragments"), unchecked
