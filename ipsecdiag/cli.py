@@ -626,7 +626,12 @@ def decrypt(
         _refuse_inputs([("--output", output)], [capture, *keys])
         store = _load_keys(keys)
         if not store:
-            raise UserError("the key files hold no usable keys")
+            # Each source already had its warning (file and why); like any decrypt that
+            # decrypts nothing this is exit 1, once the capture is known to be readable.
+            from .capture.reader import open_capture
+
+            open_capture(capture).close()
+            raise _NothingDecrypted(f"nothing decrypted: the key files hold no usable keys; {output} not written")
         options = AnalysisOptions(
             ike_ports=tuple(_ports("--ike-port", 500, ike_port)),
             natt_ports=tuple(_ports("--natt-port", 4500, natt_port)),
@@ -698,6 +703,16 @@ def keys_convert(
             help=("Write esp_sa in the newer 10-field layout with ESN columns (Wireshark 4.2+)."),
         ),
     ] = False,
+    any_address: Annotated[
+        bool,
+        typer.Option(
+            "--any-address",
+            help=(
+                "Write every esp_sa row with wildcard addresses, matched by SPI alone (UDP-encapsulated"
+                " SAs always are: a NAT changes their addresses between capture points)."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Convert key material, e.g. a charon log into Wireshark's decryption tables."""
     from .keys.convert import convert
@@ -705,7 +720,7 @@ def keys_convert(
 
     try:
         _refuse_inputs(_convert_outputs(to, output), sources)
-        summary = convert(sources, to, output, esn_layout=esn_layout)
+        summary = convert(sources, to, output, esn_layout=esn_layout, any_address=any_address)
     except UserError as e:
         _fail(str(e))
         return
@@ -720,6 +735,11 @@ def keys_convert(
         out.print(f"read {src} ({fmt})", markup=False)
     for w in summary.warnings:
         _stderr().print(f"ipsecdiag: warning: {w}", markup=False)
+    if not summary.records_out:
+        # Like decrypt that decrypts nothing: exit 1, one line, no empty file behind.
+        why = "the key sources hold no usable keys" if not summary.records_in else "no record could be written"
+        _stderr().print(f"ipsecdiag: nothing converted: {why}; {output} not written", markup=False)
+        raise typer.Exit(ExitStatus.FINDINGS)
     out.print(
         f"wrote {summary.records_out} of {summary.records_in} key record(s) to "
         + ", ".join(str(f) for f in summary.files)

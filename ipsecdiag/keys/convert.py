@@ -35,11 +35,15 @@ class ConvertSummary:
     warnings: list[str] = field(default_factory=list)
 
 
-def convert(paths: Sequence[str | Path], to: str, out: Path, *, esn_layout: bool = False) -> ConvertSummary:
+def convert(
+    paths: Sequence[str | Path], to: str, out: Path, *, esn_layout: bool = False, any_address: bool = False
+) -> ConvertSummary:
     """Convert ``paths`` (files or Wireshark directories) to ``to`` at ``out``.
 
     Raises :class:`~ipsecdiag.keys.errors.KeyFileError` for unreadable input and ``ValueError``
-    for an unknown target. ``esn_layout`` selects the 10-field ``esp_sa`` of newer Wireshark.
+    for an unknown target. ``esn_layout`` selects the 10-field ``esp_sa`` of newer Wireshark;
+    ``any_address`` writes every ``esp_sa`` row with wildcard addresses. When no record can be
+    written, nothing is written (``records_out == 0``, ``files`` empty) and the caller says so.
     """
     if to not in TARGETS:
         raise ValueError(f"unknown target {to!r} (expected one of {', '.join(TARGETS)})")
@@ -59,11 +63,17 @@ def convert(paths: Sequence[str | Path], to: str, out: Path, *, esn_layout: bool
             if same not in seen:
                 seen.add(same)
                 store.add(k)
+    if not store:
+        # Nothing to convert: write nothing (an empty table or directory looks like success).
+        return summary
     if to == "wireshark":
-        ws = write_wireshark_dir(store, out, esn_layout=esn_layout)
+        existed = out.exists()
+        ws = write_wireshark_dir(store, out, esn_layout=esn_layout, any_address=any_address)
         summary.files = list(ws.files.values())
         summary.records_out = sum(ws.rows.values())
         summary.warnings.extend(ws.warnings)
+        if not summary.records_out and not existed:
+            out.rmdir()  # made for the tables, none of which had a row
     elif to == "toml":
         summary.records_out = write_keyfile(store, out)
         summary.files = [out]
@@ -73,8 +83,9 @@ def convert(paths: Sequence[str | Path], to: str, out: Path, *, esn_layout: bool
         skipped_ike = len(store) - sum(1 for k in store if isinstance(k, ChildSaKeys))
         if skipped_ike:
             summary.warnings.append(f"{skipped_ike} IKE SA(s) not written: ip xfrm only holds ESP/AH SAs")
-        script = "#!/bin/sh\n# ip xfrm SAs written by ipsecdiag: holds secret keys.\nset -e\n"
-        write_private(out, script + "".join(line + "\n" for line in lines))
-        summary.records_out = len(lines)
-        summary.files = [out]
+        if lines:
+            script = "#!/bin/sh\n# ip xfrm SAs written by ipsecdiag: holds secret keys.\nset -e\n"
+            write_private(out, script + "".join(line + "\n" for line in lines))
+            summary.records_out = len(lines)
+            summary.files = [out]
     return summary

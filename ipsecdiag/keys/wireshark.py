@@ -408,8 +408,16 @@ def format_ikev1_table(items: Iterable[IkeV1Keys]) -> tuple[list[str], list[str]
     return [f"{k.cookie_i.hex()},{k.encr_key.hex()}" for k in items], []
 
 
-def format_esp_sa(items: Iterable[ChildSaKeys], *, esn_layout: bool = False) -> tuple[list[str], list[str]]:
-    """``esp_sa`` rows. ``esn_layout`` adds the SN/ESN fields of newer Wireshark (not 4.0)."""
+def format_esp_sa(
+    items: Iterable[ChildSaKeys], *, esn_layout: bool = False, any_address: bool = False
+) -> tuple[list[str], list[str]]:
+    """``esp_sa`` rows. ``esn_layout`` adds the SN/ESN fields of newer Wireshark (not 4.0).
+
+    Addresses are the key source's, except with ``any_address`` and for UDP-encapsulated SAs
+    (``encap``: the source saw a NAT, RFC 3948): those rows get ``*``, since a NAT rewrites the
+    addresses between capture points and Wireshark would match the row on one side only. The
+    SPI alone then selects the row, as ipsecdiag itself matches SAs.
+    """
     rows: list[str] = []
     warnings: list[str] = []
     for k in items:
@@ -442,7 +450,9 @@ def format_esp_sa(items: Iterable[ChildSaKeys], *, esn_layout: bool = False) -> 
             tail += ["64-bit" if k.esn else "32-bit", f"0x{(k.esn_high or 0):08x}"]
         for family in _families(k, esn_layout):
             spi_s = "*" if k.spi == ANY_SPI else f"0x{k.spi:08x}"
-            head = [family, k.src or "*", k.dst or "*", spi_s, encr_s, ekey]
+            wild = any_address or k.encap is not None
+            src, dst = ("*", "*") if wild else (k.src or "*", k.dst or "*")
+            head = [family, src, dst, spi_s, encr_s, ekey]
             rows.append(",".join(_uat.quote(x) for x in head + tail))
     return rows, warnings
 
@@ -466,7 +476,9 @@ _PREFERENCES = (
 )
 
 
-def write_wireshark_dir(store: KeyStore, outdir: str | Path, *, esn_layout: bool = False) -> WriteSummary:
+def write_wireshark_dir(
+    store: KeyStore, outdir: str | Path, *, esn_layout: bool = False, any_address: bool = False
+) -> WriteSummary:
     """Write the tables that have rows into ``outdir`` (files 0600, a new directory 0700).
 
     Also writes ``preferences`` enabling ESP decryption when there are ESP rows and no
@@ -479,7 +491,12 @@ def write_wireshark_dir(store: KeyStore, outdir: str | Path, *, esn_layout: bool
     tables = (
         (IKEV2_TABLE, format_ikev2_table([k for k in items if isinstance(k, IkeSaKeys)])),
         (IKEV1_TABLE, format_ikev1_table([k for k in items if isinstance(k, IkeV1Keys)])),
-        (ESP_TABLE, format_esp_sa([k for k in items if isinstance(k, ChildSaKeys)], esn_layout=esn_layout)),
+        (
+            ESP_TABLE,
+            format_esp_sa(
+                [k for k in items if isinstance(k, ChildSaKeys)], esn_layout=esn_layout, any_address=any_address
+            ),
+        ),
     )
     make_private_dir(out)
     for table, (rows, warnings) in tables:
