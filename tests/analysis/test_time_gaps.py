@@ -122,6 +122,9 @@ def test_request_sent_once_before_a_capture_gap_is_no_unanswered_error(tmp_path:
     assert "no frame in the 10 s after it (the next, frame 14, comes 600 s later)" in " ".join(f.evidence)
     assert f.data["outcome"] == "unknown: capture gap"
     assert not [x for x in r.findings if x.severity.label == "error"]
+    text = _text(r)  # the ladder says the same
+    assert "no response to INFORMATIONAL #2 seen: capture gap after it (outcome unknown)" in text
+    assert "X    no response" not in text
 
 
 def test_request_sent_once_before_the_clock_steps_back_is_unknown(tmp_path: Path) -> None:
@@ -144,6 +147,7 @@ def test_a_capture_that_goes_on_still_proves_the_request_unanswered(tmp_path: Pa
     assert f.severity.label == "error"
     assert "of this IKE SA" not in f.explanation and "1 request(s)" not in f.explanation
     assert f.explanation.endswith("never answered INFORMATIONAL request(s) sent to it.")
+    assert "X    no response to INFORMATIONAL #2" in _text(r)
 
 
 def test_esp_flows_carry_the_ike_sa_linked_by_address() -> None:
