@@ -762,7 +762,7 @@ def keys_list(
     from rich.table import Table
 
     from .keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys
-    from .wire.registry import EncrId, IntegId, name_of
+    from .wire.registry import EncrId, IntegId, V1EncrAlg, V1HashAlg, name_of
 
     try:
         store = _load_keys(sources)
@@ -792,8 +792,8 @@ def keys_list(
             t.add_row(
                 "IKEv1",
                 r.cookie_i.hex(),
-                str(r.encr or "-"),
-                str(r.hash_alg or "-"),
+                "-" if r.encr is None else name_of(V1EncrAlg, r.encr),  # IKEv1's own registry
+                "-" if r.hash_alg is None else name_of(V1HashAlg, r.hash_alg),
                 f"Ka {k(r.encr_key)}",
                 r.source,
             )

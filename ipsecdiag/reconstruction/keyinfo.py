@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..keys.model import ChildSaKeys, IkeSaKeys, IkeV1Keys, KeyStore
-from ..wire.registry import EncrId, IntegId, name_of
+from ..wire.registry import EncrId, IntegId, V1EncrAlg, name_of
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class KeyRef:
     kind: str  # "ike" | "ikev1" | "esp" | "ah"
     spi: str  # "spi_i/spi_r" (IKE), the initiator cookie (IKEv1), 8 hex digits (ESP/AH)
     source: str  # the key source's file and line
-    algorithm: str  # the cipher as the key source named it ("" for AH)
+    algorithm: str  # the cipher as the key source named it ("" for AH or when it did not)
 
 
 def _algorithm(k: IkeSaKeys | ChildSaKeys) -> str:
@@ -46,7 +46,9 @@ def key_refs(store: KeyStore) -> list[KeyRef]:
         if isinstance(k, IkeSaKeys):
             out.append(KeyRef("ike", f"{k.spi_i.hex()}/{k.spi_r.hex()}", k.source, _algorithm(k)))
         elif isinstance(k, IkeV1Keys):
-            out.append(KeyRef("ikev1", k.cookie_i.hex(), k.source, ""))
+            # IKEv1 ciphers are numbered in their own registry (RFC 2409 App. A): AES_CBC is 7.
+            algorithm = name_of(V1EncrAlg, k.encr) if k.encr is not None else ""
+            out.append(KeyRef("ikev1", k.cookie_i.hex(), k.source, algorithm))
         else:
             spi = "*" if k.spi < 0 else f"{k.spi:08x}"
             out.append(KeyRef(k.protocol, spi, k.source, _algorithm(k)))
