@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..protocol.natd import natd_hash_v1, natd_hash_v2, v1_hash_name
+from ..protocol.natd import judge_side, natd_hash_v1, natd_hash_v2, v1_hash_name
 from ..reconstruction.model import EspFlow, IkeSaRecord, MessageRecord
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
@@ -172,13 +172,12 @@ def analyse_sa(
         ports = sorted({m.sport for m in msgs if side_of(m) == side and m.sport not in std})
         if ports:
             v.translated_ports[side] = ports
-        if to_side:
-            v.behind[side] = "inside"
-            if src_bad:
-                v.forced.add(side)  # seen from inside its NAT the source hash should match
-        elif src_bad and ports:
-            v.behind[side] = "outside"
-        elif src_bad:
+        s = judge_side(bool(to_side), bool(src_bad), bool(ports))
+        if s.behind:
+            v.behind[side] = s.behind
+        if s.forced:
+            v.forced.add(side)
+        if s.ambiguous:
             v.ambiguous.add(side)
     if v.ambiguous and not v.behind and v.ambiguous == set(SIDES):
         # Both peers "behind NAT" with all destinations intact: both force encapsulation

@@ -16,7 +16,7 @@ from pathlib import Path
 from ipsecdiag.crypto.rng import RandomSource
 from ipsecdiag.engine.config import Endpoint, Identity, IkeConfig, PskAuth, Role
 from ipsecdiag.probe.explain import explain
-from ipsecdiag.probe.narrate import Narrator, Step, ts_text
+from ipsecdiag.probe.narrate import Narrator, Step, nat_fields, ts_text
 from ipsecdiag.probe.record import SessionRecord, WrittenFiles
 from ipsecdiag.probe.transport import (
     IKE_PORT,
@@ -247,8 +247,7 @@ def _fill_sa_info(result: ConnectResult, n: Narrator, sa: object) -> None:
             "spi_r": i.keys.spi_r.hex(),
             "proposal": proposal_summary(i.chosen),
             "ke_group": name_of(KeGroup, i.ke_group),
-            "nat_local": i.nat_local,
-            "nat_remote": i.nat_remote,
+            **nat_fields(i),
             "encap": i.encap,
             "fragmentation": i.fragmentation,
             "established": n.authenticated is not None,

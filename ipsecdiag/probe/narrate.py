@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ipsecdiag.diagnosis.knowledge import CATALOGUE, NOTIFY_HELP
 from ipsecdiag.engine import events as ev
 from ipsecdiag.probe.icmperr import IcmpError
+from ipsecdiag.protocol.natd import NatdSide, judge_side
 from ipsecdiag.reconstruction.model import Finding, Severity
 from ipsecdiag.wire.ikev2_sa import proposal_summary
 from ipsecdiag.wire.ikev2_ts import TrafficSelector
@@ -78,6 +79,21 @@ def finding_dict(f: Finding) -> dict[str, object]:
 
 def ts_text(selectors: Iterable[TrafficSelector]) -> str:
     return ", ".join(s.display() for s in selectors) or "(none)"
+
+
+def gateway_nat(source_mismatch: bool) -> NatdSide:
+    """The gateway's side as the probe, one end of the SA, reads it: its source hash not
+    matching is a NAT in front of it or forced encapsulation (its answers come back from the
+    address and port we sent to, so no translated port tells a NAT; a hash of its address in a
+    message to it is our own and always matches)."""
+    return judge_side(False, source_mismatch, False)
+
+
+def nat_fields(e: ev.IkeSaInitDone) -> dict[str, bool | str | None]:
+    """The JSON's NAT keys: ``nat_remote`` is true only for a NAT shown, null when the hashes
+    cannot tell a NAT from forced encapsulation (``nat_remote_verdict`` "nat-or-forced")."""
+    remote = gateway_nat(e.nat_remote)
+    return {"nat_local": e.nat_local, "nat_remote": remote.nat, "nat_remote_verdict": remote.verdict}
 
 
 def nat_text(e: ev.IkeSaInitDone, peer: str, forced: bool) -> str:
@@ -322,7 +338,7 @@ class Narrator:
         self.ike_sa = f"{e.keys.spi_i.hex()}/{e.keys.spi_r.hex()}"
         chosen = proposal_summary(e.chosen)
         self.step("chosen", f"chosen proposal: {chosen}", frame=self._frame(), proposal=chosen)
-        self.step("nat", nat_text(e, self.peer, self.encap_forced), nat_local=e.nat_local, nat_remote=e.nat_remote)
+        self.step("nat", nat_text(e, self.peer, self.encap_forced), **nat_fields(e))
         if e.fragmentation:
             self.step("fragmentation", "IKEv2 fragmentation (RFC 7383) supported by both sides")
 

@@ -217,7 +217,7 @@ def to_json(r: ScanResult) -> dict[str, object]:
         "signature_hashes": [name_of(HashAlgorithm, h) for h in o.signature_hashes],
         "cookie_demanded": o.cookie_demanded,
         "redirect": o.redirect,
-        "nat": None if o.nat_local is None else {"local": o.nat_local, "remote": o.nat_remote},
+        "nat": None if o.nat_local is None else _nat(o),
         "ikev1": v1,
         "round_trips": p.queries,
         "half_open_sas": p.full_answers,
@@ -228,6 +228,15 @@ def to_json(r: ScanResult) -> dict[str, object]:
         "packets_sent": r.counters.sent,
         "packets_received": r.counters.received,
     }
+
+
+def _nat(o: Observations) -> dict[str, object]:
+    """``remote`` is null when the gateway's source hash does not match: a NAT in front of it,
+    or it forces UDP encapsulation (RFC 7296 §2.23); ``remote_verdict`` names which."""
+    from ipsecdiag.probe.narrate import gateway_nat
+
+    remote = gateway_nat(bool(o.nat_remote))
+    return {"local": o.nat_local, "remote": remote.nat, "remote_verdict": remote.verdict}
 
 
 def _v1_dict(a: V1Answer) -> dict[str, object]:

@@ -12,7 +12,9 @@ from types import SimpleNamespace
 
 from ipsecdiag.engine import events as ev
 from ipsecdiag.engine.config import selector_for
-from ipsecdiag.probe.narrate import Narrator, Step, _id_of, narrowing, nat_text
+from ipsecdiag.engine.scan import Observations
+from ipsecdiag.probe.narrate import Narrator, Step, _id_of, narrowing, nat_fields, nat_text
+from ipsecdiag.probe.scan import _nat as scan_nat
 
 
 def _narrator(**kw: object) -> tuple[Narrator, list[Step]]:
@@ -36,6 +38,17 @@ def test_nat_step_keeps_the_hedge_for_the_gateways_hash_and_names_our_forcing() 
     forced = nat_text(_init(False, True), "the gateway", forced=True)
     assert "we force UDP encapsulation ourselves" in forced
     assert nat_text(_init(False, False, encap=False), "the gateway", forced=False) == "no NAT between us and the gateway"
+
+
+def test_json_never_asserts_a_nat_the_gateways_source_hash_cannot_show() -> None:
+    # review 3 item 8: a gateway forcing UDP encapsulation (kernel-libipsec, encap=yes) sends a
+    # source hash that matches nothing, like one behind a NAT (RFC 7296 §2.23): not "nat_remote: true"
+    forced_or_nat = nat_fields(_init(False, True))
+    assert forced_or_nat == {"nat_local": False, "nat_remote": None, "nat_remote_verdict": "nat-or-forced"}
+    assert nat_fields(_init(True, False)) == {"nat_local": True, "nat_remote": False, "nat_remote_verdict": "none"}
+    obs = Observations()
+    obs.nat_local, obs.nat_remote = False, True
+    assert scan_nat(obs) == {"local": False, "remote": None, "remote_verdict": "nat-or-forced"}
 
 
 def test_narrowing_says_what_the_child_sa_does_not_cover() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from corpus import CORPUS, REPO_ROOT, needs_corpus
 
 from ipsecdiag.pipeline import analyze_capture
-from ipsecdiag.protocol.natd import natd_hash_v1, natd_hash_v2, v1_hash_name
+from ipsecdiag.protocol.natd import judge_side, natd_hash_v1, natd_hash_v2, v1_hash_name
 from ipsecdiag.reconstruction.model import MessageRecord
 from ipsecdiag.wire import ikev1 as v1
 from ipsecdiag.wire import ikev2 as v2
@@ -90,3 +90,15 @@ def test_v1_hash_name() -> None:
     assert v1_hash_name(None, b"x" * 48) == "SHA2_384"
     assert v1_hash_name("TIGER", b"x" * 24) is None
     assert v1_hash_name(None, b"x" * 7) is None
+
+
+def test_judge_side_tells_what_the_hashes_can_and_cannot_show() -> None:
+    # RFC 7296 §2.23: a source mismatch alone is a NAT in front of the sender or forced encapsulation
+    assert judge_side(False, True, False).verdict == "nat-or-forced" and judge_side(False, True, False).nat is None
+    assert judge_side(False, False, False).verdict == "none" and judge_side(False, False, False).nat is False
+    # a translated source port shows a NAPT in front of the sender
+    assert judge_side(False, True, True).behind == "outside"
+    # a mismatching hash of S's address in a message to S: S is behind a NAT, seen from inside it,
+    # where S's own source hash would match unless S forces encapsulation
+    inside = judge_side(True, True, False)
+    assert inside.behind == "inside" and inside.forced and inside.nat is True and inside.verdict == "nat"
