@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..reconstruction.model import ChildSaRecord, EspFlow, IkeSaRecord, Report
 from ..reconstruction.sa_state import child_setup_times
+from ..reconstruction.time_order import flow_times
 from .view import proposal_short
 
 
@@ -83,8 +84,10 @@ def _fill(row: ChildSaRow, out: EspFlow | None, inn: EspFlow | None) -> None:
         row.flows.append(f)
         setattr(row, f"packets_{way}", f.packets)
         setattr(row, f"bytes_{way}", f.bytes)
-        row.first_ts = f.first_ts if row.first_ts is None else min(row.first_ts, f.first_ts)
-        row.last_ts = f.last_ts if row.last_ts is None else max(row.last_ts, f.last_ts)
+        # the flow's first and last packet in frame order: out of time order the later may come first
+        first, last = flow_times(f.first_ts, f.last_ts)
+        row.first_ts = first if row.first_ts is None else min(row.first_ts, first)
+        row.last_ts = last if row.last_ts is None else max(row.last_ts, last)
 
 
 def _pick(by_spi: dict[int, list[EspFlow]], spi: int | None, src: str) -> EspFlow | None:

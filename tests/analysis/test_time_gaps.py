@@ -25,6 +25,7 @@ from ipsecdiag.capture.reader import open_capture
 from ipsecdiag.capture.writer import PcapWriter
 from ipsecdiag.pipeline import analyze_capture
 from ipsecdiag.reconstruction.model import Report
+from ipsecdiag.report.childsa import child_sa_rows
 from ipsecdiag.report.json import report_dict
 from ipsecdiag.report.render import render_text, report_renderable
 
@@ -69,6 +70,8 @@ def test_swapped_halves_delete_children_and_print_nothing_backwards(tmp_path: Pa
     for f in r.esp_flows:
         assert f.seq_first > f.seq_last  # frame order: the later half first
         assert f"{f.seq_min}..{f.seq_max}" in text and f"{f.seq_first}..{f.seq_last}" not in text
+    [row] = child_sa_rows(r)  # the HTML view's times: earliest and latest known, never backwards
+    assert row.first_ts is not None and row.last_ts is not None and row.first_ts <= row.last_ts
     doc = json.loads(json.dumps(report_dict(r), default=str))
     assert doc["ike_sas"][0]["child_sas"][0]["deleted_frame"] == 13
     for f in doc["esp_flows"]:
