@@ -10,6 +10,9 @@ One SA per block::
         anti-replay esn context:
          seq-hi 0x0, seq 0x0, oseq-hi 0x0, oseq 0x14
 
+``ip xfrm state add …`` commands (what ``keys convert --to xfrm`` writes, one SA per line,
+shell quoting allowed) are read too, so an export reads back as the SAs it recreates.
+
 Key material is the crypto API's: AEAD and counter-mode keys end with the salt/nonce (RFC 4106
 §8.1, RFC 4309 §7.1, RFC 3686 §5.1, RFC 7634 §2), exactly as IKEv2 KEYMAT delivers them, so key
 bits follow from the key length. ``auth`` without ``-trunc`` uses the kernel's default ICV length
@@ -19,6 +22,7 @@ bits follow from the key length. ``auth`` without ``-trunc`` uses the kernel's d
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -73,6 +77,7 @@ XFRM_AUTH: dict[str, tuple[dict[int, int], int]] = {
 _MODES = {"tunnel", "transport", "beet"}
 _SRC_DST = re.compile(r"^src (\S+) dst (\S+)\s*$")
 _HEXNUM = re.compile(r"\b(seq-hi|seq|oseq-hi|oseq)\s+(0x[0-9a-fA-F]+)")
+_ADD = re.compile(r"^\s*(?:sudo\s+)?ip\s+(?:-\S+\s+)*xfrm\s+state\s+(?:add|update)\s")
 
 
 @dataclass
@@ -96,6 +101,8 @@ class _Block:
 
 def looks_like_xfrm(text: str) -> bool:
     lines = text.splitlines()
+    if any(_ADD.match(line) for line in lines):
+        return True
     for i, line in enumerate(lines[:-1]):
         if _SRC_DST.match(line) and re.match(r"^\s+proto \w+ spi 0x", lines[i + 1]):
             return True
@@ -109,6 +116,10 @@ def parse_xfrm_state(text: str, *, name: str = "ip-xfrm-state") -> ParseResult:
     cur: _Block | None = None
     in_esn_ctx = False
     for no, raw in enumerate(text.splitlines(), 1):
+        if _ADD.match(raw):
+            blocks.append(_add_command(raw, name=name, no=no))
+            cur = None
+            continue
         m = _SRC_DST.match(raw)
         if m:
             cur = _Block(no, m.group(1), m.group(2))
@@ -154,6 +165,79 @@ def parse_xfrm_state(text: str, *, name: str = "ip-xfrm-state") -> ParseResult:
         if k is not None:
             res.keys.append(k)
     return res
+
+
+# `ip xfrm state add` arguments that carry nothing for decryption, by how many values follow.
+_ADD_SKIP = {
+    "reqid": 1, "seq": 1, "replay-window": 1, "replay-seq": 1, "replay-oseq": 1, "replay-seq-hi": 1,
+    "replay-oseq-hi": 1, "mark": 1, "mask": 1, "output-mark": 1, "if_id": 1, "tfcpad": 1, "coa": 1,
+    "ctx": 1, "comp": 1, "limit": 2, "dev": 1, "dir": 1,
+}  # fmt: skip
+_ADD_LISTS = {"flag", "extra-flag", "offload"}  # words up to the next keyword
+_SEL_KEYS = {"src", "dst", "sport", "dport", "proto", "type", "code", "key", "dev"}
+_ADD_KEYWORDS = {"src", "dst", "proto", "spi", "mode", "enc", "auth", "auth-trunc", "aead", "encap"}
+
+
+def _add_command(line: str, *, name: str, no: int) -> _Block:
+    """One ``ip xfrm state add|update ID [ALGO-LIST] [mode M] … [encap …]`` command."""
+    try:
+        tok = shlex.split(line, comments=True)
+    except ValueError as e:
+        raise KeyFileError(name, no, f"ip xfrm state add: {e}") from None
+    tok = tok[tok.index("state") + 2 :]
+    b = _Block(no, "", "")
+    i = 0
+    while i < len(tok):
+        word, i = tok[i], i + 1
+        if word in ("src", "dst", "proto", "spi", "mode") and i < len(tok):
+            value, i = tok[i], i + 1
+            if word == "src":
+                b.src = value
+            elif word == "dst":
+                b.dst = value
+            elif word == "proto":
+                b.proto = value
+            elif word == "spi":
+                b.spi = _int(value, name=name, no=no, what="SPI")
+            else:
+                b.mode = value if value in _MODES else None
+        elif word in ("enc", "auth", "auth-trunc", "aead"):
+            n = 3 if word in ("auth-trunc", "aead") else 2
+            args, i = [word, *tok[i : i + n]], i + n
+            if word == "enc":
+                b.encr, b.encr_key = _enc(args, name=name, no=no)
+                b.encr_name = args[1]
+            elif word == "aead":
+                b.encr, b.encr_key = _aead(args, name=name, no=no)
+                b.encr_name = args[1]
+            else:
+                b.integ, b.integ_key = _auth(args, name=name, no=no)
+                b.integ_name = args[1]
+        elif word == "encap":
+            # encap TYPE SPORT DPORT OADDR; only espinudp is ESP-in-UDP (RFC 3948).
+            args, i = tok[i : i + 4], i + 4
+            if len(args) == 4 and args[0] == "espinudp":
+                b.encap = (
+                    _int(args[1], name=name, no=no, what="encap sport"),
+                    _int(args[2], name=name, no=no, what="encap dport"),
+                )
+        elif word in _ADD_SKIP:
+            i += _ADD_SKIP[word]
+        elif word == "sel":
+            # The selector's own src/dst/proto are not the SA's: skip its KEY VALUE pairs.
+            while i + 1 < len(tok) and tok[i] in _SEL_KEYS:
+                i += 2
+        elif word in _ADD_LISTS:
+            start = i
+            while i < len(tok) and tok[i] not in _ADD_KEYWORDS | _ADD_LISTS | _ADD_SKIP.keys() | {"sel"}:
+                i += 1
+            if word == "flag":
+                b.esn = "esn" in tok[start:i]
+        else:
+            raise KeyFileError(name, no, f"ip xfrm state add: unexpected {word!r}")
+    if not b.src or not b.dst:
+        raise KeyFileError(name, no, "ip xfrm state add without src and dst")
+    return b
 
 
 def _int(text: str, *, name: str, no: int, what: str) -> int:
