@@ -140,15 +140,8 @@ def parse_xfrm_state(text: str, *, name: str = "ip-xfrm-state") -> ParseResult:
                 cur.mode = mode if mode in _MODES else None
         elif head in ("replay-window", "flag") and "flag" in tok:
             cur.esn = "esn" in tok[tok.index("flag") + 1 :]
-        elif head == "enc":
-            cur.encr, cur.encr_key = _enc(tok, name=name, no=no)
-            cur.encr_name = tok[1]
-        elif head == "aead":
-            cur.encr, cur.encr_key = _aead(tok, name=name, no=no)
-            cur.encr_name = tok[1]
-        elif head in ("auth", "auth-trunc"):
-            cur.integ, cur.integ_key = _auth(tok, name=name, no=no)
-            cur.integ_name = tok[1]
+        elif head in ("enc", "aead", "auth", "auth-trunc"):
+            _algorithm(cur, tok, name=name, no=no)
         elif head == "encap":
             cur.encap = _encap(tok, name=name, no=no)
         elif head == "anti-replay" and "esn" in tok:
@@ -203,16 +196,8 @@ def _add_command(line: str, *, name: str, no: int) -> _Block:
                 b.mode = value if value in _MODES else None
         elif word in ("enc", "auth", "auth-trunc", "aead"):
             n = 3 if word in ("auth-trunc", "aead") else 2
-            args, i = [word, *tok[i : i + n]], i + n
-            if word == "enc":
-                b.encr, b.encr_key = _enc(args, name=name, no=no)
-                b.encr_name = args[1]
-            elif word == "aead":
-                b.encr, b.encr_key = _aead(args, name=name, no=no)
-                b.encr_name = args[1]
-            else:
-                b.integ, b.integ_key = _auth(args, name=name, no=no)
-                b.integ_name = args[1]
+            _algorithm(b, [word, *tok[i : i + n]], name=name, no=no)
+            i += n
         elif word == "encap":
             # encap TYPE SPORT DPORT OADDR; only espinudp is ESP-in-UDP (RFC 3948).
             args, i = tok[i : i + 4], i + 4
@@ -238,6 +223,20 @@ def _add_command(line: str, *, name: str, no: int) -> _Block:
     if not b.src or not b.dst:
         raise KeyFileError(name, no, "ip xfrm state add without src and dst")
     return b
+
+
+def _algorithm(b: _Block, tok: list[str], *, name: str, no: int) -> None:
+    """``enc|auth ALGO KEY``, ``aead ALGO KEY ICV`` or ``auth-trunc ALGO KEY BITS``: the same
+    words in a listing line and in an ``add`` command."""
+    if tok[0] == "enc":
+        b.encr, b.encr_key = _enc(tok, name=name, no=no)
+    elif tok[0] == "aead":
+        b.encr, b.encr_key = _aead(tok, name=name, no=no)
+    else:
+        b.integ, b.integ_key = _auth(tok, name=name, no=no)
+        b.integ_name = tok[1]
+        return
+    b.encr_name = tok[1]
 
 
 def _int(text: str, *, name: str, no: int, what: str) -> int:
