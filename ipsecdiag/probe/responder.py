@@ -57,12 +57,40 @@ class ResponderOptions:
     cookie_threshold: int = 10
 
 
+class AnswerFrames:
+    """The steps about what our response carries (the chosen proposal, the authentication, the
+    CHILD SA) come out while the request is processed, before the response exists: they wait,
+    with the steps after them, until the response is recorded and then cite its frame, not the
+    request's (review 3, item 12)."""
+
+    KINDS = frozenset({"chosen", "authenticated", "child-sa-up"})
+
+    def __init__(self, emit: Callable[[Step], None]) -> None:
+        self.emit = emit
+        self.held: list[Step] = []
+
+    def __call__(self, s: Step) -> None:
+        if s.kind in self.KINDS or self.held:
+            self.held.append(s)
+        else:
+            self.emit(s)
+
+    def sent(self, frame: int | None) -> None:
+        """Our next datagram to this client was recorded as ``frame`` (None: never sent)."""
+        held, self.held = self.held, []
+        for s in held:
+            if s.kind in self.KINDS:
+                s.frame = frame
+            self.emit(s)
+
+
 @dataclass
 class Client:
     peer: Endpoint
     spi_i: bytes
     sa: object
     narrator: Narrator
+    frames: AnswerFrames | None = None
     up_at: float | None = None
     opened_at: float = 0.0
     cookie_only: bool = False  # answered statelessly with a COOKIE demand: forgotten at once
@@ -262,20 +290,27 @@ class Responder:
             cfg, role=Role.RESPONDER, rng=self.rng, now=now, local=self.local, remote=src,
             local_natt=self.local_natt,
         )  # fmt: skip
+        frames = AnswerFrames(self._emit_for(src))
         narrator = Narrator(
             gateway=src.host, peer="the client", offered_ike=client_offer(payload), offered_esp="",
             offer_by="the client", accepted=self.opts.accepted,
-            emit=self._emit_for(src), clock=self.clock, frame=lambda: self.driver.frame if self.driver else 0,
+            emit=frames, clock=self.clock, frame=lambda: self.driver.frame if self.driver else 0,
             t0=self.started, rx_time=lambda: self.driver.last_rx if self.driver else None,
             mode=self.opts.config.child.mode if self.opts.config.child else "tunnel",
         )  # fmt: skip
-        c = Client(src, spi_i, sa, narrator, opened_at=now)
+        c = Client(src, spi_i, sa, narrator, frames=frames, opened_at=now)
         self.clients[(src.host, spi_i)] = c
         self.by_host[src.host] = c
-        narrator.step("client", f"new IKE_SA_INIT from {src} (SPI {spi_i.hex()})")
+        # timed at the datagram's arrival like its "received" step, so the steps print in time order
+        narrator.step("client", f"new IKE_SA_INIT from {src} (SPI {spi_i.hex()})", at=now)
         if narrator.offered_ike:
-            narrator.step("offer", f"the client offered IKE proposals: {narrator.offered_ike}")
+            narrator.step("offer", f"the client offered IKE proposals: {narrator.offered_ike}", at=now)
         return c
+
+    def on_sent(self, sa: object, frame: int) -> None:
+        for c in self.clients.values():
+            if c.sa is sa and c.frames is not None:
+                c.frames.sent(frame)
 
     def on_event(self, sa: object, e: object) -> None:
         if self.echo is not None:
@@ -343,7 +378,7 @@ class Responder:
         try:
             start = self.started = self.clock()
             self.driver = Driver(
-                sockets, route=self.route, on_event=self.on_event, on_error=self.on_error,  # type: ignore[arg-type]
+                sockets, route=self.route, on_event=self.on_event, on_error=self.on_error, on_sent=self.on_sent,  # type: ignore[arg-type]
                 pacer=Pacer(rate=o.rate, burst=32, now=start), max_sends=o.max_sends, clock=self.clock,
             )  # fmt: skip
             if self.echo is not None:
@@ -360,6 +395,9 @@ class Responder:
             if not o.keep:
                 self._cleanup()
             clients = [c for c in (*self.retired, *self.clients.values()) if not c.cookie_only]
+            for c in clients:
+                if c.frames is not None:
+                    c.frames.sent(None)  # steps still waiting for a response that was never sent
             findings = [f for c in clients for f in c.narrator.findings]
             return ResponderResult(
                 clients, self.driver.counters, self.driver.record, findings, self.refused, interrupted,

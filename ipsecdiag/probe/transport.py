@@ -227,6 +227,8 @@ class Driver:
     # With several sessions (the responder), an exception out of one engine ends that session
     # only: it goes to on_error and the session is dropped. Without it, the exception propagates.
     on_error: Callable[[Session, Exception], None] | None = None
+    # ``on_sent(session, frame)``: a datagram of ``session`` was just recorded as ``frame``
+    on_sent: Callable[[Session, int], None] | None = None
 
     def __post_init__(self) -> None:
         self._queue: deque[tuple[Session, Outgoing]] = deque()
@@ -294,9 +296,12 @@ class Driver:
             if wait > 0:
                 self.counters.paced_delays += 1
                 return wait
-            _s, d = self._queue.popleft()
+            s, d = self._queue.popleft()
             self.pacer.take(now)
+            before = self.frame
             self._sendto(now, d)
+            if self.on_sent is not None and self.frame > before:
+                self.on_sent(s, self.frame)
         return None
 
     def _sendto(self, now: float, d: Outgoing) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from ipsecdiag.diagnosis.knowledge import CATALOGUE
 from ipsecdiag.probe.connect import ConnectOptions, connect
+from ipsecdiag.probe.narrate import Step
 from ipsecdiag.probe.options import Credentials, build_config, build_responder_config
 from ipsecdiag.probe.responder import Responder, ResponderOptions, ResponderResult, collect_keys, ike_spi_i
 from ipsecdiag.probe.rng import SystemRandom
@@ -356,3 +357,25 @@ def test_the_responder_reports_what_a_successful_client_offered(tmp_path: Path) 
     assert "the client sent IDi client.test and asked for IDr gw.test" in texts
     assert "the client offered ESP proposals: aes256gcm16" in texts[2]
     assert "the client proposed TSi 10.1.0.0/24 and TSr 10.2.0.0/24" in texts
+
+
+@needs_engine
+def test_steps_about_our_answer_cite_the_response_frame_in_time_order(tmp_path: Path) -> None:
+    """Review 3 item 12: "chosen" and "child-sa-up" cited the client's request frames (1, 3)
+    instead of our responses that carry them, and "client" printed after a later "received"."""
+    r, t, out = _serve("aes256gcm16-prfsha256-ecp256", once=True, linger=0.2, timeout=10.0)
+    printed: list[Step] = []
+    r.emit = printed.append  # type: ignore[method-assign]
+    res = _probe(r.local.port, "aes256gcm16-prfsha256-ecp256", tmp_path)  # type: ignore[union-attr]
+    t.join(timeout=15)
+    assert res.ok and out  # type: ignore[attr-defined]
+    dgrams = out[0].record.datagrams
+    cited = {s.kind: s.frame for s in printed if s.kind in ("chosen", "authenticated", "child-sa-up")}
+    assert set(cited) == {"chosen", "authenticated", "child-sa-up"}
+    for kind, frame in cited.items():
+        assert frame is not None and dgrams[frame - 1].outgoing, (kind, frame)  # our response
+    assert cited["chosen"] == 2 and cited["child-sa-up"] == cited["authenticated"] == 4
+    got = [s.frame for s in printed if s.kind == "received"]
+    assert got[:2] == [1, 3] and not dgrams[0].outgoing
+    times = [s.t for s in printed if s.kind != "listening"]
+    assert times == sorted(times), [(s.kind, s.t) for s in printed]
