@@ -173,8 +173,9 @@ def _parse_fail_on(text: str) -> Severity | None:
         return None
     try:
         return Severity.parse(text)
-    except ValueError as e:
-        raise UserError(f"--fail-on: {e}") from None
+    except ValueError:
+        # Severity.parse knows the severities only; --fail-on also takes "never".
+        raise UserError(f"--fail-on: unknown value {text!r} (expected info, warning, error or never)") from None
 
 
 def _load_keys(paths: list[Path] | None):  # -> KeyStore
@@ -472,7 +473,7 @@ def analyze(
             help=(
                 "Analyse the captures on a Dask cluster (tcp://host:8786, or local for a LocalCluster of"
                 " --jobs workers); captures and key files must be readable by the workers at the same paths."
-                " Needs pip install 'ipsecdiag[dask]'."
+                " Needs pip install 'ipsecdiag\\[dask]'."  # \[: rich markup would eat [dask]
             ),
         ),
     ] = None,
