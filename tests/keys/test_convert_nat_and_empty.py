@@ -105,3 +105,17 @@ def test_keys_convert_of_a_source_without_keys_writes_nothing_and_exits_1(tmp_pa
         f"ipsecdiag: nothing converted: the key sources hold no usable keys; {out} not written"
     )
     assert not out.exists()
+
+
+def test_keys_convert_that_can_express_no_record_writes_nothing_and_exits_1(tmp_path: Path) -> None:
+    src = tmp_path / "ah.toml"
+    src.write_text(
+        'format = "ipsecdiag-keys-1"\n[[ah]]\nspi = "0x00001f40"\nsrc = "192.0.2.1"\ndst = "192.0.2.2"\n'
+        'integ = "AUTH_HMAC_SHA1_96"\ninteg_key = "8c59f680c8ea1e667b665d8424e2ab749cec12dc"\n'
+    )
+    out = tmp_path / "ws"
+    res = runner.invoke(app, ["keys", "convert", str(src), "--to", "wireshark", "-o", str(out)])
+    assert res.exit_code == 1
+    assert "Wireshark has no key table for AH" in res.stderr
+    assert res.stderr.strip().endswith(f"nothing converted: no record could be written; {out} not written")
+    assert not out.exists()
