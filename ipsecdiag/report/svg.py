@@ -17,10 +17,16 @@ Missing sequence numbers have a count but no recorded time: it is written on the
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from html import escape
 
-from ..reconstruction.model import EspFlow, ExchangeRecord, IkeSaRecord, MessageRecord
+from ..reconstruction.model import (
+    EspFlow,
+    ExchangeRecord,
+    IkeSaRecord,
+    MessageRecord,
+    raw_seconds,
+    utc_datetime,
+)
 from .view import digest, message_details
 
 LADDER_W = 760
@@ -157,7 +163,8 @@ def _dur(w: float) -> str:
 
 
 def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3] + " UTC"
+    when = utc_datetime(ts)  # a record time no date can show is raw seconds (issue 14)
+    return raw_seconds(ts) if when is None else when.strftime("%H:%M:%S.%f")[:-3] + " UTC"
 
 
 def _peak_rate(flows: list[tuple[str, EspFlow]]) -> float:
