@@ -159,11 +159,12 @@ def run_decrypt(capture: Path, key_files: list[Path], out: Path, time_limit: flo
     return run_command(args, time_limit)
 
 
-def run_command(args: list[str], time_limit: float) -> Outcome:
-    """Run one ipsecdiag command in process; an escape is anything but exit 0/1/2 done right."""
+def run_command(args: list[str], time_limit: float, env: dict[str, str] | None = None) -> Outcome:
+    """Run one ipsecdiag command in process (``env`` set for its duration); an escape is anything
+    but exit 0/1/2 done right."""
     try:
         with deadline(time_limit):
-            res = _runner.invoke(app, args, catch_exceptions=True)
+            res = _runner.invoke(app, args, catch_exceptions=True, env=env)
     except InputTimeout as e:
         return Outcome(None, f"InputTimeout: {e}")
     exc = res.exception

@@ -21,6 +21,7 @@ from pathlib import Path
 from .mutate import Mutator
 from .pipeline import CaptureMutator, run_analyze, run_decrypt
 from .seeds import REPO, gzip_variant, ike_messages, load_seed_captures
+from .split import SplitMutator, run_split
 from .targets import TARGETS
 
 CRASH_DIR = REPO / "fuzz" / "crashes"
@@ -50,6 +51,8 @@ class Figures:
 def signature(text: str) -> str:
     """Exception type and the innermost ipsecdiag frame: one line per distinct bug."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if lines and lines[0].startswith("SplitDiffers"):  # a serial/split difference, not a traceback
+        return " ".join(w for w in lines[0].split() if not w.startswith("IPSECDIAG_RANGE_BYTES"))
     where = [ln for ln in lines if ln.startswith("File ") and "ipsecdiag" in ln]
     last = lines[-1] if lines else "?"
     return f"{last.split(':')[0][:80]} @ {where[-1] if where else '?'}"
@@ -126,8 +129,10 @@ def fuzz_codec(target: str, args: argparse.Namespace) -> Figures:
 def fuzz_pipeline(args: argparse.Namespace) -> Figures:
     seeds = load_seed_captures(not args.no_corpus)
     rng = random.Random(f"{args.seed}:pipeline")
-    cm = CaptureMutator(rng, Mutator(rng, [s.data for s in seeds]))
-    fig = Figures("pipeline")
+    cm: CaptureMutator | SplitMutator = CaptureMutator(rng, Mutator(rng, [s.data for s in seeds]))
+    if args.mode == "split":
+        cm = SplitMutator(rng, cm)
+    fig = Figures(args.mode)
     unique: set[str] = set()
     more = _until(args)
     start = time.monotonic()
@@ -149,6 +154,18 @@ def fuzz_pipeline(args: argparse.Namespace) -> Figures:
                 # decrypt -o shares the pass; once in four keyed inputs covers its writers.
                 if rng.random() < 0.25:
                     runs.append(("decrypt", seed.key_files))
+            if args.mode == "split":
+                for keys in ([], seed.key_files) if seed.key_files else ([],):
+                    fig.runs += 1
+                    for prob in run_split(cap, keys, work, rng, args.time_limit):
+                        fig.escapes += 1
+                        ctx = (
+                            f"split ({prob.kind}: {prob.command}), seed capture {seed.path}, "
+                            f"keys {[str(k) for k in keys]}, campaign seed {args.seed}"
+                        )
+                        what = prob.text if prob.kind == "escape" else f"SplitDiffers: {prob.command}\n{prob.text}"
+                        unique.add(record(args.crash_dir, "split", data, what, ctx))
+                runs = []
             for command, keys in runs:
                 fig.runs += 1
                 if command == "analyze":
@@ -166,7 +183,7 @@ def fuzz_pipeline(args: argparse.Namespace) -> Figures:
             if now - last >= args.progress:
                 last = now
                 print(
-                    f"[pipeline] {fig.inputs} captures ({fig.runs} runs), {fig.inputs / (now - start):.1f}/s, "
+                    f"[{args.mode}] {fig.inputs} captures ({fig.runs} runs), {fig.inputs / (now - start):.1f}/s, "
                     f"{fig.escapes} escapes, {len(unique)} distinct",
                     file=sys.stderr,
                 )
@@ -203,7 +220,7 @@ def _engine(requested: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fuzz", description="Fuzz ipsecdiag's parsers and pipeline.")
-    p.add_argument("mode", choices=("codec", "pipeline"))
+    p.add_argument("mode", choices=("codec", "pipeline", "split"))
     p.add_argument("--targets", default=",".join(TARGETS), help="codec targets, comma-separated")
     p.add_argument("--inputs", type=int, help="stop after this many inputs (per target)")
     p.add_argument("--seconds", type=float, help="stop after this many seconds (per target)")
@@ -219,9 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     args.libfuzzer_args = [a for a in extra if a != "--"]
     if args.libfuzzer_args and args.engine != "atheris":
         p.error(f"unrecognized arguments: {' '.join(args.libfuzzer_args)}")
-    if args.inputs is None and args.seconds is None and (args.mode == "pipeline" or _engine(args.engine) != "atheris"):
+    if args.inputs is None and args.seconds is None and (args.mode in ("pipeline", "split") or _engine(args.engine) != "atheris"):
         p.error("give --inputs or --seconds")
-    if args.mode == "pipeline":
+    if args.mode in ("pipeline", "split"):
         print(fuzz_pipeline(args).line())
         return 0
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
