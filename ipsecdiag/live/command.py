@@ -35,7 +35,7 @@ from ..reconstruction.model import Finding, Report, Severity
 from ..report.live_view import Dashboard, LiveStatus, finding_line
 from ..report.render import report_renderable
 from ..wire.jsontypes import Json
-from .session import FindingTracker, LiveSession, RateMeter, finding_key
+from .session import FindingTracker, LiveSession, RateMeter, finding_key, replacements
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -328,10 +328,15 @@ class _View:
             if self.on_redraw is not None:
                 self.on_redraw()
         elif new or gone:
+            replaced = replacements(new, gone)
             for f in new:
-                self.human.print(finding_line(f, at), markup=False, highlight=False)
+                old = replaced.get(id(f))
+                was = f" (replaces the earlier line for frames {','.join(map(str, old.frames[:6]))})" if old else ""
+                self.human.print(finding_line(f, at) + was, markup=False, highlight=False)
+            kept = {id(g) for g in replaced.values()}
             for f in gone:
-                self.human.print(finding_line(f, at).replace(f"[{f.id}]", f"[{f.id}] withdrawn:", 1), markup=False)
+                if id(f) not in kept:
+                    self.human.print(finding_line(f, at).replace(f"[{f.id}]", f"[{f.id}] withdrawn:", 1), markup=False)
         if self.lines_out is not None and (new or gone):
             self._json_events(snap.report, new, gone, at)
 
@@ -341,10 +346,18 @@ class _View:
         by_key = {finding_key(f): d for f, d in zip(report.findings, dicts, strict=True)}
         out = self.lines_out
         assert out is not None
+        replaced = replacements(new, gone)
+        by_old = {id(g): f for f, g in ((f, replaced[id(f)]) for f in new if id(f) in replaced)}
         for f in new:
-            out.write(json.dumps({"event": "finding", "time": stamp, **by_key[finding_key(f)]}) + "\n")
+            ev: dict[str, object] = {"event": "finding", "time": stamp, **by_key[finding_key(f)]}
+            if id(f) in replaced:
+                old = replaced[id(f)]
+                ev["replaces"] = {"ike_sa": old.ike_sa, "frames": old.frames}
+            out.write(json.dumps(ev) + "\n")
         for f in gone:
             ev = {"event": "finding-withdrawn", "time": stamp, "id": f.id, "ike_sa": f.ike_sa, "frames": f.frames}
+            if id(f) in by_old:  # refined, not gone: the finding event above replaces it
+                ev["replaced_by"] = {"ike_sa": by_old[id(f)].ike_sa, "frames": by_old[id(f)].frames}
             out.write(json.dumps(ev) + "\n")
         out.flush()
 

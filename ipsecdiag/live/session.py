@@ -150,6 +150,20 @@ class FindingTracker:
         return new, gone
 
 
+def replacements(new: list[Finding], gone: list[Finding]) -> dict[int, Finding]:
+    """The gone findings that a new one of the same id replaces, by ``id()`` of the new one: the
+    analysis refined them as the exchange went on (an IKE SA whose SPIr became known, an earlier
+    first frame), so they share frames. A refinement is not a withdrawal (review 3, item 13)."""
+    out: dict[int, Finding] = {}
+    left = list(gone)
+    for f in new:
+        old = next((g for g in left if g.id == f.id and set(g.frames) & set(f.frames)), None)
+        if old is not None:
+            left.remove(old)
+            out[id(f)] = old
+    return out
+
+
 class RateMeter:
     """ESP packet and byte rates per flow from successive snapshots: the counts now against
     those of about ``window`` seconds ago. Keeps a few samples per flow that is still present."""

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from ipsecdiag.capture import live as live_mod
 from ipsecdiag.capture.reader import open_capture
 from ipsecdiag.cli import app
-from ipsecdiag.live.session import FindingTracker, LiveSession, RateMeter
+from ipsecdiag.live.session import FindingTracker, LiveSession, RateMeter, replacements
 from ipsecdiag.reconstruction.model import EspFlow, Finding, Severity
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_pcaps"
@@ -91,6 +91,41 @@ def test_finding_tracker_reports_new_and_withdrawn_once() -> None:
     assert t.update([_finding("ike-unanswered", [3, 5])]) == ([], [])
     new, gone = t.update([])
     assert new == [] and [f.id for f in gone] == ["ike-unanswered"]
+
+
+def test_a_refined_finding_replaces_the_earlier_one_instead_of_being_withdrawn() -> None:
+    # review 3 item 13: the IKE SA key gains its SPIr and the frames grow: same finding, refined
+    early = Finding("nat-detected", Severity.INFO, "t", "e", "r", frames=[1], ike_sa="a/0000")
+    later = Finding("nat-detected", Severity.INFO, "t2", "e", "r", frames=[1, 2], ike_sa="a/b")
+    other = Finding("ike-unanswered", Severity.ERROR, "t", "e", "r", frames=[1], ike_sa="a/0000")
+    assert replacements([later], [early, other]) == {id(later): early}
+    assert replacements([later], [other]) == {}  # another id is a real withdrawal
+
+
+def _first_frames(src: Path, n: int, dst: Path) -> Path:
+    """The classic-pcap ``src`` cut to its first ``n`` records (little-endian headers)."""
+    data = src.read_bytes()
+    at = 24
+    for _ in range(n):
+        at += 16 + int.from_bytes(data[at + 8 : at + 12], "little")
+    dst.write_bytes(data[:at])
+    return dst
+
+
+def test_live_lines_say_a_refined_finding_replaces_its_earlier_line(tmp_path: Path, fake_tcpdump) -> None:
+    # frame 1 alone, then frames 2-3 (the fake cuts the file in two halves of its bytes):
+    # nat-detected for the half-known SA is refined once the response arrives (the bundled
+    # strongSwan captures force UDP encapsulation)
+    fake_tcpdump(_first_frames(SAMPLES / "ikev2-psk-ok.pcap", 3, tmp_path / "three.pcap"), pieces=2, pause=1.0)
+    lines = tmp_path / "events.jsonl"
+    res = CliRunner().invoke(app, ["live", "-i", "lo", "--duration", "3", "--json-lines", str(lines)])
+    assert res.exit_code in (0, 1), res.output
+    events = [json.loads(x) for x in lines.read_text().splitlines()][:-1]
+    nat = [e for e in events if e.get("id") == "nat-detected"]
+    assert [e["event"] for e in nat] == ["finding", "finding", "finding-withdrawn"], nat
+    assert nat[1]["replaces"] == {"ike_sa": nat[0]["ike_sa"], "frames": [1]}
+    assert nat[2]["replaced_by"] == {"ike_sa": nat[1]["ike_sa"], "frames": [1, 2]}
+    assert "withdrawn" not in res.output and "(replaces the earlier line for frames 1)" in res.output
 
 
 def test_rate_meter_measures_over_about_a_second() -> None:
