@@ -25,6 +25,7 @@ runner = CliRunner()
 MESSAGE = {"frames": [int], "payloads": [str], "notifies": [str]}
 EXCHANGE = {
     "type": str,
+    "exchange_type": int,  # review 3 item 10: written, so documented and checked
     "message_id": int,
     "request": (MESSAGE, None),
     "response": (MESSAGE, None),
@@ -40,6 +41,7 @@ IKE_SA = {
     "state": str,
     "state_basis": str,
     "state_evidence": (str, None),
+    "rekey_inferred": bool,
     "proposal": (dict, None),
     "exchanges": [EXCHANGE],
     "child_sas": [CHILD],
@@ -54,6 +56,7 @@ ESP = {
     "seq_last": int,
     "decrypted": int,
     "integrity_failed": int,
+    "ike_sa_inferred": bool,
 }
 FINDING = {"id": str, "severity": str, "title": str, "frames": [int], "explanation": str, "remediation": str}
 REPORT = {
