@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity
+from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity, SourceInfo
 from ..wire.jsontypes import Json
 from .childsa import ChildSaRow, child_sa_rows
 from .svg import esp_plot_svg, ladder_svg
@@ -75,12 +75,23 @@ def _table(head: list[str], rows: Iterable[list[str]], numeric: frozenset[int] =
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _decrypted(r: ChildSaRow) -> str:
+    """Per way, what the terminal's ESP table says in its Decr column."""
+    ways = []
+    for f in r.flows:
+        n = f"{f.decrypted}" + (f" ({f.integrity_failed} bad ICV)" if f.integrity_failed else "") if f.keys else "no key"
+        ways.append(f"{'out' if f.src == r.src else 'in'} {n}")
+    return ", ".join(ways) or "-"
+
+
 def _child_rows(rows: list[ChildSaRow]) -> str:
     def owner(r: ChildSaRow) -> str:
         return "-" if r.ike_sa is None else r.ike_sa + (" (inferred)" if r.ike_sa_inferred else "")
 
+    keys = any(f.keys for r in rows for f in r.flows)  # as the terminal: the column only with keys
     return _table(
-        ["SPIs in/out", "IKE SA", "Mode", "Proposal", "TSi === TSr", "Out pkts/bytes", "In pkts/bytes", "First", "Last", "State"],
+        ["SPIs in/out", "IKE SA", "Mode", "Proposal", "TSi === TSr", "Out pkts/bytes", "In pkts/bytes",
+         *(["Decrypted"] if keys else []), "First", "Last", "State"],  # fmt: skip
         (
             [
                 r.spi_pair,
@@ -90,6 +101,7 @@ def _child_rows(rows: list[ChildSaRow]) -> str:
                 f"{', '.join(r.ts_local) or '-'} === {', '.join(r.ts_remote) or '-'}",
                 f"{r.packets_out} / {r.bytes_out}",
                 f"{r.packets_in} / {r.bytes_in}",
+                *([_decrypted(r)] if keys else []),
                 _ts(r.first_ts),
                 _ts(r.last_ts),
                 r.state,
@@ -150,6 +162,16 @@ def _plots_shown(rows: list[ChildSaRow]) -> set[int]:
     return {id(row) for row in sorted(rows, key=rank)[:PLOTS]}
 
 
+def _source_notes(s: SourceInfo) -> str:
+    """The terminal header's Skipped, Truncated and Keys lines."""
+    lines = [f"Skipped: {', '.join(f'{k} {v}' for k, v in sorted(s.skipped.items())) or 'none'}"]
+    if s.truncated_files:
+        lines.append(f"Truncated: {'; '.join(s.truncated_files)}")
+    if s.keys_loaded:
+        lines.append(f"Keys: {s.keys_loaded} key record(s) loaded")
+    return "<p class=mono>" + "<br>".join(_e(x) for x in lines) + "</p>"
+
+
 def report_section(r: Report, index: int) -> str:
     anchor = f"r{index}"
     v = verdict(r)
@@ -161,6 +183,7 @@ def report_section(r: Report, index: int) -> str:
         f'<p class="verdict sev-{sev}">{_e(v.text)}</p>',
         f"<p class=mono>{_e(_ts(s.first_ts))} .. {_e(_ts(s.last_ts))}; {s.frames} frames, {s.ike_messages} IKE "
         f"messages, {s.esp_packets} ESP, {s.ah_packets} AH, {s.keepalives} NAT keepalives</p>",
+        _source_notes(s),
         f"<h2>Findings ({len(r.findings)})</h2>",
     ]
     if r.findings:

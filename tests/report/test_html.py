@@ -222,3 +222,20 @@ def test_analyze_html_collects_the_histograms_plain_analyze_does_not(tmp_path: P
     assert len(_dom(out.read_text()).classes["bar"]) == sum(1 for f in flows for n in f["timeline"]["packets"] if n)
     plain = json.loads(run(cap, "--json", "-").stdout)["esp_flows"]
     assert not any("timeline" in f for f in plain)
+
+
+def test_header_and_child_sa_table_say_what_the_terminal_says() -> None:
+    # review 3 item 17: the terminal's Skipped and Keys lines and its per-flow Decr counts
+    r = sample_report("ikev2-frag-blackhole")
+    text = " ".join(_dom(render_html([r])).text)
+    skipped = ", ".join(f"{k} {v}" for k, v in sorted(r.source.skipped.items()))
+    assert r.source.skipped and f"Skipped: {skipped}" in text
+    assert r.source.keys_loaded and f"Keys: {r.source.keys_loaded} key record(s) loaded" in text
+    ok = sample_report("ikev2-psk-ok")
+    text = " ".join(_dom(render_html([ok])).text)
+    assert "Decrypted" in text and ok.esp_flows and all(f.keys for f in ok.esp_flows)
+    for f in ok.esp_flows:
+        assert f.decrypted > 0 and f"{'out' if f.src == ok.ike_sas[0].initiator[0] else 'in'} {f.decrypted}" in text
+    bare = sample_report("ikev2-psk-ok", keyed=False)
+    text = " ".join(_dom(render_html([bare])).text)
+    assert "Decrypted" not in text and "Skipped: none" in text and "Keys:" not in text
