@@ -35,7 +35,7 @@ from ..wire.jsontypes import Json
 from .esp_probe import FlowProbe, FlowSnap, contiguous_ring
 from .model import EspFlow, EspTransformInfo, SequenceStats, addr_text
 from .options import DEFAULT_OPTIONS
-from .timeline import BINS, Timeline
+from .timeline import Timeline
 
 SEQ_WINDOW = 4096  # default tracking window: reordering deeper than this is "too old"
 MAX_TRACK = 1 << 16
@@ -339,7 +339,7 @@ class EspTracker:
                 f.timeline = Timeline(ts, end - off)
                 return
             i = floor(ts * tl.scale) - tl.lo  # Timeline.add's common case, inlined
-            if 0 <= i < BINS:
+            if 0 <= i < len(tl.packets):
                 tl.packets[i] += 1
                 tl.bytes[i] += end - off
             else:

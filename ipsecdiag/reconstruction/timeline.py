@@ -49,14 +49,17 @@ class Timeline:
         self.k = K_MIN
         self.scale = 2.0**-K_MIN
         self.lo = floor(ts * self.scale)  # index of packets[0] at level k
-        self.packets = array("q", bytes(8 * BINS))
-        self.bytes = array("q", bytes(8 * BINS))
-        self.packets[0] = 1
-        self.bytes[0] = n
+        # Bins lo .. the highest occupied one only: most flows need few (issue 14: memory per flow).
+        self.packets = array("q", [1])
+        self.bytes = array("q", [n])
 
     def add(self, ts: float, n: int) -> None:
         i = floor(ts * self.scale) - self.lo
+        have = len(self.packets)
         if 0 <= i < BINS:
+            if i >= have:  # a later bin within the window: grow up to it
+                self.packets.frombytes(bytes(8 * (i + 1 - have)))
+                self.bytes.frombytes(bytes(8 * (i + 1 - have)))
             self.packets[i] += 1
             self.bytes[i] += n
         else:
@@ -69,7 +72,7 @@ class Timeline:
     def _sparse(self) -> dict[int, tuple[int, int]]:
         """Occupied bins: absolute index at level k -> (packets, bytes)."""
         lo, pk, by = self.lo, self.packets, self.bytes
-        return {lo + i: (pk[i], by[i]) for i in range(BINS) if pk[i]}
+        return {lo + i: (pk[i], by[i]) for i in range(len(pk)) if pk[i]}
 
     def _set(self, k: int, sparse: dict[int, tuple[int, int]]) -> None:
         """Take ``sparse`` (at level ``k``), raised until its bins span fewer than BINS."""
@@ -81,7 +84,8 @@ class Timeline:
                 up[i >> 1] = (p0 + p, b0 + b)
             sparse = up
         self.k, self.scale, self.lo = k, 2.0**-k, min(sparse)
-        pk, by = array("q", bytes(8 * BINS)), array("q", bytes(8 * BINS))
+        size = max(sparse) - self.lo + 1
+        pk, by = array("q", bytes(8 * size)), array("q", bytes(8 * size))
         for i, (p, b) in sparse.items():
             pk[i - self.lo], by[i - self.lo] = p, b
         self.packets, self.bytes = pk, by
@@ -98,9 +102,8 @@ class Timeline:
         self._set(k, sparse)
 
     def view(self) -> EspTimeline:
-        last = max(i for i in range(BINS) if self.packets[i])
         w = 2.0**self.k
-        return EspTimeline(w, self.lo * w, tuple(self.packets[: last + 1]), tuple(self.bytes[: last + 1]))
+        return EspTimeline(w, self.lo * w, tuple(self.packets), tuple(self.bytes))
 
 
 def merged(a: Timeline | None, b: Timeline | None) -> Timeline | None:
