@@ -63,7 +63,9 @@ def record(crash_dir: Path, target: str, data: bytes, what: str, context: str) -
     d.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha1(data).hexdigest()[:20]
     (d / f"{name}.bin").write_bytes(data)
-    (d / f"{name}.txt").write_text(f"{context}\n\n{what}\n")
+    # The same input may escape in several commands (serial and split): keep every account.
+    with (d / f"{name}.txt").open("a") as f:
+        f.write(f"{context}\n\n{what}\n\n")
     return signature(what)
 
 
