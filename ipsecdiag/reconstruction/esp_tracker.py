@@ -227,6 +227,10 @@ class EspTracker:
         # seen): in-order stores land here and nobody reads them; the flow gets a ring of its
         # own (_ring_of) on its first gap, reordering or repeat (issue 14: 4 KiB per flow less).
         self._scratch = bytearray(self.track)
+        # The first flow in ``flows`` seen with each SPI, keyed by the SPI as an int: a packet of
+        # that flow is matched by comparing four fields, without building and hashing the
+        # table's bytes key. A cache only: ``flows`` stays the table (others fill it directly).
+        self._by_spi: dict[int, FlowState] = {}
         # Set (to {}) by a byte-range worker: per-flow notes for the exact merge; None: off.
         self.probe: dict[FlowState, FlowProbe] | None = None
         # With a probe, each flow's state after its snap_at-th packet (and its probe up to
@@ -250,6 +254,8 @@ class EspTracker:
         """The per-packet function. What it touches is bound in closure cells, which saves an
         attribute lookup per use on a path that runs for every ESP packet."""
         flows_get = self.flows.get
+        by_spi = self._by_spi
+        by_spi_get = by_spi.get
         unpack = _SPI_SEQ.unpack_from
         mask, track, idle_gap = self._mask, self.track, self.idle_gap
         remember = self._ring.append
@@ -273,8 +279,12 @@ class EspTracker:
                 tracker.malformed.append((frame, off, f"ESP header needs 8 bytes, {n} present"))
                 return None
             spi, seq = unpack(data, off)
-            key = (data[off : off + 4], src, dst, sport, dport)
-            f = flows_get(key)
+            f = by_spi_get(spi)
+            if f is None or f.src != src or f.dst != dst or f.sport != sport or f.dport != dport:
+                key = (data[off : off + 4], src, dst, sport, dport)
+                f = flows_get(key)
+                if f is not None and spi not in by_spi:
+                    by_spi[spi] = f
             if f is None:
                 f = tracker._new_flow(key, spi, seq, frame, ts)
             else:
