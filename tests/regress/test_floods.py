@@ -38,7 +38,9 @@ LIMIT_S = 60
 LIMIT_MIB = 256
 REPORT_LINES = 300  # "a few hundred lines", at 80 columns
 # Runs the command line in a child and reports its peak resident set size (KiB on Linux), or
-# that of its largest worker process if it used any.
+# that of its largest worker process if it used any. The child's own peak is VmHWM, the high-water
+# mark of its address space: RUSAGE_SELF's ru_maxrss carries the parent's peak across the
+# (v)fork and exec that started it, so under a long pytest run it measured pytest, not us.
 _MEASURE = (
     "import resource, sys\n"
     "from ipsecdiag.cli import main\n"
@@ -46,7 +48,8 @@ _MEASURE = (
     "try:\n"
     "    main()\n"
     "finally:\n"
-    "    rss = max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))\n"
+    "    hwm = next(int(ln.split()[1]) for ln in open('/proc/self/status') if ln.startswith('VmHWM:'))\n"
+    "    rss = max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     "    print('maxrss', rss, file=sys.stderr)\n"
 )
 
