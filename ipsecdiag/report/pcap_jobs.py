@@ -290,7 +290,11 @@ def _with_progress(
             fut = ex.submit(map_in_order, _worker, shared, ranges, jobs)
             while not wait([fut], timeout=0.25).done:
                 progress(min(size, sum(read)), size)
-            return fut.result()
+            outcomes = fut.result()
+            # the last word even when the workers finished before the first poll (the bar shows
+            # only past its delay, so a short run still prints nothing)
+            progress(size, size)
+            return outcomes
     finally:
         shared.read = None
 
