@@ -4,15 +4,16 @@ the certificate check and by capture health (undecodable certificates)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from ..crypto import x509 as cx
 from ..reconstruction.model import ExchangeRecord, IkeSaRecord, MessageRecord
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.registry import ExchangeType, IdType, V1IdType
 from .common import payloads_of, role
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 # IKEv1 ID types that mean the same thing as IKEv2's (RFC 2407 §4.6.2.1 vs RFC 7296 §3.5).
 _V1_TO_V2_ID = {
@@ -57,6 +58,10 @@ def sent_chains(sa: IkeSaRecord) -> list[SentChain]:
             certs: list[x509.Certificate] = []
             errors: list[str] = []
             for p in payloads_of(m, v2.CertPayload, v1.V1CertPayload):
+                # Imported here, on the first CERT payload: the X.509 stack is 45 ms of start-up
+                # that a capture without certificates never needs.
+                from ..crypto import x509 as cx
+
                 try:
                     certs += cx.certificates_from_payload(p.encoding, p.data)
                 except cx.CertificateDecodeError as e:

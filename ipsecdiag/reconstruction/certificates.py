@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from ..crypto.x509 import (
-    CertificateDecodeError,
-    certificates_from_payload,
-    dn_text,
-    subject_alt_names,
-    validity,
-)
 from ..wire import ikev1 as v1
 from ..wire import ikev2 as v2
 from ..wire.registry import CertEncoding, name_of
@@ -17,6 +10,16 @@ from .model import CertificateInfo, IkeSaRecord, MessageRecord
 
 def certificate_infos(encoding: int, data: bytes) -> list[CertificateInfo]:
     """The certificates of one CERT payload (the IKEv2 and IKEv1 encodings share numbers)."""
+    # Imported on the first CERT payload: the X.509 stack is 45 ms of start-up that a capture
+    # without certificates never needs.
+    from ..crypto.x509 import (
+        CertificateDecodeError,
+        certificates_from_payload,
+        dn_text,
+        subject_alt_names,
+        validity,
+    )
+
     enc = name_of(CertEncoding, encoding)
     try:
         certs = certificates_from_payload(encoding, data)

@@ -9,6 +9,8 @@ import sys
 from tests.corpus import REPO_ROOT
 
 HEAVY = ("ipsecdiag.engine", "ipsecdiag.probe", "ipsecdiag.live")
+# The X.509 stack (ours and cryptography's) is 45 ms of imports; only CERT payloads or --ca need it.
+X509 = ("ipsecdiag.crypto.x509", "cryptography.x509")
 
 
 def imported(*args: str) -> tuple[int, set[str]]:
@@ -35,3 +37,10 @@ def test_active_commands_still_registered() -> None:
     assert status == 0 and "ipsecdiag.probe.cli" in names
     status, names = imported("--help")
     assert status == 0 and "ipsecdiag.live.command" in names
+
+
+def test_analyze_without_certificates_imports_no_x509() -> None:
+    sample = str(REPO_ROOT / "sample_pcaps" / "ikev2-psk-ok.pcap")
+    status, names = imported("analyze", sample, "--json", "/dev/null", "--fail-on", "never")
+    assert status == 0 and "ipsecdiag.diagnosis.checks.certs" in names
+    assert not {n for n in names if n.startswith(X509)}

@@ -5,16 +5,17 @@ the IKE identity vs subject/subjectAltName, the chain vs the CAs the verifier re
 Each certificate problem is judged against what the verifying peer did: a rejection
 (AUTHENTICATION_FAILED from the verifier) makes it the root cause of ``auth-failed``; a
 certificate the verifier accepted anyway is reported at lower severity.
+
+The X.509 stack (``crypto.x509`` and cryptography's x509) is imported inside the functions that
+use it: it is 45 ms of start-up, and a capture without CERT payloads never reaches them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-
-from ...crypto import x509 as cx
 from ...reconstruction.model import (
     Finding,
     IkeSaRecord,
@@ -29,6 +30,9 @@ from ...wire.registry import IdType, name_of
 from ..base import Check, CheckContext
 from ..certificates import SentChain, sent_chains
 from ..common import AUTH_NOTIFIES_V1, AUTH_NOTIFIES_V2, payloads_of, peer, role
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 def verdict(sa: IkeSaRecord, verifier: str, after: float) -> tuple[str, MessageRecord | None]:
@@ -49,6 +53,8 @@ def _utc(ts: float) -> str:
 
 
 def cert_line(i: int, c: x509.Certificate) -> str:
+    from ...crypto import x509 as cx  # lazily: see the module docstring
+
     nb, na = cx.validity(c)
     return (
         f"[{i}] {cx.dn_text(c.subject)} (issuer {cx.dn_text(c.issuer)}), valid {_utc(nb)} to {_utc(na)}, "
@@ -57,6 +63,8 @@ def cert_line(i: int, c: x509.Certificate) -> str:
 
 
 def cert_data(c: x509.Certificate) -> Json:
+    from ...crypto import x509 as cx  # lazily: see the module docstring
+
     nb, na = cx.validity(c)
     return {
         "subject": cx.dn_text(c.subject),
@@ -72,6 +80,8 @@ def load_ca_files(paths: Iterable[str | Path]) -> list[tuple[str, x509.Certifica
     """(file name, certificate) for every certificate in the ``--ca`` files."""
     out = []
     for p in paths:
+        from ...crypto import x509 as cx  # lazily: see the module docstring
+
         path = Path(p)
         for c in cx.load_certificates(path.read_bytes()):
             out.append((path.name, c))
@@ -145,6 +155,8 @@ class CertCheck(Check):
     def _validity(
         self, chain: SentChain, outcome: str, reject_msg: MessageRecord | None
     ) -> Iterable[Finding]:
+        from ...crypto import x509 as cx  # lazily: see the module docstring
+
         at = chain.m.ts
         problems = [(c, cx.validity_problem(c, at)) for c in chain.certs]
         for kind, fid in (("not-yet-valid", "cert-not-yet-valid"), ("expired", "cert-expired")):
@@ -207,6 +219,8 @@ class CertCheck(Check):
 
     # -- identity ----------------------------------------------------------------------------
     def _identity(self, chain: SentChain, outcome: str, reject_msg: MessageRecord | None) -> Finding | None:
+        from ...crypto import x509 as cx  # lazily: see the module docstring
+
         if chain.id_type is None:
             return None
         ee = chain.certs[0]  # RFC 7296 §3.6: the first certificate holds the AUTH key
@@ -261,6 +275,8 @@ class CertCheck(Check):
         reject_msg: MessageRecord | None,
         cas: list[tuple[str, x509.Certificate]],
     ) -> Finding | None:
+        from ...crypto import x509 as cx  # lazily: see the module docstring
+
         requested = _certreq_hashes(chain.sa, chain.verifier)
         if not requested:
             return None
@@ -319,6 +335,8 @@ class CertCheck(Check):
 
     # -- usages ------------------------------------------------------------------------------
     def _usage(self, chain: SentChain) -> Finding | None:
+        from ...crypto import x509 as cx  # lazily: see the module docstring
+
         ee = chain.certs[0]
         notes = []
         if cx.key_usage_allows_signing(ee) is False:
@@ -361,6 +379,8 @@ def _certreq_hashes(sa: IkeSaRecord, verifier: str) -> list[bytes]:
 
 def _anchor(chain: list[x509.Certificate], cas: list[x509.Certificate]) -> x509.Certificate | None:
     """The CA at the top of the chain: the last sent certificate's issuer, when we have it."""
+    from ...crypto import x509 as cx  # lazily: see the module docstring
+
     top = chain[-1]
     if cx.is_ca(top) and top.issuer == top.subject:
         return top
