@@ -199,7 +199,7 @@ def analyze_ranges(
 
     job = _RangeJob(str(path), options, keys)
     if mapper is None and progress is not None:
-        results = _scan_with_progress(job, list(ranges), jobs or len(ranges), progress)
+        results = map_ranges_with_progress(_scan, job, list(ranges), jobs or len(ranges), progress)
     else:
         results = (mapper or map_in_order)(_scan, job, list(ranges), jobs or len(ranges))
     try:
@@ -215,16 +215,22 @@ def analyze_ranges(
     return report
 
 
-def _scan_with_progress(
-    job: _RangeJob, ranges: list[ByteRange], jobs: int, progress: Callable[[int, int], None]
-) -> list[RangeResult]:
-    """The forked scan of ``ranges``, the workers' bytes read summed for ``progress``."""
+def map_ranges_with_progress(
+    fn: Callable[[S, ByteRange], R],
+    shared: S,
+    ranges: list[ByteRange],
+    jobs: int,
+    progress: Callable[[int, int], None],
+) -> list[R]:
+    """``map_in_order`` over byte ranges, the bytes the workers' range streams read summed
+    for ``progress``; the last call is always ``(total, total)``, even when every range
+    finished before the first tick."""
     from .capture import split
 
     total = sum(r.end - r.start for r in ranges)
     split.read_counter = counter = multiprocessing.get_context("fork").Array("q", len(ranges), lock=False)
     try:
-        results = map_in_order(_scan, job, ranges, jobs, tick=lambda: progress(min(sum(counter), total), total))
+        results = map_in_order(fn, shared, ranges, jobs, tick=lambda: progress(min(sum(counter), total), total))
     finally:
         split.read_counter = None
     progress(total, total)

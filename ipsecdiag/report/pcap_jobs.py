@@ -31,7 +31,7 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, MutableSequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -136,8 +136,6 @@ class _Shared:
     use_ng: bool
     keep_undecrypted: bool
     parts: list[str] = field(default_factory=list)
-    # Bytes read per range, written by the workers, summed by the main process's progress bar.
-    read: MutableSequence[int] | None = None  # a shared ctypes array, one slot per range
 
 
 def decrypt_range(shared: _Shared, rng: ByteRange, start: dict[FlowKey, SaState] | None = None) -> RangeOutcome:
@@ -162,15 +160,12 @@ def decrypt_range(shared: _Shared, rng: ByteRange, start: dict[FlowKey, SaState]
             decoder = Decoder(rec, ike_ports=frozenset(opts.ike_ports), natt_ports=frozenset(opts.natt_ports))
             feed = decoder.feed
             on_frame = stage.on_frame if shared.keep_undecrypted else None
-            read = shared.read if start is None else None
-            if on_frame is None and read is None:
+            if on_frame is None:
                 cap.push(feed)  # the reader calls the decoder itself
             for fr in () if cap.started else cap.frames():
                 if on_frame is not None:
                     on_frame(fr[0], fr[1], fr[2], fr[3])
                 feed(*fr)
-                if read is not None and not fr[0] & 0x3FFF:
-                    read[rng.index] = cap.stats.position
             problem = range_problem(cap, rng)
             carried = decoder.carried_state()
             decoder.finish()
@@ -225,7 +220,7 @@ def export_decrypted_jobs(
     """``export_decrypted`` with ``jobs`` processes (None: the cores for a capture of 32 MiB or
     more). ``parts``: how many ranges (default ``jobs``); ``min_range_bytes``: the smallest
     (default ``analyze``'s, ``IPSECDIAG_RANGE_BYTES`` in tests)."""
-    from ..parallel import AUTO_MIN_BYTES, cores, map_in_order, range_min_bytes
+    from ..parallel import AUTO_MIN_BYTES, cores, map_in_order, map_ranges_with_progress, range_min_bytes
 
     out_path = Path(output)
     use_ng = out_path.suffix.lower() == ".pcapng" if pcapng is None else pcapng
@@ -259,7 +254,8 @@ def export_decrypted_jobs(
         if progress is None:
             outcomes = map_in_order(_worker, shared, ranges, jobs)
         else:
-            outcomes = _with_progress(shared, ranges, jobs, progress, size)
+            # the range streams count the bytes they read (capture/split.read_counter)
+            outcomes = map_ranges_with_progress(_worker, shared, ranges, jobs, progress)
         reason = _cut_problem(outcomes)
         if reason is not None:
             _remove(shared.parts[1:])
@@ -272,31 +268,6 @@ def export_decrypted_jobs(
     summary.ranges = len(ranges)
     summary.ranges_redone = redone
     return summary
-
-
-def _with_progress(
-    shared: _Shared, ranges: list[ByteRange], jobs: int, progress: Callable[[int, int], None], size: int
-) -> list[RangeOutcome]:
-    """``map_in_order`` in a thread while this one feeds the progress bar from the workers'
-    byte counts (shared memory inherited at fork)."""
-    import multiprocessing as mp
-    from concurrent.futures import ThreadPoolExecutor, wait
-
-    from ..parallel import map_in_order
-
-    read = shared.read = mp.get_context("fork").Array("q", len(ranges), lock=False)
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="decrypt-ranges") as ex:
-            fut = ex.submit(map_in_order, _worker, shared, ranges, jobs)
-            while not wait([fut], timeout=0.25).done:
-                progress(min(size, sum(read)), size)
-            outcomes = fut.result()
-            # the last word even when the workers finished before the first poll (the bar shows
-            # only past its delay, so a short run still prints nothing)
-            progress(size, size)
-            return outcomes
-    finally:
-        shared.read = None
 
 
 def _part_name(out: Path, index: int) -> str:

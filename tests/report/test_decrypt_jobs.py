@@ -181,6 +181,32 @@ def test_fragments_across_a_cut_fall_back_to_serial(tmp_path: Path) -> None:
     assert s.serial_reason is not None and "fragment" in s.serial_reason
 
 
+def test_progress_counts_the_workers_reads_and_ends_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ipsecdiag.capture import split
+
+    cap = tmp_path / "gen.pcap"
+    store = _generated(cap, fragments=False)
+    # a worker counts what its range stream reads: all of its range by the end
+    rng = split.split_capture(cap, 4, min_bytes=256)[1]
+    monkeypatch.setattr(split, "read_counter", [0] * 4)
+    shared = pcap_jobs._Shared(str(cap), store, pcap_jobs.DEFAULT_OPTIONS, False, False, ["", str(tmp_path / "p1")])
+    pcap_jobs.decrypt_range(shared, rng)
+    assert split.read_counter[1] == rng.end - rng.start
+    monkeypatch.undo()
+    # the bar's last word is 100 %, also when every range finished before the first tick
+    calls: list[tuple[int, int]] = []
+    out = tmp_path / "out.pcap"
+    export_decrypted_jobs(cap, store, out, jobs=2, parts=6, min_range_bytes=256, progress=lambda d, t: calls.append((d, t)))
+    total = os.path.getsize(cap) - 24
+    assert calls and calls[-1] == (total, total)
+    assert all(t == total and 0 <= d <= total for d, t in calls)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert split.read_counter is None  # not left set for a later pass
+    serial = tmp_path / "serial.pcap"
+    export_decrypted(cap, store, serial, allow_pool=False)
+    assert out.read_bytes() == serial.read_bytes()
+
+
 def test_cli_jobs(tmp_path: Path) -> None:
     cap = tmp_path / "gen.pcap"
     store = _generated(cap, fragments=False)
