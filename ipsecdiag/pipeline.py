@@ -174,9 +174,10 @@ def _drive(
     last: Frame | None = None
     pushed = on_snapshot is None and progress is None and cap is not None and not cap.started
     if pushed:
-        # The hot path: the reader hands each record to the decoder, no tuple in between.
+        # The hot path: the reader hands each record to the decoder, no tuple in between; over
+        # Ethernet the decoder walks the reader's buffers of records itself (record_walker).
         assert cap is not None
-        src.first_ts, src.last_ts = cap.push(feed)
+        src.first_ts, src.last_ts = cap.push(feed, decoder.record_walker)
         src.frames = cap.stats.frames
     elif on_snapshot is None and progress is None and cap is not None:
         # The loop runs once per packet: the common case carries nothing but the call.

@@ -29,7 +29,9 @@ Skip reasons: "non-ip" (link payload is not IP: ARP, LLDP...), "unsupported-link
 
 The hot path (IPv4 ESP and ESP-in-UDP over Ethernet, one 802.1Q tag or Linux SLL/SLL2) is
 straight-line struct parsing inlined into ``feed`` with no object built per packet beyond the
-two address slices.
+two address slices. For classic pcap over Ethernet, ``record_walker`` goes one step further:
+it walks the reader's buffers of records itself and calls ``feed`` only for what its inlined
+copy of the commonest case does not settle (1,300 of 17,400 instructions per packet saved).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ from .headers import (
 )
 from .link import ip_offset
 from .model import IcmpError, IkeDatagram, Sink
+from .reader import RecordLayout, RecordWalker
 from .reassembly import FirstFragment, IpReassembler
 from .tcpencap import TcpEncap
 from .timesteps import GAP_SECONDS, TOLERANCE, StepsBack
@@ -136,6 +139,8 @@ class Decoder:
         self.steps_back = StepsBack()  # frames whose time steps back (timesteps.py)
         self._see_time: Callable[[int, float], None] = lambda frame, ts: None
         self._last_time: Callable[[], float | None] = lambda: None
+        # For CaptureFile.push: feed()'s hot path as a record walker (set by _compile_feed).
+        self.record_walker: Callable[[RecordLayout], RecordWalker | None] = lambda layout: None
         # Per-instance specialisation of feed(); see _compile_feed.
         self.feed = self._compile_feed()  # type: ignore[method-assign]
 
@@ -313,6 +318,64 @@ class Decoder:
             t = prev if horizon == never else top
             return None if t == never else t
 
+        def walker(layout: RecordLayout) -> RecordWalker | None:
+            """For Ethernet classic pcap: a record walker (see CaptureFile.push) with feed()'s
+            commonest case inlined, IPv4 ESP or ESP-in-UDP in a frame whose time keeps order.
+            It saves the call per record into feed() and the tests repeated there, about 1,300
+            of 17,400 instructions per packet of the inventory (callgrind). Every other record
+            still goes to feed(), which decides it afresh (the time state a record settled here
+            changes, ``top``, is the same feed() would set). The frame is still sliced out of
+            the buffer: the tracker keeps recent packets by reference, and a reference into the
+            buffer would keep whole 256 KiB buffers alive (slicing costs few instructions)."""
+            if layout.linktype != 1:
+                return None
+            unpack_rec, hsize, div = layout.unpack, layout.size, layout.divisor
+
+            def walk(buf: bytes, pos: int, frame: int) -> tuple[int, int, float | None]:
+                nonlocal fast, top
+                n = len(buf)
+                last = n - hsize
+                ts = None
+                settled = 0  # added to ``fast`` once per buffer
+                while pos <= last:
+                    sec, frac, incl, orig = unpack_rec(buf, pos)
+                    start = pos + hsize
+                    end = start + incl
+                    if end > n:
+                        break
+                    frame += 1
+                    ts = sec + frac / div
+                    pos = end
+                    # In order and within the gap horizon, no fragment due to expire, room for
+                    # Ethernet + IPv4 + 8 bytes: feed()'s time tests reduce to ``top = ts``.
+                    if top <= ts <= horizon and ts <= frag.deadline and incl >= 42:
+                        data = buf[start:end]
+                        et, vihl, tot, fragw, proto, src, dst = eth_ip4(data)
+                        ip_end = 14 + tot
+                        if et == 0x0800 and vihl == 0x45 and not fragw & 0x3FFF and 42 <= ip_end <= incl:
+                            if proto == 50:
+                                top = ts
+                                on_esp(frame, ts, src, dst, 0, 0, data, 34, ip_end)
+                                settled += 1
+                                continue
+                            if proto == 17:
+                                sport, dport, ulen = udp(data, 34)
+                                if pc[sport] | pc[dport] == PORT_NATT:
+                                    uend = 34 + ulen
+                                    if 50 <= uend <= ip_end and data[42:46] != ZERO4:
+                                        top = ts
+                                        on_esp(frame, ts, src, dst, sport, dport, data, 42, uend)
+                                        settled += 1
+                                        continue
+                        feed(frame, ts, 1, data, orig)
+                    else:
+                        feed(frame, ts, 1, buf[start:end], orig)
+                fast += settled
+                return pos, frame, ts
+
+            return walk
+
+        self.record_walker = walker
         self._fast_count = lambda: fast
         self._see_time = see_time
         self._last_time = last_time

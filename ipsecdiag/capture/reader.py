@@ -36,6 +36,45 @@ MAX_RECORD = 64 * 1024 * 1024
 Frame = tuple[int, float, int, bytes, int]
 # Receives a frame's fields as arguments (:meth:`CaptureFile.push`), e.g. ``Decoder.feed``.
 FrameSink = Callable[[int, float, int, bytes, int], None]
+# Walks the whole classic pcap records in ``buf`` from offset ``pos`` (``frame`` records came
+# before) and returns the offset of the first record not complete in ``buf``, the frame number
+# reached and the last record's time (None if there was none): see CaptureFile.push.
+RecordWalker = Callable[[bytes, int, int], tuple[int, int, float | None]]
+
+
+@dataclass(frozen=True)
+class RecordLayout:
+    """A classic pcap file's records: header unpacker (seconds, fraction, captured and original
+    length), header size (16, or 24 in the modified format), fraction units per second and
+    the link type."""
+
+    unpack: Callable[[bytes, int], tuple[int, ...]]
+    size: int
+    divisor: float
+    linktype: int
+
+
+def calling(layout: RecordLayout, fn: FrameSink) -> RecordWalker:
+    """The walker that hands every record to ``fn``: the record loop of :meth:`CaptureFile.push`."""
+    unpack, hsize, div, linktype = layout.unpack, layout.size, layout.divisor, layout.linktype
+
+    def walk(buf: bytes, pos: int, frame: int) -> tuple[int, int, float | None]:
+        n = len(buf)
+        last = n - hsize  # last position where a record header fits
+        ts = None
+        while pos <= last:
+            sec, frac, incl, orig = unpack(buf, pos)
+            start = pos + hsize
+            end = start + incl
+            if end > n:
+                break
+            frame += 1
+            ts = sec + frac / div
+            fn(frame, ts, linktype, buf[start:end], orig)
+            pos = end
+        return pos, frame, ts
+
+    return walk
 
 PCAP_MAGICS: dict[bytes, tuple[str, int, int]] = {
     # first four bytes -> (struct byte order, sub-second divisor, record header size)
@@ -158,15 +197,23 @@ class CaptureFile:
         """Whether :meth:`frames` or :meth:`push` was called (each may be, once)."""
         return self._started
 
-    def push(self, fn: FrameSink) -> tuple[float | None, float | None]:
+    def push(
+        self, fn: FrameSink, walker: Callable[[RecordLayout], RecordWalker | None] | None = None
+    ) -> tuple[float | None, float | None]:
         """Call ``fn(frame, ts, linktype, data, orig_len)`` for every packet record, in order:
         what :meth:`frames` yields, without resuming a generator and building a tuple per
         packet (the analysis hot path, classic pcap). Returns the first and last timestamps
         (None, None without packets); ``stats`` are then as after :meth:`frames`. Once only,
-        like :meth:`frames`."""
+        like :meth:`frames`.
+
+        ``walker``, for classic pcap: given the file's record layout, a function that walks the
+        records of a buffer itself (or None to decline), for a consumer that settles most
+        records inline; ``fn`` is then not called (the walker owns every record)."""
         if self.format == "pcap" and not self._started:
             self._started = True
-            return self._pcap_push(fn)
+            layout = self._layout()
+            walk = walker(layout) if walker is not None else None
+            return self._pcap_walk(walk if walk is not None else calling(layout, fn))
         first: Frame | None = None
         last: Frame | None = None
         for last in self.frames():
@@ -276,14 +323,11 @@ class CaptureFile:
         finally:
             self._pcap_done(frame, consumed + pos)
 
-    def _pcap_push(self, fn: FrameSink) -> tuple[float | None, float | None]:
-        """:meth:`_pcap_frames` calling ``fn`` instead of yielding (see :meth:`push`). The record
-        loop is repeated on purpose: a helper shared with the generator would put back the call
-        per packet this exists to save."""
-        unpack = struct.Struct(self._order + "IIII").unpack_from
+    def _pcap_walk(self, walk: RecordWalker) -> tuple[float | None, float | None]:
+        """Hand every buffer of whole records to ``walk`` (see :meth:`push`); the reader keeps
+        the framing at the buffer's edges, truncation and the stats."""
         hsize = self._rec_size
-        linktype = self._linktype
-        div = self._divisor
+        unpack = self._layout().unpack
         buf = b""
         pos = 0
         frame = 0
@@ -292,21 +336,12 @@ class CaptureFile:
         ts: float | None = None
         try:
             while True:
-                n = len(buf)
-                last = n - hsize
-                if first is None and pos <= last:
+                if first is None and pos + hsize <= len(buf):
                     s0, f0, _, _ = unpack(buf, pos)
-                    first = s0 + f0 / div
-                while pos <= last:
-                    sec, frac, incl, orig = unpack(buf, pos)
-                    start = pos + hsize
-                    end = start + incl
-                    if end > n:
-                        break
-                    frame += 1
-                    ts = sec + frac / div
-                    fn(frame, ts, linktype, buf[start:end], orig)
-                    pos = end
+                    first = s0 + f0 / self._divisor
+                pos, frame, last_ts = walk(buf, pos, frame)
+                if last_ts is not None:
+                    ts = last_ts
                 more = self._pcap_refill(buf, pos, frame, consumed, unpack)
                 if more is None:
                     return (first, ts) if frame else (None, None)
@@ -314,6 +349,10 @@ class CaptureFile:
                 pos = 0
         finally:
             self._pcap_done(frame, consumed + pos)
+
+    def _layout(self) -> RecordLayout:
+        unpack = struct.Struct(self._order + "IIII").unpack_from
+        return RecordLayout(unpack, self._rec_size, self._divisor, self._linktype)
 
     def _pcap_refill(
         self, buf: bytes, pos: int, frame: int, consumed: int, unpack: Callable[[bytes, int], tuple[int, ...]]

@@ -383,3 +383,87 @@ def test_fast_path_matches_reference_path() -> None:
             assert dec._fast_count() == 5  # the inlined path really ran for the five it covers
         results.append((sink, dec.ipsec_frames, dict(dec.skipped)))
     assert results[0] == results[1]
+
+
+def test_record_walker_matches_feed_and_reference() -> None:
+    """CaptureFile.push with the decoder's record walker (feed()'s hot path inlined into the
+    walk over a buffer of pcap records) gives what feed() per frame and the reference give:
+    frames in and out of time order, over a long gap, fragments expiring on time, every kind
+    of frame the walker must hand on, and records straddling the reader's buffers."""
+    import io
+
+    from ipsecdiag.capture.reader import open_capture_stream
+    from ipsecdiag.capture.writer import PcapWriter
+
+    big = struct.pack("!II", SPI, 1) + b"\x5a" * 1300
+    kinds = [
+        v4(Raw(big), proto=50),
+        v4(UDP(sport=4500, dport=4500) / Raw(big)),
+        v4(UDP(sport=4500, dport=4500) / Raw(b"\x00" * 4 + ike())),
+        v4(UDP(sport=4500, dport=4500) / Raw(b"\xff")),
+        v4(UDP(sport=4500, dport=4500) / Raw(ESP_BODY[:5])),
+        v4(UDP(sport=9, dport=9) / Raw(ESP_BODY)),
+        v4(Raw(ESP_BODY[:4]), proto=50),
+        v4(Raw(ESP_BODY), proto=50, flags="MF"),  # a fragment: expires 30 s later
+        v4(Raw(ESP_BODY), proto=50, options=[IPOption_Router_Alert()]),
+        bytes(eth() / Dot1Q(vlan=3) / IP(src=A, dst=B) / UDP(sport=4500, dport=4500) / Raw(ESP_BODY)),
+        bytes(eth() / ARP()),
+    ]
+    fast, fragment = kinds[:2], kinds[7]
+    records: list[tuple[float, bytes, int]] = []
+    ts = 1_700_000_000.0
+    for i in range(900):  # about 1.1 MB: several of the reader's 256 KiB buffers
+        # Thirds: only what the walker settles itself; every kind; the walker's kinds again
+        # after fragments that expire while they pass.
+        if 300 <= i < 600:
+            f = kinds[i % len(kinds)] if i % 3 == 0 else fast[i % 2]
+        else:
+            f = fragment if i == 650 else fast[i % 2]
+        ts += 0.25
+        if i % 97 == 5:
+            ts -= 3.0  # steps back
+        if i % 211 == 7:
+            ts += 120.0  # a gap past the horizon (and any fragment's deadline)
+        records.append((ts, f[:60] if i % 50 == 0 else f, len(f)))  # some cut by the snaplen
+    out = io.BytesIO()
+    w = PcapWriter(out, 1)
+    for ts, f, orig in records:
+        w.write(ts, f, orig)
+    w.flush()
+    pcap = out.getvalue()
+
+    class OrderedSink(RecordingSink):
+        """Also logs the order of the ESP and fragment-group events (expiry on time)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.order: list[tuple[str, int]] = []
+
+        def on_esp(self, frame: int, *rest: object) -> None:  # type: ignore[override]
+            self.order.append(("esp", frame))
+            super().on_esp(frame, *rest)  # type: ignore[arg-type]
+
+        def on_fragment_group(self, group: object) -> None:  # type: ignore[override]
+            self.order.append(("group", len(self.esp)))
+            super().on_fragment_group(group)  # type: ignore[arg-type]
+
+    def decoded(how: str) -> tuple[object, ...]:
+        sink = OrderedSink()
+        dec = Decoder(sink)
+        cap = open_capture_stream(io.BytesIO(pcap))
+        if how == "walker":
+            span = cap.push(dec.feed, dec.record_walker)
+        elif how == "feed":
+            span = cap.push(dec.feed)
+        else:
+            span = cap.push(lambda *fr: Decoder.feed(dec, *fr))
+        dec.finish()
+        steps = (dec.steps_back.count, dec.steps_back.boundaries)
+        return sink, sink.order, dec.ipsec_frames, dict(dec.skipped), span, cap.stats.frames, steps
+
+    walked, fed, reference = decoded("walker"), decoded("feed"), decoded("reference")
+    assert walked == fed == reference
+    sink = walked[0]
+    assert isinstance(sink, OrderedSink)
+    assert len(sink.esp) > 600 and len(sink.groups) > 1 and sink.truncated
+    assert walked[6][0] > 0 and len(walked[6][1]) >= 5  # steps back, and the gaps seen
