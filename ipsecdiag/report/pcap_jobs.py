@@ -28,13 +28,13 @@ What the serial pass carries across a cut, and how it is handled:
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from typing import BinaryIO
 
 from ..capture.decode import CarriedState, Decoder
 from ..capture.reader import steady_buffers
@@ -377,24 +377,38 @@ def _header(use_ng: bool) -> bytes:
 
 def _append(out: Path, use_ng: bool, parts: list[str]) -> None:
     """Append each part's records (its file header checked and left out) to ``out``, in the
-    kernel where it can (``copy_file_range``)."""
+    kernel where it can (``copy_file_range``; the output is not opened for appending, since
+    the call refuses an ``O_APPEND`` descriptor and the copy would go through user space)."""
     head = _header(use_ng)
-    with open(out, "ab") as dst:
+    with open(out, "r+b") as dst:
+        pos = dst.seek(0, os.SEEK_END)
         for n, part in enumerate(parts, 1):
             with open(part, "rb") as src:
                 if src.read(len(head)) != head:
                     raise RuntimeError(f"decrypt --jobs: part {n} does not start with the expected header")
-                left = os.fstat(src.fileno()).st_size - len(head)
-                dst.flush()
-                while left > 0:
-                    try:
-                        done = os.copy_file_range(src.fileno(), dst.fileno(), left)
-                    except OSError:  # not on this file system: copy through user space
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                        break
-                    if done <= 0:
-                        break
-                    left -= done
+                pos += _copy(src, dst, len(head), pos, os.fstat(src.fileno()).st_size - len(head))
+
+
+def _copy(src: BinaryIO, dst: BinaryIO, src_at: int, dst_at: int, size: int) -> int:
+    """Copy ``size`` bytes of ``src`` from ``src_at`` into ``dst`` at ``dst_at``; how many."""
+    done = 0
+    while done < size:
+        try:
+            n = os.copy_file_range(src.fileno(), dst.fileno(), size - done, src_at + done, dst_at + done)
+        except OSError:  # not between these file systems: through user space
+            break
+        if n <= 0:
+            break
+        done += n
+    src.seek(src_at + done)
+    dst.seek(dst_at + done)
+    while done < size:
+        chunk = src.read(min(size - done, 1 << 20))
+        if not chunk:
+            break
+        dst.write(chunk)
+        done += len(chunk)
+    return done
 
 
 def _merge(out: Path, outcomes: list[RangeOutcome]) -> ExportSummary:

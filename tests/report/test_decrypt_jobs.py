@@ -207,6 +207,29 @@ def test_progress_counts_the_workers_reads_and_ends_full(tmp_path: Path, monkeyp
     assert out.read_bytes() == serial.read_bytes()
 
 
+@pytest.mark.parametrize("kernel", [True, False], ids=["copy_file_range", "user-space"])
+def test_parts_appended_in_the_kernel_or_through_user_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool
+) -> None:
+    cap = tmp_path / "gen.pcap"
+    store = _generated(cap, fragments=False)
+    copied: list[int] = []
+    real = os.copy_file_range
+
+    def copy_file_range(src: int, dst: int, count: int, offset_src: int, offset_dst: int) -> int:
+        if not kernel:
+            raise OSError(18, "Invalid cross-device link")
+        n = real(src, dst, count, offset_src, offset_dst)
+        copied.append(n)
+        return n
+
+    monkeypatch.setattr(os, "copy_file_range", copy_file_range)
+    s = _same_as_serial(tmp_path, cap, store, ".pcap", parts=5)
+    assert s.ranges == 5
+    # every part but the first goes through the kernel (an O_APPEND output would refuse it)
+    assert (len(copied) >= 4 and sum(copied) > 0) if kernel else not copied
+
+
 def test_cli_jobs(tmp_path: Path) -> None:
     cap = tmp_path / "gen.pcap"
     store = _generated(cap, fragments=False)
