@@ -16,6 +16,7 @@ FLUSH_AT = 1 << 20
 
 _PCAP_HDR = struct.Struct("<IHHiIII")
 _PCAP_REC = struct.Struct("<IIII")
+_pack_rec = _PCAP_REC.pack
 _BLOCK_HDR = struct.Struct("<II")
 _EPB = struct.Struct("<IIIIIII")
 _OPT = struct.Struct("<HH")
@@ -155,13 +156,23 @@ class PcapWriter(_Output):
 
     def write(self, ts: float, data: bytes, orig_len: int | None = None) -> None:
         """Append one record; ``data`` beyond the snaplen is cut (``orig_len`` keeps the size)."""
+        n = len(data)
         if orig_len is None:
-            orig_len = len(data)
-        if len(data) > self.snaplen:
+            orig_len = n
+        if n > self.snaplen:
             data = data[: self.snaplen]
-        sec, frac = _split_ts(ts, self._units)
+            n = len(data)
+        units = self._units
+        if 0 < ts < _MAX_SEC:  # _split_ts inlined: this runs once per decrypted packet
+            sec = int(ts)
+            frac = round((ts - sec) * units)
+            if frac >= units:
+                sec += 1
+                frac -= units
+        else:
+            sec, frac = _split_ts(ts, units)
         buf = self._buf
-        buf += _PCAP_REC.pack(sec, frac, len(data), orig_len)
+        buf += _pack_rec(sec, frac, n, orig_len)
         buf += data
         if len(buf) >= FLUSH_AT:
             self._f.write(buf)

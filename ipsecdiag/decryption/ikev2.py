@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..keys.model import IkeSaKeys, KeyStore
     from ..keys.rekey import RekeyExchange
     from ..reconstruction.esp_tracker import EspTracker
-    from .esp import FailSink, PlainSink
+    from .esp import FailSink, IpSink, PlainSink
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class DecryptionSetup:
     allow_pool: bool = True
     encoder: RecordEncoder | None = None
     raw_out: Callable[[bytes], None] | None = None
+    ip_out: IpSink | None = None  # in-process: inner IP packets straight to the writer
 
     def __call__(self, keys: KeyStore, tracker: EspTracker, capture_bytes: int) -> Decryptors:
         ike = IkeV2Decryptor(keys)
@@ -70,7 +71,7 @@ class DecryptionSetup:
             return replace(d, esp=pooled, finish=(pooled.finish,), close=(pooled.close,))
         from .esp import EspDecryptHook
 
-        return replace(d, esp=EspDecryptHook(tracker, keys, plain=self.plain, fail=self.fail))
+        return replace(d, esp=EspDecryptHook(tracker, keys, plain=self.plain, fail=self.fail, ip_out=self.ip_out))
 
 
 def _sk_offset(msg: v2.IkeMessage) -> int:

@@ -176,6 +176,7 @@ class ExportStage:
             allow_pool=self.allow_pool,
             encoder=encoder,
             raw_out=writer.write_raw,
+            ip_out=self._write,  # what plain() does with inner IPv4/IPv6, without the hop
         )(keys, tracker, capture_bytes)
         hook = d.esp
         if isinstance(hook, EspDecryptHook) and self.make_decryptor is not None:

@@ -95,3 +95,23 @@ def test_tshark_reads_our_files(tmp_path: Path) -> None:
         w.write(PACKETS[1][0], PACKETS[1][1], linktype=101)
     rows = tshark_fields(ng, "frame.cap_len", "frame.comment", "frame.interface_id")
     assert [(int(r[0]), r[1], r[2]) for r in rows] == [(64, "hello", "0"), (1514, "", "1")]
+
+
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_pcap_record_times_match_split_ts_at_the_edges(nanosecond: bool) -> None:
+    # PcapWriter.write inlines _split_ts for ordinary times: the same header bytes everywhere
+    import struct
+
+    from ipsecdiag.capture.writer import _split_ts
+
+    units = 1_000_000_000 if nanosecond else 1_000_000
+    times = [0.0, -1.5, float("nan"), float("inf"), 1e-7, 5.9999999, 5.9999999999, 1_700_000_002.999999]
+    times += [0xFFFFFFFF - 1e-3, float(0xFFFFFFFF), 1e12, 1.5]
+    buf = io.BytesIO()
+    w = PcapWriter(buf, 101, nanosecond=nanosecond)
+    for ts in times:
+        w.write(ts, b"ab")
+    w.flush()
+    raw = buf.getvalue()[24:]
+    got = [struct.unpack_from("<II", raw, i * 18) for i in range(len(times))]
+    assert got == [_split_ts(ts, units) for ts in times]
