@@ -190,12 +190,8 @@ def _load_keys(paths: list[Path] | None):  # -> KeyStore
         loaded = load_key_sources(paths)
     except KeyFileError as e:
         raise UserError(str(e)) from None
-    # A recognised source without usable keys is a warning, never the end of the analysis.
-    # Rekeyed IKE SAs' keys without SPIs ("pending") are not: the analysis binds them from the
-    # capture, and the report names (key-source-unused) only those it could not bind.
-    for note in loaded.notes:
-        if note.kind != "pending":
-            _stderr().print(f"ipsecdiag: warning: {note}", markup=False)
+    for warning in loaded.user_warnings:
+        _stderr().print(warning, markup=False)
     return loaded.store
 
 

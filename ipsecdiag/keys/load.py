@@ -150,6 +150,14 @@ class KeyLoad:
     warnings: list[str] = field(default_factory=list)
     notes: list[KeySourceNote] = field(default_factory=list)
 
+    @property
+    def user_warnings(self) -> list[str]:
+        """The notes a command prints as warnings before its analysis. A recognised source
+        without usable keys is a warning, never the end of the analysis; rekeyed IKE SAs' keys
+        without SPIs ("pending") are not: the analysis binds them from the capture, and the
+        report names (key-source-unused) only those it could not bind."""
+        return [f"ipsecdiag: warning: {note}" for note in self.notes if note.kind != "pending"]
+
 
 def load_key_sources(paths: Iterable[str | Path]) -> KeyLoad:
     """Load every source; an unreadable or unrecognisable one raises :class:`KeyFileError`,
@@ -164,3 +172,4 @@ def load_key_sources(paths: Iterable[str | Path]) -> KeyLoad:
     out.store.notes.extend(out.notes)
     out.store.formats.update(out.formats)
     return out
+

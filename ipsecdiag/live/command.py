@@ -77,8 +77,8 @@ def _load_keys(paths: list[Path] | None, err: Console):  # -> KeyStore | None
         loaded = load_key_sources(paths)
     except KeyFileError as e:
         raise LiveUsageError(str(e)) from None
-    for note in loaded.notes:
-        err.print(f"ipsecdiag: warning: {note}", markup=False)
+    for warning in loaded.user_warnings:  # the same as analyze prints
+        err.print(warning, markup=False)
     return loaded.store
 
 

@@ -43,3 +43,18 @@ def test_unrecognisable_source_still_stops_the_run(tmp_path: Path) -> None:
     bad.write_text("hello\nworld\n")
     proc = _analyze("/dev/null", str(bad))
     assert proc.returncode == 2 and "not a recognised key file" in proc.stderr
+
+
+def test_pending_rekey_keys_are_not_a_warning_for_any_command() -> None:
+    """analyze and live print the same warnings: a source without usable keys is one; keys of
+    rekeyed IKE SAs whose SPIs the capture supplies ("pending") are not."""
+    from ipsecdiag.keys.load import KeyLoad
+    from ipsecdiag.keys.model import KeySourceNote
+
+    load = KeyLoad(
+        notes=[
+            KeySourceNote("a.log", "pending", "2 rekeyed IKE SAs: SPIs from the capture"),
+            KeySourceNote("b.keys", "no-keys", "no usable keys: the file is empty"),
+        ]
+    )
+    assert load.user_warnings == ["ipsecdiag: warning: b.keys: no usable keys: the file is empty"]
