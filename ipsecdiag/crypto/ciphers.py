@@ -18,6 +18,8 @@ calls ``reset_nonce``; GCM-16, CCM and ChaCha20-Poly1305 reuse their AEAD object
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.decrepit.ciphers import algorithms as decrepit
 from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
@@ -87,6 +89,12 @@ class CbcCipher:
         before the ciphertext, so the packet slice goes in unchanged. The length must already be
         a whole number of blocks (a remainder would stay buffered in the shared decryptor)."""
         return self._dec.update(iv_and_ct)[self._bs :]
+
+    @property
+    def prefixed_update(self) -> Callable[[bytes], bytes]:
+        """The shared decryptor's ``update``: ``prefixed_update(iv_and_ct)[bs:]`` is
+        :meth:`decrypt_prefixed` without the call around it (ESP's per-packet path)."""
+        return self._dec.update
 
     def encrypt(self, iv: bytes, pt: bytes) -> bytes:
         if len(pt) % self._bs:

@@ -89,18 +89,35 @@ class _MacEsp(EspTransform):
 
 class _CbcEsp(_MacEsp):
     """CBC ciphers with a separate MAC. Decryption feeds ``IV | C`` to the one reusable
-    decryptor and drops the first block (see crypto.ciphers)."""
+    decryptor and drops the first block (see crypto.ciphers). ``open`` runs for every packet
+    of ``decrypt`` and ``analyze --keys``: it does the HMAC/CMAC check and the decryption
+    itself rather than through ``Mac.compute`` and ``decrypt_prefixed`` (two calls less)."""
 
-    __slots__ = ()
+    __slots__ = ("_keyed", "_update")
     _cipher: CbcCipher
 
+    def __init__(self, cipher: CbcCipher, mac: Mac | None, icv_size: int) -> None:
+        super().__init__(cipher, mac, icv_size)
+        self._keyed = mac.keyed() if mac is not None else None
+        self._update = cipher.prefixed_update
+
     def open(self, data: bytes, off: int, end: int, hi: bytes) -> bytes:
-        icv_at = end - self.icv_size
-        _check_icv(self._mac, data, off, icv_at, end, hi)
+        icv_size = self.icv_size
+        icv_at = end - icv_size
+        keyed = self._keyed
+        if keyed is not None:  # Mac.compute, inlined
+            h = keyed.copy()
+            h.update(data[off:icv_at])
+            if hi:
+                h.update(hi)
+            if not hmac.compare_digest(h.finalize()[:icv_size], data[icv_at:end]):
+                raise IntegrityError()
+        else:
+            _check_icv(self._mac, data, off, icv_at, end, hi)
         bs = self.block_size
         if (icv_at - off - 8 - self.iv_size) % bs:
             raise DecryptError(f"{self.spec.name}: ciphertext is not a multiple of the {bs}-byte block")
-        return self._cipher.decrypt_prefixed(data[off + 8 : icv_at])
+        return self._update(data[off + 8 : icv_at])[bs:]
 
 
 class _CtrEsp(_MacEsp):

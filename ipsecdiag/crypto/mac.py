@@ -130,6 +130,11 @@ class Mac:
     def compute(self, data: bytes, extra: bytes = b"") -> bytes:  # pragma: no cover - abstract
         raise TypeError("abstract")
 
+    def keyed(self) -> chmac.HMAC | cmac.CMAC | None:
+        """The keyed state ``compute`` copies per packet (HMAC, CMAC), for a caller that inlines
+        ``compute`` on a per-packet path (ESP's CBC transform); None for the others."""
+        return None
+
 
 class _HmacMac(Mac):
     __slots__ = ("_base",)
@@ -137,6 +142,9 @@ class _HmacMac(Mac):
     def __init__(self, name: str, hash_name: str, key: bytes, icv_size: int) -> None:
         super().__init__(name, icv_size)
         self._base = chmac.HMAC(key, hash_algorithm(hash_name))
+
+    def keyed(self) -> chmac.HMAC:
+        return self._base
 
     def compute(self, data: bytes, extra: bytes = b"") -> bytes:
         h = self._base.copy()
@@ -165,6 +173,9 @@ class _CmacMac(Mac):
         if len(key) != 16:
             raise InvalidKey(f"{name}: AES-CMAC-96 needs a 16-byte key, got {len(key)}")
         self._base = cmac.CMAC(algorithms.AES(key))
+
+    def keyed(self) -> cmac.CMAC:
+        return self._base
 
     def compute(self, data: bytes, extra: bytes = b"") -> bytes:
         c = self._base.copy()
