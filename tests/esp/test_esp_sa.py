@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ipsecdiag.crypto.transforms import AUTH_HMAC_SHA2_256_96, encr_spec, integ_spec
@@ -94,6 +94,9 @@ def test_round_trip_property(
     encr, bits, integ = suite
     keys = make_keys(encr, bits, integ, esn=esn, esn_high=seq >> 32)
     enc = EspEncryptor(keys, counter_ivs())  # type: ignore[arg-type]
+    # RFC 4303 Appendix A: a low half 2^31 or more above the receiver's top (here the start of
+    # the keys' epoch) is taken for the previous epoch, and without an ICV nothing says otherwise.
+    assume(not (esn and enc.transform.icv_size == 0 and seq & 0xFFFFFFFF >= 1 << 31))
     align = enc.transform.align
     pad = -(len(inner) + tfc + 2) % align + extra * align
     if pad > 255:
