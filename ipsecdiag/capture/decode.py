@@ -139,6 +139,7 @@ class Decoder:
         self.steps_back = StepsBack()  # frames whose time steps back (timesteps.py)
         self._see_time: Callable[[int, float], None] = lambda frame, ts: None
         self._last_time: Callable[[], float | None] = lambda: None
+        self.time_top: Callable[[], tuple[float, int | None]] = lambda: (float("-inf"), None)
         # For CaptureFile.push: feed()'s hot path as a record walker (set by _compile_feed).
         self.record_walker: Callable[[RecordLayout], RecordWalker | None] = lambda layout: None
         # Per-instance specialisation of feed(); see _compile_feed.
@@ -375,6 +376,12 @@ class Decoder:
 
             return walk
 
+        def time_top() -> tuple[float, int | None]:
+            """The latest frame time so far, and the last frame that had it (None: the last
+            frame fed, whose number feed() does not keep)."""
+            return top, (None if horizon != never else top_frame)
+
+        self.time_top = time_top
         self.record_walker = walker
         self._fast_count = lambda: fast
         self._see_time = see_time

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..capture.decode import Decoder
 from ..capture.model import FragmentGroup, IcmpError, IkeDatagram
 from ..capture.split import ByteRange, open_range, range_problem
+from ..capture.timesteps import StepsBack
 from .cut_replay import TailEntry
 from .esp_probe import FlowProbe, FlowSnap
 from .esp_tracker import EspHook, EspTracker, FlowState
@@ -37,7 +38,7 @@ _ESP_INNER = ((4 << 8) | 50, (41 << 8) | 50)
 
 FlowKey = tuple[bytes, bytes, bytes, int, int]
 EspCall = tuple[bytes, bytes, int, int, bytes]  # src, dst, sport, dport, ESP bytes
-# local frame, ts, linktype, data, orig_len, latest pure-ESP time before it, ESP it carried
+# local frame, ts, linktype, data, orig_len, latest frame time up to it, ESP it carried
 Forwarded = tuple[int, float, int, bytes, int, float, tuple[EspCall, ...]]
 # Builds the ESP decryption hook of a worker's tracker (None: no keys / no ESP keys).
 EspHookFactory = Callable[[EspTracker], EspHook | None]
@@ -108,6 +109,40 @@ class RangeTimes:
     top_frame: int = 0
 
 
+class _AfterPrefix(StepsBack):
+    """The decoder's time-order record of a range, kept only after its first ``mark`` frames
+    (those go to the main process as they are): steps back and jumps as the worker's own
+    loop counted them, jumps up to one past MAX_BOUNDARIES so that the merge sees the cap."""
+
+    def __init__(self, mark: int, params: tuple[float, float, int, int]) -> None:
+        super().__init__()
+        self.mark = mark
+        _, _, self.shown, self.most = params
+        self.jumps: list[tuple[int, float, float]] = []
+
+    def add(self, frame: int, ts: float, top_frame: int, top_ts: float) -> None:
+        if frame > self.mark:
+            self.count += 1
+            self.largest = max(self.largest, top_ts - ts)
+            if len(self.first) < self.shown:
+                self.first.append((frame, ts, top_frame, top_ts))
+
+    def jump(self, frame: int, prev_ts: float, ts: float) -> None:
+        if frame > self.mark and len(self.jumps) <= self.most:
+            self.jumps.append((frame, prev_ts, ts))
+
+
+def _prefix(path: str | Path, rng: ByteRange) -> list[tuple[int, float]]:
+    """(frame, ts) of the range's first TIME_PREFIX frames: read again, one buffer's worth."""
+    out: list[tuple[int, float]] = []
+    with open_range(path, rng) as cap:
+        for frame, ts, *_ in cap.frames():
+            out.append((frame, ts))
+            if len(out) >= TIME_PREFIX:
+                break
+    return out
+
+
 @dataclass
 class RangeResult:
     """What a worker hands back for one range (picklable, no key bytes)."""
@@ -121,7 +156,7 @@ class RangeResult:
     linktypes: set[int] = field(default_factory=set)
     problem: str | None = None
     forwarded: list[Forwarded] = field(default_factory=list)
-    tail_tick: float = float("-inf")  # latest pure-ESP frame time after the last forwarded frame
+    tail_tick: float = float("-inf")  # the range's latest frame time
     pure: int = 0  # frames that carried exactly one ESP packet and nothing else
     flows: dict[FlowKey, FlowState] = field(default_factory=dict)
     probes: dict[FlowKey, FlowProbe] = field(default_factory=dict)
@@ -215,7 +250,6 @@ def scan_range(
     out = RangeResult(rng.index, range=rng)
     calls = sink.calls
     forwarded = out.forwarded
-    tick = float("-inf")  # latest frame time so far (fragment expiry in the main pass)
     slow_pure = 0
     held = 0  # bytes of frames handed back
     skipped = out.skipped
@@ -233,6 +267,9 @@ def scan_range(
                 skipped[outcome] += 1  # not IPsec, nothing reported, no decoder state: counted here
                 return outcome
         esp = tuple((c[0], c[1], c[2], c[3], bytes(c[4][c[5] : c[6]])) for c in calls)
+        # The latest frame time so far, this frame's included: the main pass expires fragments
+        # at it before feeding the frame, as feed() does first (parallel: tick, tail_tick).
+        tick = decoder.time_top()[0]
         forwarded.append((frame, ts, linktype, bytes(data), orig_len, tick, esp))
         held += len(data) + 100
         if held > MAX_FORWARD_BYTES:
@@ -241,63 +278,19 @@ def scan_range(
 
     decoder._decode = decode  # type: ignore[method-assign]
     sink.on_esp = tracker.on_esp  # type: ignore[method-assign]  # what the fast path calls
+    params = time_params()
+    if params is not None:
+        # The reader's time-order record (capture/timesteps.py): the first frames go to the
+        # main process, which knows the times before the range; after them the steps back and
+        # jumps are counted here, as the decoder finds them (merge.merge_times).
+        out.times = RangeTimes()
+        decoder.steps_back = _AfterPrefix(TIME_PREFIX, params)  # type: ignore[assignment]
     feed = decoder.feed = decoder._compile_feed()  # type: ignore[method-assign]
     sink.on_esp = recorder  # type: ignore[method-assign]  # what decode's paths call
-    fr = None
     with open_range(path, rng) as cap:
         out.format = cap.format
-        frames = cap.frames()
-        fr = next(frames, None)
         try:
-            if fr is not None:
-                out.first_ts = fr[1]
-                feed(*fr)
-                tick = fr[1]
-                params = time_params()
-                if params is None:
-                    for fr in frames:  # the last one stays in fr
-                        feed(*fr)
-                        if fr[1] > tick:
-                            tick = fr[1]
-                else:
-                    # The reader's time-order record (capture/timesteps.py): the first frames
-                    # go to the main process, which knows the times before the range; after
-                    # them the steps back and jumps are counted here (merge.merge_times).
-                    tol, gap, shown, most = params
-                    times = out.times = RangeTimes()
-                    prefix = times.prefix
-                    prefix.append((fr[0], fr[1]))
-                    for fr in frames:
-                        feed(*fr)
-                        if fr[1] > tick:
-                            tick = fr[1]
-                        prefix.append((fr[0], fr[1]))
-                        if len(prefix) >= TIME_PREFIX:
-                            break
-                    top, top_frame = float("-inf"), 0
-                    for frame, ts in prefix:
-                        if ts >= top:
-                            top, top_frame = ts, frame
-                    times.prefix_top = top
-                    prev = prefix[-1][1]
-                    first, jumps = times.first, times.jumps
-                    count, largest = 0, 0.0
-                    for fr in frames:
-                        feed(*fr)
-                        ts = fr[1]
-                        if ts >= top:
-                            top = tick = ts
-                            top_frame = fr[0]
-                        elif ts < top - tol:
-                            count += 1
-                            largest = max(largest, top - ts)
-                            if len(first) < shown:
-                                first.append((fr[0], ts, top_frame, top))
-                        d = ts - prev
-                        if (d > gap or d < -tol) and len(jumps) <= most:
-                            jumps.append((fr[0], prev, ts))
-                        prev = ts
-                    times.count, times.largest, times.top, times.top_frame = count, largest, top, top_frame
+            out.first_ts, out.last_ts = cap.push(feed, decoder.record_walker)
         except _TooMuch:
             out.problem = f"range {rng.index}: over {MAX_FORWARD_BYTES >> 20} MiB of frames other than ESP"
             out.forwarded.clear()
@@ -305,9 +298,19 @@ def scan_range(
         out.problem = range_problem(cap, rng)
         out.bytes = cap.stats.bytes
         out.linktypes = set(cap.linktypes)
-    out.frames = fr[0] if fr is not None else 0
-    out.last_ts = fr[1] if fr is not None else None
-    out.tail_tick = tick
+        out.frames = cap.stats.frames
+    top, top_frame = decoder.time_top()
+    out.tail_tick = top
+    if not out.frames:
+        out.times = None
+    elif out.times is not None:
+        steps = decoder.steps_back
+        assert isinstance(steps, _AfterPrefix)
+        times = out.times
+        times.prefix = _prefix(path, rng)
+        times.prefix_top = max(ts for _, ts in times.prefix)
+        times.count, times.largest, times.first, times.jumps = steps.count, steps.largest, steps.first, steps.jumps
+        times.top, times.top_frame = top, out.frames if top_frame is None else top_frame
     out.pure = decoder.ipsec_frames - decoder._ipsec + slow_pure  # the fast path's frames
     out.flows = dict(tracker.flows)
     probe = tracker.probe

@@ -463,3 +463,19 @@ def test_time_steps_back_and_gaps_across_long_ranges(tmp_path: Path) -> None:
         cap.esp(0x100, i)
         cap.ts += back
     check(cap, merged=True)  # equal, the time-order record included (capture/timesteps.py)
+
+
+def test_step_back_at_a_cut_is_judged_against_the_frame_with_the_latest_time(tmp_path: Path) -> None:
+    """A range whose last frames stepped back hands on its latest time with the frame that had
+    it (not its last frame): the step back that opens the next range names that frame."""
+    cap = Capture(tmp_path / "cut-back.pcap")
+    for i in range(1, 3000):
+        if i == 1500:
+            cap.cut()
+        back = 2.0 if i in (1498, 1499, 1500) else 0.0  # stamped earlier, the clock goes on
+        cap.ts -= back
+        cap.esp(0x100, i)
+        cap.ts += back
+    check(cap, merged=True)
+    (health,) = [f for f in json.loads(serial_json(cap.path))["findings"] if f["id"] == "capture-health"]
+    assert health["frames"] == [1497, 1498, 1499, 1500]  # the frame with the latest time, and the late ones
