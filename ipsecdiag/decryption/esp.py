@@ -136,6 +136,7 @@ class EspDecryptHook(NestingHook):
         plain: PlainSink | None = None,
         fail: FailSink | None = None,
         ip_out: IpSink | None = None,
+        make_decryptor: Callable[[ChildSaKeys, FlowState], EspDecryptor] | None = None,
     ) -> None:
         self.tracker = tracker
         self._depth = 0
@@ -146,7 +147,7 @@ class EspDecryptHook(NestingHook):
         self.ip_out = ip_out
         # Builds a flow's decryptor on its first packet; ``decrypt --jobs`` puts one here that
         # starts from the ESN state carried across a byte-range cut and records the first packets.
-        self.make_decryptor: Callable[[ChildSaKeys, FlowState], EspDecryptor] = _new_decryptor
+        self.make_decryptor: Callable[[ChildSaKeys, FlowState], EspDecryptor] = make_decryptor or _new_decryptor
 
     def __call__(self, f: FlowState, frame: int, ts: float, data: bytes, off: int, end: int) -> None:
         dec = f.decryptor

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..capture.writer import PcapNgWriter, PcapWriter
-from ..decryption.esp import NO_KEY_STATUS, EspDecryptHook, ip_packet
+from ..decryption.esp import NO_KEY_STATUS, ip_packet
 from ..decryption.ikev2 import DecryptionSetup
 from ..esp.sa import EspDecryptor
 from ..keys.model import ChildSaKeys, KeyStore
@@ -177,10 +177,9 @@ class ExportStage:
             encoder=encoder,
             raw_out=writer.write_raw,
             ip_out=self._write,  # what plain() does with inner IPv4/IPv6, without the hop
+            make_decryptor=self.make_decryptor,
         )(keys, tracker, capture_bytes)
         hook = d.esp
-        if isinstance(hook, EspDecryptHook) and self.make_decryptor is not None:
-            hook.make_decryptor = self.make_decryptor
         if not self.keep_undecrypted or hook is None:
             return d
 
