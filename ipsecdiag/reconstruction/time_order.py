@@ -6,9 +6,10 @@ report only, can tell too: out of time order they print what follows frame order
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ..capture.timesteps import GAP_SECONDS, SHOWN, TOLERANCE
-from .model import MessageRecord, Report
+from .model import ExchangeRecord, MessageRecord, Report
 
 # What the renderers print instead of what follows frame order in a capture out of time order.
 NOT_JUDGED = "not judged: capture out of order"
@@ -112,3 +113,40 @@ def capture_gap_after(r: Report, m: MessageRecord) -> str | None:
     if ts < before:
         return f"no frame in the {GAP_SECONDS:.0f} s after it (at frame {frame} the capture steps back {before - ts:.0f} s)"
     return f"no frame in the {GAP_SECONDS:.0f} s after it (the next, frame {frame}, comes {ts - sent.ts:.0f} s later)"
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """What the capture shows of a request without a response, as the ike-unanswered check
+    reads it: ``in-flight`` (sent once within ``IN_FLIGHT_SECONDS`` of the capture's end: an
+    answer may still have been on its way), ``gap`` (sent once before a capture gap: the
+    outcome is unknown) or ``lost`` (the capture went on and shows no answer). ``why`` says
+    how far before the end (in-flight) or which gap (gap)."""
+
+    kind: Literal["in-flight", "gap", "lost"]
+    why: str = ""
+
+    def words(self, request: str) -> str:
+        """What the ladders (terminal and HTML) write for ``request`` ("IKE_AUTH #1"). Only a
+        ``lost`` one reads "no response": the others are no evidence of a silent peer."""
+        if self.kind == "in-flight":
+            return f"{request}: capture ended before a response could arrive ({self.why})"
+        if self.kind == "gap":
+            return f"no response to {request} seen: capture gap after it (outcome unknown)"
+        return f"no response to {request}"
+
+
+def unanswered_outcome(r: Report, e: ExchangeRecord) -> Unanswered | None:
+    """None when ``e`` is not :attr:`ExchangeRecord.unanswered`; otherwise the model's two
+    readings in the check's order: not :meth:`ExchangeRecord.unanswered_at` the capture's end
+    is ``in-flight``, then :func:`capture_gap_after` the request as last sent is ``gap``."""
+    if not e.unanswered:
+        return None
+    last = e.messages[-1] if e.version == 1 else e.request
+    assert last is not None  # unanswered implies a request / a message
+    end = r.source.last_ts
+    if end is not None and not e.unanswered_at(end):
+        before = end - last.transmissions[-1].ts
+        return Unanswered("in-flight", f"sent {before:.1f} s before the end" if before >= 0.05 else "sent at the end")
+    gap = capture_gap_after(r, last)
+    return Unanswered("lost") if gap is None else Unanswered("gap", gap)

@@ -37,6 +37,7 @@ svg{display:block;margin:.5em 0;background:#fafafa;border:1px solid #e3e3e3;font
 .msg.retransmit line{stroke-dasharray:6 4;stroke:#ef6c00}.msg.retransmit polygon{fill:#ef6c00}
 .msg.warn text{fill:#8a5a00}.msg.error line{stroke:#c62828}.msg.error polygon{fill:#c62828}
 .msg.error text{fill:#c62828;font-weight:700}.lost line{stroke:#c62828;stroke-width:3}.lost text{fill:#c62828}
+.pending text{fill:#8a5a00}
 .active{fill:#90caf9}.gap{fill:#fff;stroke:#999;stroke-dasharray:3 2}.mark.replay{fill:#c62828}
 .mark.reset{fill:#ef6c00}.mark.wrap{fill:#6a1b9a}.mark.icv{fill:#111}.bar{fill:#1565c0;fill-opacity:.75}.notes{fill:#333}.notes.bad{fill:#c62828}.axis{stroke:#999}
 .legend span{margin-right:1.2em}
@@ -127,7 +128,7 @@ def _details(d: Json) -> str:
     return f"<dl>{''.join(items)}</dl>"
 
 
-def _ike_sa(i: int, sa: IkeSaRecord, t0: float | None, errors: set[str]) -> str:
+def _ike_sa(i: int, sa: IkeSaRecord, r: Report, errors: set[str]) -> str:
     msgs = []
     for e in sa.exchanges:
         for m in e.all_messages():
@@ -140,7 +141,7 @@ def _ike_sa(i: int, sa: IkeSaRecord, t0: float | None, errors: set[str]) -> str:
         f'<section class="ike-sa" data-ike-sa="{_e(sa.key)}"><h3>IKE SA {i}: {_e(sa.initiator[0])} -> '
         f"{_e(sa.responder[0])} (IKEv{sa.version}, {_e(state)})</h3>"
         f"<p class=mono>SPIs {_e(sa.key)}; proposal {_e(prop)}; NAT-T {'yes' if sa.nat_seen else 'no'}</p>"
-        f"{ladder_svg(sa, t0, errors)}"
+        f"{ladder_svg(sa, r, errors)}"
         f"<details class=messages><summary>Messages and decrypted payloads</summary><ul>{''.join(msgs)}</ul></details>"
         "</section>"
     )
@@ -198,9 +199,10 @@ def report_section(r: Report, index: int) -> str:
         out.append("<h2>IKE SAs</h2>")
         out.append(
             '<p class="legend"><span>solid arrow: message</span><span>dashed orange: retransmission</span>'
-            "<span>red cross: request never answered</span><span>hover an arrow for its payloads</span></p>"
+            "<span>red cross: request never answered</span><span>amber …: the capture ended or paused "
+            "before a response could show (not a failure)</span><span>hover an arrow for its payloads</span></p>"
         )
-        out += [_ike_sa(i, sa, s.first_ts, errors) for i, sa in enumerate(r.ike_sas, 1)]
+        out += [_ike_sa(i, sa, r, errors) for i, sa in enumerate(r.ike_sas, 1)]
     plotted = [row for row in rows if row.flows]
     if plotted:
         t_first = min(f.first_ts for row in plotted for f in row.flows)

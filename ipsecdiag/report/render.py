@@ -23,7 +23,7 @@ from ..reconstruction.model import (
     Report,
     Severity,
 )
-from ..reconstruction.time_order import capture_gap_after
+from ..reconstruction.time_order import unanswered_outcome
 from .childsa import ChildSaRow, child_sa_rows
 from .condensed import (
     CHILD_ROWS,
@@ -77,14 +77,13 @@ def _msg_label(e: ExchangeRecord, m: MessageRecord) -> Text:
 class Ladder:
     """Initiator <-> responder arrows for every exchange of one IKE SA."""
 
-    def __init__(
-        self, sa: IkeSaRecord, index: int, t0: float | None, end: float | None = None, report: Report | None = None
-    ) -> None:
+    def __init__(self, sa: IkeSaRecord, index: int, t0: float | None, report: Report | None = None) -> None:
         self.sa = sa
         self.index = index
         self.t0 = t0
-        self.end = end  # when the capture ended: a request sent just before may still be answered
-        self.report = report  # its capture gaps: a request sent once before one has no verdict
+        # its end and gaps: a request sent once just before either may have been answered
+        # (none known without it: every request without a response reads unanswered)
+        self.report = report if report is not None else Report()
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         sa = self.sa
@@ -113,33 +112,12 @@ class Ladder:
         for e in sa.exchanges:
             for m in e.all_messages():
                 self._message_row(t, e, m)
-            if e.version == 2 and e.unanswered and self.end is not None and not e.unanswered_at(self.end):
-                t.add_row(
-                    "",
-                    "",
-                    Text("  …  ", style="yellow"),
-                    Text(f"no response to {e.type} #{e.message_id} before the capture ended", style="yellow"),
-                )
-            elif e.version == 2 and e.unanswered and self._gap(e):
-                t.add_row(
-                    "",
-                    "",
-                    Text("  …  ", style="yellow"),
-                    Text(f"no response to {e.type} #{e.message_id} seen: capture gap after it (outcome unknown)", style="yellow"),
-                )
-            elif e.version == 2 and e.unanswered:
-                t.add_row(
-                    "",
-                    "",
-                    Text("  X  ", style="bold red"),
-                    Text(f"no response to {e.type} #{e.message_id}", style="bold red"),
-                )
+            fate = unanswered_outcome(self.report, e)
+            if fate is not None:
+                style = "bold red" if fate.kind == "lost" else "yellow"
+                mark = "  X  " if fate.kind == "lost" else "  …  "
+                t.add_row("", "", Text(mark, style=style), Text(fate.words(f"{e.type} #{e.message_id}"), style=style))
         yield t
-
-    def _gap(self, e: ExchangeRecord) -> bool:
-        """The request was sent once and the capture holds no frame for a retransmission
-        interval after it (reconstruction/time_order.py, as the ike-unanswered check reads it)."""
-        return self.report is not None and e.request is not None and capture_gap_after(self.report, e.request) is not None
 
     def _message_row(self, t: Table, e: ExchangeRecord, m: MessageRecord) -> None:
         arrow = "I -->" if m.from_initiator else "<-- R"
@@ -320,7 +298,7 @@ def _sections(
         limit = max_ladders if condense else len(report.ike_sas)
         t0 = report.source.first_ts
         for i, sa in enumerate(report.ike_sas[:limit], 1):
-            parts += [Text(""), Ladder(sa, i, t0, report.source.last_ts, report)]
+            parts += [Text(""), Ladder(sa, i, t0, report)]
         if len(report.ike_sas) > limit:
             parts.append(
                 Text(f"({len(report.ike_sas) - limit} more IKE SAs not shown; --full or --json)", style="dim")

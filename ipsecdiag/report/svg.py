@@ -4,7 +4,10 @@ of a CHILD SA. Plain SVG markup (inline in the HTML, no script): hover text is S
 The ladder is a sequence diagram in message order (not to time scale: a 30-second wait and a
 1-millisecond answer would not both be readable); the time of each transmission is written
 beside it. Every transmission is an arrow, so a retransmission is visible as another arrow,
-dashed; a request never answered ends in a cross before the other lane.
+dashed; a request never answered ends in a cross before the other lane. A request the capture
+cannot show unanswered (sent once just before the capture ended, or before a gap in it: see
+``reconstruction.time_order.unanswered_outcome``, the ike-unanswered check's reading) gets an
+amber note saying so instead, never "no response".
 
 The ESP plot is to time scale, one lane each way: the span between the first and the last
 packet with the idle gaps the tracker recorded (``SequenceStats.idle_gaps``) cut out of it,
@@ -24,9 +27,11 @@ from ..reconstruction.model import (
     ExchangeRecord,
     IkeSaRecord,
     MessageRecord,
+    Report,
     raw_seconds,
     utc_datetime,
 )
+from ..reconstruction.time_order import Unanswered, unanswered_outcome
 from .view import digest, message_details
 
 LADDER_W = 760
@@ -64,21 +69,23 @@ def _frames(frames: list[int]) -> str:
     return ", ".join(map(str, frames[:8])) + (f" ... ({len(frames)})" if len(frames) > 8 else "")
 
 
-def ladder_svg(sa: IkeSaRecord, t0: float | None, error_notifies: set[str]) -> str:
-    """One IKE SA as a sequence diagram: initiator lane left, responder lane right."""
+def ladder_svg(sa: IkeSaRecord, report: Report, error_notifies: set[str]) -> str:
+    """One IKE SA of ``report`` as a sequence diagram: initiator lane left, responder lane right."""
     rows: list[tuple[float, int, ExchangeRecord, MessageRecord, int]] = []
-    lost: list[tuple[float, int, ExchangeRecord]] = []
+    unanswered: list[tuple[float, int, ExchangeRecord, Unanswered]] = []
     for e in sa.exchanges:
         for m in e.all_messages():
             for k, t in enumerate(m.transmissions):
                 rows.append((t.ts, t.frames[0] if t.frames else 0, e, m, k))
-        if e.version == 2 and e.unanswered and e.request is not None and e.request.transmissions:
+        fate = unanswered_outcome(report, e) if e.version == 2 else None
+        if fate is not None and e.request is not None and e.request.transmissions:
             last = e.request.transmissions[-1]
-            lost.append((last.ts + 1e-9, (last.frames[0] if last.frames else 0), e))
+            unanswered.append((last.ts + 1e-9, (last.frames[0] if last.frames else 0), e, fate))
     events: list[tuple[float, int, str, object]] = [(ts, fr, "msg", (e, m, k)) for ts, fr, e, m, k in rows]
-    events += [(ts, fr, "lost", e) for ts, fr, e in lost]
-    events.sort(key=lambda x: (x[0], x[1], x[2] == "lost"))
+    events += [(ts, fr, "fate", (e, fate)) for ts, fr, e, fate in unanswered]
+    events.sort(key=lambda x: (x[0], x[1], x[2] == "fate"))
     height = 70 + ROW_H * len(events) + 20
+    t0 = report.source.first_ts
     base = t0 if t0 is not None else (events[0][0] if events else 0.0)
     out = [
         f'<svg class="ladder" data-ike-sa="{_a(sa.key)}" viewBox="0 0 {LADDER_W} {height}" '
@@ -93,18 +100,9 @@ def ladder_svg(sa: IkeSaRecord, t0: float | None, error_notifies: set[str]) -> s
     for i, (ts, frame, kind, obj) in enumerate(events):
         y = 70 + ROW_H * i
         when = f"#{frame} +{ts - base:.3f}s"
-        if kind == "lost":
-            assert isinstance(obj, ExchangeRecord)
-            e = obj
-            fwd = e.request is not None and e.request.from_initiator
-            x1, x2 = (LANE_I, LANE_R) if fwd else (LANE_R, LANE_I)
-            xm = (x1 + x2) / 2
-            out.append(
-                f'<g class="lost"><title>no response to {_a(e.type)} #{e.message_id} in the capture</title>'
-                f'<line x1="{xm - 9}" y1="{y - 9}" x2="{xm + 9}" y2="{y + 9}"/>'
-                f'<line x1="{xm - 9}" y1="{y + 9}" x2="{xm + 9}" y2="{y - 9}"/>'
-                f'<text x="{xm + 16}" y="{y + 4}">no response to {_a(e.type)} #{e.message_id}</text></g>'
-            )
+        if kind == "fate":
+            e, fate = obj  # type: ignore[misc]
+            out.append(_fate_mark(e, fate, y))
             continue
         e, m, k = obj  # type: ignore[misc]
         label, hover = _msg_text(e, m, error_notifies)
@@ -127,6 +125,26 @@ def ladder_svg(sa: IkeSaRecord, t0: float | None, error_notifies: set[str]) -> s
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def _fate_mark(e: ExchangeRecord, fate: Unanswered, y: int) -> str:
+    """After a request without a response: a cross when the capture shows it unanswered,
+    otherwise an amber note (the capture ended or paused before an answer could show), in the
+    ladders' common words (``Unanswered.words``)."""
+    words = fate.words(f"{e.type} #{e.message_id}")
+    xm = (LANE_I + LANE_R) / 2
+    if fate.kind == "lost":
+        return (
+            f'<g class="lost"><title>{_a(words)} in the capture</title>'
+            f'<line x1="{xm - 9}" y1="{y - 9}" x2="{xm + 9}" y2="{y + 9}"/>'
+            f'<line x1="{xm - 9}" y1="{y + 9}" x2="{xm + 9}" y2="{y - 9}"/>'
+            f'<text x="{xm + 16}" y="{y + 4}">{_a(words)}</text></g>'
+        )
+    hover = words if fate.kind == "in-flight" else f"{words}: {fate.why}"
+    return (
+        f'<g class="pending" data-outcome="{fate.kind}"><title>{_a(hover)}; no evidence of a silent peer</title>'
+        f'<text x="{xm}" y="{y + 4}" text-anchor="middle">… {_a(words)}</text></g>'
+    )
 
 
 PLOT_W, PLOT_X0, PLOT_X1 = 760, 150, 740
