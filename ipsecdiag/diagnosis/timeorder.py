@@ -2,7 +2,7 @@
 
 A capture merged from several files, or taken on several interfaces at once (``-i any``, a
 bond, a mirror of two ports), may hold frames out of time order. The reconstruction puts each
-IKE SA's messages and transmissions in time order (reconstruction.ike_sas.in_time_order) and the
+IKE SA's messages and transmissions in time order (reconstruction.ike_finish.in_time_order) and the
 capture's span is its earliest and latest time, so spans, retransmission intervals and liveness
 checks are judged on time. What follows frame order is the ESP tracker's per-flow view: a
 flow's first and last packet, sequence reordering and replays, idle gaps. The checks that read
