@@ -92,6 +92,22 @@ def _auth_unread(sa: IkeSaRecord) -> bool:
     return auth is not None and auth.response is not None and not auth.response.decrypted
 
 
+def _predates(sa: IkeSaRecord) -> bool:
+    """Set up before the capture began: none of its initial exchanges (IKE_SA_INIT and IKE_AUTH,
+    IKEv1 phase 1) is in the capture, only later ones. Left ``incomplete``, no answered later
+    exchange showed it up (sa_state.py), and nothing in the capture shows it failed either."""
+    if sa.version == 2:
+        setup = (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
+        return bool(sa.exchanges) and not any(e.exchange_type in setup for e in sa.exchanges)
+    return bool(sa.exchanges) and not any(e.message_id == 0 for e in sa.exchanges)
+
+
+def _open(report: Report, sa: IkeSaRecord) -> bool:
+    """An incomplete IKE SA whose outcome the capture does not hold: still negotiating at its
+    end, or set up before its start. Neither is a failure."""
+    return sa.state == "incomplete" and (_pending(report, sa) or _predates(sa))
+
+
 def _pending(report: Report, sa: IkeSaRecord) -> bool:
     """Still setting up: its last request (IKE_SA_INIT, IKE_AUTH, IKEv1 phase 1) was sent just
     before the capture ended, so it is in flight, not failed."""
@@ -142,11 +158,13 @@ def _traffic(report: Report) -> str:
     # answered IKE_AUTH that could not be read: the capture shows no outcome (sa_state.py)
     unknown = [sa for sa in rest if sa.state == "incomplete" and _auth_unread(sa)]
     pending = [sa for sa in rest if sa.state == "incomplete" and sa not in unknown and _pending(report, sa)]
+    before = [sa for sa in rest if sa.state == "incomplete" and sa not in unknown + pending and _predates(sa)]
     redirected = [sa for sa in rest if sa.state == "redirected"]
-    failed = len(rest) - len(unknown) - len(pending) - len(redirected)
+    failed = len(rest) - len(unknown) - len(pending) - len(before) - len(redirected)
     for n, what in (
         (failed, "not established"),
         (len(unknown), "outcome unknown (IKE_AUTH answered, encrypted)"),
+        (len(before), "set up before the capture, state unknown (no answered exchange seen)"),
         (len(pending), "still negotiating when the capture ended"),
         (len(redirected), "redirected to another gateway"),
     ):
@@ -196,9 +214,9 @@ def verdict(report: Report) -> Verdict:
         f = fs[n - 1]
         more = f", +{len(warnings) - 1} more" if len(warnings) > 1 else ""
         return Verdict(f"{head}; {_plural(len(warnings), 'warning')}: {f.id}{more}, see finding {n}", Severity.WARNING, n)
-    # an SA still negotiating at the capture end needs no explanation
+    # an SA still negotiating at the capture end, or set up before its start, needs no explanation
     unexplained = any(
-        sa.state == "failed" or (sa.state == "incomplete" and not _pending(report, sa)) for sa in report.ike_sas
+        sa.state == "failed" or (sa.state == "incomplete" and not _open(report, sa)) for sa in report.ike_sas
     )
     tail = "no finding explains why" if unexplained else "no problem found"
     nokeys = next((i for i, f in enumerate(fs, 1) if f.id == "missing-keys"), None)

@@ -112,3 +112,13 @@ def test_request_in_flight_at_the_end_is_still_negotiating() -> None:
     text = verdict(r).text
     assert text.startswith("1 IKE SA still negotiating when the capture ended, no ESP")
     assert "no finding explains why" not in text and "not established" not in text
+
+
+def test_ike_sa_set_up_before_the_capture_is_not_counted_failed() -> None:
+    # icmp-too-big holds only an INFORMATIONAL request (message id 2, sent at the end) of an IKE
+    # SA whose IKE_SA_INIT and IKE_AUTH came before the capture: nothing shows it failed
+    text = verdict(sample_report("icmp-too-big")).text
+    assert "not established" not in text
+    assert text.startswith("1 IKE SA set up before the capture, state unknown (no answered exchange seen), ESP both ways")
+    # one that sent IKE_SA_INIT in the capture and got no answer still failed
+    assert "failed: IKE requests never answered" in verdict(sample_report("ikev2-unanswered")).text
