@@ -12,6 +12,8 @@ the file size: one chunk plus the record that straddles its end (no mmap).
 A file that ends inside a record is not an error: iteration stops, ``stats.truncated_file`` is
 set and ``stats.truncated_detail`` says where. Records whose header is implausible (a length
 beyond ``MAX_RECORD``) are treated the same way, because everything after them is unreadable.
+
+The pcapng block walk is in pcapng.py; :class:`CaptureFile` opens and reads both formats.
 """
 
 from __future__ import annotations
@@ -26,12 +28,11 @@ from types import TracebackType
 from typing import BinaryIO, Protocol
 
 from .model import CaptureError
+from .pcapng import MAX_RECORD, PCAPNG_SHB, pcapng_frames
 
 # 256 KiB: measured faster than 1-16 MiB (the chunk and the slices copied out of it stay
 # in the CPU cache); records larger than a chunk are read whole.
 CHUNK = 256 * 1024
-# Largest record we believe: pcapng blocks and pcap records beyond this are corruption.
-MAX_RECORD = 64 * 1024 * 1024
 
 Frame = tuple[int, float, int, bytes, int]
 # Receives a frame's fields as arguments (:meth:`CaptureFile.push`), e.g. ``Decoder.feed``.
@@ -86,7 +87,6 @@ PCAP_MAGICS: dict[bytes, tuple[str, int, int]] = {
     b"\x34\xcd\xb2\xa1": ("<", 1_000_000, 24),
     b"\xa1\xb2\xcd\x34": (">", 1_000_000, 24),
 }
-PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
 
 # Formats we recognise but do not read, so the error message can say what the file is.
@@ -101,23 +101,9 @@ _OTHER_FORMATS: tuple[tuple[bytes, str], ...] = (
     (b"PK\x03\x04", "a zip archive"),
 )
 
-BLOCK_NAMES: dict[int, str] = {
-    0x00000004: "name-resolution",
-    0x00000005: "interface-statistics",
-    0x00000007: "irig-timestamp",
-    0x00000008: "arinc-429",
-    0x00000009: "systemd-journal-export",
-    0x0000000A: "decryption-secrets",
-    0x00000BAD: "custom",
-    0x40000BAD: "custom",
-}
-
 # What a damaged gzip stream raises: BadGzipFile (an OSError) for a bad header, zlib.error for
 # corrupt deflate data, EOFError for a stream cut short.
 _GZIP_ERRORS = (OSError, EOFError, zlib.error)
-
-_OPT_IF_TSRESOL = 9
-_OPT_IF_TSOFFSET = 14
 
 
 @dataclass
@@ -137,9 +123,6 @@ class CaptureStats:
 
 class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
-
-
-_Interface = tuple[int, float, int, int]
 
 
 class CaptureFile:
@@ -387,144 +370,10 @@ class CaptureFile:
 
     # -- pcapng ----------------------------------------------------------------------------
     def _pcapng_frames(self) -> Iterator[Frame]:
-        buf = self._pending
-        self._pending = b""
-        pos = 0
-        frame = 0
-        nbytes = 0
-        stats = self.stats
-        skipped = stats.skipped_blocks
-        consumed = 0
-        ifaces: list[_Interface] = []  # (linktype, units per second, if_tsoffset, snaplen)
-        order = "<"
-        hdr = struct.Struct("<II").unpack_from
-        epb = struct.Struct("<IIIIIII").unpack_from
-        try:
-            while True:
-                n = len(buf)
-                while pos + 12 <= n:
-                    btype = buf[pos : pos + 4]
-                    if btype == PCAPNG_SHB:
-                        # The byte-order magic decides the order of everything in this section.
-                        bom = buf[pos + 8 : pos + 12]
-                        if bom == b"\x4d\x3c\x2b\x1a":
-                            order = "<"
-                        elif bom == b"\x1a\x2b\x3c\x4d":
-                            order = ">"
-                        else:
-                            self._truncate(f"section header after record {frame} has a bad byte-order magic")
-                            return
-                        hdr = struct.Struct(order + "II").unpack_from
-                        epb = struct.Struct(order + "IIIIIII").unpack_from
-                    btype_i, blen = hdr(buf, pos)
-                    if blen < 12 or blen & 3 or blen > MAX_RECORD:
-                        self._truncate(
-                            f"block after record {frame} has an impossible length {blen}: corrupt file, stopped there"
-                        )
-                        return
-                    end = pos + blen
-                    if end > n:
-                        break
-                    if btype_i == 6 or btype_i == 2:  # Enhanced or obsolete Packet Block
-                        if btype_i == 6:
-                            _, _, ifid, hi, lo, caplen, orig = epb(buf, pos)
-                        else:  # 16-bit interface id and drop count, same offsets after
-                            ifid, _drops, hi, lo, caplen, orig = struct.unpack_from(
-                                order + "HHIIII", buf, pos + 8
-                            )
-                        if ifid < len(ifaces) and caplen <= blen - 32:
-                            linktype, div, off, _snap = ifaces[ifid]
-                            frame += 1
-                            nbytes += caplen
-                            yield (
-                                frame,
-                                ((hi << 32) | lo) / div + off,
-                                linktype,
-                                buf[pos + 28 : pos + 28 + caplen],
-                                orig,
-                            )
-                        else:
-                            self._bad_block(skipped, "bad-packet-block")
-                    elif btype_i == 3:  # Simple Packet Block: interface 0, no timestamp
-                        if ifaces and blen >= 16:
-                            linktype, _div, _off, snap = ifaces[0]
-                            orig = struct.unpack_from(order + "I", buf, pos + 8)[0]
-                            caplen = min(orig, blen - 16)
-                            if snap:
-                                caplen = min(caplen, snap)
-                            frame += 1
-                            nbytes += caplen
-                            yield frame, 0.0, linktype, buf[pos + 12 : pos + 12 + caplen], orig
-                        else:
-                            self._bad_block(skipped, "bad-packet-block")
-                    elif btype_i == 1:
-                        iface = _parse_idb(buf, pos, blen, order)
-                        if iface is None:
-                            self._bad_block(skipped, "bad-interface-block")
-                            # Keep numbering aligned: packets name interfaces by position.
-                            iface = (-1, 1e6, 0, 0)
-                        ifaces.append(iface)
-                        self.linktypes.add(iface[0])
-                        stats.interfaces += 1
-                    elif btype_i == 0x0A0D0D0A:
-                        ifaces = []  # interface ids restart in every section
-                        stats.sections += 1
-                    else:
-                        name = BLOCK_NAMES.get(btype_i, f"0x{btype_i:08x}")
-                        skipped[name] = skipped.get(name, 0) + 1
-                    pos = end
-                need = 12
-                if pos + 12 <= n:
-                    blen = hdr(buf, pos)[1]
-                    if 12 <= blen <= MAX_RECORD:
-                        need = blen
-                chunk = self._more(need - (n - pos))
-                if not chunk:
-                    if pos < n:
-                        self._truncate(
-                            f"file ends inside the block after record {frame} ({n - pos} of {need} bytes present)"
-                        )
-                    return
-                consumed += pos
-                buf = buf[pos:] + chunk
-                pos = 0
-                stats.frames = frame
-                stats.bytes = nbytes
-                stats.position = consumed
-        finally:
-            stats.frames = frame
-            stats.bytes = nbytes
-            stats.position = consumed + pos
-            if self._late_detail:
-                self._truncate(self._late_detail)
-
-    def _bad_block(self, skipped: dict[str, int], name: str) -> None:
-        skipped[name] = skipped.get(name, 0) + 1
-
-
-def _parse_idb(buf: bytes, pos: int, blen: int, order: str) -> _Interface | None:
-    """Interface Description Block: link type, snaplen and the timestamp options."""
-    if blen < 20:
-        return None
-    linktype, _res, snaplen = struct.unpack_from(order + "HHI", buf, pos + 8)
-    divisor = 1e6
-    offset = 0
-    opt = pos + 16
-    end = pos + blen - 4
-    opt_hdr = struct.Struct(order + "HH")
-    while opt + 4 <= end:
-        code, length = opt_hdr.unpack_from(buf, opt)
-        if code == 0:
-            break
-        value = buf[opt + 4 : opt + 4 + length]
-        if code == _OPT_IF_TSRESOL and length >= 1:
-            r = value[0]
-            # MSB clear: 10^-r seconds per unit; MSB set: 2^-(r & 0x7f).
-            divisor = float(2 ** (r & 0x7F)) if r & 0x80 else float(10**r)
-        elif code == _OPT_IF_TSOFFSET and length >= 8:
-            offset = struct.unpack_from(order + "q", value)[0]
-        opt += 4 + ((length + 3) & ~3)
-    return (linktype, divisor, offset, snaplen)
+        buf, self._pending = self._pending, b""
+        return pcapng_frames(
+            buf, self.stats, self.linktypes, self._more, self._truncate, lambda: self._late_detail
+        )
 
 
 def _read_exact(f: _Readable, n: int) -> bytes:
