@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ...capture.timesteps import GAP_SECONDS
-from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report, Severity
-from ...reconstruction.time_order import capture_gap_after
+from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Severity
+from ...reconstruction.time_order import unanswered_outcome
 from ...wire.registry import ExchangeType
 from ..base import Check, CheckContext
 from ..repeats import _time as time_text
@@ -23,11 +23,14 @@ class UnansweredCheck(Check):
     }
 
     def run(self, ctx: CheckContext) -> Iterable[Finding]:
-        end = ctx.report.source.last_ts or 0.0
         silent: list[IkeSaRecord] = []  # first requests that got nothing back at all
         for sa in ctx.report.ike_sas:
-            pending = [e for e in sa.exchanges if e.unanswered_at(end)]
-            gaps = {id(e): why for e in pending if (why := _gap(ctx.report, e)) is not None}
+            # The model's reading, the one the ladders print too: in flight at the end is no
+            # evidence; sent before a capture gap is an unknown outcome; otherwise lost.
+            outcomes = [(e, unanswered_outcome(ctx.report, e)) for e in sa.exchanges]
+            read = [(e, o) for e, o in outcomes if o is not None and o.kind != "in-flight"]
+            pending = [e for e, _ in read]
+            gaps = {id(e): o.why for e, o in read if o.kind == "gap"}
             if gaps:
                 yield self._unknown(sa, [e for e in pending if id(e) in gaps], gaps)
                 pending = [e for e in pending if id(e) not in gaps]
@@ -194,12 +197,6 @@ def _requests(sa: IkeSaRecord, pending: list[ExchangeRecord], why: dict[int, str
 def _last_sent(e: ExchangeRecord) -> MessageRecord | None:
     """The request as last sent: IKEv2's request, an IKEv1 exchange's last message."""
     return e.messages[-1] if e.version == 1 and e.messages else e.request
-
-
-def _gap(r: Report, e: ExchangeRecord) -> str | None:
-    """Why a gap in the capture leaves ``e``'s request without a verdict, or None."""
-    m = _last_sent(e)
-    return capture_gap_after(r, m) if m is not None else None
 
 
 def _never_answered(sa: IkeSaRecord, pending: list[ExchangeRecord]) -> bool:
