@@ -104,20 +104,28 @@ class Ladder:
         if sa.version == 1:
             # IKEv1 exchanges interleave (an Informational amid a Main Mode that goes on after
             # it): one row per message in time order, not exchange by exchange.
-            rows = [(m.ts, m.first_frame, ex, m) for ex in sa.exchanges for m in ex.all_messages()]
-            for _ts, _f, ex, m in sorted(rows, key=lambda r: (r[0], r[1])):
-                self._message_row(t, ex, m)
+            # An exchange the other side never answered is marked after its last message.
+            rows = [(m.ts, m.first_frame, 0, ex, m) for ex in sa.exchanges for m in ex.all_messages()]
+            rows += [(ex.messages[-1].ts, ex.messages[-1].first_frame, 1, ex, None) for ex in sa.exchanges if ex.unanswered]
+            for _ts, _f, _k, ex, msg in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
+                if msg is not None:
+                    self._message_row(t, ex, msg)
+                else:
+                    self._fate_row(t, ex, f"{ex.type} #{ex.message_id}")
             yield t
             return
         for e in sa.exchanges:
             for m in e.all_messages():
                 self._message_row(t, e, m)
-            fate = unanswered_outcome(self.report, e)
-            if fate is not None:
-                style = "bold red" if fate.kind == "lost" else "yellow"
-                mark = "  X  " if fate.kind == "lost" else "  …  "
-                t.add_row("", "", Text(mark, style=style), Text(fate.words(f"{e.type} #{e.message_id}"), style=style))
+            self._fate_row(t, e, f"{e.type} #{e.message_id}")
         yield t
+
+    def _fate_row(self, t: Table, e: ExchangeRecord, name: str) -> None:
+        fate = unanswered_outcome(self.report, e)
+        if fate is not None:
+            style = "bold red" if fate.kind == "lost" else "yellow"
+            mark = "  X  " if fate.kind == "lost" else "  …  "
+            t.add_row("", "", Text(mark, style=style), Text(fate.words(name), style=style))
 
     def _message_row(self, t: Table, e: ExchangeRecord, m: MessageRecord) -> None:
         arrow = "I -->" if m.from_initiator else "<-- R"

@@ -77,9 +77,10 @@ def ladder_svg(sa: IkeSaRecord, report: Report, error_notifies: set[str]) -> str
         for m in e.all_messages():
             for k, t in enumerate(m.transmissions):
                 rows.append((t.ts, t.frames[0] if t.frames else 0, e, m, k))
-        fate = unanswered_outcome(report, e) if e.version == 2 else None
-        if fate is not None and e.request is not None and e.request.transmissions:
-            last = e.request.transmissions[-1]
+        fate = unanswered_outcome(report, e)
+        sent = e.request if e.version == 2 else (e.messages[-1] if e.messages else None)  # IKEv1: the last one
+        if fate is not None and sent is not None and sent.transmissions:
+            last = sent.transmissions[-1]
             unanswered.append((last.ts + 1e-9, (last.frames[0] if last.frames else 0), e, fate))
     events: list[tuple[float, int, str, object]] = [(ts, fr, "msg", (e, m, k)) for ts, fr, e, m, k in rows]
     events += [(ts, fr, "fate", (e, fate)) for ts, fr, e, fate in unanswered]

@@ -148,3 +148,22 @@ def test_bundled_sample_ending_on_a_request() -> None:
     assert "no response" not in html and 'class="lost"' not in html
     assert f"INFORMATIONAL #2: {IN_FLIGHT}" in html
     assert 'data-outcome="in-flight"' in html
+
+
+@pytest.mark.parametrize("at_end", [False, True])
+def test_ikev1_main_mode_unanswered_is_marked_in_both_ladders(at_end: bool, tmp_path: Path) -> None:
+    """IKEv1 has no request/response pairing, but a Main Mode whose responder never sent
+    anything is unanswered all the same (ExchangeRecord.unanswered): both ladders mark it
+    after its last message, as "no response" or as in flight when the capture ends on it."""
+    with open_capture(REPO_ROOT / "sample_pcaps" / "ikev1-main-psk.pcap") as cap:
+        mm1 = next((ts, bytes(data)) for _n, ts, _lt, data, _orig in cap.frames())
+    frames = [*_other(mm1[0] - 62.0, 60.0), mm1] if at_end else [mm1, *_other(mm1[0], 60.0)]
+    r = _analyze(tmp_path, frames)
+    text, html = _terminal(r), render_html([r])
+    if at_end:
+        assert f"MAIN_MODE #0: {IN_FLIGHT}" in text and f"MAIN_MODE #0: {IN_FLIGHT}" in html
+        assert "no response" not in text and 'class="lost"' not in html
+    else:
+        assert _unanswered_errors(r) == ["ike-unanswered"]
+        assert "X    no response to MAIN_MODE #0" in text
+        assert html.count('class="lost"') == 1 and "no response to MAIN_MODE #0</text>" in html
