@@ -9,6 +9,7 @@ named too, so a capture with only warnings does not read as clean.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity
@@ -87,6 +88,33 @@ def _childless(sa: IkeSaRecord, owned: set[str]) -> bool:
     return bool(auth) and all(e.response is not None and e.response.decrypted for e in auth) and not unread
 
 
+def _has_child(sa: IkeSaRecord, owned: set[str]) -> bool:
+    """A CHILD SA of this IKE SA is in the capture: read from its exchanges, carrying ESP, or
+    (IKEv1) a Quick Mode the responder answered, whose only outcome is IPsec SAs."""
+    if sa.child_sas or sa.key in owned:
+        return True
+    return sa.version == 1 and any(e.type == "QUICK_MODE" and len(e.messages) >= 2 for e in sa.exchanges)
+
+
+def _lineage(sa: IkeSaRecord, by_key: dict[str, IkeSaRecord]) -> Iterator[IkeSaRecord]:
+    """``sa`` and the IKE SAs it was rekeyed from: their CHILD SAs moved to it (RFC 7296 §2.18)."""
+    seen: set[str] = set()
+    cur: IkeSaRecord | None = sa
+    while cur is not None and cur.key not in seen:
+        seen.add(cur.key)
+        yield cur
+        cur = by_key.get(cur.rekeyed_from) if cur.rekeyed_from else None
+
+
+def _child_exchange_in_capture(sa: IkeSaRecord) -> bool:
+    """Whether an exchange that sets up CHILD SAs (IKE_AUTH, CREATE_CHILD_SA; IKEv1 Quick Mode)
+    is in the capture, so that a CHILD SA not seen was there but encrypted."""
+    if sa.version == 1:
+        return any(e.type == "QUICK_MODE" for e in sa.exchanges)
+    creating = (ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA)
+    return any(e.exchange_type in creating for e in sa.exchanges)
+
+
 def _auth_unread(sa: IkeSaRecord) -> bool:
     auth = last_auth(sa) if sa.version == 2 else None
     return auth is not None and auth.response is not None and not auth.response.decrypted
@@ -135,6 +163,12 @@ def _traffic(report: Report) -> str:
     # IKE SA (RFC 7296 §2.18)
     keys = {sa.key for sa in live}
     tunnels = [sa for sa in live if sa.key not in lost and sa not in bare and not keys & set(sa.rekeyed_to)]
+    # No CHILD SA read (its exchange encrypted, no keys) and no ESP of its own, nor of the IKE
+    # SAs it was rekeyed from: the IKE SA is up, but whether it carries a tunnel the capture
+    # does not say (RFC 6023 allows none).
+    by_key = {sa.key: sa for sa in report.ike_sas}
+    unseen = [sa for sa in tunnels if not any(_has_child(a, owned) for a in _lineage(sa, by_key))]
+    tunnels = [sa for sa in tunnels if sa not in unseen]
     parts = []
     # First requests never answered that a flood or scan summary counts instead of IKE SAs.
     summarised = sum(h.requests for h in report.half_open)
@@ -146,6 +180,13 @@ def _traffic(report: Report) -> str:
         parts.append(
             _plural(len(tunnels), "tunnel") + " up" + _closed(len(tunnels), closed) + (f" ({guessed})" if guessed else "")
         )
+    if unseen:
+        closed = sum(1 for sa in unseen if sa.state == "deleted")
+        guessed = _inferred(unseen)
+        what = "IKE SA up" if len(unseen) == 1 else f"{len(unseen)} IKE SAs up"
+        read = {any(_child_exchange_in_capture(a) for a in _lineage(sa, by_key)) for sa in unseen}
+        why = "encrypted" if read == {True} else "not in the capture" if read == {False} else "encrypted or not captured"
+        parts.append(what + _closed(len(unseen), closed) + (f" ({guessed})" if guessed else "") + f", CHILD SA not seen ({why})")
     if bare:
         closed = sum(1 for sa in bare if sa.state == "deleted")
         what = "IKE SA up, no CHILD SA" if len(bare) == 1 else f"{len(bare)} IKE SAs up, no CHILD SA"

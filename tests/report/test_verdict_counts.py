@@ -44,8 +44,10 @@ def test_dead_peer_sa_is_lost_not_up() -> None:
     dpd = Finding("dpd-timeout", Severity.ERROR, "Dead peer: liveness checks unanswered", "", "", ike_sa=sa.key)
     text = verdict(Report(ike_sas=[sa], findings=[dpd])).text
     assert "tunnel up" not in text and "1 tunnel lost (peer stopped answering)" in text
-    # without the finding the same SA is a tunnel up (nothing decrypted says it has no CHILD SA)
-    assert "1 tunnel up" in verdict(Report(ike_sas=[_sa("0102030405060708")])).text
+    # without the finding the same SA is up; with no CHILD SA read and no ESP of its own, the
+    # verdict does not call it a tunnel (an IKE SA may have none, RFC 6023)
+    text = verdict(Report(ike_sas=[_sa("0102030405060708")])).text
+    assert text.startswith("IKE SA up, CHILD SA not seen (not in the capture)") and "tunnel" not in text
 
 
 def test_consequence_is_not_another_error() -> None:
@@ -95,7 +97,10 @@ def test_answered_encrypted_ike_auth_is_outcome_unknown_not_failure() -> None:
 
 
 def test_rekey_successor_is_the_same_tunnel_and_redirect_is_no_failure() -> None:
-    assert verdict(_corpus_report("tcpdump/ikev2four.pcap")).text.startswith("1 tunnel up (inferred: created by rekey")
+    # one IKE SA up, not two (the successor is the same); its CHILD SA came in the first one's
+    # encrypted IKE_AUTH, so without keys and without ESP no tunnel is claimed
+    text = verdict(_corpus_report("tcpdump/ikev2four.pcap")).text
+    assert text.startswith("IKE SA up (inferred: created by rekey") and "CHILD SA not seen (encrypted)" in text
     r = _corpus_report("scapy/ikev2_notify_redirect.pcap")
     r2 = Report(ike_sas=r.ike_sas)  # without its findings the verdict shows its traffic half
     assert verdict(r2).text.startswith("1 of 2 IKE SAs not established, 1 of 2 IKE SAs redirected to another gateway")
@@ -122,3 +127,13 @@ def test_ike_sa_set_up_before_the_capture_is_not_counted_failed() -> None:
     assert text.startswith("1 IKE SA set up before the capture, state unknown (no answered exchange seen), ESP both ways")
     # one that sent IKE_SA_INIT in the capture and got no answer still failed
     assert "failed: IKE requests never answered" in verdict(sample_report("ikev2-unanswered")).text
+
+
+def test_ike_sa_up_without_keys_and_without_esp_is_not_a_tunnel() -> None:
+    # esp-missing without keys: the IKE SA is inferred up from a later INFORMATIONAL, but its
+    # IKE_AUTH (and any CHILD SA in it) is encrypted and no ESP flowed: no tunnel is claimed
+    text = verdict(sample_report("esp-missing", keyed=False)).text
+    assert text.startswith("IKE SA up (inferred: INFORMATIONAL 30 s after the IKE_AUTH response), CHILD SA not seen (encrypted), no ESP")
+    # with the keys the CHILD SA is read: a tunnel up without ESP, which esp-missing reports
+    keyed = verdict(sample_report("esp-missing")).text
+    assert keyed.startswith("1 tunnel up, no ESP") and "esp-missing" in keyed
