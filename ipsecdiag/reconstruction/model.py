@@ -202,12 +202,20 @@ class ExchangeRecord:
             return not (self.type == "MAIN_MODE" and len(self.messages) >= 3)
         return self.request is not None and self.response is None
 
+    @property
+    def last_sent(self) -> MessageRecord | None:
+        """The request as last sent: IKEv2's request, an IKEv1 exchange's last message (IKEv1
+        pairs no request with a response)."""
+        if self.version == 1:
+            return self.messages[-1] if self.messages else None
+        return self.request
+
     def unanswered_at(self, end: float) -> bool:
         """:attr:`unanswered`, and not possibly still in flight when the capture ended at
         ``end``: retransmitted, or last sent at least ``IN_FLIGHT_SECONDS`` before the end."""
         if not self.unanswered:
             return False
-        last = self.messages[-1] if self.version == 1 else self.request
+        last = self.last_sent
         assert last is not None  # unanswered implies a request / a message
         return last.retransmissions > 0 or end - last.transmissions[-1].ts >= IN_FLIGHT_SECONDS
 

@@ -142,7 +142,7 @@ def unanswered_outcome(r: Report, e: ExchangeRecord) -> Unanswered | None:
     is ``in-flight``, then :func:`capture_gap_after` the request as last sent is ``gap``."""
     if not e.unanswered:
         return None
-    last = e.messages[-1] if e.version == 1 else e.request
+    last = e.last_sent
     assert last is not None  # unanswered implies a request / a message
     end = r.source.last_ts
     if end is not None and not e.unanswered_at(end):

@@ -106,7 +106,7 @@ class Ladder:
             # it): one row per message in time order, not exchange by exchange.
             # An exchange the other side never answered is marked after its last message.
             rows = [(m.ts, m.first_frame, 0, ex, m) for ex in sa.exchanges for m in ex.all_messages()]
-            rows += [(ex.messages[-1].ts, ex.messages[-1].first_frame, 1, ex, None) for ex in sa.exchanges if ex.unanswered]
+            rows += [(m.ts, m.first_frame, 1, ex, None) for ex in sa.exchanges if ex.unanswered and (m := ex.last_sent)]
             for _ts, _f, _k, ex, msg in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
                 if msg is not None:
                     self._message_row(t, ex, msg)

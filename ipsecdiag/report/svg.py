@@ -78,7 +78,7 @@ def ladder_svg(sa: IkeSaRecord, report: Report, error_notifies: set[str]) -> str
             for k, t in enumerate(m.transmissions):
                 rows.append((t.ts, t.frames[0] if t.frames else 0, e, m, k))
         fate = unanswered_outcome(report, e)
-        sent = e.request if e.version == 2 else (e.messages[-1] if e.messages else None)  # IKEv1: the last one
+        sent = e.last_sent
         if fate is not None and sent is not None and sent.transmissions:
             last = sent.transmissions[-1]
             unanswered.append((last.ts + 1e-9, (last.frames[0] if last.frames else 0), e, fate))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ...reconstruction.model import ExchangeRecord, Finding, IkeSaRecord, MessageRecord, Report
+from ...reconstruction.model import Finding, IkeSaRecord, MessageRecord, Report
 from ...wire import ikev1 as v1
 from ...wire.registry import ExchangeType
 from ...wire.vendors import identify_vendor
@@ -43,12 +43,6 @@ def _fragment_support(sa: IkeSaRecord) -> dict[str, bool]:
                     ):
                         out[_sent_by(m)] = True
     return out
-
-
-def _request(sa: IkeSaRecord, e: ExchangeRecord) -> MessageRecord | None:
-    if sa.version == 2:
-        return e.request
-    return e.messages[-1] if e.messages else None
 
 
 def _transmissions_text(m: MessageRecord) -> str:
@@ -84,12 +78,12 @@ class IkeFragmentationCheck(Check):
     # -- ike-fragment-loss ---------------------------------------------------------------------
     def _loss(self, r: Report, sa: IkeSaRecord, end: float, ports: set[int]) -> Finding | None:
         pending = [e for e in sa.exchanges if e.unanswered_at(end)]
-        big = [(e, m) for e in pending if (m := _request(sa, e)) is not None and m.ip_fragmented]
+        big = [(e, m) for e in pending if (m := e.last_sent) is not None and m.ip_fragmented]
         answered = [
             (e, m)
             for e in sa.exchanges
             if e not in pending
-            and (m := _request(sa, e)) is not None
+            and (m := e.last_sent) is not None
             and (e.response is not None or sa.version == 1)
         ]
         smaller = [(e, m) for e, m in answered if not m.ip_fragmented]

@@ -99,7 +99,7 @@ class UnansweredCheck(Check):
     def _unknown(self, sa: IkeSaRecord, pending: list[ExchangeRecord], why: dict[int, str]) -> Finding:
         """Requests sent once and followed by a gap in the capture: no verdict either way."""
         frames, ev = _requests(sa, pending, why)
-        req = _last_sent(pending[0])
+        req = pending[0].last_sent
         peer = f"{req.dst}:{req.dport}" if req is not None else "the peer"
         types = ", ".join(dict.fromkeys(e.type for e in pending))
         return self.finding(
@@ -192,11 +192,6 @@ def _requests(sa: IkeSaRecord, pending: list[ExchangeRecord], why: dict[int, str
                 + (f"; {why[id(e)]}" if id(e) in why else "")
             )
     return frames, ev
-
-
-def _last_sent(e: ExchangeRecord) -> MessageRecord | None:
-    """The request as last sent: IKEv2's request, an IKEv1 exchange's last message."""
-    return e.messages[-1] if e.version == 1 and e.messages else e.request
 
 
 def _never_answered(sa: IkeSaRecord, pending: list[ExchangeRecord]) -> bool:
