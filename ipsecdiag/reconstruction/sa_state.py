@@ -35,6 +35,8 @@ from .model import EspFlow, ExchangeRecord, IkeSaRecord
 # revocation fetches included) as soon as the response arrives. A first INFORMATIONAL later than
 # this is not that notice.
 AUTH_FAILED_NOTICE_SECONDS = 10.0
+# The IKEv2 exchanges that set up CHILD SAs (RFC 7296 §1.2, §1.3).
+CHILD_EXCHANGES = frozenset({ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA})
 _NOTIFY_MIN = 8  # a Notify payload without SPI or data (RFC 7296 §3.10)
 
 
@@ -129,8 +131,7 @@ def child_setup_times(sa: IkeSaRecord) -> list[float]:
     CREATE_CHILD_SA responses, Quick Mode messages after the first), in time order: ESP with a
     new SPI between its peers that starts later may be one of its CHILD SAs."""
     if sa.version == 2:
-        creating = {ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA}
-        times = [e.response.ts for e in sa.exchanges if e.exchange_type in creating and e.response is not None]
+        times = [e.response.ts for e in sa.exchanges if e.exchange_type in CHILD_EXCHANGES and e.response is not None]
     else:
         times = [m.ts for e in sa.exchanges if e.type == "QUICK_MODE" for m in e.messages[1:]]
     return sorted(times)

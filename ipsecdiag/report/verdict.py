@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..reconstruction.model import Finding, IkeSaRecord, Report, Severity
-from ..reconstruction.sa_state import last_auth
+from ..reconstruction.sa_state import CHILD_EXCHANGES, child_setup_times, last_auth
 from ..wire.registry import ExchangeType
 from .childsa import child_sa_rows
 
@@ -78,7 +78,7 @@ def _childless(sa: IkeSaRecord, owned: set[str]) -> bool:
         return False
     if sa.version == 1:
         p1 = any(e.message_id == 0 for e in sa.exchanges)
-        return p1 and not any(e.type == "QUICK_MODE" and len(e.messages) >= 2 for e in sa.exchanges)
+        return p1 and not child_setup_times(sa)  # no Quick Mode the responder answered
     auth = [e for e in sa.exchanges if e.exchange_type == ExchangeType.IKE_AUTH and e.response is not None]
     unread = [
         e
@@ -93,7 +93,7 @@ def _has_child(sa: IkeSaRecord, owned: set[str]) -> bool:
     (IKEv1) a Quick Mode the responder answered, whose only outcome is IPsec SAs."""
     if sa.child_sas or sa.key in owned:
         return True
-    return sa.version == 1 and any(e.type == "QUICK_MODE" and len(e.messages) >= 2 for e in sa.exchanges)
+    return sa.version == 1 and bool(child_setup_times(sa))
 
 
 def _lineage(sa: IkeSaRecord, by_key: dict[str, IkeSaRecord]) -> Iterator[IkeSaRecord]:
@@ -111,8 +111,7 @@ def _child_exchange_in_capture(sa: IkeSaRecord) -> bool:
     is in the capture, so that a CHILD SA not seen was there but encrypted."""
     if sa.version == 1:
         return any(e.type == "QUICK_MODE" for e in sa.exchanges)
-    creating = (ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA)
-    return any(e.exchange_type in creating for e in sa.exchanges)
+    return any(e.exchange_type in CHILD_EXCHANGES for e in sa.exchanges)
 
 
 def _auth_unread(sa: IkeSaRecord) -> bool:
@@ -120,13 +119,15 @@ def _auth_unread(sa: IkeSaRecord) -> bool:
     return auth is not None and auth.response is not None and not auth.response.decrypted
 
 
+_SETUP = (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)  # IKEv2's initial exchanges
+
+
 def _predates(sa: IkeSaRecord) -> bool:
     """Set up before the capture began: none of its initial exchanges (IKE_SA_INIT and IKE_AUTH,
     IKEv1 phase 1) is in the capture, only later ones. Left ``incomplete``, no answered later
     exchange showed it up (sa_state.py), and nothing in the capture shows it failed either."""
     if sa.version == 2:
-        setup = (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
-        return bool(sa.exchanges) and not any(e.exchange_type in setup for e in sa.exchanges)
+        return bool(sa.exchanges) and not any(e.exchange_type in _SETUP for e in sa.exchanges)
     return bool(sa.exchanges) and not any(e.message_id == 0 for e in sa.exchanges)
 
 
@@ -140,9 +141,8 @@ def _pending(report: Report, sa: IkeSaRecord) -> bool:
     """Still setting up: its last request (IKE_SA_INIT, IKE_AUTH, IKEv1 phase 1) was sent just
     before the capture ended, so it is in flight, not failed."""
     end = report.source.last_ts
-    setup = (ExchangeType.IKE_SA_INIT, ExchangeType.IKE_AUTH)
     return end is not None and any(
-        (e.exchange_type in setup if e.version == 2 else e.message_id == 0) and e.unanswered and not e.unanswered_at(end)
+        (e.exchange_type in _SETUP if e.version == 2 else e.message_id == 0) and e.unanswered and not e.unanswered_at(end)
         for e in sa.exchanges[-1:]
     )
 
