@@ -56,7 +56,9 @@ class RecordLayout:
 
 
 def calling(layout: RecordLayout, fn: FrameSink) -> RecordWalker:
-    """The walker that hands every record to ``fn``: the record loop of :meth:`CaptureFile.push`."""
+    """The walker that hands every record to ``fn``: the record loop of :meth:`CaptureFile.push`.
+    It repeats ``_pcap_frames``' loop on purpose: one shared with that generator would put back
+    the call per packet this exists to save."""
     unpack, hsize, div, linktype = layout.unpack, layout.size, layout.divisor, layout.linktype
 
     def walk(buf: bytes, pos: int, frame: int) -> tuple[int, int, float | None]:
@@ -196,7 +198,7 @@ class CaptureFile:
             self._started = True
             layout = self._layout()
             walk = walker(layout) if walker is not None else None
-            return self._pcap_walk(walk if walk is not None else calling(layout, fn))
+            return self._pcap_walk(walk if walk is not None else calling(layout, fn), layout)
         first: Frame | None = None
         last: Frame | None = None
         for last in self.frames():
@@ -306,11 +308,10 @@ class CaptureFile:
         finally:
             self._pcap_done(frame, consumed + pos)
 
-    def _pcap_walk(self, walk: RecordWalker) -> tuple[float | None, float | None]:
+    def _pcap_walk(self, walk: RecordWalker, layout: RecordLayout) -> tuple[float | None, float | None]:
         """Hand every buffer of whole records to ``walk`` (see :meth:`push`); the reader keeps
         the framing at the buffer's edges, truncation and the stats."""
-        hsize = self._rec_size
-        unpack = self._layout().unpack
+        hsize, unpack = layout.size, layout.unpack
         buf = b""
         pos = 0
         frame = 0
@@ -321,7 +322,7 @@ class CaptureFile:
             while True:
                 if first is None and pos + hsize <= len(buf):
                     s0, f0, _, _ = unpack(buf, pos)
-                    first = s0 + f0 / self._divisor
+                    first = s0 + f0 / layout.divisor
                 pos, frame, last_ts = walk(buf, pos, frame)
                 if last_ts is not None:
                     ts = last_ts
